@@ -1,0 +1,15 @@
+from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, TrackingUrl
+from campaigns.models.log import CampaignLogRecord
+from campaigns.models.mass_email import EmailQueueItem, MassEmail
+from campaigns.models.settings import MassEmailSettings
+
+__all__ = [
+    "Campaign",
+    "CampaignLogRecord",
+    "CampaignStatus",
+    "CampaignType",
+    "EmailQueueItem",
+    "MassEmail",
+    "MassEmailSettings",
+    "TrackingUrl",
+]

@@ -1,0 +1,81 @@
+"""The campaign log: what happened to each recipient, one row per event."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models.campaign import Campaign, TrackingUrl
+from campaigns.models.mass_email import EmailQueueItem
+from crm.models import EmailAddress, TargetFields
+
+ONCE_PER_ITEM = ("sent", "opened", "opted_out")
+
+
+class CampaignLogRecord(TargetFields):
+    class Action(models.TextChoices):
+        SENT = "sent", _("Sent")
+        OPENED = "opened", _("Opened")
+        CLICKED = "clicked", _("Clicked")
+        OPTED_OUT = "opted_out", _("Opted Out")
+        BOUNCED = "bounced", _("Bounced")
+        OPTED_IN = "opted_in", _("Opted In")
+        LEAD_CREATED = "lead_created", _("Lead Created")
+
+    class BounceType(models.TextChoices):
+        HARD = "hard", _("Hard")
+        SOFT = "soft", _("Soft")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="log_records"
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action)
+    action_date = models.DateTimeField(_("date"), auto_now_add=True)
+    queue_item = models.ForeignKey(
+        EmailQueueItem,
+        verbose_name=_("queue item"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="log_records",
+    )
+    tracking_url = models.ForeignKey(
+        TrackingUrl,
+        verbose_name=_("tracking URL"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    email_address = models.ForeignKey(
+        EmailAddress,
+        verbose_name=_("email address"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    email = models.EmailField(_("email"), blank=True)
+    bounce_type = models.CharField(_("bounce type"), max_length=10, choices=BounceType, blank=True)
+    is_test = models.BooleanField(_("test"), default=False)
+
+    class Meta:
+        verbose_name = _("campaign log record")
+        verbose_name_plural = _("campaign log")
+        ordering = ["-action_date", "-id"]
+        constraints = [
+            TargetFields.one_target_constraint("logrecord_one_target", allow_none=True),
+            models.UniqueConstraint(
+                fields=["queue_item", "action"],
+                condition=models.Q(action__in=ONCE_PER_ITEM),
+                name="logrecord_once_per_item",
+            ),
+            models.UniqueConstraint(
+                fields=["queue_item", "tracking_url"],
+                condition=models.Q(action="clicked"),
+                name="logrecord_click_once_per_url",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "action", "is_test"]),
+            models.Index(fields=["email_address", "action"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.email}"

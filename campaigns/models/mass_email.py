@@ -1,0 +1,137 @@
+"""Mass emails and their queue: one item per recipient."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models.campaign import Campaign
+from crm.models import EmailAccount, EmailAddress, EmailTemplate, TargetFields
+from targetlists.models import TargetList
+
+
+class MassEmail(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PENDING = "pending", _("Pending")
+        IN_PROCESS = "in_process", _("In Process")
+        PAUSED = "paused", _("Paused")
+        COMPLETE = "complete", _("Complete")
+        CANCELED = "canceled", _("Canceled")
+        FAILED = "failed", _("Failed")
+
+    EDITABLE_STATUSES = (Status.DRAFT, Status.PENDING)
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="mass_emails"
+    )
+    name = models.CharField(_("name"), max_length=255)
+    status = models.CharField(_("status"), max_length=20, choices=Status, default=Status.DRAFT)
+    start_at = models.DateTimeField(
+        _("start at"), null=True, blank=True, help_text=_("When sending may begin. Empty: now.")
+    )
+    email_template = models.ForeignKey(
+        EmailTemplate, verbose_name=_("email template"), on_delete=models.PROTECT
+    )
+    from_address = models.EmailField(_("from address"), blank=True)
+    from_name = models.CharField(_("from name"), max_length=255, blank=True)
+    reply_to_address = models.EmailField(_("reply-to address"), blank=True)
+    reply_to_name = models.CharField(_("reply-to name"), max_length=255, blank=True)
+    target_lists = models.ManyToManyField(
+        TargetList, verbose_name=_("target lists"), blank=True, related_name="mass_emails"
+    )
+    excluding_target_lists = models.ManyToManyField(
+        TargetList,
+        verbose_name=_("excluding target lists"),
+        blank=True,
+        related_name="excluding_mass_emails",
+    )
+    smtp_account = models.ForeignKey(
+        EmailAccount,
+        verbose_name=_("SMTP account"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        limit_choices_to={"use_smtp": True},
+        help_text=_("Empty: the system SMTP settings."),
+    )
+    store_sent_emails = models.BooleanField(_("store sent emails"), default=False)
+    opt_out_entirely = models.BooleanField(
+        _("opt out entirely"),
+        default=False,
+        help_text=_("Unsubscribing opts the address out of all mass email, not only these lists."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+
+    class Meta:
+        verbose_name = _("mass email")
+        verbose_name_plural = _("mass emails")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "start_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE_STATUSES
+
+    def clean(self) -> None:
+        if self.campaign_id and not self.campaign.allows_mass_email:
+            message = _("Mass emails are only for Email, Newsletter and Informational campaigns.")
+            raise ValidationError({"campaign": message})
+
+
+class EmailQueueItem(TargetFields):
+    """One recipient of one mass email. Moves Pending → Sending → Sent | Failed under a claim."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    mass_email = models.ForeignKey(
+        MassEmail,
+        verbose_name=_("mass email"),
+        on_delete=models.CASCADE,
+        related_name="queue_items",
+    )
+    email_address = models.ForeignKey(
+        EmailAddress, verbose_name=_("email address"), null=True, on_delete=models.SET_NULL
+    )
+    email = models.EmailField(_("email"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    is_test = models.BooleanField(_("test"), default=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("queue item")
+        verbose_name_plural = _("queue items")
+        ordering = ["id"]
+        constraints = [
+            TargetFields.one_target_constraint("queueitem_one_target", allow_none=True),
+            models.UniqueConstraint(
+                fields=["mass_email", "email_address"],
+                condition=models.Q(is_test=False),
+                name="queueitem_one_per_address",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["mass_email", "status"]),
+            models.Index(
+                fields=["sent_at"], condition=models.Q(is_test=False), name="queueitem_sent_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mass_email} → {self.email or self.email_address}"

@@ -1,0 +1,102 @@
+"""Where mail goes out and comes in: the system SMTP settings and configured email accounts."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from crm import secrets
+
+
+class Security(models.TextChoices):
+    NONE = "none", _("None")
+    STARTTLS = "starttls", _("STARTTLS")
+    SSL = "ssl", _("SSL/TLS")
+
+
+class SmtpFields(models.Model):
+    """SMTP connection fields; the password is stored encrypted and never shown again."""
+
+    smtp_host = models.CharField(_("SMTP host"), max_length=255, blank=True)
+    smtp_port = models.PositiveIntegerField(_("SMTP port"), default=25)
+    smtp_security = models.CharField(
+        _("SMTP security"), max_length=10, choices=Security, default=Security.NONE
+    )
+    smtp_username = models.CharField(_("SMTP user"), max_length=255, blank=True)
+    smtp_password_encrypted = models.TextField(editable=False, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def smtp_password(self) -> str:
+        return secrets.decrypt(self.smtp_password_encrypted)
+
+    @smtp_password.setter
+    def smtp_password(self, value: str) -> None:
+        self.smtp_password_encrypted = secrets.encrypt(value)
+
+
+class OutboundEmailSettings(SmtpFields):
+    """The system SMTP account (a single row), used unless a mass email names another account."""
+
+    from_address = models.EmailField(_("from address"), blank=True)
+    from_name = models.CharField(_("from name"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("outbound email settings")
+        verbose_name_plural = _("outbound email settings")
+
+    def __str__(self) -> str:
+        return str(_("Outbound email"))
+
+    @classmethod
+    def load(cls) -> "OutboundEmailSettings":
+        """The single settings row, created with the environment's first defaults."""
+        row, _created = cls.objects.get_or_create(
+            pk=1,
+            defaults={
+                "smtp_host": settings.EMAIL_HOST,
+                "smtp_port": settings.EMAIL_PORT,
+                "from_address": settings.DEFAULT_FROM_EMAIL,
+            },
+        )
+        return row
+
+
+class EmailAccount(SmtpFields):
+    """A group email account: an SMTP identity to send from and/or an IMAP mailbox to watch."""
+
+    name = models.CharField(_("name"), max_length=255)
+    email_address = models.EmailField(_("email address"))
+    from_name = models.CharField(_("from name"), max_length=255, blank=True)
+    use_smtp = models.BooleanField(_("use for sending"), default=False)
+    imap_host = models.CharField(_("IMAP host"), max_length=255, blank=True)
+    imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
+    imap_security = models.CharField(
+        _("IMAP security"), max_length=10, choices=Security, default=Security.SSL
+    )
+    imap_username = models.CharField(_("IMAP user"), max_length=255, blank=True)
+    imap_password_encrypted = models.TextField(editable=False, blank=True)
+    imap_folder = models.CharField(_("IMAP folder"), max_length=255, default="INBOX")
+    monitor_bounces = models.BooleanField(
+        _("check for bounces"),
+        default=False,
+        help_text=_("Read this mailbox for returned mail (the job 'Check Group Email Accounts')."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("group email account")
+        verbose_name_plural = _("group email accounts")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email_address}>"
+
+    @property
+    def imap_password(self) -> str:
+        return secrets.decrypt(self.imap_password_encrypted)
+
+    @imap_password.setter
+    def imap_password(self, value: str) -> None:
+        self.imap_password_encrypted = secrets.encrypt(value)

@@ -1,0 +1,222 @@
+"""People a mass email can reach (Accounts, Contacts, Leads, Users) and their shared addresses."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+def normalize_address(address: str) -> str:
+    return address.strip().lower()
+
+
+class EmailAddress(models.Model):
+    """One row per address, shared by every person who uses it; flags apply everywhere."""
+
+    address = models.EmailField(_("address"), max_length=254)
+    address_lower = models.CharField(max_length=254, unique=True, editable=False)
+    opt_out = models.BooleanField(
+        _("opted out"), default=False, help_text=_("Receives no mass email at all.")
+    )
+    invalid = models.BooleanField(
+        _("invalid"), default=False, help_text=_("Hard-bounced: no mass email is sent to it.")
+    )
+    soft_bounces = models.PositiveIntegerField(_("soft bounces"), default=0)
+
+    class Meta:
+        verbose_name = _("email address")
+        verbose_name_plural = _("email addresses")
+        ordering = ["address_lower"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(address_lower=Lower("address")),
+                name="emailaddress_lower_matches",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+    def save(self, *args, **kwargs) -> None:
+        self.address = self.address.strip()
+        self.address_lower = normalize_address(self.address)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def for_address(cls, address: str) -> "EmailAddress":
+        """The shared row for `address` (any case), created on first use."""
+        row, _created = cls.objects.get_or_create(
+            address_lower=normalize_address(address), defaults={"address": address.strip()}
+        )
+        return row
+
+
+class Person(models.Model):
+    """Fields every email target has. `name` is what {Person.name} renders."""
+
+    email_address = models.ForeignKey(
+        EmailAddress,
+        verbose_name=_("email address"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def email(self) -> str:
+        return self.email_address.address if self.email_address_id else ""
+
+
+class Account(Person):
+    name = models.CharField(_("name"), max_length=255)
+    website = models.URLField(_("website"), blank=True)
+    industry = models.CharField(_("industry"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        ordering = ["name"]
+
+    @property
+    def first_name(self) -> str:
+        return ""
+
+    @property
+    def last_name(self) -> str:
+        return ""
+
+
+class NamedPerson(Person):
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100)
+    title = models.CharField(_("title"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["last_name", "first_name"]
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Contact(NamedPerson):
+    account = models.ForeignKey(
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contacts",
+    )
+
+    class Meta(NamedPerson.Meta):
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+
+
+class Lead(NamedPerson):
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        ASSIGNED = "assigned", _("Assigned")
+        IN_PROCESS = "in_process", _("In Process")
+        CONVERTED = "converted", _("Converted")
+        RECYCLED = "recycled", _("Recycled")
+        DEAD = "dead", _("Dead")
+
+    account_name = models.CharField(_("account name"), max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status, default=Status.NEW)
+    source = models.CharField(_("source"), max_length=100, blank=True)
+
+    class Meta(NamedPerson.Meta):
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+
+
+class TargetType(models.TextChoices):
+    ACCOUNT = "account", _("Account")
+    CONTACT = "contact", _("Contact")
+    LEAD = "lead", _("Lead")
+    USER = "user", _("User")
+
+
+class TargetFields(models.Model):
+    """Points at exactly one Account, Contact, Lead or User (one FK each, so deletes cascade)."""
+
+    account = models.ForeignKey(
+        Account, verbose_name=_("account"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    contact = models.ForeignKey(
+        Contact, verbose_name=_("contact"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+    )
+
+    TARGET_FIELDS = ("account", "contact", "lead", "user")
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def one_target_constraint(cls, name: str, allow_none: bool = False) -> models.CheckConstraint:
+        """A check that at most (or exactly, unless allow_none) one target FK is set."""
+        options = [
+            models.Q(**{f"{field}__isnull": field != chosen for field in cls.TARGET_FIELDS})
+            for chosen in cls.TARGET_FIELDS
+        ]
+        if allow_none:
+            options.append(models.Q(**{f"{field}__isnull": True for field in cls.TARGET_FIELDS}))
+        condition = options[0]
+        for option in options[1:]:
+            condition |= option
+        return models.CheckConstraint(condition=condition, name=name)
+
+    @property
+    def target(self):
+        for field in self.TARGET_FIELDS:
+            if getattr(self, f"{field}_id"):
+                return getattr(self, field)
+        return None
+
+    @property
+    def target_type(self) -> str:
+        for field in self.TARGET_FIELDS:
+            if getattr(self, f"{field}_id"):
+                return field
+        return ""
+
+    def set_target(self, target) -> None:
+        field = target_type_of(target)
+        for name in self.TARGET_FIELDS:
+            setattr(self, name, target if name == field else None)
+
+
+def target_type_of(target) -> str:
+    """The TargetType value for an Account, Contact, Lead or User instance."""
+    if isinstance(target, Account):
+        return TargetType.ACCOUNT
+    if isinstance(target, Contact):
+        return TargetType.CONTACT
+    if isinstance(target, Lead):
+        return TargetType.LEAD
+    if target._meta.label == settings.AUTH_USER_MODEL:
+        return TargetType.USER
+    raise TypeError(f"{type(target).__name__} cannot be an email target")

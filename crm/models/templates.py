@@ -1,0 +1,55 @@
+"""Email templates: subject and bodies with {placeholders}, plus attachments."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from crm import placeholders
+
+
+class EmailTemplate(models.Model):
+    name = models.CharField(_("name"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=998)
+    body_html = models.TextField(_("HTML body"), blank=True)
+    body_text = models.TextField(
+        _("plain-text body"),
+        blank=True,
+        help_text=_("Left empty, a plain-text version is derived from the HTML body."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("email template")
+        verbose_name_plural = _("email templates")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not self.body_html.strip() and not self.body_text.strip():
+            raise ValidationError(_("Write an HTML body, a plain-text body, or both."))
+        errors = {}
+        for field in ("subject", "body_html", "body_text"):
+            try:
+                placeholders.validate(getattr(self, field))
+            except placeholders.PlaceholderError as exc:
+                errors[field] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+
+class EmailTemplateAttachment(models.Model):
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.CASCADE, related_name="attachments"
+    )
+    file = models.FileField(_("file"), upload_to="template-attachments/%Y/%m/")
+    name = models.CharField(_("file name"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+
+    def __str__(self) -> str:
+        return self.name or self.file.name

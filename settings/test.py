@@ -1,0 +1,15 @@
+"""Test overrides: fast hashing, mail kept in memory unless a test points at a real server."""
+
+import os
+
+os.environ.setdefault("VAR_DIR", "/tmp/massmail-test-var")
+
+from settings import *  # noqa: E402,F403
+from settings import DATABASES, VAR_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = VAR_DIR / "media"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so that a real Celery worker in integration tests sees the same data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}

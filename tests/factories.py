@@ -1,0 +1,107 @@
+"""Factories for every model tests build; one place, so tests read as the scenario they set up."""
+
+import factory
+from django.contrib.auth import get_user_model
+from factory.django import DjangoModelFactory
+
+from campaigns.models import Campaign, CampaignType, MassEmail, TrackingUrl
+from crm.models import Account, Contact, EmailAddress, EmailTemplate, Lead
+from targetlists.models import TargetList, TargetListEntry
+
+
+class EmailAddressFactory(DjangoModelFactory):
+    class Meta:
+        model = EmailAddress
+        django_get_or_create = ("address_lower",)
+
+    address = factory.Sequence(lambda n: f"person{n}@example.com")
+    address_lower = factory.LazyAttribute(lambda o: o.address.lower())
+
+
+class AccountFactory(DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    name = factory.Sequence(lambda n: f"Company {n}")
+    email_address = factory.SubFactory(EmailAddressFactory)
+
+
+class ContactFactory(DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    first_name = factory.Sequence(lambda n: f"Ann{n}")
+    account = None
+    last_name = "Smith"
+    email_address = factory.SubFactory(EmailAddressFactory)
+
+
+class LeadFactory(DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    first_name = factory.Sequence(lambda n: f"Leo{n}")
+    last_name = "Jones"
+    email_address = factory.SubFactory(EmailAddressFactory)
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    first_name = "Uma"
+    last_name = "User"
+    password = factory.django.Password("pw-for-tests-123")
+
+
+class TargetListFactory(DjangoModelFactory):
+    class Meta:
+        model = TargetList
+
+    name = factory.Sequence(lambda n: f"List {n}")
+
+
+class TargetListEntryFactory(DjangoModelFactory):
+    class Meta:
+        model = TargetListEntry
+
+    target_list = factory.SubFactory(TargetListFactory)
+    contact = factory.SubFactory(ContactFactory)
+
+
+class EmailTemplateFactory(DjangoModelFactory):
+    class Meta:
+        model = EmailTemplate
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    subject = "Hello {Person.firstName}"
+    body_html = "<p>Dear {Person.name},</p><p>News for you.</p>"
+
+
+class CampaignFactory(DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    type = CampaignType.EMAIL
+
+
+class MassEmailFactory(DjangoModelFactory):
+    class Meta:
+        model = MassEmail
+
+    campaign = factory.SubFactory(CampaignFactory)
+    name = factory.Sequence(lambda n: f"Mass email {n}")
+    email_template = factory.SubFactory(EmailTemplateFactory)
+
+
+class TrackingUrlFactory(DjangoModelFactory):
+    class Meta:
+        model = TrackingUrl
+
+    campaign = factory.SubFactory(CampaignFactory)
+    name = factory.Sequence(lambda n: f"Link {n}")
+    url = "https://example.com/landing"
