@@ -1,4 +1,14 @@
-from django.urls import path  # noqa: F401
+"""Public URLs recipients reach from an email. The sender builds them with these names."""
+
+from django.urls import path
+
+from tracking import views
 
 app_name = "tracking"
-urlpatterns: list = []
+urlpatterns = [
+    path("o/<str:token>/", views.open_pixel, name="open"),
+    path("c/<str:token>/", views.click, name="click"),
+    path("u/<str:token>/", views.opt_out, name="opt_out"),
+    path("u/<str:token>/one-click/", views.one_click_unsubscribe, name="one_click"),
+    path("u/<str:token>/again/", views.subscribe_again, name="subscribe_again"),
+]
