@@ -1,6 +1,7 @@
 from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, TrackingUrl
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import EmailQueueItem, MassEmail
+from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 
 __all__ = [
@@ -11,5 +12,6 @@ __all__ = [
     "EmailQueueItem",
     "MassEmail",
     "MassEmailSettings",
+    "SentEmail",
     "TrackingUrl",
 ]

@@ -61,6 +61,7 @@ class MassEmail(models.Model):
         default=False,
         help_text=_("Unsubscribing opts the address out of all mass email, not only these lists."),
     )
+    failure_reason = models.TextField(_("failure reason"), blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
