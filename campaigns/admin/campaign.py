@@ -1,0 +1,136 @@
+"""The campaign page: its lists, tracking URLs (with the code to paste), mass emails, statistics.
+
+The campaign rules live in Campaign.clean() and TrackingUrl.clean(); the admin form shows their
+messages. Tracking URLs can be added only while the type allows them, and mass emails are made
+from the "Create mass email" button (the mass email admin copies the campaign's lists).
+"""
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import statistics
+from campaigns.models import Campaign, MassEmail, TrackingUrl
+from campaigns.models.campaign import TRACKING_URL_TYPES
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = (
+            "name",
+            "status",
+            "type",
+            "start_date",
+            "end_date",
+            "budget",
+            "description",
+            "target_lists",
+            "excluding_target_lists",
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        new_type = cleaned.get("type")
+        campaign = self.instance
+        if (
+            campaign.pk
+            and new_type
+            and new_type not in TRACKING_URL_TYPES
+            and campaign.tracking_urls.exists()
+        ):
+            self.add_error(
+                "type",
+                _("Tracking URLs are only for Email and Newsletter campaigns: delete them first."),
+            )
+        return cleaned
+
+
+class TrackingUrlInline(admin.TabularInline):
+    model = TrackingUrl
+    extra = 0
+    fields = ("name", "url", "action", "message", "code")
+    readonly_fields = ("code",)
+    verbose_name_plural = _("tracking URLs (paste the code into a template)")
+
+    @admin.display(description=_("code to paste"))
+    def code(self, obj: TrackingUrl) -> str:
+        return obj.code or _("shown once saved")
+
+
+class MassEmailInline(admin.TabularInline):
+    """The campaign's mass emails, read only here; each opens on its own page."""
+
+    model = MassEmail
+    extra = 0
+    fields = ("name", "status", "start_at", "email_template")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = (
+        "name",
+        "status",
+        "type",
+        "start_date",
+        "end_date",
+        "budget",
+        "mass_email_count",
+    )
+    list_filter = ("status", "type", "start_date", "target_lists")
+    search_fields = ("name", "description")
+    date_hierarchy = "created_at"
+    filter_horizontal = ("target_lists", "excluding_target_lists")
+    fieldsets = (
+        (None, {"fields": ("name", ("status", "type"), ("start_date", "end_date"), "budget")}),
+        (_("Recipients"), {"fields": ("target_lists", "excluding_target_lists")}),
+        (_("Description"), {"fields": ("description",), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(mass_email_total=Count("mass_emails"))
+
+    @admin.display(description=_("mass emails"), ordering="mass_email_total")
+    def mass_email_count(self, obj: Campaign) -> int:
+        return obj.mass_email_total
+
+    def get_inlines(self, request: HttpRequest, obj: Campaign | None) -> list:
+        inlines = []
+        if obj is not None and obj.allows_tracking_urls:
+            inlines.append(TrackingUrlInline)
+        if obj is not None and obj.allows_mass_email:
+            inlines.append(MassEmailInline)
+        return inlines
+
+    def get_form(self, request: HttpRequest, obj: Campaign | None = None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and obj.mass_emails.exists() and "type" in form.base_fields:
+            form.base_fields["type"].help_text = _(
+                "Locked: the campaign has a mass email, so its type cannot change."
+            )
+        return form
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if campaign is not None:
+            extra_context["statistics"] = statistics.campaign_statistics(campaign)
+            extra_context["allows_mass_email"] = campaign.allows_mass_email
+            extra_context["can_add_mass_email"] = request.user.has_perm("campaigns.add_massemail")
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,0 +1,244 @@
+"""Admin pages for people a mass email can reach, and for their shared email addresses.
+
+Accounts, Contacts and Leads edit their address as a plain "Email" field; saving finds or creates
+the shared EmailAddress row, whose opt-out and invalid flags then show in every list. The
+"Add to target list" action on these lists (and on Users) comes from targetlists.admin, which
+extends these classes: crm must not import targetlists.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from crm.models import Account, Contact, EmailAddress, Lead
+from crm.models.people import normalize_address
+
+
+class PersonForm(forms.ModelForm):
+    """A person's form with a plain Email field in place of the shared-address foreign key."""
+
+    email = forms.EmailField(
+        label=_("Email"),
+        required=False,
+        help_text=_(
+            "Shared with every record that uses the same address: its opt-out and invalid "
+            "flags apply to all of them."
+        ),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["email"].initial = self.instance.email
+
+    def save(self, commit: bool = True):
+        address = self.cleaned_data.get("email", "")
+        self.instance.email_address = EmailAddress.for_address(address) if address else None
+        return super().save(commit)
+
+
+class PersonAdmin(admin.ModelAdmin):
+    """What the Account, Contact and Lead pages share: the email column, flags and filters."""
+
+    form = PersonForm
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    readonly_fields = ("email_flags", "created_at")
+    flag_filters = (
+        ("email_address", admin.EmptyFieldListFilter),
+        "email_address__opt_out",
+        "email_address__invalid",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("email_address")
+
+    @admin.display(description=_("email"), ordering="email_address__address_lower")
+    def email_column(self, obj) -> str:
+        return obj.email
+
+    @admin.display(boolean=True, description=_("opted out"), ordering="email_address__opt_out")
+    def email_opt_out(self, obj) -> bool | None:
+        return obj.email_address.opt_out if obj.email_address_id else None
+
+    @admin.display(boolean=True, description=_("invalid"), ordering="email_address__invalid")
+    def email_invalid(self, obj) -> bool | None:
+        return obj.email_address.invalid if obj.email_address_id else None
+
+    @admin.display(description=_("email address flags"))
+    def email_flags(self, obj) -> str:
+        if not obj.pk or not obj.email_address_id:
+            return "–"
+        row = obj.email_address
+        url = reverse("admin:crm_emailaddress_change", args=[row.pk])
+        return format_html(
+            '{}: {} · {}: {} · <a href="{}">{}</a>',
+            _("Opted out"),
+            _("yes") if row.opt_out else _("no"),
+            _("Invalid"),
+            _("yes") if row.invalid else _("no"),
+            url,
+            _("Change the flags"),
+        )
+
+
+@admin.register(Account)
+class AccountAdmin(PersonAdmin):
+    list_display = (
+        "name",
+        "email_column",
+        "email_opt_out",
+        "email_invalid",
+        "industry",
+        "phone",
+        "created_at",
+    )
+    list_filter = ("industry", *PersonAdmin.flag_filters)
+    search_fields = ("name", "email_address__address", "website", "phone")
+    fields = ("name", "email", "website", "industry", "phone", "email_flags", "created_at")
+
+
+@admin.register(Contact)
+class ContactAdmin(PersonAdmin):
+    list_display = (
+        "name",
+        "email_column",
+        "email_opt_out",
+        "email_invalid",
+        "account",
+        "title",
+        "created_at",
+    )
+    list_filter = PersonAdmin.flag_filters
+    list_select_related = ("email_address", "account")
+    search_fields = (
+        "first_name",
+        "last_name",
+        "email_address__address",
+        "account__name",
+        "title",
+        "phone",
+    )
+    autocomplete_fields = ("account",)
+    fields = (
+        ("first_name", "last_name"),
+        "email",
+        "account",
+        "title",
+        "phone",
+        "email_flags",
+        "created_at",
+    )
+
+
+@admin.register(Lead)
+class LeadAdmin(PersonAdmin):
+    list_display = (
+        "name",
+        "email_column",
+        "email_opt_out",
+        "email_invalid",
+        "account_name",
+        "status",
+        "source",
+        "created_at",
+    )
+    list_filter = ("status", "source", *PersonAdmin.flag_filters)
+    search_fields = (
+        "first_name",
+        "last_name",
+        "email_address__address",
+        "account_name",
+        "source",
+        "phone",
+    )
+    fields = (
+        ("first_name", "last_name"),
+        "email",
+        "account_name",
+        "title",
+        "phone",
+        "status",
+        "source",
+        "email_flags",
+        "created_at",
+    )
+
+
+class EmailAddressForm(forms.ModelForm):
+    class Meta:
+        model = EmailAddress
+        fields = ("address", "opt_out", "invalid")
+
+    def clean_address(self) -> str:
+        address = self.cleaned_data["address"]
+        taken = EmailAddress.objects.filter(address_lower=normalize_address(address))
+        if taken.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("This address exists already."))
+        return address
+
+
+def _set_flag(queryset: QuerySet, flag: str, value: bool) -> int:
+    return queryset.exclude(**{flag: value}).update(**{flag: value})
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(admin.ModelAdmin):
+    form = EmailAddressForm
+    list_display = ("address", "opt_out", "invalid", "soft_bounces")
+    list_editable = ("opt_out", "invalid")
+    list_filter = ("opt_out", "invalid")
+    search_fields = ("address",)
+    list_per_page = 100
+    actions = ("mark_opted_out", "mark_opted_in", "mark_invalid", "mark_valid")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple:
+        # The address text is shared by everyone using it; a typo fix belongs on the person.
+        return ("address", "soft_bounces", "used_by") if obj else ()
+
+    def get_fields(self, request: HttpRequest, obj=None) -> tuple:
+        if obj:
+            return ("address", "opt_out", "invalid", "soft_bounces", "used_by")
+        return ("address", "opt_out", "invalid")
+
+    @admin.display(description=_("used by"))
+    def used_by(self, obj: EmailAddress) -> str:
+        people = [
+            (reverse(f"admin:crm_{model._meta.model_name}_change", args=[person.pk]), person)
+            for model in (Account, Contact, Lead)
+            for person in model.objects.filter(email_address=obj)[:20]
+        ]
+        return format_html_join(", ", '<a href="{}">{}</a>', people) if people else "–"
+
+    @admin.action(description=_("Opt selected addresses out of all mass email"))
+    def mark_opted_out(self, request, queryset) -> None:
+        count = _set_flag(queryset, "opt_out", True)
+        message = ngettext("%(count)d address opted out.", "%(count)d addresses opted out.", count)
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Opt selected addresses in again"))
+    def mark_opted_in(self, request, queryset) -> None:
+        count = _set_flag(queryset, "opt_out", False)
+        message = ngettext("%(count)d address opted in.", "%(count)d addresses opted in.", count)
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Mark selected addresses invalid"))
+    def mark_invalid(self, request, queryset) -> None:
+        count = _set_flag(queryset, "invalid", True)
+        message = ngettext(
+            "%(count)d address marked invalid.", "%(count)d addresses marked invalid.", count
+        )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Mark selected addresses valid"))
+    def mark_valid(self, request, queryset) -> None:
+        count = _set_flag(queryset, "invalid", False)
+        message = ngettext(
+            "%(count)d address marked valid.", "%(count)d addresses marked valid.", count
+        )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)

@@ -1,0 +1,149 @@
+"""Admin for email templates: placeholder errors as form errors, and a preview for a chosen person.
+
+Placeholders are checked by EmailTemplate.clean() when the form is saved, so an unknown or
+unclosed one is an error on the field that holds it. The preview renders the template for an
+account, contact, lead or user (by default the marketer), HTML-escaped and header-safe.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+
+from crm import placeholders
+from crm.models import Account, Contact, EmailTemplate, EmailTemplateAttachment, Lead
+
+MATCHES_PER_TYPE = 10
+
+
+def preview_models(request: HttpRequest) -> dict[str, type[Model]]:
+    """The kinds of people the user may see, by the `type` value in the preview URL."""
+    models = {"account": Account, "contact": Contact, "lead": Lead, "user": get_user_model()}
+    return {
+        kind: model
+        for kind, model in models.items()
+        if request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
+        or request.user.has_perm(f"{model._meta.app_label}.change_{model._meta.model_name}")
+    }
+
+
+def search_people(request: HttpRequest, term: str) -> list[dict]:
+    """Up to MATCHES_PER_TYPE people of each type whose name or email contains `term`."""
+    name_lookups = {
+        "account": ("name", "email_address__address"),
+        "contact": ("first_name", "last_name", "email_address__address"),
+        "lead": ("first_name", "last_name", "email_address__address"),
+        "user": ("username", "first_name", "last_name", "email"),
+    }
+    found = []
+    for kind, model in preview_models(request).items():
+        condition = Q()
+        for lookup in name_lookups[kind]:
+            condition |= Q(**{f"{lookup}__icontains": term})
+        label = model._meta.verbose_name
+        found += [
+            {"kind": kind, "label": label, "person": person}
+            for person in model.objects.filter(condition)[:MATCHES_PER_TYPE]
+        ]
+    return found
+
+
+def render_template_for(template: EmailTemplate, person: Model) -> dict[str, str]:
+    """Subject, HTML and text bodies of `template` for `person`; raises PlaceholderError."""
+    return {
+        "subject": placeholders.render_preview(template.subject, person, html_context=False),
+        "html": placeholders.render_preview(template.body_html, person, html_context=True),
+        "text": placeholders.render_preview(template.body_text, person, html_context=False),
+    }
+
+
+class EmailTemplateForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplate
+        fields = ("name", "subject", "body_html", "body_text")
+        widgets = {
+            "subject": forms.TextInput(attrs={"class": "vLargeTextField"}),
+            "body_html": forms.Textarea(attrs={"rows": 20, "class": "vLargeTextField"}),
+        }
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        if "\r" in subject or "\n" in subject:
+            raise forms.ValidationError(_("The subject must be a single line."))
+        return subject
+
+
+class AttachmentInline(admin.TabularInline):
+    model = EmailTemplateAttachment
+    extra = 0
+    fields = ("file", "name")
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    form = EmailTemplateForm
+    inlines = (AttachmentInline,)
+    list_display = ("name", "subject", "updated_at")
+    search_fields = ("name", "subject", "body_html", "body_text")
+    list_filter = ("updated_at",)
+    date_hierarchy = "updated_at"
+    readonly_fields = ("placeholder_help",)
+    fieldsets = (
+        (None, {"fields": ("name", "subject", "body_html", "body_text")}),
+        (_("Placeholders"), {"fields": ("placeholder_help",), "classes": ("collapse",)}),
+    )
+
+    @admin.display(description=_("available placeholders"))
+    def placeholder_help(self, obj: EmailTemplate | None = None) -> str:
+        names = [
+            f"{{{entity}.{field}}}"
+            for entity, fields in placeholders.ENTITY_FIELDS.items()
+            for field in sorted(fields)
+        ]
+        names += ["{Contact.account.name}", "{today}", "{now}", "{currentYear}"]
+        names += ["{optOutUrl}", "{optOutLink}", "{trackingUrl:ID}"]
+        return " ".join(names)
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<path:object_id>/preview/", preview, name="crm_emailtemplate_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        template = get_object_or_404(EmailTemplate, pk=object_id)
+        if not self.has_view_permission(request, template):
+            raise PermissionDenied
+        person = self._chosen_person(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Preview of “%(name)s”") % {"name": template},
+            "opts": self.model._meta,
+            "original": template,
+            "person": person,
+            "person_type": person._meta.verbose_name,
+            "term": request.GET.get("q", "").strip(),
+        }
+        if context["term"]:
+            context["matches"] = search_people(request, context["term"])
+        try:
+            context["rendered"] = render_template_for(template, person)
+        except placeholders.PlaceholderError as exc:
+            context["error"] = str(exc)
+        return TemplateResponse(request, "admin/crm/emailtemplate/preview.html", context)
+
+    def _chosen_person(self, request: HttpRequest) -> Model:
+        kind, pk = request.GET.get("type"), request.GET.get("id")
+        if not kind:
+            return request.user
+        model = preview_models(request).get(kind)
+        if model is None or not str(pk).isdigit():
+            raise Http404(_("Choose an account, contact, lead or user."))
+        return get_object_or_404(model, pk=pk)

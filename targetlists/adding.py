@@ -1,0 +1,64 @@
+"""Adding people to a target list in one set-based statement, whatever the size of the selection.
+
+The selection is any queryset of Accounts, Contacts, Leads or Users (for example the admin's
+filtered "select all"). Its SQL becomes the SELECT of one INSERT … SELECT, so no record is ever
+loaded into Python and adding 100,000 contacts is a single statement.
+"""
+
+from django.db import connections, transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+from crm.models import TargetFields
+from targetlists.models import TargetList, TargetListEntry
+
+
+class NotATargetError(TypeError):
+    """The queryset's model cannot be an entry of a target list."""
+
+
+def target_field_for(model: type[Model]) -> str:
+    """The entry field ('account', 'contact', 'lead' or 'user') that points at `model`."""
+    for field in TargetFields.TARGET_FIELDS:
+        if TargetListEntry._meta.get_field(field).related_model is model:
+            return field
+    raise NotATargetError(f"{model.__name__} cannot be added to a target list")
+
+
+def add_to_target_list(target_list: TargetList, queryset: QuerySet) -> int:
+    """Add every record of `queryset` to `target_list`; returns how many entries were added.
+
+    Records already in the list are skipped (NOT EXISTS, and ON CONFLICT for concurrent adds),
+    so adding the same selection twice adds nothing the second time. Raises NotATargetError
+    for a queryset of another model.
+    """
+    field = target_field_for(queryset.model)
+    connection = connections[queryset.db]
+    quote = connection.ops.quote_name
+    meta = TargetListEntry._meta
+    table = quote(meta.db_table)
+    list_column = quote(meta.get_field("target_list").column)
+    target_column = quote(meta.get_field(field).column)
+    selected_sql, selected_params = (
+        queryset.order_by().values("pk").distinct().query.sql_with_params()
+    )
+    pk_column = quote(queryset.model._meta.pk.column)
+    added_at = meta.get_field("added_at").get_db_prep_value(timezone.now(), connection)
+    sql = (
+        f"INSERT INTO {table} ({list_column}, {target_column}, "
+        f"{quote(meta.get_field('opted_out').column)}, {quote(meta.get_field('added_at').column)}) "
+        f"SELECT %s, chosen.{pk_column}, %s, %s FROM ({selected_sql}) chosen "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} existing "
+        f"WHERE existing.{list_column} = %s AND existing.{target_column} = chosen.{pk_column}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    params = (target_list.pk, False, added_at, *selected_params, target_list.pk)
+    with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def remove_entries(entries: QuerySet) -> int:
+    """Delete the given target list entries in one statement; returns how many were removed."""
+    deleted, _per_model = entries.order_by().delete()
+    return deleted
