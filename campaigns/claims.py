@@ -1,0 +1,107 @@
+"""Claiming queue items for sending, so that no item is ever sent by two runs at once.
+
+A claim moves Pending items to Sending with `claimed_at` set, in one conditional UPDATE that
+returns the ids it changed. On PostgreSQL the candidate rows are picked with FOR UPDATE SKIP
+LOCKED, so concurrent runs on many machines take disjoint items without waiting for each other;
+on SQLite the database write lock is global, so the conditional UPDATE is already exclusive.
+
+The hourly window is computed and the claim taken under one lock (pg_advisory_xact_lock on
+PostgreSQL, SQLite's write lock), and counts items Sending as well as items sent in the last
+hour, so two overlapping runs can never together exceed the hourly limit.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils.translation import gettext as _
+
+from campaigns.models import EmailQueueItem
+
+Status = EmailQueueItem.Status
+WINDOW = datetime.timedelta(hours=1)
+# A claim older than this belongs to a worker that died: see resolve_stale_claims.
+LEASE = datetime.timedelta(seconds=getattr(settings, "MASS_EMAIL_SENDING_LEASE_SECONDS", 900))
+# Arbitrary constant naming the advisory lock that serialises the hourly window.
+WINDOW_LOCK_KEY = 0x6D61_7373  # "mass"
+TABLE = EmailQueueItem._meta.db_table
+
+
+def sent_in_window(now: datetime.datetime) -> int:
+    """Non-test items sent in the hour before `now` or being sent right now, all mass emails."""
+    items = EmailQueueItem.objects.filter(is_test=False)
+    sent = items.filter(sent_at__gte=now - WINDOW, sent_at__lte=now).count()
+    return sent + items.filter(status=Status.SENDING).count()
+
+
+def hourly_allowance(max_per_hour: int, now: datetime.datetime) -> int:
+    """How many more items may be claimed now without exceeding `max_per_hour`."""
+    return max(0, max_per_hour - sent_in_window(now))
+
+
+def _lock_window() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WINDOW_LOCK_KEY])
+
+
+def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
+    """Move up to `limit` Pending (non-test) items of a mass email to Sending; their ids.
+
+    Two concurrent calls never return the same id. Must run inside a transaction.
+    """
+    if limit <= 0:
+        return []
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"UPDATE {TABLE} SET status = %s, claimed_at = %s "
+        f"WHERE status = %s AND id IN (SELECT id FROM {TABLE} "
+        f"WHERE mass_email_id = %s AND status = %s AND is_test = %s "
+        f"ORDER BY id LIMIT %s{skip_locked}) RETURNING id"
+    )
+    params = [Status.SENDING, now, Status.PENDING, mass_email_id, Status.PENDING, False, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def claim_portion(
+    mass_email_id: int, wanted: int, max_per_hour: int, now: datetime.datetime
+) -> list[int]:
+    """Claim up to `wanted` items of a mass email, within what the hourly window still allows."""
+    with transaction.atomic():
+        _lock_window()
+        return claim(mass_email_id, min(wanted, hourly_allowance(max_per_hour, now)), now)
+
+
+def resolve_stale_claims(now: datetime.datetime, max_attempts: int) -> int:
+    """Resolve items left Sending by a worker that died (claim older than LEASE); how many.
+
+    At-least-once: whether the server accepted such a message is unknown, so the item goes back
+    to Pending and is sent again, with one attempt counted so that an item that kills its worker
+    every time ends Failed after `max_attempts`. Test items are not retried: they become Failed.
+    """
+    stale = EmailQueueItem.objects.filter(status=Status.SENDING, claimed_at__lt=now - LEASE)
+    interrupted = _("The worker sending this message stopped before recording the result.")
+    with transaction.atomic():
+        failed = stale.filter(Q(is_test=True) | Q(attempts__gte=max_attempts - 1)).update(
+            status=Status.FAILED,
+            attempts=F("attempts") + 1,
+            claimed_at=None,
+            last_error=interrupted,
+        )
+        retried = stale.update(
+            status=Status.PENDING,
+            attempts=F("attempts") + 1,
+            claimed_at=None,
+            last_error=f"{interrupted} {_('It will be sent again.')}",
+        )
+    return failed + retried
+
+
+def release(item_ids: list[int]) -> None:
+    """Give claimed items back (Pending) without counting an attempt: nothing was sent."""
+    EmailQueueItem.objects.filter(id__in=item_ids, status=Status.SENDING).update(
+        status=Status.PENDING, claimed_at=None
+    )
