@@ -142,3 +142,51 @@ class MarketerFactory(UserFactory):
         for app_label, models in MARKETER_MODELS.items():
             condition |= Q(content_type__app_label=app_label, content_type__model__in=models)
         self.user_permissions.add(*Permission.objects.filter(condition))
+
+
+def _an_hour_ago():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(hours=1)
+
+
+class SentQueueItemFactory(DjangoModelFactory):
+    """A queue item already sent to a contact, as tracking sees it."""
+
+    class Meta:
+        model = "campaigns.EmailQueueItem"
+
+    mass_email = factory.SubFactory(MassEmailFactory)
+    contact = factory.SubFactory(ContactFactory)
+    email_address = factory.LazyAttribute(lambda o: o.contact.email_address)
+    email = factory.LazyAttribute(lambda o: o.email_address.address)
+    status = "sent"
+    attempts = 1
+    sent_at = factory.LazyFunction(_an_hour_ago)
+
+
+class CampaignLogRecordFactory(DjangoModelFactory):
+    class Meta:
+        model = "campaigns.CampaignLogRecord"
+
+    queue_item = factory.SubFactory(SentQueueItemFactory)
+    campaign = factory.LazyAttribute(lambda o: o.queue_item.mass_email.campaign)
+    action = "sent"
+    contact = factory.LazyAttribute(lambda o: o.queue_item.contact)
+    email_address = factory.LazyAttribute(lambda o: o.queue_item.email_address)
+    email = factory.LazyAttribute(lambda o: o.queue_item.email)
+    is_test = factory.LazyAttribute(lambda o: o.queue_item.is_test)
+
+
+class PendingQueueItemFactory(DjangoModelFactory):
+    """A queue item waiting to be sent to a contact, as the sending job finds it."""
+
+    class Meta:
+        model = "campaigns.EmailQueueItem"
+
+    mass_email = factory.SubFactory(MassEmailFactory, status="in_process")
+    contact = factory.SubFactory(ContactFactory)
+    email_address = factory.LazyAttribute(lambda o: o.contact.email_address)
+    status = "pending"
