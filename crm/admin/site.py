@@ -1,0 +1,33 @@
+"""Admin site branding, and the base for settings pages that edit a single row."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+admin.site.site_header = _("Mass Email")
+admin.site.site_title = _("Mass Email")
+admin.site.index_title = _("Administration")
+
+
+class SingletonAdmin(admin.ModelAdmin):
+    """A settings page for a model with one row (a `load()` classmethod): the list opens it.
+
+    There is nothing to add or delete; the row is created with its defaults on first visit.
+    """
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        row = self.model.load()
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+        )

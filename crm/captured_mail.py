@@ -1,0 +1,97 @@
+"""Mail caught by the local SMTP capture (`manage.py smtp_capture`), kept as .eml files.
+
+In development every message the product sends goes to this capture instead of the world; each
+one becomes `<timestamp>-<n>.eml` in settings.SMTP_CAPTURE_DIR, and the admin lists them.
+"""
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser, BytesParser
+from pathlib import Path
+
+SAFE_NAME = re.compile(r"^[\w.-]+\.eml$")
+LIST_LIMIT = 200
+_counter = itertools.count(1)
+
+
+class CapturedMailNotFound(LookupError):
+    """No captured message has that name."""
+
+
+@dataclass
+class CapturedMessage:
+    name: str
+    subject: str
+    sender: str
+    to: str
+    date: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    text: str = ""
+    html: str = ""
+
+
+def store(directory: Path, raw: bytes, mail_from: str = "", rcpt_tos: tuple = ()) -> Path:
+    """Write one received message to `directory` and return its path.
+
+    The envelope sender and recipients go first as X-Envelope-* lines, so Bcc recipients show.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    path = directory / f"{stamp}-{next(_counter)}.eml"
+    envelope = f"X-Envelope-From: {mail_from}\r\nX-Envelope-To: {', '.join(rcpt_tos)}\r\n"
+    partial = path.with_suffix(".part")  # Renamed when complete, so readers never see half a file.
+    partial.write_bytes(envelope.encode() + raw)
+    partial.rename(path)
+    return path
+
+
+class CaptureHandler:
+    """aiosmtpd handler that stores every message it receives in `directory`."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+        raw = envelope.original_content or envelope.content
+        store(self.directory, raw, envelope.mail_from or "", tuple(envelope.rcpt_tos))
+        return "250 Message captured"
+
+
+def _summary(path: Path) -> CapturedMessage:
+    with path.open("rb") as handle:
+        headers = BytesHeaderParser(policy=policy.default).parse(handle)
+    return CapturedMessage(
+        name=path.name,
+        subject=str(headers.get("Subject", "")),
+        sender=str(headers.get("From", "")),
+        to=str(headers.get("To", "") or headers.get("X-Envelope-To", "")),
+        date=str(headers.get("Date", "")),
+    )
+
+
+def list_messages(directory: Path, limit: int = LIST_LIMIT) -> list[CapturedMessage]:
+    """The newest `limit` captured messages, newest first (headers only)."""
+    if not directory.is_dir():
+        return []
+    paths = sorted(directory.glob("*.eml"), key=lambda p: p.name, reverse=True)[:limit]
+    return [_summary(path) for path in paths]
+
+
+def read_message(directory: Path, name: str) -> CapturedMessage:
+    """One captured message with its headers and bodies; raises CapturedMailNotFound."""
+    path = directory / name
+    if not SAFE_NAME.match(name) or not path.is_file():
+        raise CapturedMailNotFound(name)
+    with path.open("rb") as handle:
+        message: EmailMessage = BytesParser(policy=policy.default).parse(handle)
+    captured = _summary(path)
+    captured.headers = [(key, str(value)) for key, value in message.items()]
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    captured.text = text_part.get_content() if text_part is not None else ""
+    captured.html = html_part.get_content() if html_part is not None else ""
+    return captured

@@ -1,0 +1,155 @@
+"""`manage.py load_demo_data`: a small CRM to try mass email with (what `make run` loads).
+
+Idempotent: every row is looked up by its name first, so running it twice leaves the same rows,
+and nothing an administrator changed (passwords, SMTP settings) is overwritten. Refuses to run
+with DEBUG off unless --force, so production never gets the demo logins.
+"""
+
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from crm.groups import ADMINISTRATORS, MARKETING
+from crm.models import Account, Contact, EmailAddress, EmailTemplate, Lead, OutboundEmailSettings
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    group: str
+    superuser: bool
+
+
+DEMO_USERS = (
+    DemoUser("admin", "admin", "Administrator", ADMINISTRATORS, superuser=True),
+    DemoUser("marketer", "marketer", "Marketer", MARKETING, superuser=False),
+)
+CONTACTS = (("Alice", "Andersen"), ("Bruno", "Brown"), ("Carla", "Cruz"))
+LEADS = (("Dan", "Diaz", "Globex"), ("Eve", "Evans", "Initech"))
+TEMPLATE_HTML = (
+    "<p>Hello {Person.firstName},</p>"
+    '<p>Our spring catalogue is out. <a href="{trackingUrl:%d}">See what\'s new</a>.</p>'
+    '<p style="font-size: small"><a href="{optOutUrl}">Unsubscribe</a> from this newsletter.</p>'
+)
+
+# Demo data spans every app; models of the apps that depend on crm are looked up by name, so
+# crm imports none of them.
+
+
+def load_users() -> None:
+    for demo in DEMO_USERS:
+        user = get_user_model().objects.filter(username=demo.username).first()
+        if user is None:
+            user = get_user_model().objects.create_user(
+                demo.username,
+                f"{demo.username}@example.com",
+                demo.password,
+                is_staff=True,
+                is_superuser=demo.superuser,
+            )
+        user.groups.add(Group.objects.get(name=demo.group))
+
+
+def person(model, first_name: str, last_name: str, **fields):
+    address = EmailAddress.for_address(f"{first_name}.{last_name}@example.com".lower())
+    row, _created = model.objects.get_or_create(
+        first_name=first_name,
+        last_name=last_name,
+        defaults={"email_address": address, **fields},
+    )
+    return row
+
+
+def load_people() -> list:
+    account, _created = Account.objects.get_or_create(
+        name="Acme Corporation",
+        defaults={
+            "email_address": EmailAddress.for_address("info@acme.example.com"),
+            "website": "https://acme.example.com",
+            "industry": "Manufacturing",
+        },
+    )
+    contacts = [person(Contact, first, last, account=account) for first, last in CONTACTS]
+    leads = [person(Lead, first, last, account_name=company) for first, last, company in LEADS]
+    return [account, *contacts, *leads]
+
+
+def load_target_list(people: list):
+    target_list_model = apps.get_model("targetlists", "TargetList")
+    entry_model = apps.get_model("targetlists", "TargetListEntry")
+    target_list, _created = target_list_model.objects.get_or_create(
+        name="Newsletter subscribers",
+        defaults={"description": "People who asked for the monthly newsletter."},
+    )
+    for target in people:
+        field = target._meta.model_name
+        entry_model.objects.get_or_create(target_list=target_list, **{field: target})
+    return target_list
+
+
+def load_campaign(target_list) -> None:
+    campaign_model = apps.get_model("campaigns", "Campaign")
+    campaign, _created = campaign_model.objects.get_or_create(
+        name="Spring newsletter",
+        defaults={"type": "newsletter", "status": "active", "description": "Demo campaign."},
+    )
+    campaign.target_lists.add(target_list)
+    tracking_url, _created = campaign.tracking_urls.get_or_create(
+        name="Spring catalogue", defaults={"url": "https://example.com/catalogue"}
+    )
+    template, _created = EmailTemplate.objects.get_or_create(
+        name="Spring newsletter",
+        defaults={
+            "subject": "{Person.firstName}, our spring catalogue is out",
+            "body_html": TEMPLATE_HTML % tracking_url.pk,
+        },
+    )
+    mass_email, _created = campaign.mass_emails.get_or_create(
+        name="Spring newsletter: first send",
+        defaults={
+            "email_template": template,
+            "status": "draft",
+            "from_address": "newsletter@example.com",
+            "from_name": "Acme Marketing",
+        },
+    )
+    mass_email.target_lists.add(target_list)
+
+
+def load_settings() -> None:
+    OutboundEmailSettings.objects.get_or_create(
+        pk=1,
+        defaults={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": settings.EMAIL_PORT,
+            "from_address": "marketing@example.com",
+            "from_name": "Acme Marketing",
+        },
+    )
+    apps.get_model("campaigns", "MassEmailSettings").load()
+
+
+class Command(BaseCommand):
+    help = "Load demo users, people, a target list, a template and a campaign (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="Load even with DEBUG off (not for production)."
+        )
+
+    def handle(self, *args, force: bool, **options) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError("DEBUG is off: demo logins do not belong in production (--force).")
+        with transaction.atomic():
+            load_users()
+            load_settings()
+            load_campaign(load_target_list(load_people()))
+        logins = ", ".join(f"{u.username} / {u.password}" for u in DEMO_USERS)
+        self.stdout.write(f"Demo data ready (existing rows kept). Logins: {logins}")
