@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class TrackingConfig(AppConfig):
     name = "tracking"
     verbose_name = _("Tracking")
+
+    def ready(self) -> None:
+        from campaigns.statistics import register_human_counter
+        from tracking.classification import human_figures
+
+        register_human_counter(human_figures)

@@ -1,10 +1,148 @@
-"""Tracking views. Implemented by the Tracking issue; until then every URL answers 404."""
+"""Public URLs a recipient reaches from an email: open pixel, click, opt-out, subscribe again.
 
-from django.http import Http404
+The signed token is the only authority these URLs need: no session, no login. The opt-out
+endpoints are exempt from CSRF because a cookie adds nothing to a capability the token already
+is, and because RFC 8058 one-click POSTs come without cookies.
+"""
+
+import base64
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
+
+from campaigns import tokens
+from campaigns.models import EmailQueueItem, TrackingUrl
+from tracking import opt_out as unsubscribing
+from tracking import recording
+from tracking.classification import HONEYPOT_URL_ID
+from tracking.models import TrackingHit
+from tracking.recording import Visit
+
+logger = logging.getLogger(__name__)
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
-def _not_built(request, token):
-    raise Http404("tracking is not built yet")
+def _invalid_link(request: HttpRequest) -> HttpResponse:
+    response = render(request, "tracking/invalid_link.html", status=404)
+    patch_cache_control(response, no_store=True)
+    return response
 
 
-open_pixel = click = opt_out = one_click_unsubscribe = subscribe_again = _not_built
+def _read(kind: str, token: str, count: int = 1) -> tuple[int, ...] | None:
+    try:
+        return tokens.read(kind, token, count)
+    except tokens.BadToken:
+        return None  # the caller answers with its "not valid" response
+
+
+@require_safe
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """Always a 1×1 GIF; a GET with a valid token records the open (HEAD records nothing)."""
+    ids = _read(tokens.OPEN, token)
+    if ids and request.method == "GET":
+        try:
+            recording.record_open(ids[0], Visit.from_request(request))
+        except DatabaseError:
+            # The image must still come back; the failure is logged, not hidden.
+            logger.exception("could not record an open of queue item %s", ids[0])
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_safe
+@never_cache
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    """Record a click and send the visitor to the tracking URL's stored address, or its message."""
+    ids = _read(tokens.CLICK, token, 2)
+    item = recording.sent_item(ids[0]) if ids else None
+    if item is None:
+        return _invalid_link(request)
+    item_id, url_id = ids
+    if url_id == HONEYPOT_URL_ID:
+        if request.method == "GET":
+            recording.record_trap(item, Visit.from_request(request))
+        return HttpResponse(status=204)
+    link = TrackingUrl.objects.filter(pk=url_id, campaign_id=item.mass_email.campaign_id).first()
+    redirects = link is not None and link.action == TrackingUrl.Action.REDIRECT
+    if link is None or (redirects and not link.url.startswith(("https://", "http://"))):
+        return _invalid_link(request)
+    if request.method == "GET":
+        recording.record_click(item, link, Visit.from_request(request))
+    if redirects:
+        return HttpResponseRedirect(link.url)
+    return render(request, "tracking/message.html", {"link": link})
+
+
+def _subscribable_item(token: str) -> EmailQueueItem | None:
+    ids = _read(tokens.OPT_OUT, token)
+    item = recording.sent_item(ids[0]) if ids else None
+    if item is None or item.mass_email.campaign.is_informational:
+        return None
+    return item
+
+
+def _opt_out_page(request: HttpRequest, token: str, item: EmailQueueItem, done: str = ""):
+    context = {
+        "token": token,
+        "item": item,
+        "person": item.target,
+        "opted_out": unsubscribing.is_opted_out(item),
+        "entirely": item.mass_email.opt_out_entirely,
+        "done": done,
+    }
+    return render(request, "tracking/opt_out.html", context)
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def opt_out(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the page with an Unsubscribe button and changes nothing; POST unsubscribes."""
+    item = _subscribable_item(token)
+    if item is None:
+        return _invalid_link(request)
+    if request.method != "POST":
+        return _opt_out_page(request, token, item)
+    visit = Visit.from_request(request)
+    done = unsubscribing.opt_out(item, via=TrackingHit.Kind.OPT_OUT, visit=visit)
+    return _opt_out_page(request, token, item, done="out" if done else "")
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The List-Unsubscribe URL: an RFC 8058 POST unsubscribes at once; a GET shows the page."""
+    item = _subscribable_item(token)
+    if item is None:
+        return _invalid_link(request)
+    if request.method != "POST":
+        return _opt_out_page(request, token, item)
+    if request.POST.get("List-Unsubscribe") != "One-Click":
+        return HttpResponseBadRequest(
+            "Expected the body List-Unsubscribe=One-Click (RFC 8058).", content_type="text/plain"
+        )
+    unsubscribing.opt_out(item, via=TrackingHit.Kind.ONE_CLICK, visit=Visit.from_request(request))
+    return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def subscribe_again(request: HttpRequest, token: str) -> HttpResponse:
+    """POST undoes the opt-out; a GET only leads back to the opt-out page."""
+    item = _subscribable_item(token)
+    if item is None:
+        return _invalid_link(request)
+    if request.method != "POST":
+        return redirect("tracking:opt_out", token=token)
+    unsubscribing.subscribe_again(item)
+    return _opt_out_page(request, token, item, done="again")

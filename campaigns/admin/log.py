@@ -1,0 +1,141 @@
+"""The campaign log in the admin: read-only, filterable, and the source of new target lists."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.log_lists import create_target_list_from_log
+from campaigns.models import Campaign, CampaignLogRecord
+
+Action = CampaignLogRecord.Action
+
+
+def admin_link(obj, text: str | None = None) -> str:
+    """An escaped link to `obj`'s admin page, or its escaped name when it has none."""
+    label = text if text is not None else str(obj)
+    try:
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+@admin.register(CampaignLogRecord)
+class CampaignLogRecordAdmin(admin.ModelAdmin):
+    list_display = ["action_date", "action_label", "campaign", "email", "person", "is_test"]
+    list_filter = ["action", "bounce_type", "is_test", "campaign"]
+    search_fields = ["email"]
+    date_hierarchy = "action_date"
+    list_select_related = ["campaign", "tracking_url", "account", "contact", "lead", "user"]
+    list_per_page = 100
+    show_full_result_count = False  # no COUNT(*) of the whole log on every page
+    readonly_fields = [
+        "campaign",
+        "action",
+        "action_date",
+        "person",
+        "email",
+        "email_address",
+        "queue_item",
+        "tracking_url",
+        "bounce_type",
+        "is_test",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_label(self, record: CampaignLogRecord) -> str:
+        label = record.get_action_display()
+        if record.bounce_type:
+            label = f"{label} ({record.get_bounce_type_display()})"
+        if record.tracking_url_id:
+            return format_html("{}: {}", label, record.tracking_url)
+        return label
+
+    @admin.display(description=_("person"))
+    def person(self, record: CampaignLogRecord) -> str:
+        target = record.target
+        return admin_link(target) if target is not None else ""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.create_target_list_view)
+        name = "campaigns_campaignlogrecord_create_target_list"
+        return [path("create-target-list/", view, name=name), *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        campaign = request.GET.get("campaign__id__exact", "")
+        url = reverse("admin:campaigns_campaignlogrecord_create_target_list")
+        extra_context = {**(extra_context or {}), "create_list_url": f"{url}?campaign={campaign}"}
+        return super().changelist_view(request, extra_context)
+
+    def create_target_list_view(self, request: HttpRequest) -> HttpResponse:
+        may_add_list = request.user.has_perm("targetlists.add_targetlist")
+        if not (self.has_view_permission(request) and may_add_list):
+            raise PermissionDenied
+        form = CreateTargetListForm(request.POST or None, initial=self._initial(request))
+        if request.method == "POST" and form.is_valid():
+            return self._create_target_list(request, form.cleaned_data)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Create a target list from the campaign log"),
+            "form": form,
+        }
+        template = "admin/campaigns/campaignlogrecord/create_target_list.html"
+        return TemplateResponse(request, template, context)
+
+    def _initial(self, request: HttpRequest) -> dict:
+        campaign = request.GET.get("campaign", "")
+        return {"campaign": campaign} if campaign.isdigit() else {}
+
+    def _create_target_list(self, request: HttpRequest, data: dict) -> HttpResponse:
+        target_list = create_target_list_from_log(
+            data["campaign"], data["name"], data["include_actions"], data["exclude_actions"]
+        )
+        count = target_list.entries.count()
+        message = _("The target list “%(name)s” was created with %(count)d people.")
+        self.message_user(request, message % {"name": target_list.name, "count": count})
+        try:
+            return redirect("admin:targetlists_targetlist_change", target_list.pk)
+        except NoReverseMatch:
+            return redirect("admin:campaigns_campaignlogrecord_changelist")
+
+
+class CreateTargetListForm(forms.Form):
+    campaign = forms.ModelChoiceField(Campaign.objects.all(), label=_("Campaign"))
+    name = forms.CharField(label=_("Name of the new target list"), max_length=255)
+    include_actions = forms.MultipleChoiceField(
+        label=_("Include people who"),
+        choices=Action.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("People with at least one of these actions in the campaign join the list."),
+    )
+    exclude_actions = forms.MultipleChoiceField(
+        label=_("Leave out people who"),
+        choices=Action.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("People with any of these actions are left out. Test emails never count."),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        both = set(data.get("include_actions", ())) & set(data.get("exclude_actions", ()))
+        if both:
+            raise forms.ValidationError(_("An action cannot be both included and excluded."))
+        return data

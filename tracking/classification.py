@@ -1,0 +1,148 @@
+"""Rules that tell a machine's hit from a person's. Documented here, applied by tracking.recording.
+
+Mail privacy proxies fetch every image at delivery and security scanners follow every link within
+seconds, so raw figures overstate interest. A hit is a machine's when:
+
+1. Its user agent names a prefetching proxy (opens only): Apple Mail Privacy Protection fetches
+   with the bare agent ``Mozilla/5.0`` at delivery. Gmail's GoogleImageProxy fetches when the
+   message is opened, so it counts as a person.
+2. Its user agent names a security scanner product (Mimecast, Proofpoint, Barracuda, …), or an
+   automation tool or crawler (curl, python-requests, bots, headless browsers), or is empty.
+3. It is a click less than ``TOO_SOON_SECONDS`` after the item was sent.
+4. The same item hit the hidden link (the honeypot, a click on tracking URL id 0, which no person
+   sees) within ``BURST_SECONDS`` before or after: every hit of that item in the window is marked.
+5. ``BURST_LINKS`` or more different links of one item were clicked within ``BURST_SECONDS``:
+   all of those clicks are marked.
+
+A machine hit still writes the Opened/Clicked log record (EspoCRM's totals), but never
+unsubscribes anybody. A one-click unsubscribe POST (RFC 8058) is sent by the mailbox provider on
+the person's behalf, often from a plain HTTP library, so only rules 2 (scanner products only)
+and 4 apply to it.
+"""
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from tracking.models import TrackingHit
+
+TOO_SOON_SECONDS = 10
+BURST_SECONDS = 5
+BURST_LINKS = 2
+HONEYPOT_URL_ID = 0
+
+Reason = TrackingHit.Reason
+
+PROXY_AGENTS = frozenset({"mozilla/5.0"})
+SCANNER_PRODUCTS = (
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "symantec",
+    "trendmicro",
+    "trend micro",
+    "fireeye",
+    "sophos",
+    "forcepoint",
+    "ironport",
+    "zscaler",
+    "paloalto",
+    "checkpoint",
+    "safelinks",
+    "bingpreview",
+)
+AUTOMATION_MARKERS = (
+    "bot/",
+    "bot;",
+    "bot)",
+    "crawler",
+    "spider",
+    "headlesschrome",
+    "python-requests",
+    "python-urllib",
+    "aiohttp",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "java/",
+    "okhttp",
+    "libwww-perl",
+    "scrapy",
+    "httpclient",
+)
+
+
+def client_hash(address: str) -> str:
+    """A keyed hash of the client's IP address: lets hits be grouped without storing the IP."""
+    if not address:
+        return ""
+    key = hashlib.sha256(f"massmail.client:{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def agent_reason(user_agent: str, kind: str) -> str:
+    """Why the user agent alone marks a hit of `kind` as a machine's; '' for a person."""
+    agent = user_agent.strip().lower()
+    if kind == TrackingHit.Kind.ONE_CLICK:
+        return Reason.SCANNER if any(m in agent for m in SCANNER_PRODUCTS) else Reason.HUMAN
+    if not agent:
+        return Reason.SCANNER
+    if kind == TrackingHit.Kind.OPEN and agent in PROXY_AGENTS:
+        return Reason.PROXY
+    if any(marker in agent for marker in SCANNER_PRODUCTS + AUTOMATION_MARKERS):
+        return Reason.SCANNER
+    return Reason.HUMAN
+
+
+def first_reason(hit: TrackingHit, sent_at: datetime | None) -> str:
+    """The reason a new hit is a machine's, from what is known before it is saved."""
+    if hit.kind == TrackingHit.Kind.TRAP:
+        return Reason.TRAP
+    reason = agent_reason(hit.user_agent, hit.kind)
+    if reason:
+        return reason
+    too_soon = sent_at and hit.at - sent_at < timedelta(seconds=TOO_SOON_SECONDS)
+    if hit.kind == TrackingHit.Kind.CLICK and too_soon:
+        return Reason.TOO_SOON
+    if trap_hit_near(hit.queue_item_id, hit.at):
+        return Reason.TRAP
+    return Reason.HUMAN
+
+
+def trap_hit_near(item_id: int, at: datetime) -> bool:
+    window = timedelta(seconds=BURST_SECONDS)
+    return TrackingHit.objects.filter(
+        queue_item_id=item_id, kind=TrackingHit.Kind.TRAP, at__gte=at - window
+    ).exists()
+
+
+def mark_burst(hit: TrackingHit) -> int:
+    """After saving `hit`, mark the item's hits in its burst as a machine's; returns how many."""
+    window_start = hit.at - timedelta(seconds=BURST_SECONDS)
+    recent = TrackingHit.objects.filter(
+        queue_item_id=hit.queue_item_id, at__gte=window_start, is_machine=False
+    )
+    if hit.kind == TrackingHit.Kind.TRAP:
+        return recent.update(is_machine=True, reason=Reason.TRAP)
+    if hit.kind != TrackingHit.Kind.CLICK:
+        return 0
+    clicks = TrackingHit.objects.filter(
+        queue_item_id=hit.queue_item_id, kind=TrackingHit.Kind.CLICK, at__gte=window_start
+    )
+    links = clicks.values("tracking_url").distinct().count()
+    if links < BURST_LINKS:
+        return 0
+    return clicks.filter(is_machine=False).update(is_machine=True, reason=Reason.BURST)
+
+
+def human_figures(campaign) -> dict[str, int]:
+    """Distinct non-test recipients with a person's open (a click counts) or click."""
+    human = TrackingHit.objects.filter(campaign=campaign, is_test=False, is_machine=False)
+    opened_kinds = [TrackingHit.Kind.OPEN, TrackingHit.Kind.CLICK]
+    return human.aggregate(
+        opened=Count("queue_item", distinct=True, filter=Q(kind__in=opened_kinds)),
+        clicked=Count("queue_item", distinct=True, filter=Q(kind=TrackingHit.Kind.CLICK)),
+    )

@@ -1,0 +1,76 @@
+"""Unsubscribing a recipient of a mass email, and undoing it.
+
+The person's entries in the target lists of the mass email are marked opted out; people who are
+not in a list are not added to it (an entry is only ever marked, never created). With the mass
+email's "opt out entirely", the shared email address is opted out of all mass email too.
+"""
+
+from django.db import transaction
+
+from campaigns.models import CampaignLogRecord, EmailQueueItem
+from crm.models import EmailAddress
+from targetlists.models import TargetListEntry
+from tracking.recording import Visit, add_hit, add_log_records, log_record
+
+
+class NotSubscribable(ValueError):
+    """Informational campaigns have no opt-out: service notices ignore it."""
+
+
+def _entries_of(item: EmailQueueItem):
+    """The entries of the item's person in the target lists of its mass email."""
+    target = item.target_type
+    if not target:
+        return TargetListEntry.objects.none()
+    return TargetListEntry.objects.filter(
+        target_list__in=item.mass_email.target_lists.all(),
+        **{f"{target}_id": getattr(item, f"{target}_id")},
+    )
+
+
+def _check(item: EmailQueueItem) -> None:
+    if item.mass_email.campaign.is_informational:
+        raise NotSubscribable("informational campaigns cannot be unsubscribed from")
+
+
+def opt_out(item: EmailQueueItem, *, via: str, visit: Visit | None = None) -> bool:
+    """Unsubscribe the item's person; logs Opted Out once per item.
+
+    `via` is the TrackingHit kind ("opt_out" for the page, "one_click" for RFC 8058). With a
+    `visit`, the request is recorded as a hit first, and a machine's hit changes nothing.
+    Returns True when the person is unsubscribed by this call or already was; False for a
+    machine. Raises NotSubscribable for an informational campaign.
+    """
+    _check(item)
+    with transaction.atomic():
+        if visit is not None and add_hit(item, via, visit).is_machine:
+            return False
+        _entries_of(item).filter(opted_out=False).update(opted_out=True)
+        if item.mass_email.opt_out_entirely and item.email_address_id:
+            EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
+        add_log_records([log_record(item, CampaignLogRecord.Action.OPTED_OUT)])
+    return True
+
+
+def subscribe_again(item: EmailQueueItem) -> bool:
+    """Undo `opt_out` for the item: entries, the address (with opt out entirely), the log record.
+
+    Returns True when something changed. Raises NotSubscribable for an informational campaign.
+    """
+    _check(item)
+    with transaction.atomic():
+        changed = _entries_of(item).filter(opted_out=True).update(opted_out=False)
+        if item.mass_email.opt_out_entirely and item.email_address_id:
+            address = EmailAddress.objects.filter(pk=item.email_address_id, opt_out=True)
+            changed += address.update(opt_out=False)
+        deleted, _by_model = CampaignLogRecord.objects.filter(
+            queue_item=item, action=CampaignLogRecord.Action.OPTED_OUT
+        ).delete()
+    return changed + deleted > 0
+
+
+def is_opted_out(item: EmailQueueItem) -> bool:
+    """Whether the item's opt-out stands (its Opted Out record exists)."""
+    return CampaignLogRecord.objects.filter(
+        queue_item=item, action=CampaignLogRecord.Action.OPTED_OUT
+    ).exists()
