@@ -39,17 +39,18 @@ def add_to_target_list(target_list: TargetList, queryset: QuerySet) -> int:
     table = quote(meta.db_table)
     list_column = quote(meta.get_field("target_list").column)
     target_column = quote(meta.get_field(field).column)
-    selected_sql, selected_params = (
-        queryset.order_by().values("pk").distinct().query.sql_with_params()
-    )
+    selected_sql, selected_params = queryset.order_by().values("pk").query.sql_with_params()
+    people = quote(queryset.model._meta.db_table)
     pk_column = quote(queryset.model._meta.pk.column)
     added_at = meta.get_field("added_at").get_db_prep_value(timezone.now(), connection)
+    # IN (…) rather than a join: each record once, however many rows the selection's joins make.
     sql = (
         f"INSERT INTO {table} ({list_column}, {target_column}, "
         f"{quote(meta.get_field('opted_out').column)}, {quote(meta.get_field('added_at').column)}) "
-        f"SELECT %s, chosen.{pk_column}, %s, %s FROM ({selected_sql}) chosen "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} existing "
-        f"WHERE existing.{list_column} = %s AND existing.{target_column} = chosen.{pk_column}) "
+        f"SELECT %s, person.{pk_column}, %s, %s FROM {people} person "
+        f"WHERE person.{pk_column} IN ({selected_sql}) AND NOT EXISTS ("
+        f"SELECT 1 FROM {table} existing WHERE existing.{list_column} = %s "
+        f"AND existing.{target_column} = person.{pk_column}) "
         "ON CONFLICT DO NOTHING"
     )
     params = (target_list.pk, False, added_at, *selected_params, target_list.pk)
