@@ -7,6 +7,7 @@ from the "Create mass email" button (the mass email admin copies the campaign's 
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +54,7 @@ class TrackingUrlInline(admin.TabularInline):
     extra = 0
     fields = ("name", "url", "action", "message", "code")
     readonly_fields = ("code",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     verbose_name_plural = _("tracking URLs (paste the code into a template)")
 
     @admin.display(description=_("code to paste"))

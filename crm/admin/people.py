@@ -8,6 +8,7 @@ extends these classes: crm must not import targetlists.
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -101,6 +102,7 @@ class AccountAdmin(PersonAdmin):
     list_filter = ("industry", *PersonAdmin.flag_filters)
     search_fields = ("name", "email_address__address", "website", "phone")
     fields = ("name", "email", "website", "industry", "phone", "email_flags", "created_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Contact)
