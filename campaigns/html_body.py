@@ -1,0 +1,105 @@
+"""What the sender learns from a template's HTML body, once per mass email, with BeautifulSoup.
+
+Placeholders such as `{trackingUrl:5}` are plain text to the parser, so they come through the
+plain-text version untouched and are filled per recipient like any other slot.
+"""
+
+import re
+
+from bs4 import BeautifulSoup, Comment, NavigableString
+
+OPT_OUT_PLACEHOLDERS = ("{optOutUrl}", "{optOutLink}")
+INVISIBLE = ("script", "style", "head", "title", "template")
+BLOCKS = (
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "tr",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "hr",
+    "pre",
+)
+PARAGRAPHS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre")
+BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+WHITESPACE = re.compile(r"\s+")
+BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _visible_strings(soup: BeautifulSoup) -> list[NavigableString]:
+    return [
+        string
+        for string in soup.find_all(string=True)
+        if not isinstance(string, Comment) and string.parent.name not in INVISIBLE
+    ]
+
+
+def has_opt_out_link(html: str) -> bool:
+    """Whether the body shows an opt-out link: {optOutUrl} in a link, or either placeholder
+    in visible text (a placeholder inside a comment or a style block does not count)."""
+    soup = BeautifulSoup(html, "html.parser")
+    if any("{optOutUrl}" in link["href"] for link in soup.find_all("a", href=True)):
+        return True
+    return any(
+        placeholder in string
+        for string in _visible_strings(soup)
+        for placeholder in OPT_OUT_PLACEHOLDERS
+    )
+
+
+def split_at_body_end(html: str) -> tuple[str, str]:
+    """`html` cut before its last </body> (or at its end), where appended content goes."""
+    matches = list(BODY_END.finditer(html))
+    if not matches:
+        return html, ""
+    cut = matches[-1].start()
+    return html[:cut], html[cut:]
+
+
+def _link_text(link) -> str:
+    text = WHITESPACE.sub(" ", link.get_text(" ")).strip()
+    href = link["href"].strip()
+    if not href or href.startswith("#") or href == text:
+        return text or href
+    shown = href.removeprefix("mailto:")
+    return f"{text} ({shown})" if text and text != shown else shown
+
+
+def to_plain_text(html: str) -> str:
+    """A readable plain-text version of `html`: paragraphs and line breaks kept, links written
+    as "text (url)", scripts, styles and comments dropped."""
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup.find_all(INVISIBLE):
+        tag.decompose()
+    for comment in soup.find_all(string=lambda string: isinstance(string, Comment)):
+        comment.extract()
+    for string in soup.find_all(string=True):
+        if not string.find_parent("pre"):
+            string.replace_with(WHITESPACE.sub(" ", string))
+    for link in soup.find_all("a", href=True):
+        link.replace_with(_link_text(link))
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for cell in soup.find_all(("td", "th")):
+        cell.append(" ")
+    for item in soup.find_all("li"):
+        item.insert(0, "- ")
+    for block in soup.find_all(BLOCKS):
+        previous = block.previous_sibling
+        if isinstance(previous, NavigableString) and previous.strip():
+            block.insert_before("\n")
+        block.append("\n\n" if block.name in PARAGRAPHS else "\n")
+    lines = [line.strip() for line in soup.get_text().split("\n")]
+    return BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,162 @@
+"""The byte-level pieces of a mass email: header values, body encoding, attachments, multipart.
+
+Everything that can be fixed per mass email is built once into a bytes %-format skeleton
+(`message_skeleton`); per recipient, only the header values and the bodies are filled in, with
+one C-level call each for quoted-printable encoding and for the final join. Lines end in CRLF.
+"""
+
+import binascii
+import mimetypes
+import secrets
+import time
+from datetime import UTC, datetime
+from email.message import MIMEPart
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from crm.placeholders import header_safe
+
+CRLF = "\r\n"
+MAX_LINE = 78
+# 42 bytes of UTF-8 make 56 base64 characters: "Subject: " plus one encoded word stays within 78.
+WORD_BYTES = 42
+
+
+def new_boundary() -> str:
+    """A random boundary; "=_" can appear in neither quoted-printable nor base64 bodies."""
+    return f"=_mm_{secrets.token_hex(16)}"
+
+
+def encoded_words(text: str) -> str:
+    """`text` as RFC 2047 base64 encoded words, one per folded line; no character is split."""
+    data = text.encode()
+    words = []
+    start = 0
+    while start < len(data):
+        end = min(start + WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+            end -= 1
+        encoded = binascii.b2a_base64(data[start:end], newline=False).decode("ascii")
+        words.append(f"=?utf-8?b?{encoded}?=")
+        start = end
+    return "\r\n ".join(words)
+
+
+def _fold(value: str, used: int) -> str | None:
+    """ASCII `value` folded at spaces into lines of at most 78 characters; None if it cannot be."""
+    lines: list[str] = []
+    line = None
+    limit = MAX_LINE - used
+    for word in value.split(" "):
+        if len(word) > 900:
+            return None
+        if line is None:
+            line = word
+        elif word and len(line) + 1 + len(word) > limit:
+            lines.append(line)
+            line, limit = word, MAX_LINE - 1
+        else:
+            line = f"{line} {word}"
+    lines.append(line or "")
+    return "\r\n ".join(lines)
+
+
+def unstructured(value: str, name: str = "Subject") -> str:
+    """A header value (such as a subject) that cannot add a header line: ASCII, folded, RFC 2047.
+
+    CR, LF and other line breaks become spaces first, so no value can start a new header.
+    """
+    value = header_safe(value)
+    if value.isascii() and "=?" not in value:
+        folded = value if len(name) + 2 + len(value) <= MAX_LINE else _fold(value, len(name) + 2)
+        if folded is not None:
+            return folded
+    return encoded_words(value)
+
+
+def clean_address(address: str) -> str:
+    """An address with every whitespace character (CR and LF included) removed."""
+    return "".join(address.split())
+
+
+def address(name: str, email: str) -> str:
+    """`"Name" <email>` for a header: the name quoted, or RFC 2047 encoded when not ASCII."""
+    email = clean_address(email)
+    name = header_safe(name).strip()
+    if not name:
+        return email
+    if name.isascii() and "=?" not in name:
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{email}>'
+    return f"{encoded_words(name)} <{email}>"
+
+
+def quoted_printable(text: str) -> bytes:
+    """`text` as UTF-8 quoted-printable with CRLF line breaks, lines at most 76 characters.
+
+    The caller guarantees CRLF line endings and no bare CR: binascii takes its line-break style
+    from the first line break it sees.
+    """
+    return binascii.b2a_qp(text.encode(), istext=True)
+
+
+_date_cache: list = [0, b""]
+
+
+def date_now() -> bytes:
+    """The Date header value for now, computed at most once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0], _date_cache[1] = (
+            now,
+            format_datetime(datetime.fromtimestamp(now, UTC)).encode("ascii"),
+        )
+    return _date_cache[1]
+
+
+def attachment_part(filename: str, content: bytes) -> bytes:
+    """A complete base64 attachment entity (headers, blank line, body), built once."""
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    maintype, subtype = content_type.split("/", 1)
+    part = MIMEPart(policy=SMTP)
+    part.set_content(
+        content, maintype=maintype, subtype=subtype, disposition="attachment", filename=filename
+    )
+    return part.as_bytes(policy=SMTP)
+
+
+def text_part(subtype: str, slot: str) -> bytes:
+    """A quoted-printable UTF-8 text entity whose body is the %-format slot `slot`."""
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n%({slot})s"
+    ).encode("ascii")
+
+
+def literal(data: bytes) -> bytes:
+    """`data` escaped for use inside a bytes %-format skeleton."""
+    return data.replace(b"%", b"%%")
+
+
+def multipart(subtype: str, parts: list[bytes]) -> bytes:
+    """A multipart entity of `parts` (each headers + blank line + body) with a fresh boundary."""
+    boundary = new_boundary().encode("ascii")
+    out = [b'Content-Type: multipart/%s;\r\n boundary="%s"\r\n\r\n' % (subtype.encode(), boundary)]
+    for part in parts:
+        out.append(b"--%s\r\n%s\r\n" % (boundary, part))
+    out.append(b"--%s--\r\n" % boundary)
+    return b"".join(out)
+
+
+def message_skeleton(header_lines: list[str], bodies: list[str], attachments: list[bytes]) -> bytes:
+    """The whole message as a bytes %-format: headers, MIME-Version, then the body entity.
+
+    `header_lines` are complete lines (without CRLF) that may hold %(name)s slots; `bodies` names
+    the text subtypes present ("plain", "html"), each filled from the slot of the same name.
+    """
+    entities = [text_part(subtype, subtype) for subtype in bodies]
+    entity = entities[0] if len(entities) == 1 else multipart("alternative", entities)
+    if attachments:
+        entity = multipart("mixed", [entity, *(literal(part) for part in attachments)])
+    head = "".join(f"{line}\r\n" for line in [*header_lines, "MIME-Version: 1.0"])
+    return head.encode() + entity
