@@ -31,7 +31,7 @@ TABLE = EmailQueueItem._meta.db_table
 def sent_in_window(now: datetime.datetime) -> int:
     """Non-test items sent in the hour before `now` or being sent right now, all mass emails."""
     items = EmailQueueItem.objects.filter(is_test=False)
-    sent = items.filter(sent_at__gte=now - WINDOW, sent_at__lte=now).count()
+    sent = items.filter(sent_at__gte=now - WINDOW).count()
     return sent + items.filter(status=Status.SENDING).count()
 
 
@@ -49,21 +49,27 @@ def _lock_window() -> None:
 def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
     """Move up to `limit` Pending (non-test) items of a mass email to Sending; their ids.
 
+    `claimed_at` keeps the time of the last claim, so an item that went back to Pending after a
+    temporary failure is not claimed again by the run that tried it (the one started at `now`).
     Two concurrent calls never return the same id. Must run inside a transaction.
     """
     if limit <= 0:
         return []
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = (
-        f"UPDATE {TABLE} SET status = %s, claimed_at = %s "
-        f"WHERE status = %s AND id IN (SELECT id FROM {TABLE} "
-        f"WHERE mass_email_id = %s AND status = %s AND is_test = %s "
-        f"ORDER BY id LIMIT %s{skip_locked}) RETURNING id"
+    # Two statements on purpose: PostgreSQL may re-run an `IN (… LIMIT n SKIP LOCKED)` subquery
+    # inside an UPDATE, and each re-run skips the rows just locked, claiming more than n.
+    pick = (
+        f"SELECT id FROM {TABLE} WHERE mass_email_id = %s AND status = %s AND is_test = %s "
+        f"AND (claimed_at IS NULL OR claimed_at < %s) ORDER BY id LIMIT %s{skip_locked}"
     )
-    params = [Status.SENDING, now, Status.PENDING, mass_email_id, Status.PENDING, False, limit]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return sorted(row[0] for row in cursor.fetchall())
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        cursor.execute(pick, [mass_email_id, Status.PENDING, False, stamp, limit])
+        ids = [row[0] for row in cursor.fetchall()]
+    # The rows are locked (PostgreSQL) or the database is (SQLite's write lock, taken at BEGIN
+    # IMMEDIATE), so every picked row is still Pending here.
+    EmailQueueItem.objects.filter(id__in=ids).update(status=Status.SENDING, claimed_at=now)
+    return sorted(ids)
 
 
 def claim_portion(

@@ -221,7 +221,7 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
         _apply(outcome, now, config.max_attempts)
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
     bounced = [outcome.item for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
-    fields = ["status", "attempts", "sent_at", "email", "last_error", "claimed_at"]
+    fields = ["status", "attempts", "sent_at", "email", "last_error"]
     with transaction.atomic():
         claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
         claimed.bulk_update([outcome.item for outcome in outcomes], fields)
@@ -240,7 +240,6 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
 
 def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
     item = outcome.item
-    item.claimed_at = None
     item.last_error = outcome.error
     item.attempts += outcome.attempted
     if outcome.result == SENT:

@@ -13,6 +13,8 @@ Opening the connection (security modes, login) is crm.smtp's job; this module re
 
 import smtplib
 
+from django.conf import settings
+
 from crm import smtp
 from crm.models import EmailAccount, OutboundEmailSettings
 
@@ -72,7 +74,7 @@ class Transport:
 
     def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
         self.source = source
-        self.timeout = timeout or smtp.DEFAULT_TIMEOUT
+        self.timeout = timeout or settings.SMTP_TIMEOUT
         self.broken: ConnectionProblem | None = None
         self._connection: smtplib.SMTP | None = None
 

@@ -1,0 +1,391 @@
+"""The sending job against a real SMTP server (aiosmtpd in-process), on SQLite and PostgreSQL."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from campaigns import claims
+from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.sending import CHUNK_SIZE, run_send_job
+from crm.models import JobRun, OutboundEmailSettings
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    EmailTemplateFactory,
+    MassEmailFactory,
+    PendingQueueItemFactory,
+)
+from tests.integration.smtp_server import SmtpServer, configure_system_smtp, free_port
+
+Status = EmailQueueItem.Status
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer().start()
+    configure_system_smtp(server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def limits():
+    row = MassEmailSettings.load()
+    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
+    row.save()
+    return row
+
+
+def queue(count: int, **mass_email_fields) -> MassEmail:
+    mass_email = MassEmailFactory(status=MassEmail.Status.IN_PROCESS, **mass_email_fields)
+    PendingQueueItemFactory.create_batch(count, mass_email=mass_email)
+    return mass_email
+
+
+def statuses(mass_email: MassEmail) -> list[str]:
+    return list(mass_email.queue_items.order_by("id").values_list("status", flat=True))
+
+
+def test_it_sends_every_pending_item_once_and_completes(smtp_server, limits):
+    mass_email = queue(3, store_sent_emails=True)
+
+    report = run_send_job()
+
+    assert report.sent == 3
+    items = list(mass_email.queue_items.select_related("email_address"))
+    assert all(smtp_server.received[item.email_address.address_lower] == 1 for item in items)
+    assert all(item.status == Status.SENT and item.sent_at and item.attempts == 1 for item in items)
+    assert all(item.email == item.email_address.address for item in items)
+    sent_log = CampaignLogRecord.objects.filter(action="sent", campaign=mass_email.campaign)
+    assert sent_log.count() == 3 and not sent_log.filter(is_test=True).exists()
+    assert {row.contact_id for row in sent_log} == {item.contact_id for item in items}
+    assert items[0].sent_email.data.startswith(("From:", "MIME", "Date", "Message-ID"))
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+def test_it_sends_what_the_template_renders(smtp_server, limits):
+    template = EmailTemplateFactory(subject="Hi {Person.firstName}")
+    mass_email = queue(1, email_template=template)
+    item = mass_email.queue_items.get()
+
+    run_send_job()
+
+    (message,) = smtp_server.messages_to(item.email_address.address)
+    assert message["Subject"] == f"Hi {item.contact.first_name}"
+    assert message["X-Queue-Item-Id"] and message["List-Unsubscribe"]
+
+
+def test_it_sends_no_more_than_the_hourly_window_allows(smtp_server, limits):
+    limits.max_per_hour = 5
+    limits.save()
+    now = timezone.now()
+    earlier = queue(4)
+    sent_ids = list(earlier.queue_items.values_list("id", flat=True))
+    EmailQueueItem.objects.filter(id__in=sent_ids[:2]).update(
+        status=Status.SENT, sent_at=now - timedelta(minutes=30)
+    )
+    EmailQueueItem.objects.filter(id=sent_ids[2]).update(
+        status=Status.SENT, sent_at=now - timedelta(minutes=61)
+    )
+    EmailQueueItem.objects.filter(id=sent_ids[3]).update(
+        status=Status.SENT, sent_at=now - timedelta(minutes=5), is_test=True
+    )
+    mass_email = queue(10)
+
+    assert claims.hourly_allowance(5, now) == 3
+    report = run_send_job(now=now)
+
+    assert report.sent == 3
+    assert statuses(mass_email).count(Status.SENT) == 3
+    assert claims.hourly_allowance(5, timezone.now()) == 0
+
+
+def test_it_counts_items_being_sent_by_another_run_in_the_window(limits):
+    mass_email = queue(4)
+    EmailQueueItem.objects.filter(pk=mass_email.queue_items.first().pk).update(
+        status=Status.SENDING, claimed_at=timezone.now()
+    )
+
+    assert claims.hourly_allowance(3, timezone.now()) == 2
+
+
+def test_it_caps_a_run_at_max_per_batch(smtp_server, limits):
+    limits.max_per_batch = 2
+    limits.save()
+    mass_email = queue(5)
+
+    report = run_send_job()
+
+    assert report.sent == 2
+    assert statuses(mass_email) == [Status.SENT] * 2 + [Status.PENDING] * 3
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.IN_PROCESS
+
+
+def test_it_sends_oldest_mass_emails_first(smtp_server, limits):
+    limits.max_per_batch = 2
+    limits.save()
+    newer = queue(2, start_at=timezone.now() - timedelta(minutes=5))
+    older = queue(2, start_at=timezone.now() - timedelta(days=1))
+
+    run_send_job()
+
+    assert statuses(older) == [Status.SENT, Status.SENT]
+    assert statuses(newer) == [Status.PENDING, Status.PENDING]
+
+
+def test_it_rechecks_address_flags_at_send_time(smtp_server, limits):
+    mass_email = queue(3)
+    opted_out, invalid, fine = mass_email.queue_items.select_related("email_address")
+    opted_out.email_address.opt_out = True
+    opted_out.email_address.save()
+    invalid.email_address.invalid = True
+    invalid.email_address.save()
+
+    run_send_job()
+
+    opted_out.refresh_from_db()
+    invalid.refresh_from_db()
+    assert (opted_out.status, opted_out.attempts) == (Status.FAILED, 0)
+    assert "opted out" in opted_out.last_error
+    assert invalid.status == Status.FAILED and "invalid" in invalid.last_error
+    assert smtp_server.total == 1
+    assert smtp_server.received[fine.email_address.address_lower] == 1
+
+
+def test_it_mails_opted_out_addresses_for_informational_campaigns(smtp_server, limits):
+    mass_email = queue(1, campaign=CampaignFactory(type="informational"))
+    item = mass_email.queue_items.select_related("email_address").get()
+    item.email_address.opt_out = True
+    item.email_address.save()
+
+    run_send_job()
+
+    item.refresh_from_db()
+    assert item.status == Status.SENT
+    assert smtp_server.total == 1
+
+
+def test_it_retries_a_4xx_in_a_later_run_then_gives_up(smtp_server, limits):
+    mass_email = queue(2)
+    greylisted, other = mass_email.queue_items.select_related("email_address")
+    smtp_server.refuse(greylisted.email_address.address, "451 4.7.1 Greylisted, try later")
+
+    run_send_job()
+    greylisted.refresh_from_db()
+    assert (greylisted.status, greylisted.attempts) == (Status.PENDING, 1)
+    assert "451" in greylisted.last_error and "Greylisted" in greylisted.last_error
+    run_send_job()
+    run_send_job()
+
+    greylisted.refresh_from_db()
+    assert (greylisted.status, greylisted.attempts) == (Status.FAILED, 3)
+    assert "Greylisted" in greylisted.last_error
+    assert smtp_server.received[other.email_address.address_lower] == 1
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+def test_it_fails_a_5xx_recipient_with_the_servers_words(smtp_server, limits):
+    mass_email = queue(2)
+    unknown, other = mass_email.queue_items.select_related("email_address")
+    smtp_server.refuse(unknown.email_address.address, "550 5.1.1 No such mailbox here")
+
+    run_send_job()
+
+    unknown.refresh_from_db()
+    assert (unknown.status, unknown.attempts) == (Status.FAILED, 1)
+    assert "550" in unknown.last_error and "No such mailbox here" in unknown.last_error
+    bounce = CampaignLogRecord.objects.get(action="bounced", queue_item=unknown)
+    assert bounce.bounce_type == "hard"
+    unknown.email_address.refresh_from_db()
+    assert unknown.email_address.invalid
+    assert smtp_server.received[other.email_address.address_lower] == 1
+
+
+def test_it_uses_no_attempt_when_the_server_is_down(limits):
+    configure_system_smtp(free_port())
+    mass_email = queue(3)
+
+    report = run_send_job()
+
+    assert report.sent == 0 and report.problems
+    assert "refused" in report.summary()
+    assert (
+        list(mass_email.queue_items.values_list("status", "attempts")) == [(Status.PENDING, 0)] * 3
+    )
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.IN_PROCESS
+
+
+def test_it_waits_out_a_421_and_sends_once_the_server_recovers(smtp_server, limits):
+    mass_email = queue(3)
+    smtp_server.answer_closing()
+
+    first = run_send_job()
+    assert first.sent == 0 and "421" in first.summary()
+    assert (
+        list(mass_email.queue_items.values_list("status", "attempts")) == [(Status.PENDING, 0)] * 3
+    )
+
+    smtp_server.recover()
+    second = run_send_job()
+
+    assert second.sent == 3
+    assert statuses(mass_email) == [Status.SENT] * 3
+    assert smtp_server.total == 3
+
+
+@pytest.mark.parametrize("status", [MassEmail.Status.PAUSED, MassEmail.Status.CANCELED])
+def test_it_sends_nothing_for_paused_or_canceled_mass_emails(smtp_server, limits, status):
+    mass_email = queue(2)
+    MassEmail.objects.filter(pk=mass_email.pk).update(status=status)
+
+    run_send_job()
+
+    assert statuses(mass_email) == [Status.PENDING] * 2
+    assert smtp_server.total == 0
+
+
+def test_it_sends_again_what_a_dead_worker_left_sending(smtp_server, limits):
+    mass_email = queue(3)
+    stale, fresh, pending = mass_email.queue_items.all()
+    long_ago = timezone.now() - claims.LEASE - timedelta(minutes=1)
+    EmailQueueItem.objects.filter(pk=stale.pk).update(status=Status.SENDING, claimed_at=long_ago)
+    EmailQueueItem.objects.filter(pk=fresh.pk).update(
+        status=Status.SENDING, claimed_at=timezone.now()
+    )
+
+    report = run_send_job()
+
+    assert report.requeued == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.status, stale.attempts) == (Status.SENT, 2)
+    assert fresh.status == Status.SENDING  # another worker may still be sending it
+    assert statuses(mass_email) == [Status.SENT, Status.SENDING, Status.SENT]
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.IN_PROCESS
+
+
+def test_it_fails_an_item_whose_worker_died_at_every_attempt(limits):
+    mass_email = queue(1)
+    long_ago = timezone.now() - claims.LEASE - timedelta(minutes=1)
+    mass_email.queue_items.update(status=Status.SENDING, claimed_at=long_ago, attempts=2)
+
+    assert claims.resolve_stale_claims(timezone.now(), max_attempts=3) == 1
+
+    item = mass_email.queue_items.get()
+    assert (item.status, item.attempts) == (Status.FAILED, 3)
+    assert "stopped" in item.last_error
+
+
+def test_it_never_hands_one_item_to_two_claims(limits):
+    mass_email = queue(5)
+    now = timezone.now()
+
+    with transaction.atomic():
+        first = claims.claim(mass_email.pk, 3, now)
+    with transaction.atomic():
+        second = claims.claim(mass_email.pk, 3, now)
+    with transaction.atomic():
+        third = claims.claim(mass_email.pk, 3, now)
+
+    assert len(first) == 3 and len(second) == 2 and third == []
+    assert not set(first) & set(second)
+    assert statuses(mass_email) == [Status.SENDING] * 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED is PostgreSQL's")
+def test_it_skips_rows_another_open_claim_holds(limits):
+    mass_email = queue(6)
+    claimed_inside = threading.Event()
+    other_done = threading.Event()
+    results = {}
+
+    def claim_and_hold():
+        try:
+            with transaction.atomic():
+                results["first"] = claims.claim(mass_email.pk, 4, timezone.now())
+                claimed_inside.set()
+                other_done.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=claim_and_hold)
+    holder.start()
+    claimed_inside.wait(timeout=30)
+    with transaction.atomic():
+        results["second"] = claims.claim(mass_email.pk, 4, timezone.now())
+    other_done.set()
+    holder.join()
+
+    assert len(results["first"]) == 4 and len(results["second"]) == 2
+    assert not set(results["first"]) & set(results["second"])
+
+
+def test_it_fails_the_mass_email_when_it_cannot_be_rendered(smtp_server, limits):
+    template = EmailTemplateFactory(body_html="<p>{trackingUrl:999999}</p>")
+    mass_email = queue(2, email_template=template)
+
+    report = run_send_job()
+
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.FAILED
+    assert "999999" in mass_email.failure_reason
+    assert report.problems and smtp_server.total == 0
+    assert (
+        list(mass_email.queue_items.values_list("status", "attempts")) == [(Status.PENDING, 0)] * 2
+    )
+
+
+def test_it_reuses_one_connection_for_a_run(smtp_server, limits):
+    queue(CHUNK_SIZE + 5)
+
+    run_send_job()
+
+    assert smtp_server.total == CHUNK_SIZE + 5
+    assert len(smtp_server.handler.sessions_with_mail) == 1
+
+
+def test_it_builds_due_queues_before_sending(smtp_server, limits):
+    from tests.factories import TargetListEntryFactory
+
+    entry = TargetListEntryFactory(contact=ContactFactory())
+    mass_email = MassEmailFactory(status=MassEmail.Status.PENDING)
+    mass_email.target_lists.add(entry.target_list)
+    mass_email.campaign.target_lists.add(entry.target_list)
+
+    report = run_send_job()
+
+    assert report.queued == 1 and report.sent == 1
+    assert smtp_server.received[entry.contact.email_address.address_lower] == 1
+
+
+def test_the_command_prints_what_it_did_and_logs_the_run(smtp_server, limits, capsys):
+    queue(2)
+
+    call_command("send_mass_emails")
+
+    assert "2 sent" in capsys.readouterr().out
+    run = JobRun.objects.get(job="Send Mass Emails")
+    assert run.status == JobRun.Status.SUCCESS and "2 sent" in run.summary
+
+
+def test_the_command_fails_clearly_without_an_smtp_host(limits):
+    settings_row = OutboundEmailSettings.load()
+    settings_row.smtp_host = ""
+    settings_row.save()
+    queue(1)
+
+    with pytest.raises(CommandError, match="SMTP host"):
+        call_command("send_mass_emails")
+
+    assert JobRun.objects.get(job="Send Mass Emails").status == JobRun.Status.FAILED

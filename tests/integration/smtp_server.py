@@ -1,0 +1,111 @@
+"""A real SMTP server for tests (aiosmtpd, in-process, on a free port) that counts what it gets.
+
+It can be told to refuse chosen recipients (e.g. 550 or 451 at RCPT) and to answer 421 to every
+MAIL FROM until told to recover, like a server that is overloaded for a while.
+"""
+
+import logging
+import socket
+import threading
+from collections import Counter
+from email import message_from_bytes
+
+from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO; tests read counts, not logs.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class CountingHandler:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[tuple[str, str, bytes]] = []
+        self.received: Counter[str] = Counter()
+        self.sessions_with_mail: set[int] = set()
+        self.refusals: dict[str, str] = {}
+        self.closing: str = ""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.closing:
+            return self.closing
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        refusal = self.refusals.get(address.lower())
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            for recipient in envelope.rcpt_tos:
+                self.messages.append((envelope.mail_from, recipient.lower(), envelope.content))
+                self.received[recipient.lower()] += 1
+            self.sessions_with_mail.add(id(session))
+        return "250 2.0.0 Message accepted"
+
+
+class SmtpServer:
+    """Start with `start()`, stop with `stop()`; `handler` holds what was received."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = CountingHandler()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SmtpServer":
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    # What tests read and set.
+    @property
+    def received(self) -> Counter:
+        return self.handler.received
+
+    @property
+    def total(self) -> int:
+        with self.handler.lock:
+            return len(self.handler.messages)
+
+    def messages_to(self, address: str) -> list:
+        with self.handler.lock:
+            return [
+                message_from_bytes(data)
+                for _sender, recipient, data in self.handler.messages
+                if recipient == address.lower()
+            ]
+
+    def refuse(self, address: str, reply: str) -> None:
+        self.handler.refusals[address.lower()] = reply
+
+    def answer_closing(self, reply: str = "421 4.3.2 Too busy, closing the channel") -> None:
+        self.handler.closing = reply
+
+    def recover(self) -> None:
+        self.handler.closing = ""
+
+
+def configure_system_smtp(port: int, host: str = "127.0.0.1") -> None:
+    """Point the system SMTP settings (OutboundEmailSettings) at 127.0.0.1:`port`."""
+    from crm.models import OutboundEmailSettings, Security
+
+    settings_row = OutboundEmailSettings.load()
+    settings_row.smtp_host = host
+    settings_row.smtp_port = port
+    settings_row.smtp_security = Security.NONE
+    settings_row.smtp_username = ""
+    settings_row.from_address = "news@example.com"
+    settings_row.from_name = "News"
+    settings_row.save()
