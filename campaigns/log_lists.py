@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -17,13 +17,14 @@ class NoActionsToInclude(ValueError):
 
 
 def people_from_log(campaign: Campaign, field: str, include: list[str], exclude: list[str]):
-    """Distinct `field` ids (e.g. contact ids) of non-test people matching the actions."""
+    """Distinct `person_id`s: the `field` ids (e.g. contact ids) of non-test people of
+    `campaign` with an `include` action and no `exclude` action."""
     log = CampaignLogRecord.objects.filter(campaign=campaign, is_test=False)
     people = log.filter(action__in=include, **{f"{field}__isnull": False})
     if exclude:
         excluded = log.filter(action__in=exclude, **{field: OuterRef(field)})
         people = people.exclude(Exists(excluded))
-    return people.order_by().values_list(field, flat=True).distinct()
+    return people.order_by().values(person_id=F(field)).distinct()
 
 
 def create_target_list_from_log(
@@ -54,7 +55,7 @@ def create_target_list_from_log(
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {table} (target_list_id, {column}, opted_out, added_at) "
-                    f"SELECT %s, people.{column}, %s, %s FROM ({select}) AS people",
+                    f"SELECT %s, people.person_id, %s, %s FROM ({select}) AS people",
                     [target_list.pk, False, now, *params],
                 )
     return target_list
