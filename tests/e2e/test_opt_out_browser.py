@@ -1,0 +1,70 @@
+import pytest
+from django.urls import reverse
+
+from campaigns import tokens
+from campaigns.models import CampaignLogRecord
+from tests.factories import MassEmailFactory, SentQueueItemFactory, TargetListEntryFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# Headless Chromium announces itself as HeadlessChrome, which the machine rules treat as a
+# scanner; a person's browser does not.
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US", user_agent=DESKTOP_CHROME)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def test_it_unsubscribes_and_subscribes_again_in_a_browser(live_server, page):
+    entry = TargetListEntryFactory()
+    mass_email = MassEmailFactory()
+    mass_email.target_lists.set([entry.target_list])
+    item = SentQueueItemFactory(mass_email=mass_email, contact=entry.contact)
+    path = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+    opted_out = CampaignLogRecord.objects.filter(queue_item=item, action="opted_out")
+
+    page.goto(live_server.url + path)
+    assert page.locator("h1").inner_text() == "Unsubscribe"
+    assert item.email in page.locator("main").inner_text()
+    assert not opted_out.exists()
+
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("heading", name="You are unsubscribed").wait_for()
+    entry.refresh_from_db()
+    assert entry.opted_out is True
+    assert opted_out.count() == 1
+
+    page.get_by_role("button", name="Subscribe again").click()
+    page.get_by_text("You are subscribed again.").wait_for()
+    entry.refresh_from_db()
+    assert entry.opted_out is False
+    assert not opted_out.exists()
+    assert page.get_by_role("button", name="Unsubscribe").is_visible()
+
+
+def test_it_changes_nothing_when_headless_chrome_posts(live_server, browser):
+    entry = TargetListEntryFactory()
+    mass_email = MassEmailFactory()
+    mass_email.target_lists.set([entry.target_list])
+    item = SentQueueItemFactory(mass_email=mass_email, contact=entry.contact)
+    path = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+    context = browser.new_context(locale="en-US")
+    scanner = context.new_page()
+
+    scanner.goto(live_server.url + path)
+    with scanner.expect_navigation():
+        scanner.get_by_role("button", name="Unsubscribe").click()
+
+    assert scanner.locator("h1").inner_text() == "Unsubscribe"
+    entry.refresh_from_db()
+    assert entry.opted_out is False
+    context.close()
