@@ -54,6 +54,7 @@ def open_connection(source: SmtpSource, timeout: float | None = None) -> smtplib
         raise SmtpFailure(_("No SMTP host is configured."))
     connection = None
     try:
+        password = source.smtp_password if source.smtp_username else ""
         if source.smtp_security == Security.SSL:
             connection = smtplib.SMTP_SSL(
                 host, port, timeout=timeout, context=ssl.create_default_context()
@@ -63,7 +64,7 @@ def open_connection(source: SmtpSource, timeout: float | None = None) -> smtplib
         if source.smtp_security == Security.STARTTLS:
             connection.starttls(context=ssl.create_default_context())
         if source.smtp_username:
-            connection.login(source.smtp_username, source.smtp_password)
+            connection.login(source.smtp_username, password)
         return connection
     except SecretUnreadable as exc:
         _close(connection)
@@ -146,7 +147,8 @@ def _network_failure(exc: BaseException, where: str, timeout: float) -> SmtpFail
     if isinstance(exc, ConnectionRefusedError):
         message = _("Connection refused by %(where)s: no mail server listens there.")
         return SmtpFailure(message % {"where": where}, temporary=True)
-    if isinstance(exc, TimeoutError):
+    # smtplib reports a read timeout as SMTPServerDisconnected with the timeout as its context.
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         message = _("No answer from %(where)s within %(seconds)s seconds (timeout).")
         return SmtpFailure(message % {"where": where, "seconds": timeout}, temporary=True)
     if isinstance(exc, socket.gaierror):

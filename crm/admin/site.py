@@ -23,6 +23,10 @@ class SingletonAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        self.model.load()  # A direct link to the row works on a fresh database too.
+        return super().get_object(request, object_id, from_field)
+
     def changelist_view(self, request: HttpRequest, extra_context=None):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied

@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
         ("crm", "0001_initial"),
         ("targetlists", "0001_initial"),
         ("campaigns", "0002_sentemail"),
+        ("tracking", "0001_initial"),
     ]
 
     operations = [migrations.RunPython(create_groups, migrations.RunPython.noop)]

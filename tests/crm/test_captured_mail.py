@@ -1,0 +1,102 @@
+import smtplib
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.urls import reverse
+
+from crm.captured_mail import CaptureHandler, list_messages
+from tests.crm.smtp_servers import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def capture_dir(settings, tmp_path):
+    settings.SMTP_CAPTURE_DIR = tmp_path / "mail"
+    settings.DEBUG = True
+    return settings.SMTP_CAPTURE_DIR
+
+
+def send_to_capture(directory, subject: str, html: str = "") -> None:
+    port = free_port()
+    controller = Controller(CaptureHandler(directory), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = "news@example.com"
+        message["To"] = "ann@example.com"
+        message["Date"] = "Fri, 27 Nov 2026 12:00:00 +0000"
+        message.set_content("Plain words for Ann.")
+        if html:
+            message.add_alternative(html, subtype="html")
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.send_message(message, to_addrs=["ann@example.com", "hidden@example.com"])
+    finally:
+        controller.stop()
+
+
+def test_the_capture_stores_a_received_message_as_eml(capture_dir):
+    send_to_capture(capture_dir, "Spring news")
+
+    [path] = capture_dir.glob("*.eml")
+    raw = path.read_bytes()
+    assert b"Subject: Spring news" in raw
+    assert b"X-Envelope-To: ann@example.com, hidden@example.com" in raw
+    [listed] = list_messages(capture_dir)
+    assert (listed.name, listed.subject, listed.to) == (path.name, "Spring news", "ann@example.com")
+
+
+def test_the_list_shows_newest_first(admin_client, capture_dir):
+    send_to_capture(capture_dir, "First")
+    send_to_capture(capture_dir, "Second")
+
+    response = admin_client.get(reverse("captured_mail_list"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.index("Second") < html.index("First")
+
+
+def test_the_detail_shows_headers_text_and_sandboxed_escaped_html(admin_client, capture_dir):
+    send_to_capture(capture_dir, "With HTML", html="<p>Hi</p><script>alert(1)</script>")
+    [message] = list_messages(capture_dir)
+
+    html = admin_client.get(reverse("captured_mail_detail", args=[message.name])).content.decode()
+
+    assert "Plain words for Ann." in html
+    assert "news@example.com" in html
+    assert 'sandbox=""' in html
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_pages_do_not_exist_without_debug(admin_client, capture_dir, settings):
+    send_to_capture(capture_dir, "Secret")
+    [message] = list_messages(capture_dir)
+    settings.DEBUG = False
+
+    assert admin_client.get(reverse("captured_mail_list")).status_code == 404
+    assert admin_client.get(reverse("captured_mail_detail", args=[message.name])).status_code == 404
+    assert "Captured mail" not in admin_client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_pages_do_not_exist_for_anonymous_users(client, capture_dir):
+    send_to_capture(capture_dir, "Secret")
+
+    assert client.get(reverse("captured_mail_list")).status_code == 404
+
+
+def test_the_admin_index_links_to_captured_mail_in_debug(admin_client, capture_dir):
+    html = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert f'href="{reverse("captured_mail_list")}"' in html
+
+
+def test_it_refuses_names_outside_the_capture_folder(admin_client, capture_dir, tmp_path):
+    (tmp_path / "private.eml").write_text("Subject: private\n\nno")
+
+    response = admin_client.get("/admin/captured-mail/..%2Fprivate.eml/")
+
+    assert response.status_code == 404
