@@ -91,7 +91,7 @@ class TargetListAdmin(admin.ModelAdmin):
         return format_html(
             '<table class="entries-by-type"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
             '</thead><tbody>{}</tbody></table><p><a class="button" href="{}">{}</a> '
-            '<a class="button" href="{}?target_list={}">{}</a></p>',
+            '<a class="button" href="{}?target_list={}">{}</a></p><p class="help">{}</p>',
             _("Type"),
             _("Entries"),
             _("Opted out"),
@@ -101,6 +101,10 @@ class TargetListAdmin(admin.ModelAdmin):
             reverse("admin:targetlists_targetlistentry_add"),
             obj.pk,
             _("Add an entry"),
+            _(
+                "To add many people at once, select or filter them in the Accounts, Contacts, "
+                "Leads or Users list and choose the action “Add to target list”."
+            ),
         )
 
 
@@ -162,6 +166,14 @@ class TargetListEntryAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("target_list", "account", "contact", "lead", "user")
     actions = ("mark_opted_out", "mark_opted_in", "remove_from_target_list")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        list_id = request.GET.get("target_list__id__exact", "")
+        target_list = TargetList.objects.filter(pk=list_id).first() if list_id.isdigit() else None
+        if target_list is not None:
+            title = _("Entries of the target list “%(name)s”") % {"name": target_list}
+            extra_context = {"title": title, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("person"))
     def person(self, obj: TargetListEntry) -> str:

@@ -54,7 +54,10 @@ class TrackingUrlInline(admin.TabularInline):
     extra = 0
     fields = ("name", "url", "action", "message", "code")
     readonly_fields = ("code",)
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})},
+    }
     verbose_name_plural = _("tracking URLs (paste the code into a template)")
 
     @admin.display(description=_("code to paste"))
