@@ -1,0 +1,278 @@
+"""Building the queue of a mass email: one Pending item per recipient (spec §3).
+
+The queue is built by a handful of set-based SQL statements per mass email, whatever the size of
+its target lists: memory stays flat and the database does the de-duplication. The same SQL runs
+on SQLite (≥ 3.24: ON CONFLICT, window functions) and PostgreSQL.
+
+Who is a recipient: every record of the target lists, in list order (the order the lists were
+added to the mass email, then entry order), skipping entries opted out of their list (unless the
+campaign is Informational), records with no address, and addresses already taken by an earlier
+entry: the first entry wins. Excluded are every address used by a record of an excluding list,
+whatever its opted-out state, so a Lead in an excluding list also removes a Contact with the same
+address. Addresses flagged opt_out (unless Informational) or invalid are dropped. Addresses
+compare lower-cased: EmailAddress rows are unique by lower-cased address, so rows are compared.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns.models import CampaignStatus, EmailQueueItem, MassEmail
+from crm.models import Account, Contact, EmailAddress, Lead
+from targetlists.models import TargetListEntry
+
+logger = logging.getLogger(__name__)
+Item = EmailQueueItem.Status
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    """What building the queue of one mass email did, for the sending job to log."""
+
+    mass_email_id: int
+    queued: int = 0
+    status: str = ""  # the mass email's status afterwards
+    skipped: str = ""  # why nothing was built; empty when the queue was built
+
+    @property
+    def built(self) -> bool:
+        return not self.skipped
+
+
+def build_due_queues(now=None) -> list[QueueResult]:
+    """Build the queue of every Pending mass email whose start time has come (or is empty).
+
+    A mass email whose build fails with a database error is logged, reported as skipped and
+    stays Pending for the next run; the others are still built.
+    """
+    now = now or timezone.now()
+    due = (
+        MassEmail.objects.filter(status=MassEmail.Status.PENDING)
+        .filter(Q(start_at__isnull=True) | Q(start_at__lte=now))
+        .order_by(F("start_at").asc(nulls_first=True), "id")
+    )
+    results = []
+    for mass_email in due:
+        try:
+            results.append(build_queue(mass_email))
+        except DatabaseError as exc:
+            logger.exception("Building the queue of mass email %s failed", mass_email.pk)
+            results.append(QueueResult(mass_email.pk, status=mass_email.status, skipped=str(exc)))
+    return results
+
+
+def build_queue(mass_email: MassEmail) -> QueueResult:
+    """Queue one Pending item per recipient of `mass_email`; it becomes In Process or Complete.
+
+    Re-runnable: earlier Pending and Failed items are replaced, Sent and Sending items are kept
+    and their addresses are not queued again. Nothing happens (the result says why) when the
+    mass email is no longer Pending or its campaign is Inactive. Raises DatabaseError only on
+    database failures, with everything rolled back.
+    """
+    with transaction.atomic():
+        # The row lock makes a second job run wait, then see the status it left: never built twice.
+        locked = (
+            MassEmail.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .get(pk=mass_email.pk)
+        )
+        skipped = _reason_to_skip(locked)
+        if skipped:
+            logger.info("Mass email %s: queue not built: %s", locked.pk, skipped)
+            return QueueResult(locked.pk, status=locked.status, skipped=skipped)
+        informational = locked.campaign.is_informational
+        _add_user_addresses(locked.pk)
+        _remove_unsent_items(locked.pk)
+        queued = _insert_recipients(locked.pk, informational)
+        status = _status_after_build(locked.pk, queued)
+        MassEmail.objects.filter(pk=locked.pk).update(status=status)
+    mass_email.status = status
+    logger.info("Mass email %s: %d recipients queued, now %s", locked.pk, queued, status)
+    return QueueResult(locked.pk, queued=queued, status=status)
+
+
+def _reason_to_skip(mass_email: MassEmail) -> str:
+    if mass_email.status != MassEmail.Status.PENDING:
+        return f"its status is {mass_email.status}, not pending"
+    if mass_email.campaign.status == CampaignStatus.INACTIVE:
+        return "its campaign is inactive"
+    return ""
+
+
+def _status_after_build(mass_email_id: int, queued: int) -> str:
+    # Items left Sending by an earlier run still need the sender to settle them.
+    sending = EmailQueueItem.objects.filter(
+        mass_email_id=mass_email_id, is_test=False, status=Item.SENDING
+    )
+    if queued or sending.exists():
+        return MassEmail.Status.IN_PROCESS
+    return MassEmail.Status.COMPLETE
+
+
+def _add_user_addresses(mass_email_id: int) -> None:
+    """Give every user in the target lists an EmailAddress row, so users join like the others.
+
+    Django's User keeps its address as text; the shared row is found by its lower-cased form.
+    """
+    user = get_user_model()
+    defaults = _Defaults(EmailAddress, given={"address", "address_lower"})
+    sql = f"""
+        INSERT INTO {_table(EmailAddress)} (address, address_lower{defaults.columns})
+        SELECT MIN(TRIM(u.email)), LOWER(TRIM(u.email)){defaults.values}
+        FROM {_table(user)} u
+        WHERE TRIM(u.email) <> '' AND u.id IN (
+            SELECT e.user_id
+            FROM {_table(TargetListEntry)} e
+            JOIN {_through("target_lists")} t ON t.targetlist_id = e.target_list_id
+            WHERE t.massemail_id = %(mass_email)s AND e.user_id IS NOT NULL
+        )
+        GROUP BY LOWER(TRIM(u.email))
+        ON CONFLICT DO NOTHING
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"mass_email": mass_email_id, **defaults.params})
+
+
+def _remove_unsent_items(mass_email_id: int) -> None:
+    """Delete earlier Pending and Failed items; rows pointing at them (log records) are kept.
+
+    Done in SQL rather than QuerySet.delete(), which would load every item into memory.
+    """
+    unsent = EmailQueueItem.objects.filter(
+        mass_email_id=mass_email_id, is_test=False, status__in=[Item.PENDING, Item.FAILED]
+    )
+    for relation in EmailQueueItem._meta.related_objects:
+        related = relation.related_model._base_manager.filter(
+            **{f"{relation.field.name}__in": unsent.values("pk")}
+        )
+        if relation.on_delete is models.SET_NULL:
+            related.update(**{relation.field.name: None})
+        else:
+            related.delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""DELETE FROM {_table(EmailQueueItem)}
+                WHERE mass_email_id = %s AND is_test = %s AND status IN (%s, %s)""",
+            [mass_email_id, False, Item.PENDING, Item.FAILED],
+        )
+
+
+def _insert_recipients(mass_email_id: int, informational: bool) -> int:
+    """Insert one Pending item per recipient in one INSERT … SELECT; returns how many."""
+    target_columns = "account_id, contact_id, lead_id, user_id"
+    defaults = _Defaults(
+        EmailQueueItem,
+        given={"mass_email_id", "email_address_id", "email", *target_columns.split(", ")},
+    )
+    sql = f"""
+        INSERT INTO {_table(EmailQueueItem)}
+            (mass_email_id, {target_columns}, email_address_id, email{defaults.columns})
+        WITH
+        -- Step 4: the entries of the target lists, in list order, with the address they use.
+        targeted AS (
+            SELECT t.id AS list_order, e.id AS entry_id, {_prefixed("e", target_columns)},
+                   {_ENTRY_ADDRESS} AS email_address_id
+            FROM {_through("target_lists")} t
+            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
+            {_entry_address_joins()}
+            WHERE t.massemail_id = %(mass_email)s
+              AND (%(informational)s OR NOT e.opted_out)
+        ),
+        -- Step 3: every address of every record of the excluding lists, opted out or not.
+        -- Excluding by address also excludes the records themselves: each has one address.
+        excluded AS (
+            SELECT {_ENTRY_ADDRESS} AS email_address_id
+            FROM {_through("excluding_target_lists")} t
+            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
+            {_entry_address_joins()}
+            WHERE t.massemail_id = %(mass_email)s
+        ),
+        -- First wins: rank the entries sharing an address (so also the same record twice).
+        ranked AS (
+            SELECT targeted.*, ROW_NUMBER() OVER (
+                PARTITION BY email_address_id ORDER BY list_order, entry_id
+            ) AS address_rank
+            FROM targeted
+            WHERE email_address_id IS NOT NULL
+              AND email_address_id NOT IN (
+                  SELECT email_address_id FROM excluded WHERE email_address_id IS NOT NULL
+              )
+        )
+        -- Steps 5 and 6: drop flagged addresses and those already sent; one item per recipient.
+        SELECT %(mass_email)s, {_prefixed("r", target_columns)}, a.id, a.address{defaults.values}
+        FROM ranked r
+        JOIN {_table(EmailAddress)} a ON a.id = r.email_address_id
+        WHERE r.address_rank = 1
+          AND NOT a.invalid
+          AND (%(informational)s OR NOT a.opt_out)
+          AND NOT EXISTS (
+              SELECT 1 FROM {_table(EmailQueueItem)} q
+              WHERE q.mass_email_id = %(mass_email)s AND q.email_address_id = a.id
+                AND q.is_test = %(false)s
+          )
+        ORDER BY r.list_order, r.entry_id
+    """
+    params = {
+        "mass_email": mass_email_id,
+        "informational": informational,
+        "false": False,
+        **defaults.params,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+# The address an entry's record uses: its own row, or for a user the row of its email text.
+_ENTRY_ADDRESS = "COALESCE(ac.email_address_id, co.email_address_id, le.email_address_id, ua.id)"
+
+
+def _entry_address_joins() -> str:
+    return f"""
+        LEFT JOIN {_table(Account)} ac ON ac.id = e.account_id
+        LEFT JOIN {_table(Contact)} co ON co.id = e.contact_id
+        LEFT JOIN {_table(Lead)} le ON le.id = e.lead_id
+        LEFT JOIN {_table(get_user_model())} us ON us.id = e.user_id
+        LEFT JOIN {_table(EmailAddress)} ua ON ua.address_lower = LOWER(TRIM(us.email))
+    """
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _through(field_name: str) -> str:
+    """The mass email's M2M table to target lists; its columns are massemail_id, targetlist_id."""
+    return _table(MassEmail._meta.get_field(field_name).remote_field.through)
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
+
+
+class _Defaults:
+    """Every other column of `model` with its model default, for a raw INSERT … SELECT.
+
+    So a field added later with a default needs no change here.
+    """
+
+    def __init__(self, model: type[models.Model], given: set[str]) -> None:
+        now = timezone.now()
+        columns, values, self.params = [], [], {}
+        for field in model._meta.concrete_fields:
+            if field.primary_key or field.column in given or field.has_db_default():
+                continue
+            auto_now = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            value = now if auto_now else field.get_default()
+            columns.append(connection.ops.quote_name(field.column))
+            if value is None:
+                values.append("NULL")
+            else:
+                values.append(f"%(default_{field.column})s")
+                self.params[f"default_{field.column}"] = field.get_db_prep_save(value, connection)
+        self.columns = "".join(f", {column}" for column in columns)
+        self.values = "".join(f", {value}" for value in values)
