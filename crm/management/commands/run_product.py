@@ -130,7 +130,7 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "crm"]
         # SQLite allows one writer: a single-process worker avoids lock contention.
         sqlite = connection.vendor == "sqlite"
-        pool = ["--pool=solo"] if sqlite else ["--concurrency=2"]
+        pool = ["--pool=solo", "--concurrency=1"] if sqlite else ["--concurrency=2"]
         children = [
             Child("web", [python, manage, "runserver", f"{host}:{port}"]),
             Child("worker", [*celery, "worker", "--loglevel=INFO", *pool]),
