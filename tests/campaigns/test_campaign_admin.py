@@ -201,3 +201,12 @@ def test_it_filters_and_searches_campaigns(marketer_client):
 def test_it_loads_campaign_pages_for_a_superuser(admin_client, url_name):
     CampaignFactory(start_date=datetime.date(2026, 1, 1))
     assert admin_client.get(reverse(f"admin:campaigns_campaign_{url_name}")).status_code == 200
+
+
+def test_it_links_to_the_campaign_log(marketer_client):
+    campaign = CampaignFactory()
+    log_url = reverse("admin:campaigns_campaignlogrecord_changelist")
+
+    page = marketer_client.get(change_url(campaign)).content.decode()
+
+    assert f"{log_url}?campaign__id__exact={campaign.pk}" in page
