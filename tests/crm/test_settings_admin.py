@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.models import MassEmailSettings
 from crm.models import EmailAccount, OutboundEmailSettings
@@ -223,3 +223,18 @@ def test_it_does_not_warn_about_a_public_https_site_url(admin_client, settings):
     response = admin_client.get(reverse("admin:campaigns_massemailsettings_change", args=[1]))
 
     assert 'class="warning"' not in response.content.decode()
+
+
+def test_it_lets_administrators_switch_a_scheduled_job_off_and_reschedule_it(admin_client):
+    task = PeriodicTask.objects.get(name="Send Mass Emails")
+    hourly = CrontabSchedule.objects.create(minute="0", hour="*")
+    url = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in data.items() if value not in (None, False)}
+
+    response = admin_client.post(url, {**data, "crontab": hourly.pk, "enabled": ""})
+
+    task.refresh_from_db()
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert (task.enabled, task.crontab_id) == (False, hourly.pk)
