@@ -20,6 +20,7 @@ CRLF = "\r\n"
 MAX_LINE = 78
 # 42 bytes of UTF-8 make 56 base64 characters: "Subject: " plus one encoded word stays within 78.
 WORD_BYTES = 42
+QP_CONTENT = 75  # characters before a soft line break's "=" (76 in all, RFC 2045)
 
 
 def new_boundary() -> str:
@@ -91,13 +92,46 @@ def address(name: str, email: str) -> str:
     return f"{encoded_words(name)} <{email}>"
 
 
-def quoted_printable(text: str) -> bytes:
-    """`text` as UTF-8 quoted-printable with CRLF line breaks, lines at most 76 characters.
+def _split_long(line: bytes, limit: int) -> list[bytes]:
+    """`line` cut with soft breaks into lines of at most `limit` + 1 characters ("=" included),
+    never inside an =XX escape (binascii leaves some hard lines at 77 characters)."""
+    out = []
+    while len(line) > limit:
+        cut = QP_CONTENT
+        while b"=" in line[cut - 2 : cut]:
+            cut -= 1
+        out.append(line[:cut] + b"=")
+        line = line[cut:]
+    out.append(line)
+    return out
 
-    The caller guarantees CRLF line endings and no bare CR: binascii takes its line-break style
-    from the first line break it sees.
+
+def qp_chunk(text: str) -> bytes:
+    """A piece of a body as UTF-8 quoted-printable, lines of at most 76 characters.
+
+    The piece ends with a soft line break unless `text` ends with CRLF, so pieces encoded
+    separately (literals once, values per recipient) can simply be joined. `text` must use
+    CRLF line breaks and hold no bare CR (binascii copies the first line break's style).
     """
-    return binascii.b2a_qp(text.encode(), istext=True)
+    if not text:
+        return b""
+    hard_end = text.endswith("\r\n")
+    encoded = binascii.b2a_qp((text if hard_end else text + "\r\n").encode(), istext=True)
+    if not hard_end and len(encoded) <= QP_CONTENT + 2:  # one short line
+        return encoded[:-2] + b"=\r\n"
+    lines = encoded[:-2].split(b"\r\n")
+    out = []
+    for line in lines[:-1]:
+        out += _split_long(line, QP_CONTENT + 1)
+    out += _split_long(lines[-1], QP_CONTENT + 1 if hard_end else QP_CONTENT)
+    return b"\r\n".join(out) + (b"\r\n" if hard_end else b"=\r\n")
+
+
+def qp_value(text: str) -> bytes:
+    """qp_chunk for a per-recipient value, skipping the encoder when the text needs none."""
+    if len(text) <= QP_CONTENT and text.isascii() and text.isprintable() and "=" not in text:
+        return text.encode("ascii") + b"=\r\n" if text else b""
+    return qp_chunk(text)
 
 
 _date_cache: list = [0, b""]
@@ -125,12 +159,12 @@ def attachment_part(filename: str, content: bytes) -> bytes:
     return part.as_bytes(policy=SMTP)
 
 
-def text_part(subtype: str, slot: str) -> bytes:
-    """A quoted-printable UTF-8 text entity whose body is the %-format slot `slot`."""
+def text_part(subtype: str, body: bytes) -> bytes:
+    """A quoted-printable UTF-8 text entity; `body` is its encoded %-format body."""
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n%({slot})s"
-    ).encode("ascii")
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + body
 
 
 def literal(data: bytes) -> bytes:
@@ -148,13 +182,15 @@ def multipart(subtype: str, parts: list[bytes]) -> bytes:
     return b"".join(out)
 
 
-def message_skeleton(header_lines: list[str], bodies: list[str], attachments: list[bytes]) -> bytes:
+def message_skeleton(
+    header_lines: list[str], bodies: dict[str, bytes], attachments: list[bytes]
+) -> bytes:
     """The whole message as a bytes %-format: headers, MIME-Version, then the body entity.
 
-    `header_lines` are complete lines (without CRLF) that may hold %(name)s slots; `bodies` names
-    the text subtypes present ("plain", "html"), each filled from the slot of the same name.
+    `header_lines` are complete lines (without CRLF) that may hold %(name)s slots; `bodies` maps
+    the text subtypes present ("plain", "html") to their encoded %-format bodies.
     """
-    entities = [text_part(subtype, subtype) for subtype in bodies]
+    entities = [text_part(subtype, body) for subtype, body in bodies.items()]
     entity = entities[0] if len(entities) == 1 else multipart("alternative", entities)
     if attachments:
         entity = multipart("mixed", [entity, *(literal(part) for part in attachments)])

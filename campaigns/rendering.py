@@ -1,10 +1,11 @@
 """Rendering a mass email: compiled once per mass email, filled in per recipient.
 
 `CompiledMassEmail.compile(mass_email)` reads the settings, checks the template and its tracking
-URLs, parses the HTML once (campaigns.html_body), turns subject and bodies into %-format strings
-with one slot per placeholder, and pre-encodes the MIME skeleton (fixed headers, boundaries,
-attachments in base64). `render(item)` then only computes the recipient's values (person fields,
-signed tokens in URLs), formats, quoted-printable encodes the bodies and fills the skeleton.
+URLs, parses the HTML once (campaigns.html_body), and pre-encodes the whole message as one bytes
+%-format: fixed headers, boundaries, attachments in base64, and the bodies' literal pieces
+already quoted-printable, each ending in a soft line break, with a slot per placeholder.
+`render(item)` then only computes and encodes the recipient's values (person fields, signed
+tokens in URLs) and fills the slots.
 
 Per-recipient URLs, all under MassEmailSettings.base_url, with campaigns.tokens tokens:
   {optOutUrl}        tracking:opt_out    …/u/<OPT_OUT item>/            (a page; its POST acts)
@@ -24,22 +25,15 @@ import os
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.urls import reverse
 from django.utils.translation import gettext
 
-from campaigns import html_body, mime, tokens
+from campaigns import mime, slots, tokens
 from campaigns.models import CampaignType, MassEmailSettings, TrackingUrl
 from crm import placeholders
 from crm.models import OutboundEmailSettings
 from crm.placeholders import Placeholder, header_safe
 
-MARKER = "TOKENMARKER"
-PIXEL = Placeholder("openPixel")  # the open pixel's slot, never written in a template
-OPT_OUT_NAMES = ("optOutUrl", "optOutLink")
-OPT_OUT_PARAGRAPH = '\r\n<p style="font-size:12px;color:#666666;">{optOutLink}</p>\r\n'
-PIXEL_TAG = '<img src="%s" width="1" height="1" alt="" style="border:0;width:1px;height:1px;">'
 AUTO_SUBMITTED_TYPES = (CampaignType.NEWSLETTER, CampaignType.INFORMATIONAL)
-CONTEXTS = ("h", "t", "s")  # HTML body, plain-text body, subject
 
 
 class RenderError(Exception):
@@ -76,31 +70,6 @@ class Sender:
     reply_to_header: str
 
 
-@dataclass(frozen=True)
-class TokenUrl:
-    """A URL split around its token once, so no reverse() is needed per recipient."""
-
-    before: str
-    after: str
-
-    @classmethod
-    def named(cls, base_url: str, url_name: str) -> "TokenUrl":
-        before, after = (base_url + reverse(url_name, args=[MARKER])).split(MARKER)
-        return cls(before, after)
-
-    def escaped(self) -> "TokenUrl":
-        return TokenUrl(html.escape(self.before), html.escape(self.after))
-
-    def __call__(self, token: str) -> str:
-        return self.before + token + self.after
-
-
-def _crlf(text: str) -> str:
-    """`text` with CRLF line endings and a final CRLF (quoted-printable relies on both)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    return text if text.endswith("\r\n") else text + "\r\n"
-
-
 def _policy(mass_email, mass_settings: MassEmailSettings) -> Policy:
     informational = mass_email.campaign.is_informational
     return Policy(
@@ -133,41 +102,6 @@ def _sender(mass_email) -> Sender:
         reply_to = mime.address(mass_email.reply_to_name, mass_email.reply_to_address)
     name = mass_email.from_name or default_name
     return Sender(mime.address(name, address), address, domain, reply_to)
-
-
-def _body_pieces(template, policy: Policy) -> dict[str, list]:
-    """Literal and placeholder pieces per body subtype ("plain", "html"); parses the HTML once."""
-    has_html = bool(template.body_html.strip())
-    text = template.body_text if template.body_text.strip() else ""
-    if not text and has_html:
-        text = html_body.to_plain_text(template.body_html)
-    bodies = {}
-    if text:
-        text = _crlf(text)
-        if policy.append_opt_out and not any(f"{{{name}}}" in text for name in OPT_OUT_NAMES):
-            text += "\r\n{optOutLink}\r\n"
-        bodies["plain"] = placeholders.split(text)
-    if has_html:
-        head, tail = html_body.split_at_body_end(_crlf(template.body_html))
-        if policy.append_opt_out and not html_body.has_opt_out_link(template.body_html):
-            head += OPT_OUT_PARAGRAPH
-        pixel = [PIXEL] if policy.open_pixel else []
-        bodies["html"] = placeholders.split(head) + pixel + placeholders.split(tail)
-    return bodies
-
-
-def _format(pieces: list, context: str) -> str:
-    """`pieces` as a %-format string: literals escaped, built-ins filled, a slot per placeholder."""
-    out = []
-    for piece in pieces:
-        if isinstance(piece, str):
-            out.append(piece.replace("%", "%%"))
-        elif piece.name in placeholders.BUILTINS:
-            value = placeholders.builtin_value(piece.name)
-            out.append((html.escape(value) if context == "h" else value).replace("%", "%%"))
-        else:
-            out.append(f"%({context}|{piece.name})s")
-    return "".join(out)
 
 
 def _names(pieces: list) -> set[str]:
@@ -233,22 +167,47 @@ def _header_lines(sender: Sender, campaign, policy: Policy) -> list[str]:
     return lines
 
 
+def _pieces(template, policy: Policy) -> tuple[list, dict[str, list]]:
+    """The subject's and the bodies' pieces; raises RenderError for a bad placeholder."""
+    try:
+        subject = placeholders.split(header_safe(template.subject))
+        bodies = slots.body_pieces(
+            template, append_opt_out=policy.append_opt_out, open_pixel=policy.open_pixel
+        )
+    except placeholders.PlaceholderError as exc:
+        message = gettext("The email template “%(name)s” is invalid: %(error)s")
+        raise RenderError(message % {"name": template.name, "error": exc}) from exc
+    return subject, bodies
+
+
+def _links(mass_email, policy: Policy, base_url: str, pieces: list[list]) -> slots.Links:
+    names = set().union(*map(_names, pieces))
+    tracking_ids = {Placeholder(name).tracking_url_id for name in names} - {None}
+    tracking_urls = _tracking_urls(mass_email.campaign, tracking_ids)
+    return slots.Links(
+        base_url,
+        {pk: tracking_url.url for pk, tracking_url in tracking_urls.items()},
+        tracked=not policy.informational,
+        label=gettext("Unsubscribe"),
+    )
+
+
 class CompiledMassEmail:
     """A mass email ready to render: everything fixed is computed once, in `compile`."""
 
-    def __init__(self, *, mass_email, policy: Policy, sender: Sender, envelope_domain: str):
-        self.mass_email = mass_email
-        self.policy = policy
+    def __init__(self, *, sender: Sender, links: slots.Links, policy: Policy, verp_domain: str):
         self.sender = sender
-        self.envelope_domain = envelope_domain  # "" when VERP is off
+        self.links = links
+        self.list_unsubscribe = policy.list_unsubscribe
+        self.envelope_domain = verp_domain  # "" when VERP is off
         self.is_test = False
         self.subject = ""
-        self.subject_bytes: bytes | None = None  # set when the subject has no slots
-        self.bodies: dict[bytes, str] = {}
+        self.subject_bytes: bytes | None = None  # the encoded subject when it has no slots
+        self.body_keys: tuple[tuple[str, bytes], ...] = ()
         self.person_names: tuple[str, ...] = ()
-        self.click_ids: tuple[int, ...] = ()
+        self.clicks: tuple[tuple[int, str], ...] = ()
+        self.open_pixel = False
         self.needs_opt_out = False
-        self.constants: dict[str, str] = {}
         self.skeleton = b""
 
     @classmethod
@@ -258,88 +217,58 @@ class CompiledMassEmail:
         mass_settings = MassEmailSettings.load()
         policy = _policy(mass_email, mass_settings)
         sender = _sender(mass_email)
-        envelope_domain = (mass_settings.verp_domain or sender.domain) if mass_settings.verp else ""
-        compiled = cls(
-            mass_email=mass_email, policy=policy, sender=sender, envelope_domain=envelope_domain
-        )
-        compiled.is_test = is_test
         template = mass_email.email_template
-        try:
-            subject = placeholders.split(header_safe(template.subject))
-            bodies = _body_pieces(template, policy)
-        except placeholders.PlaceholderError as exc:
-            message = gettext("The email template “%(name)s” is invalid: %(error)s")
-            raise RenderError(message % {"name": template.name, "error": exc}) from exc
-        compiled._compile_text(subject, bodies)
-        compiled._compile_links(
-            mass_settings.base_url, _names(subject).union(*map(_names, bodies.values()))
-        )
+        subject, bodies = _pieces(template, policy)
+        links = _links(mass_email, policy, mass_settings.base_url, [subject, *bodies.values()])
+        verp_domain = (mass_settings.verp_domain or sender.domain) if mass_settings.verp else ""
+        compiled = cls(sender=sender, links=links, policy=policy, verp_domain=verp_domain)
+        compiled.is_test = is_test
+        encoded_bodies = compiled._compile_text(subject, bodies)
         header_lines = _header_lines(sender, mass_email.campaign, policy)
         compiled.skeleton = mime.message_skeleton(
-            header_lines, list(bodies), _attachments(template)
+            header_lines, encoded_bodies, _attachments(template)
         )
         return compiled
 
-    def _compile_text(self, subject: list, bodies: dict[str, list]) -> None:
-        self.subject = _format(subject, "s")
-        if not _names(subject) - placeholders.BUILTINS:
+    def _compile_text(self, subject: list, bodies: dict[str, list]) -> dict[str, bytes]:
+        """The subject's format and the bodies' encoded formats; notes which values to make."""
+        expanded = slots.expand(subject, "s", self.links)
+        self.subject = slots.to_format(expanded)
+        keys = {piece.key for piece in expanded if isinstance(piece, slots.Slot)}
+        if not keys:
             self.subject_bytes = mime.unstructured(self.subject % {}).encode()
-        self.bodies = {
-            subtype.encode(): _format(pieces, "h" if subtype == "html" else "t")
+        body_keys: set[str] = set()
+        encoded = {
+            subtype: slots.to_encoded_format(
+                slots.expand(pieces, "h" if subtype == "html" else "t", self.links), body_keys
+            )
             for subtype, pieces in bodies.items()
         }
+        self.body_keys = tuple((key, key.encode()) for key in sorted(body_keys))
+        keys |= body_keys
+        self.person_names = tuple(sorted({k[2:] for k in keys if not k.startswith("token|")}))
+        clicks = {int(k.rpartition(":")[2]) for k in keys if k.startswith("token|click:")}
+        self.clicks = tuple((pk, slots.click_token(pk)) for pk in sorted(clicks))
+        self.open_pixel = slots.OPEN_TOKEN in keys
+        self.needs_opt_out = self.links.tracked and (
+            self.list_unsubscribe or slots.OPT_OUT_TOKEN in keys
+        )
+        return encoded
 
-    def _compile_links(self, base_url: str, names: set[str]) -> None:
-        """Prepare person fields, opt-out, click and pixel URLs for the placeholders in `names`."""
-        self.person_names = tuple(sorted(name for name in names if "." in name))
-        tracking_ids = {
-            Placeholder(name).tracking_url_id for name in names if name.startswith("trackingUrl:")
-        }
-        tracking_urls = _tracking_urls(self.mass_email.campaign, tracking_ids)
-        self.label = gettext("Unsubscribe")
-        self.html_label = html.escape(self.label)
-        self.opt_out = TokenUrl.named(base_url, "tracking:opt_out")
-        self.opt_out_html = self.opt_out.escaped()
-        self.one_click = TokenUrl.named(base_url, "tracking:one_click")
-        self.click = TokenUrl.named(base_url, "tracking:click")
-        self.click_html = self.click.escaped()
-        pixel = TokenUrl.named(base_url, "tracking:open").escaped()
-        self.pixel = TokenUrl(*(PIXEL_TAG % pixel(MARKER)).split(MARKER))
-        if self.policy.informational:
-            for name in OPT_OUT_NAMES:
-                self.constants.update({f"{context}|{name}": "" for context in CONTEXTS})
-            for tracking_id, tracking_url in tracking_urls.items():
-                name = f"trackingUrl:{tracking_id}"
-                self.constants.update(
-                    {f"t|{name}": tracking_url.url, f"s|{name}": tracking_url.url}
-                )
-                self.constants[f"h|{name}"] = html.escape(tracking_url.url)
-            return
-        self.click_ids = tuple(sorted(tracking_ids))
-        self.needs_opt_out = self.policy.list_unsubscribe or bool(names & set(OPT_OUT_NAMES))
-
-    def _values(self, item_id: int, target) -> tuple[dict[str, str], str]:
-        """The recipient's value for every slot, and the opt-out token ("" when none)."""
-        values = dict(self.constants)
+    def _values(self, item_id: int, target) -> dict[str, str]:
+        """The recipient's value for every slot: person fields (escaped for HTML) and tokens."""
+        values = {}
         for name in self.person_names:
             raw = header_safe(placeholders.person_value(name, target)) if target is not None else ""
             values["t|" + name] = values["s|" + name] = raw
             values["h|" + name] = html.escape(raw)
-        for tracking_id in self.click_ids:
-            token = tokens.make(tokens.CLICK, item_id, tracking_id)
-            name = f"trackingUrl:{tracking_id}"
-            values["t|" + name] = values["s|" + name] = self.click(token)
-            values["h|" + name] = self.click_html(token)
-        if self.policy.open_pixel:
-            values["h|openPixel"] = self.pixel(tokens.make(tokens.OPEN, item_id))
-        token = tokens.make(tokens.OPT_OUT, item_id) if self.needs_opt_out else ""
-        if token:
-            url, html_url = self.opt_out(token), self.opt_out_html(token)
-            values["t|optOutUrl"] = values["s|optOutUrl"] = url
-            values["h|optOutUrl"] = html_url
-            values["h|optOutLink"] = f'<a href="{html_url}">{self.html_label}</a>'
-            values["t|optOutLink"] = values["s|optOutLink"] = f"{self.label}: {url}"
-        return values, token
+        for tracking_id, key in self.clicks:
+            values[key] = tokens.make(tokens.CLICK, item_id, tracking_id)
+        if self.open_pixel:
+            values[slots.OPEN_TOKEN] = tokens.make(tokens.OPEN, item_id)
+        if self.needs_opt_out:
+            values[slots.OPT_OUT_TOKEN] = tokens.make(tokens.OPT_OUT, item_id)
+        return values
 
     def render(self, item) -> RenderedMessage:
         """The complete message for queue item `item` (its target and address loaded);
@@ -347,11 +276,10 @@ class CompiledMassEmail:
         email = item.email or (item.email_address.address if item.email_address_id else "")
         recipient = mime.clean_address(email)
         if not recipient:
-            raise RenderError(
-                gettext("The queue item %(id)s has no email address.") % {"id": item.id}
-            )
+            message = gettext("The queue item %(id)s has no email address.")
+            raise RenderError(message % {"id": item.id})
         target = item.target
-        values, opt_out_token = self._values(item.id, target)
+        values = self._values(item.id, target)
         header_token = tokens.make(tokens.HEADER, item.id)
         message_id = f"<massmail.{header_token}@{self.sender.domain}>"
         name = placeholders.person_value("Person.name", target) if target is not None else ""
@@ -361,10 +289,11 @@ class CompiledMassEmail:
             b"date": mime.date_now(),
             b"message_id": message_id.encode(),
             b"queue_item": header_token.encode(),
-            b"unsubscribe": self.one_click(opt_out_token).encode() if opt_out_token else b"",
         }
-        for subtype, body in self.bodies.items():
-            fields[subtype] = mime.quoted_printable(body % values)
+        if self.list_unsubscribe:
+            fields[b"unsubscribe"] = self.links.one_click(values[slots.OPT_OUT_TOKEN]).encode()
+        for key, field in self.body_keys:
+            fields[field] = mime.qp_value(values[key])
         envelope_from = self.sender.address
         if self.envelope_domain:
             envelope_from = f"bounce+{tokens.make(tokens.VERP, item.id)}@{self.envelope_domain}"

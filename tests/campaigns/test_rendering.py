@@ -383,3 +383,25 @@ def test_it_falls_back_to_the_outbound_settings_or_the_smtp_account():
     )
     mass_email.save()
     assert str(_parse(_render(mass_email)[1])["From"]) == "Sales team <sales@corp.example>"
+
+
+def test_it_keeps_lines_within_the_limits_whatever_the_values(mass_settings):
+    mass_settings.site_url = "https://" + "long-" * 20 + "site.example.org/mail"
+    mass_settings.save()
+    mass_email = _mass_email(
+        subject="{Person.lastName}",
+        body_html="<p>" + "Línea muy larga = con signos. " * 12 + "{Person.lastName}</p>",
+    )
+    last_name = ".Muñoz = " * 30 + "  "
+    contact = ContactFactory(first_name="Ann\t ", last_name=last_name)
+    _item, rendered = _render(mass_email, contact)
+    message = _parse(rendered)
+    lines = rendered.data.split(b"\r\n")
+    assert max(map(len, lines)) <= 998
+    body_start = lines.index(b"Content-Transfer-Encoding: quoted-printable")
+    assert max(map(len, lines[body_start:])) <= 76
+    assert message["Subject"] == last_name
+    html = _body(message, "html")
+    assert "Línea muy larga = con signos. " * 12 + last_name in html
+    assert f"{mass_settings.site_url}/t/u/" in html
+    assert message.defects == [] and all(not part.defects for part in message.walk())

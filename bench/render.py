@@ -1,0 +1,280 @@
+"""Benchmark: rendering the messages of one mass email, against Django's mail classes and a floor.
+
+Run from the project root (it makes its own SQLite database in a temporary folder):
+
+    .venv/bin/python bench/render.py                 # 20,000 messages
+    .venv/bin/python bench/render.py --smtp          # also through Postfix's smtp-sink
+
+The template (about 6 KB of HTML) has three person placeholders, two tracking links, the open
+pixel and the appended opt-out link. It times, on one core, in the same run:
+  render  campaigns.rendering: CompiledMassEmail.compile once, then render(item) per recipient;
+  django  the same values substituted with str.replace, then EmailMultiAlternatives per
+          recipient (.message().as_bytes()), which is how messages are usually built;
+  floor   copying a prebuilt message's bytes (the cheapest possible "build").
+With --smtp it starts smtp-sink on a free loopback port and sends N prebuilt messages, then N
+rendered ones, over one smtplib connection each: the ratio is the pipeline's share of the floor.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # run as a script, bench/ would come first on sys.path
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import smtplib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+PARAGRAPH = (
+    '<p style="font-family:Arial,sans-serif;font-size:15px;line-height:22px;color:#333333">'
+    "Nuestra colección de otoño ya está aquí: abrigos, botas y bufandas pensadas para los días "
+    "fríos, con envío gratuito en pedidos superiores a 50 € y devoluciones sin coste.</p>\n"
+)
+
+
+def template_html(link_ids: list[int]) -> str:
+    links = "".join(
+        f'<p><a href="{{trackingUrl:{link_id}}}" style="color:#0a66c2">Ver la oferta {n}</a></p>\n'
+        for n, link_id in enumerate(link_ids, 1)
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Otoño</title></head>\n'
+        '<body style="margin:0;padding:0"><table width="100%"><tr><td>\n'
+        "<h1>Hola {Person.firstName},</h1>\n"
+        + PARAGRAPH * 5
+        + links
+        + "<p>Un saludo, {Person.name} — gracias por su confianza, {Person.lastName}.</p>\n"
+        + PARAGRAPH * 2
+        + "</td></tr></table></body></html>\n"
+    )
+
+
+def setup_django(var_dir: str) -> None:
+    os.environ["VAR_DIR"] = var_dir
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def make_mass_email():
+    from campaigns.models import Campaign, MassEmail, MassEmailSettings, TrackingUrl
+    from crm.models import EmailTemplate
+
+    mass_settings = MassEmailSettings.load()
+    mass_settings.open_tracking = True
+    mass_settings.site_url = "https://news.example.org"
+    mass_settings.save()
+    campaign = Campaign.objects.create(name="Otoño", type="newsletter")
+    link_ids = [
+        TrackingUrl.objects.create(
+            campaign=campaign, name=name, url=f"https://shop.example/{name}"
+        ).pk
+        for name in ("abrigos", "botas")
+    ]
+    template = EmailTemplate.objects.create(
+        name="Otoño", subject="¡Hola {Person.firstName}! Novedades de otoño", body_html=""
+    )
+    template.body_html = template_html(link_ids)
+    template.save()
+    mass_email = MassEmail.objects.create(
+        campaign=campaign,
+        name="Otoño",
+        email_template=template,
+        from_address="noticias@shop.example",
+        from_name="Tienda Ejemplo",
+    )
+    return mass_email, link_ids
+
+
+def make_items(mass_email, count: int) -> list:
+    """Unsaved queue items with ids and contacts, as the sender loads them (no queries later)."""
+    from campaigns.models import EmailQueueItem
+    from crm.models import Contact, EmailAddress
+
+    items = []
+    for n in range(1, count + 1):
+        address = EmailAddress(pk=n, address=f"cliente{n}@example.net")
+        contact = Contact(pk=n, first_name=f"Ana{n}", last_name="Muñoz", email_address=address)
+        item = EmailQueueItem(
+            pk=n,
+            mass_email=mass_email,
+            contact=contact,
+            email_address=address,
+            email=address.address,
+        )
+        items.append(item)
+    return items
+
+
+def time_render(mass_email, items) -> tuple[float, list]:
+    from campaigns.rendering import CompiledMassEmail
+
+    started = time.process_time()
+    compiled = CompiledMassEmail.compile(mass_email)
+    compile_seconds = time.process_time() - started
+    rendered = [compiled.render(item) for item in items[:1]]
+    started = time.process_time()
+    render = compiled.render
+    for item in items:
+        render(item)
+    seconds = time.process_time() - started
+    print(f"compile once: {compile_seconds * 1000:.1f} ms")
+    return seconds, rendered
+
+
+def time_django(mass_email, items, link_ids) -> float:
+    """Per recipient: tokens and str.replace for the values, then EmailMultiAlternatives."""
+    from django.core.mail import EmailMultiAlternatives
+    from django.urls import reverse
+
+    from campaigns import html_body, tokens
+
+    template = mass_email.email_template
+    html_source = template.body_html.replace("</body>", '<p><a href="{optOutUrl}">x</a></p></body>')
+    text_source = html_body.to_plain_text(html_source)
+    site = "https://news.example.org"
+    started = time.process_time()
+    for item in items:
+        contact = item.contact
+        values = {
+            "{Person.firstName}": contact.first_name,
+            "{Person.lastName}": contact.last_name,
+            "{Person.name}": contact.name,
+            "{optOutUrl}": site
+            + reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)]),
+        }
+        for link_id in link_ids:
+            token = tokens.make(tokens.CLICK, item.pk, link_id)
+            values[f"{{trackingUrl:{link_id}}}"] = site + reverse("tracking:click", args=[token])
+        html, text, subject = html_source, text_source, template.subject
+        for key, value in values.items():
+            html, text, subject = (
+                html.replace(key, value),
+                text.replace(key, value),
+                subject.replace(key, value),
+            )
+        pixel = site + reverse("tracking:open", args=[tokens.make(tokens.OPEN, item.pk)])
+        html = html.replace("</body>", f'<img src="{pixel}" width="1" height="1"></body>')
+        message = EmailMultiAlternatives(
+            subject,
+            text,
+            "Tienda Ejemplo <noticias@shop.example>",
+            [f"{contact.name} <{item.email}>"],
+            headers={
+                "X-Queue-Item-Id": tokens.make(tokens.HEADER, item.pk),
+                "List-Unsubscribe": f"<{values['{optOutUrl}']}one-click/>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "Precedence": "bulk",
+            },
+        )
+        message.attach_alternative(html, "text/html")
+        message.message().as_bytes()
+    return time.process_time() - started
+
+
+def time_floor(prebuilt: bytes, count: int) -> float:
+    started = time.process_time()
+    for _ in range(count):
+        bytearray(prebuilt)
+    return time.process_time() - started
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def time_smtp(port: int, messages) -> float:
+    """Send `messages` (each a callable returning envelope, recipient, data) over one connection."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as connection:
+        started = time.perf_counter()
+        for message in messages:
+            envelope_from, recipient, data = message()
+            connection.sendmail(envelope_from, [recipient], data)
+        return time.perf_counter() - started
+
+
+def bench_smtp(compiled_items, prebuilt, count: int) -> tuple[float, float]:
+    """Seconds for `count` prebuilt messages, then for rendering and sending `count` items."""
+    sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    port = free_port()
+    process = subprocess.Popen(
+        [sink, "-u", "nobody", f"127.0.0.1:{port}", "256"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):  # wait (bounded) until the sink listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        floor = time_smtp(
+            port, [lambda: (prebuilt.envelope_from, prebuilt.recipient, prebuilt.data)] * count
+        )
+        compiled, items = compiled_items
+
+        def rendered(item):
+            return lambda: _fields(compiled.render(item))
+
+        pipeline = time_smtp(port, [rendered(item) for item in items[:count]])
+        return floor, pipeline
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _fields(message) -> tuple[str, str, bytes]:
+    return message.envelope_from, message.recipient, message.data
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:>10,.0f} msg/s  ({seconds:.2f} s for {count:,})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000, help="messages per measurement")
+    parser.add_argument("--smtp", action="store_true", help="also send through smtp-sink")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mm-bench-render-") as var_dir:
+        setup_django(var_dir)
+        from campaigns.rendering import CompiledMassEmail
+
+        mass_email, link_ids = make_mass_email()
+        items = make_items(mass_email, args.count)
+        render_seconds, sample = time_render(mass_email, items)
+        prebuilt = sample[0]
+        floor_seconds = time_floor(prebuilt.data, args.count)
+        django_seconds = time_django(mass_email, items, link_ids)
+        print(f"message size: {len(prebuilt.data):,} bytes (HTML and text, quoted-printable)")
+        print(f"render  {rate(args.count, render_seconds)}")
+        print(f"django  {rate(args.count, django_seconds)}")
+        print(f"floor   {rate(args.count, floor_seconds)}")
+        print(f"render is {django_seconds / render_seconds:.1f}x Django's EmailMultiAlternatives")
+        print(f"render / floor = {floor_seconds / render_seconds:.4f}")
+        verdict = "yes" if args.count / render_seconds >= 10_000 else "NO"
+        print(f"render >= 10,000 msg/s per core: {verdict}")
+        if args.smtp:
+            compiled = CompiledMassEmail.compile(mass_email)
+            floor, pipeline = bench_smtp((compiled, items), prebuilt, args.count)
+            print(f"smtp prebuilt           {rate(args.count, floor)}")
+            print(f"smtp render + send      {rate(args.count, pipeline)}")
+            ratio = floor / pipeline
+            verdict = "yes" if ratio >= 0.5 else "NO"
+            print(f"pipeline / prebuilt = {ratio:.2f} (target >= 0.5: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

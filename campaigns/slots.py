@@ -1,0 +1,161 @@
+"""A mass email's subject and bodies as literal text and per-recipient slots, built once.
+
+A template's placeholders (crm.placeholders.split) are expanded for one context, HTML body
+("h"), plain-text body ("t") or subject ("s"): built-ins and everything fixed for the mass email
+become literal text; a person field becomes a slot for its (escaped) value; a link becomes
+literal text around a slot for its signed token only, e.g. `https://site/t/c/` + token + `/`.
+So per recipient only the person fields and the tokens are computed and encoded.
+"""
+
+import html
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from campaigns import html_body, mime
+from crm import placeholders
+from crm.placeholders import Placeholder
+
+PIXEL = Placeholder("openPixel")  # the open pixel's place, never written in a template
+OPT_OUT_NAMES = ("optOutUrl", "optOutLink")
+OPT_OUT_PARAGRAPH = '\r\n<p style="font-size:12px;color:#666666;">{optOutLink}</p>\r\n'
+PIXEL_TAG = '<img src="{url}" width="1" height="1" alt="" style="border:0;width:1px;height:1px;">'
+MARKER = "TOKENMARKER"
+OPT_OUT_TOKEN = "token|opt-out"
+OPEN_TOKEN = "token|open"
+
+
+def click_token(tracking_id: int) -> str:
+    return f"token|click:{tracking_id}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    key: str
+
+
+@dataclass(frozen=True)
+class TokenUrl:
+    """A URL split around its token once, so no reverse() is needed per recipient."""
+
+    before: str
+    after: str
+
+    @classmethod
+    def named(cls, base_url: str, url_name: str) -> "TokenUrl":
+        before, after = (base_url + reverse(url_name, args=[MARKER])).split(MARKER)
+        return cls(before, after)
+
+    def pieces(self, context: str, token_key: str) -> list:
+        if context == "h":
+            return [html.escape(self.before), Slot(token_key), html.escape(self.after)]
+        return [self.before, Slot(token_key), self.after]
+
+    def __call__(self, token: str) -> str:
+        return self.before + token + self.after
+
+
+class Links:
+    """How the mass email's links expand: tracked per recipient, or fixed (Informational)."""
+
+    def __init__(self, base_url: str, tracking_urls: dict[int, str], *, tracked: bool, label: str):
+        self.tracked = tracked
+        self.tracking_urls = tracking_urls  # id -> stored URL
+        self.label = label
+        self.opt_out = TokenUrl.named(base_url, "tracking:opt_out")
+        self.one_click = TokenUrl.named(base_url, "tracking:one_click")
+        self.click = TokenUrl.named(base_url, "tracking:click")
+        self.open = TokenUrl.named(base_url, "tracking:open")
+
+    def expand(self, name: str, context: str) -> list:
+        """The pieces that stand for link placeholder `name` in `context`."""
+        tracking_id = Placeholder(name).tracking_url_id
+        if not self.tracked:
+            stored = self.tracking_urls.get(tracking_id, "") if tracking_id is not None else ""
+            return [html.escape(stored) if context == "h" else stored]
+        if tracking_id is not None:
+            return self.click.pieces(context, click_token(tracking_id))
+        if name == "optOutUrl":
+            return self.opt_out.pieces(context, OPT_OUT_TOKEN)
+        if name == "optOutLink" and context == "h":
+            before, slot, after = self.opt_out.pieces(context, OPT_OUT_TOKEN)
+            return [f'<a href="{before}', slot, f'{after}">{html.escape(self.label)}</a>']
+        if name == "optOutLink":
+            return [f"{self.label}: ", *self.opt_out.pieces(context, OPT_OUT_TOKEN)]
+        before, slot, after = self.open.pieces("h", OPEN_TOKEN)  # the pixel
+        tag_before, tag_after = PIXEL_TAG.split("{url}")
+        return [tag_before + before, slot, after + tag_after]
+
+
+def body_pieces(template, *, append_opt_out: bool, open_pixel: bool) -> dict[str, list]:
+    """Literal and placeholder pieces per body subtype ("plain", "html"), CRLF line endings.
+
+    Parses the HTML once: for the plain-text version when the template has none, and to see
+    whether it already shows an opt-out link. Raises PlaceholderError for a bad placeholder.
+    """
+    has_html = bool(template.body_html.strip())
+    text = template.body_text if template.body_text.strip() else ""
+    if not text and has_html:
+        text = html_body.to_plain_text(template.body_html)
+    bodies = {}
+    if text:
+        text = crlf(text)
+        if append_opt_out and not any(f"{{{name}}}" in text for name in OPT_OUT_NAMES):
+            text += "\r\n{optOutLink}\r\n"
+        bodies["plain"] = placeholders.split(text)
+    if has_html:
+        head, tail = html_body.split_at_body_end(crlf(template.body_html))
+        if append_opt_out and not html_body.has_opt_out_link(template.body_html):
+            head += OPT_OUT_PARAGRAPH
+        pixel = [PIXEL] if open_pixel else []
+        bodies["html"] = placeholders.split(head) + pixel + placeholders.split(tail)
+    return bodies
+
+
+def crlf(text: str) -> str:
+    """`text` with CRLF line endings and a final CRLF (quoted-printable relies on both)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    return text if text.endswith("\r\n") else text + "\r\n"
+
+
+def is_link(name: str) -> bool:
+    return name in OPT_OUT_NAMES or name == PIXEL.name or name.startswith("trackingUrl:")
+
+
+def expand(pieces: list, context: str, links: Links) -> list:
+    """`pieces` with every placeholder replaced by literal text and/or a Slot."""
+    out: list = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+        elif piece.name in placeholders.BUILTINS:
+            value = placeholders.builtin_value(piece.name)
+            out.append(html.escape(value) if context == "h" else value)
+        elif is_link(piece.name):
+            out += links.expand(piece.name, context)
+        else:
+            out.append(Slot(f"{context}|{piece.name}"))
+    return out
+
+
+def to_format(expanded: list) -> str:
+    """`expanded` as a %-format string with a %(key)s slot per Slot."""
+    return "".join(
+        f"%({piece.key})s" if isinstance(piece, Slot) else piece.replace("%", "%%")
+        for piece in expanded
+    )
+
+
+def to_encoded_format(expanded: list, keys: set[str]) -> bytes:
+    """`expanded` as a quoted-printable bytes %-format: literal runs encoded now, each ending in
+    a soft line break, and a slot per Slot (its key added to `keys`) for the encoded value."""
+    out, literal = [], []
+    for piece in expanded:
+        if not isinstance(piece, Slot):
+            literal.append(piece)
+            continue
+        keys.add(piece.key)
+        out += [mime.literal(mime.qp_chunk("".join(literal))), f"%({piece.key})s".encode()]
+        literal = []
+    out.append(mime.literal(mime.qp_chunk("".join(literal))))
+    return b"".join(out)
