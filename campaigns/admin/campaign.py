@@ -55,8 +55,8 @@ class TrackingUrlInline(admin.TabularInline):
     fields = ("name", "url", "action", "message", "code")
     readonly_fields = ("code",)
     formfield_overrides = {
-        models.URLField: {"assume_scheme": "https"},
-        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})},
+        models.URLField: {"assume_scheme": "https", "widget": forms.URLInput(attrs={"size": 40})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})},
     }
     verbose_name_plural = _("tracking URLs (paste the code into a template)")
 
