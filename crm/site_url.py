@@ -1,9 +1,20 @@
-"""Is the site URL one that recipients can reach? (Tracking and opt-out links are built on it.)"""
+"""Is the site URL one that recipients can reach? (Tracking and opt-out links are built on it.)
+
+`problems` judges the URL by its look; `check_reachable` asks it: this installation answers
+`<site URL>/site-check/` with a value derived from SECRET_KEY, so a URL that leads to another
+server, or nowhere, is told apart from one that leads here.
+"""
 
 import ipaddress
+import urllib.error
+import urllib.request
 from urllib.parse import urlsplit
 
+from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+
+CHECK_TIMEOUT = 5.0
 
 LOCAL_NAMES = {"localhost", "localhost.localdomain"}
 LOCAL_SUFFIXES = (".local", ".localhost", ".internal", ".lan", ".test", ".invalid", ".example")
@@ -41,3 +52,31 @@ def problems(url: str, production: bool) -> list[str]:
             % {"url": url}
         )
     return found
+
+
+def identity() -> str:
+    """What this installation answers at /site-check/ (reveals nothing about SECRET_KEY)."""
+    return salted_hmac("massmail.site-check", "this installation", algorithm="sha256").hexdigest()
+
+
+def check_reachable(base_url: str, timeout: float = CHECK_TIMEOUT) -> str:
+    """'' if `base_url` leads to this installation, else what went wrong, in plain words."""
+    url = base_url.rstrip("/") + reverse("site_check")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = response.read(200).decode(errors="replace").strip()
+    except urllib.error.HTTPError as exc:
+        return _("%(url)s answered %(code)s %(reason)s: it does not lead to this site.") % {
+            "url": url,
+            "code": exc.code,
+            "reason": exc.reason,
+        }
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return _("%(url)s cannot be reached from this server: %(reason)s") % {
+            "url": url,
+            "reason": reason,
+        }
+    if body != identity():
+        return _("%(url)s answers, but it is not this installation.") % {"url": url}
+    return ""

@@ -11,4 +11,5 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
+    path("site-check/", views.site_check, name="site_check"),
 ]

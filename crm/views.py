@@ -1,4 +1,4 @@
-"""Development pages: the mail the local SMTP capture received (staff only, DEBUG only)."""
+"""Small pages of the project itself: the site-URL check, and (DEBUG only) captured mail."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -6,7 +6,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from crm import captured_mail
+from crm import captured_mail, site_url
+
+
+def site_check(request: HttpRequest) -> HttpResponse:
+    """Answers the admin's "check site URL": proves a URL leads to this installation."""
+    return HttpResponse(site_url.identity(), content_type="text/plain")
 
 
 def _check_allowed(request: HttpRequest) -> None:

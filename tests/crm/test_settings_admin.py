@@ -1,3 +1,6 @@
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
@@ -238,3 +241,52 @@ def test_it_lets_administrators_switch_a_scheduled_job_off_and_reschedule_it(adm
     task.refresh_from_db()
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert (task.enabled, task.crontab_id) == (False, hourly.pk)
+
+
+def check_site_url(admin_client, url: str) -> list[str]:
+    MassEmailSettings.objects.update_or_create(pk=1, defaults={"site_url": url})
+    check = reverse("admin:campaigns_massemailsettings_check_site_url", args=[1])
+    response = admin_client.get(check, follow=True)
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_it_confirms_a_site_url_that_leads_to_this_installation(admin_client, live_server):
+    messages = check_site_url(admin_client, live_server.url)
+
+    assert f"{live_server.url} leads to this installation." in messages
+
+
+def test_it_reports_a_site_url_that_leads_nowhere(admin_client):
+    port = free_port()
+
+    messages = check_site_url(admin_client, f"http://127.0.0.1:{port}")
+
+    assert any(
+        f"http://127.0.0.1:{port}/site-check/ cannot be reached from this server" in message
+        for message in messages
+    )
+
+
+class OtherSite(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = b"some other web site"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        return  # Keep test output quiet.
+
+
+def test_it_reports_a_site_url_that_leads_to_another_site(admin_client):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OtherSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        messages = check_site_url(admin_client, url)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert f"{url}/site-check/ answers, but it is not this installation." in messages
