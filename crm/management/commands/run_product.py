@@ -104,7 +104,7 @@ class Command(BaseCommand):
     help = "Run the web admin, a Celery worker, Celery beat and the SMTP capture together."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
         parser.add_argument(
             "--no-capture", action="store_true", help="Do not start the local SMTP capture."
