@@ -177,6 +177,9 @@ def _pieces(template, policy: Policy) -> tuple[list, dict[str, list]]:
     except placeholders.PlaceholderError as exc:
         message = gettext("The email template “%(name)s” is invalid: %(error)s")
         raise RenderError(message % {"name": template.name, "error": exc}) from exc
+    if not bodies:
+        message = gettext("The email template “%(name)s” has neither an HTML nor a text body.")
+        raise RenderError(message % {"name": template.name})
     return subject, bodies
 
 

@@ -77,14 +77,14 @@ def _token(url, kind):
 
 
 def test_it_renders_a_complete_multipart_message():
-    mass_email = _mass_email(subject="News for {Person.firstName}")
+    mass_email = _mass_email(subject="News for {Person.firstName}: 100% new")
     contact = ContactFactory(first_name="Ann", last_name="Lee")
     item, rendered = _render(mass_email, contact)
     message = _parse(rendered)
     assert message["From"] == "news@shop.example"
     assert message["To"].addresses[0].display_name == "Ann Lee"
     assert message["To"].addresses[0].addr_spec == contact.email_address.address
-    assert message["Subject"] == "News for Ann"
+    assert message["Subject"] == "News for Ann: 100% new"
     assert message["Date"].datetime is not None
     assert message["MIME-Version"] == "1.0"
     assert message.get_content_type() == "multipart/alternative"
@@ -214,13 +214,19 @@ def test_it_refuses_a_tracking_url_that_does_not_exist():
         CompiledMassEmail.compile(mass_email)
 
 
-def test_it_raises_a_render_error_for_a_template_that_became_invalid():
+@pytest.mark.parametrize(
+    ("body_html", "error"),
+    [
+        ("<p>{Person.shoeSize}</p>", "shoeSize"),
+        ("<p>{Person.firstName</p>", "not closed"),
+        ("", ""),
+    ],
+)
+def test_it_raises_a_render_error_for_a_template_that_became_invalid(body_html, error):
     mass_email = _mass_email()
-    EmailTemplate.objects.filter(pk=mass_email.email_template_id).update(
-        body_html="<p>{Person.shoeSize}</p>"
-    )
+    EmailTemplate.objects.filter(pk=mass_email.email_template_id).update(body_html=body_html)
     mass_email.email_template.refresh_from_db()
-    with pytest.raises(RenderError, match="shoeSize"):
+    with pytest.raises(RenderError, match=error or "neither an HTML nor a text body"):
         CompiledMassEmail.compile(mass_email)
 
 
