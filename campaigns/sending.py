@@ -11,7 +11,7 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -42,6 +42,9 @@ Status = EmailQueueItem.Status
 # Items per claim and per recording transaction: also the most duplicates a crash can cause.
 CHUNK_SIZE = 100
 SENT, RETRY, FAILED = "sent", "retry", "failed"
+TARGET_FIELDS = EmailQueueItem.TARGET_FIELDS
+# Columns neither the address check nor the renderer reads; skipping them halves loading time.
+UNUSED_ITEM_FIELDS = ("created_at", "claimed_at", "sent_at", "last_error")
 
 
 @dataclass
@@ -155,7 +158,8 @@ def send_portion(
         if not ids:
             break
         outcomes, stopped, unsent = send_chunk(_load(ids, mass_email), compiled, transport)
-        claims.release([item.pk for item in unsent])
+        if unsent:
+            claims.release([item.pk for item in unsent])
         record(outcomes, mass_email, config)
         report.add(outcomes)
         done += len(outcomes)
@@ -221,14 +225,9 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
         _apply(outcome, now, config.max_attempts)
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
     bounced = [outcome.item for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
-    fields = ["status", "attempts", "sent_at", "email", "last_error"]
     with transaction.atomic():
-        claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
-        claimed.bulk_update([outcome.item for outcome in outcomes], fields)
-        CampaignLogRecord.objects.bulk_create(
-            [_log_row(o.item, mass_email, CampaignLogRecord.Action.SENT) for o in sent],
-            ignore_conflicts=True,
-        )
+        _update_items(sent, [outcome for outcome in outcomes if outcome.result != SENT], now)
+        _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
         if bounced:
             _record_bounces(bounced, mass_email)
         if mass_email.store_sent_emails:
@@ -238,13 +237,58 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
             )
 
 
+def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.datetime) -> None:
+    # One UPDATE for the sent items (Django's bulk_update costs more than the SMTP exchange);
+    # failures are few, one UPDATE each. Only items still Sending: a claim resolved as stale
+    # meanwhile belongs to another run now.
+    claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
+    claimed.filter(id__in=[outcome.item.pk for outcome in sent]).update(
+        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
+    )
+    for outcome in sent:
+        if outcome.item.email != outcome.rendered.recipient:
+            outcome.item.email = outcome.rendered.recipient
+            EmailQueueItem.objects.filter(pk=outcome.item.pk).update(email=outcome.item.email)
+    for outcome in others:
+        item = outcome.item
+        claimed.filter(pk=item.pk).update(
+            status=item.status, attempts=item.attempts, last_error=item.last_error
+        )
+
+
+def _insert_sent_log(item_ids: list[int], campaign_id: int, now: datetime.datetime) -> None:
+    """One Sent log row per item, copied from the queue rows in one INSERT … SELECT.
+
+    Set-based because building model instances for the log costs as much as rendering; a row
+    already there (an item sent again after a crash) is left alone.
+    """
+    if not item_ids:
+        return
+    copied = ["email_address_id", "email", "is_test", *(f"{n}_id" for n in TARGET_FIELDS)]
+    given = {"id", "campaign_id", "action", "action_date", "queue_item_id", *copied}
+    others = [f for f in CampaignLogRecord._meta.concrete_fields if f.column not in given]
+    columns = ["campaign_id", "action", "action_date", "queue_item_id", *copied]
+    columns += [field.column for field in others]
+    values = ["%s", "%s", "%s", "q.id", *(f"q.{column}" for column in copied)]
+    values += ["%s"] * len(others)
+    params = [campaign_id, CampaignLogRecord.Action.SENT]
+    params.append(connection.ops.adapt_datetimefield_value(now))
+    params += [field.get_db_prep_save(field.get_default(), connection) for field in others]
+    sql = (
+        f"INSERT INTO {CampaignLogRecord._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM {EmailQueueItem._meta.db_table} q "
+        f"WHERE q.id IN ({', '.join(['%s'] * len(item_ids))}) ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *item_ids])
+
+
 def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
     item = outcome.item
     item.last_error = outcome.error
     item.attempts += outcome.attempted
     if outcome.result == SENT:
         item.status, item.sent_at = Status.SENT, now
-        item.email = outcome.rendered.recipient
     elif outcome.result == RETRY and not item.is_test and item.attempts < max_attempts:
         item.status = Status.PENDING
     else:
@@ -292,10 +336,12 @@ def _as_text(data: bytes) -> str:
 
 
 def _load(ids: list[int], mass_email: MassEmail) -> list[EmailQueueItem]:
-    items = EmailQueueItem.objects.filter(id__in=ids).select_related(
-        "email_address", "account", "contact", "contact__account", "lead", "user"
+    items = (
+        EmailQueueItem.objects.filter(id__in=ids)
+        .select_related("email_address", "account", "contact", "contact__account", "lead", "user")
+        .defer(*UNUSED_ITEM_FIELDS)
+        .order_by("id")
     )
-    items = sorted(items, key=lambda item: item.pk)
     for item in items:
         item.mass_email = mass_email
     return items

@@ -1,0 +1,204 @@
+"""Benchmark: the whole sending pipeline against smtplib pushing prebuilt messages (the floor).
+
+Run from the project root; it makes its own database (SQLite in a temporary folder, or with
+--database a PostgreSQL URL of a scratch database, which it EMPTIES first) and starts Postfix's
+smtp-sink on a free loopback port:
+
+    .venv/bin/python bench/send.py                    # 20,000 recipients, SQLite
+    .venv/bin/python bench/send.py --database postgres://postgres@127.0.0.1:5432/bench_send
+
+In one process, one core, in the same run:
+  floor     smtplib.SMTP.sendmail of N copies of one prebuilt message (~6 KB) over one connection;
+  pipeline  campaigns.sending.run_send_job on a mass email of N queued contacts: claims in
+            chunks, address re-check, rendering (three placeholders, two tracking links, the
+            open pixel, the opt-out link, MIME), SMTP over one connection, and recording
+            (bulk status update and Sent log rows per chunk).
+The queue itself is built beforehand (campaigns.queue.build_queue) and timed separately.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # run as a script, bench/ would come first on sys.path
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import smtplib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+SMTP_SINK = "/usr/sbin/smtp-sink"
+PARAGRAPH = (
+    '<p style="font-family:Arial,sans-serif;font-size:15px;line-height:22px;color:#333333">'
+    "Nuestra colección de otoño ya está aquí: abrigos, botas y bufandas pensadas para los días "
+    "fríos, con envío gratuito en pedidos superiores a 50 € y devoluciones sin coste.</p>\n"
+)
+
+
+def template_html(link_ids: list[int]) -> str:
+    links = "".join(
+        f'<p><a href="{{trackingUrl:{link_id}}}" style="color:#0a66c2">Ver la oferta {n}</a></p>\n'
+        for n, link_id in enumerate(link_ids, 1)
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Otoño</title></head>\n'
+        '<body style="margin:0;padding:0"><table width="100%"><tr><td>\n'
+        "<h1>Hola {Person.firstName},</h1>\n"
+        + PARAGRAPH * 9
+        + links
+        + "<p>Un saludo, {Person.name}: gracias por su confianza, {Person.lastName}.</p>\n"
+        + PARAGRAPH * 4
+        + "</td></tr></table></body></html>\n"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_sink() -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    # -c counts, -u drops root privileges; 1000 is the listen backlog.
+    command = [SMTP_SINK, "-c", "-u", "nobody", f"127.0.0.1:{port}", "1000"]
+    sink = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return sink, port
+        except OSError:
+            time.sleep(0.02)
+    sink.kill()
+    raise SystemExit(f"smtp-sink did not start on port {port}")
+
+
+def setup_django(var_dir: str, database_url: str | None) -> None:
+    os.environ["VAR_DIR"] = var_dir
+    os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    if database_url:
+        call_command("flush", interactive=False, verbosity=0)
+
+
+def make_mass_email(count: int, port: int):
+    """A Pending newsletter to `count` contacts, with the system SMTP pointed at the sink."""
+    from campaigns.models import Campaign, MassEmail, MassEmailSettings, TrackingUrl
+    from crm.models import Contact, EmailAddress, EmailTemplate, OutboundEmailSettings
+    from targetlists.models import TargetList, TargetListEntry
+
+    mass_settings = MassEmailSettings.load()
+    mass_settings.open_tracking = True
+    mass_settings.max_per_hour = count * 10
+    mass_settings.site_url = "https://news.example.org"
+    mass_settings.save()
+    outbound = OutboundEmailSettings.load()
+    outbound.smtp_host, outbound.smtp_port = "127.0.0.1", port
+    outbound.from_address = "noticias@shop.example"
+    outbound.save()
+    campaign = Campaign.objects.create(name="Otoño", type="newsletter", status="active")
+    link_ids = [
+        TrackingUrl.objects.create(
+            campaign=campaign, name=name, url=f"https://shop.example/{name}"
+        ).pk
+        for name in ("abrigos", "botas")
+    ]
+    template = EmailTemplate.objects.create(
+        name="Otoño",
+        subject="¡Hola {Person.firstName}! Novedades de otoño",
+        body_html=template_html(link_ids),
+    )
+    target_list = TargetList.objects.create(name="Clientes")
+    addresses = EmailAddress.objects.bulk_create(
+        EmailAddress(address=f"cliente{n}@example.net", address_lower=f"cliente{n}@example.net")
+        for n in range(count)
+    )
+    contacts = Contact.objects.bulk_create(
+        Contact(first_name=f"Ana{n}", last_name="Muñoz", email_address=address)
+        for n, address in enumerate(addresses)
+    )
+    TargetListEntry.objects.bulk_create(
+        TargetListEntry(target_list=target_list, contact=contact) for contact in contacts
+    )
+    mass_email = MassEmail.objects.create(
+        campaign=campaign,
+        name="Otoño",
+        email_template=template,
+        from_name="Tienda Ejemplo",
+        status=MassEmail.Status.PENDING,
+    )
+    mass_email.target_lists.add(target_list)
+    return mass_email
+
+
+def time_floor(prebuilt: bytes, count: int, port: int) -> float:
+    connection = smtplib.SMTP("127.0.0.1", port)
+    started = time.perf_counter()
+    for n in range(count):
+        connection.sendmail("noticias@shop.example", [f"floor{n}@example.net"], prebuilt)
+    seconds = time.perf_counter() - started
+    connection.quit()
+    return seconds
+
+
+def one_rendered_message(mass_email) -> bytes:
+    from campaigns.rendering import CompiledMassEmail
+
+    item = mass_email.queue_items.select_related("contact", "email_address").first()
+    return CompiledMassEmail.compile(mass_email).render(item).data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--database", help="a scratch PostgreSQL URL (emptied); default SQLite")
+    arguments = parser.parse_args()
+    count = arguments.count
+    if not os.path.exists(SMTP_SINK):
+        raise SystemExit(f"{SMTP_SINK} is missing: apt-get install postfix")
+    with tempfile.TemporaryDirectory(prefix="bench-send-") as var_dir:
+        setup_django(var_dir, arguments.database)
+        from django.db import connection
+
+        from campaigns.models import EmailQueueItem
+        from campaigns.queue import build_queue
+        from campaigns.sending import run_send_job
+
+        sink, port = start_sink()
+        try:
+            mass_email = make_mass_email(count, port)
+            started = time.perf_counter()
+            build_queue(mass_email)
+            queue_seconds = time.perf_counter() - started
+            prebuilt = one_rendered_message(mass_email)
+            floor = time_floor(prebuilt, count, port)
+            started = time.perf_counter()
+            report = run_send_job()
+            pipeline = time.perf_counter() - started
+        finally:
+            sink.terminate()
+            sink.wait()
+        sent = EmailQueueItem.objects.filter(status="sent").count()
+        print(f"database: {connection.vendor}; recipients: {count}; message: {len(prebuilt)} bytes")
+        print(f"queue built in {queue_seconds:.2f} s (not part of the ratio)")
+        print(f"floor    (smtplib, prebuilt):  {count / floor:8.0f} msgs/s  ({floor:.2f} s)")
+        print(f"pipeline (run_send_job):       {sent / pipeline:8.0f} msgs/s  ({pipeline:.2f} s)")
+        print(f"ratio pipeline / floor: {(sent / pipeline) / (count / floor):.2f}")
+        print(f"job: {report.summary()}")
+        if sent != count:
+            raise SystemExit(f"only {sent} of {count} items were sent")
+
+
+if __name__ == "__main__":
+    main()
