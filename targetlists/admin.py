@@ -11,9 +11,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -67,45 +68,30 @@ class TargetListAdmin(admin.ModelAdmin):
     def entries_by_type(self, obj: TargetList) -> str:
         if not obj.pk:
             return _("Save the list, then add people from the Accounts, Contacts, Leads or Users.")
+        fields = TargetFields.TARGET_FIELDS
         totals = TargetListEntry.objects.filter(target_list=obj).aggregate(
-            **{f"{field}_all": Count(field) for field in TargetFields.TARGET_FIELDS},
-            **{
-                f"{field}_out": Count(field, filter=Q(opted_out=True))
-                for field in TargetFields.TARGET_FIELDS
-            },
+            **{f"{field}_all": Count(field) for field in fields},
+            **{f"{field}_out": Count(field, filter=Q(opted_out=True)) for field in fields},
         )
-        rows = format_html_join(
-            "",
-            '<tr><td>{}</td><td><a href="{}">{}</a></td><td><a href="{}">{}</a></td></tr>',
-            (
-                (
-                    TargetType(field).label,
-                    entries_url(obj, type=field),
-                    totals[f"{field}_all"],
-                    entries_url(obj, type=field, opted_out__exact=1),
-                    totals[f"{field}_out"],
-                )
-                for field in TargetFields.TARGET_FIELDS
-            ),
-        )
-        return format_html(
-            '<table class="entries-by-type"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
-            '</thead><tbody>{}</tbody></table><p><a class="button" href="{}">{}</a> '
-            '<a class="button" href="{}?target_list={}">{}</a></p><p class="help">{}</p>',
-            _("Type"),
-            _("Entries"),
-            _("Opted out"),
-            rows,
-            entries_url(obj),
-            _("Show all entries"),
-            reverse("admin:targetlists_targetlistentry_add"),
-            obj.pk,
-            _("Add an entry"),
-            _(
-                "To add many people at once, select or filter them in the Accounts, Contacts, "
-                "Leads or Users list and choose the action “Add to target list”."
-            ),
-        )
+        rows = [
+            {
+                "label": TargetType(field).label,
+                "count": totals[f"{field}_all"],
+                "url": entries_url(obj, type=field),
+                "opted_out": totals[f"{field}_out"],
+                "opted_out_url": entries_url(obj, type=field, opted_out__exact=1),
+            }
+            for field in fields
+        ]
+        context = {
+            "rows": rows,
+            "count": sum(row["count"] for row in rows),
+            "url": entries_url(obj),
+            "opted_out": sum(row["opted_out"] for row in rows),
+            "opted_out_url": entries_url(obj, opted_out__exact=1),
+            "add_url": f"{reverse('admin:targetlists_targetlistentry_add')}?target_list={obj.pk}",
+        }
+        return render_to_string("admin/targetlists/targetlist/entries_by_type.html", context)
 
 
 class TargetTypeFilter(admin.SimpleListFilter):

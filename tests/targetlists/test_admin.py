@@ -77,6 +77,8 @@ def test_it_shows_entries_by_type_on_the_list_page(marketer_client):
     assert "entries-by-type" in html
     assert f"target_list__id__exact={target_list.pk}&amp;type=contact" in html
     assert ">2</a>" in html  # two contacts
+    assert ">4</a>" in html  # four entries in all
+    assert f"target_list__id__exact={target_list.pk}&amp;opted_out__exact=1" in html
 
 
 def test_it_creates_a_list_and_adds_selected_contacts(marketer_client):
