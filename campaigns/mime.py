@@ -1,8 +1,8 @@
 """The byte-level pieces of a mass email: header values, body encoding, attachments, multipart.
 
-Everything that can be fixed per mass email is built once into a bytes %-format skeleton
-(`message_skeleton`); per recipient, only the header values and the bodies are filled in, with
-one C-level call each for quoted-printable encoding and for the final join. Lines end in CRLF.
+Everything fixed for a mass email is built once into a bytes %-format skeleton
+(`message_skeleton`), the bodies' literal text already quoted-printable; per recipient only the
+header values and the slot values are encoded and filled in, in one %-format. Lines end in CRLF.
 """
 
 import binascii
@@ -16,7 +16,6 @@ from email.utils import format_datetime
 
 from crm.placeholders import header_safe
 
-CRLF = "\r\n"
 MAX_LINE = 78
 # 42 bytes of UTF-8 make 56 base64 characters: "Subject: " plus one encoded word stays within 78.
 WORD_BYTES = 42
@@ -93,7 +92,7 @@ def address(name: str, email: str) -> str:
 
 
 def _split_long(line: bytes, limit: int) -> list[bytes]:
-    """`line` cut with soft breaks into lines of at most `limit` + 1 characters ("=" included),
+    """`line` cut with soft breaks ("=" at 76) until the rest has at most `limit` characters,
     never inside an =XX escape (binascii leaves some hard lines at 77 characters)."""
     out = []
     while len(line) > limit:
@@ -154,7 +153,12 @@ def attachment_part(filename: str, content: bytes) -> bytes:
     maintype, subtype = content_type.split("/", 1)
     part = MIMEPart(policy=SMTP)
     part.set_content(
-        content, maintype=maintype, subtype=subtype, disposition="attachment", filename=filename
+        content,
+        maintype=maintype,
+        subtype=subtype,
+        disposition="attachment",
+        filename=filename,
+        params={"name": filename},  # older clients read the name from Content-Type
     )
     return part.as_bytes(policy=SMTP)
 
