@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -241,8 +242,9 @@ class AddToTargetListMixin:
         data = request.POST if "apply" in request.POST else None
         form = AddToTargetListForm(data, can_create_list=can_create)
         if form.is_bound and form.is_valid():
-            target_list = form.chosen_list()
-            added = adding.add_to_target_list(target_list, queryset)
+            with transaction.atomic():
+                target_list = form.chosen_list()
+                added = adding.add_to_target_list(target_list, queryset)
             message = ngettext(
                 "%(count)d record added to target list “%(list)s”.",
                 "%(count)d records added to target list “%(list)s”.",

@@ -1,9 +1,10 @@
 import html
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from crm.models import EmailTemplate
+from crm.models import EmailTemplate, EmailTemplateAttachment
 from tests.factories import (
     ContactFactory,
     EmailTemplateFactory,
@@ -167,3 +168,28 @@ def test_it_refuses_the_preview_to_staff_without_template_permission(client):
 def test_it_loads_template_pages_for_a_superuser(admin_client, url_name):
     EmailTemplateFactory()
     assert admin_client.get(reverse(f"admin:crm_emailtemplate_{url_name}")).status_code == 200
+
+
+def test_it_lists_attachments_in_the_preview(client, marketer):
+    template = EmailTemplateFactory()
+    EmailTemplateAttachment.objects.create(
+        template=template, file=SimpleUploadedFile("price-list.pdf", b"%PDF-1.4"), name="Prices"
+    )
+
+    response = client.get(reverse("admin:crm_emailtemplate_preview", args=[template.pk]))
+
+    assert ">Prices</a>" in response.content.decode()
+
+
+def test_it_saves_an_attachment_with_the_template(client, marketer):
+    response = post_template(
+        client,
+        **{
+            "attachments-TOTAL_FORMS": "1",
+            "attachments-0-file": SimpleUploadedFile("terms.txt", b"Terms"),
+            "attachments-0-name": "Terms",
+        },
+    )
+
+    assert response.status_code == 302
+    assert EmailTemplate.objects.get().attachments.get().name == "Terms"
