@@ -127,6 +127,8 @@ class TargetListEntryForm(forms.ModelForm):
 class TargetListEntryAdmin(admin.ModelAdmin):
     form = TargetListEntryForm
     list_display = ("person", "type_label", "email", "opted_out", "target_list", "added_at")
+    # The person column links to the person, so the entry itself opens from its type.
+    list_display_links = ("type_label",)
     list_editable = ("opted_out",)
     list_filter = (TargetTypeFilter, "opted_out", "target_list")
     list_select_related = (
