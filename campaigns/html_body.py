@@ -6,9 +6,10 @@ plain-text version untouched and are filled per recipient like any other slot.
 
 import re
 
-from bs4 import BeautifulSoup, Comment, NavigableString
+from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction
 
 OPT_OUT_PLACEHOLDERS = ("{optOutUrl}", "{optOutLink}")
+NOT_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)  # markup the reader never sees
 INVISIBLE = ("script", "style", "head", "title", "template")
 BLOCKS = (
     "p",
@@ -42,7 +43,7 @@ def _visible_strings(soup: BeautifulSoup) -> list[NavigableString]:
     return [
         string
         for string in soup.find_all(string=True)
-        if not isinstance(string, Comment) and string.parent.name not in INVISIBLE
+        if not isinstance(string, NOT_TEXT) and string.parent.name not in INVISIBLE
     ]
 
 
@@ -83,8 +84,8 @@ def to_plain_text(html: str) -> str:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup.find_all(INVISIBLE):
         tag.decompose()
-    for comment in soup.find_all(string=lambda string: isinstance(string, Comment)):
-        comment.extract()
+    for markup in soup.find_all(string=lambda string: isinstance(string, NOT_TEXT)):
+        markup.extract()
     for string in soup.find_all(string=True):
         if not string.find_parent("pre"):
             string.replace_with(WHITESPACE.sub(" ", string))

@@ -270,7 +270,8 @@ def test_it_derives_the_plain_text_from_the_html():
     mass_email, link = _tracked_mass_email()
     template = mass_email.email_template
     template.body_html = (
-        "<html><head><style>p {color: red}</style></head><body><h1>Big   news</h1>"
+        "<!DOCTYPE html><html><head><style>p {color: red}</style></head><body>"
+        "<!--[if mso]><table><tr><td><![endif]--><h1>Big   news</h1>"
         f'<p>Dear {{Person.firstName}},<br>see <a href="{{trackingUrl:{link.pk}}}">our demo</a>'
         "</p><ul><li>One</li><li>Two</li></ul></body></html>"
     )
