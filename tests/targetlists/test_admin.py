@@ -238,3 +238,25 @@ def test_it_adds_one_entry_by_hand_and_requires_exactly_one_person(marketer_clie
 def test_it_loads_pages_for_a_superuser(admin_client, url_name):
     TargetListEntryFactory()
     assert admin_client.get(reverse(url_name)).status_code == 200
+
+
+def test_it_toggles_one_entry_from_the_list_checkbox(marketer_client):
+    first, second = TargetListEntryFactory.create_batch(2, opted_out=False)
+    url = reverse("admin:targetlists_targetlistentry_changelist")
+
+    response = marketer_client.post(
+        url,
+        {
+            "form-TOTAL_FORMS": "2",
+            "form-INITIAL_FORMS": "2",
+            "form-0-id": first.pk,
+            "form-0-opted_out": "on",
+            "form-1-id": second.pk,
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.opted_out, second.opted_out) == (True, False)
