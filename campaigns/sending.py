@@ -11,19 +11,13 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns import claims
-from campaigns.models import (
-    CampaignLogRecord,
-    EmailQueueItem,
-    MassEmail,
-    MassEmailSettings,
-    SentEmail,
-)
+from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.outcomes import FAILED, RETRY, SENT, Outcome, record
 from campaigns.queue import build_due_queues
 from campaigns.rendering import CompiledMassEmail, RenderError
 from campaigns.transport import (
@@ -35,28 +29,13 @@ from campaigns.transport import (
     Transports,
 )
 from crm.jobs import SEND_MASS_EMAILS, record_run
-from crm.models import EmailAddress
 
 logger = logging.getLogger(__name__)
 Status = EmailQueueItem.Status
 # Items per claim and per recording transaction: also the most duplicates a crash can cause.
 CHUNK_SIZE = 100
-SENT, RETRY, FAILED = "sent", "retry", "failed"
-TARGET_FIELDS = EmailQueueItem.TARGET_FIELDS
 # Columns neither the address check nor the renderer reads; skipping them halves loading time.
 UNUSED_ITEM_FIELDS = ("created_at", "claimed_at", "sent_at", "last_error")
-
-
-@dataclass
-class Outcome:
-    """What happened to one claimed item."""
-
-    item: EmailQueueItem
-    result: str
-    error: str = ""
-    attempted: bool = True
-    bounced: bool = False  # a 5xx refusal of the recipient: a hard bounce
-    rendered: object = None
 
 
 @dataclass
@@ -211,128 +190,6 @@ def address_problem(item: EmailQueueItem, informational: bool) -> str:
     if address.opt_out and not informational:
         return _("The address %(address)s opted out of mass email.") % {"address": address}
     return ""
-
-
-def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSettings) -> None:
-    """Store a chunk's results in one transaction: statuses, Sent log rows, stored copies.
-
-    Only items still Sending are updated, so a claim that was resolved as stale meanwhile is
-    not overwritten. Temporary failures go back to Pending until `max_attempts` is reached;
-    test items are never retried. A 5xx refusal also logs a hard bounce and flags the address.
-    """
-    now = timezone.now()
-    for outcome in outcomes:
-        _apply(outcome, now, config.max_attempts)
-    sent = [outcome for outcome in outcomes if outcome.result == SENT]
-    bounced = [outcome.item for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
-    with transaction.atomic():
-        _update_items(sent, [outcome for outcome in outcomes if outcome.result != SENT], now)
-        _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
-        if bounced:
-            _record_bounces(bounced, mass_email)
-        if mass_email.store_sent_emails:
-            SentEmail.objects.bulk_create(
-                [SentEmail(queue_item=o.item, data=_as_text(o.rendered.data)) for o in sent],
-                ignore_conflicts=True,
-            )
-
-
-def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.datetime) -> None:
-    # One UPDATE for the sent items (Django's bulk_update costs more than the SMTP exchange);
-    # failures are few, one UPDATE each. Only items still Sending: a claim resolved as stale
-    # meanwhile belongs to another run now.
-    claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
-    claimed.filter(id__in=[outcome.item.pk for outcome in sent]).update(
-        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
-    )
-    for outcome in sent:
-        if outcome.item.email != outcome.rendered.recipient:
-            outcome.item.email = outcome.rendered.recipient
-            EmailQueueItem.objects.filter(pk=outcome.item.pk).update(email=outcome.item.email)
-    for outcome in others:
-        item = outcome.item
-        claimed.filter(pk=item.pk).update(
-            status=item.status, attempts=item.attempts, last_error=item.last_error
-        )
-
-
-def _insert_sent_log(item_ids: list[int], campaign_id: int, now: datetime.datetime) -> None:
-    """One Sent log row per item, copied from the queue rows in one INSERT … SELECT.
-
-    Set-based because building model instances for the log costs as much as rendering; a row
-    already there (an item sent again after a crash) is left alone.
-    """
-    if not item_ids:
-        return
-    copied = ["email_address_id", "email", "is_test", *(f"{n}_id" for n in TARGET_FIELDS)]
-    given = {"id", "campaign_id", "action", "action_date", "queue_item_id", *copied}
-    others = [f for f in CampaignLogRecord._meta.concrete_fields if f.column not in given]
-    columns = ["campaign_id", "action", "action_date", "queue_item_id", *copied]
-    columns += [field.column for field in others]
-    values = ["%s", "%s", "%s", "q.id", *(f"q.{column}" for column in copied)]
-    values += ["%s"] * len(others)
-    params = [campaign_id, CampaignLogRecord.Action.SENT]
-    params.append(connection.ops.adapt_datetimefield_value(now))
-    params += [field.get_db_prep_save(field.get_default(), connection) for field in others]
-    sql = (
-        f"INSERT INTO {CampaignLogRecord._meta.db_table} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM {EmailQueueItem._meta.db_table} q "
-        f"WHERE q.id IN ({', '.join(['%s'] * len(item_ids))}) ON CONFLICT DO NOTHING"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *item_ids])
-
-
-def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
-    item = outcome.item
-    item.last_error = outcome.error
-    item.attempts += outcome.attempted
-    if outcome.result == SENT:
-        item.status, item.sent_at = Status.SENT, now
-    elif outcome.result == RETRY and not item.is_test and item.attempts < max_attempts:
-        item.status = Status.PENDING
-    else:
-        item.status = Status.FAILED
-        if outcome.result == RETRY:
-            item.last_error = _("Gave up after %(count)s attempts: %(error)s") % {
-                "count": item.attempts,
-                "error": outcome.error,
-            }
-            outcome.result = FAILED
-
-
-def _log_row(
-    item: EmailQueueItem, mass_email: MassEmail, action: str, **extra
-) -> CampaignLogRecord:
-    row = CampaignLogRecord(
-        campaign_id=mass_email.campaign_id,
-        action=action,
-        queue_item=item,
-        email_address_id=item.email_address_id,
-        email=item.email or (item.email_address.address if item.email_address else ""),
-        is_test=item.is_test,
-        **extra,
-    )
-    for name in EmailQueueItem.TARGET_FIELDS:
-        setattr(row, f"{name}_id", getattr(item, f"{name}_id"))
-    return row
-
-
-def _record_bounces(items: list[EmailQueueItem], mass_email: MassEmail) -> None:
-    hard = CampaignLogRecord.BounceType.HARD
-    CampaignLogRecord.objects.bulk_create(
-        [
-            _log_row(item, mass_email, CampaignLogRecord.Action.BOUNCED, bounce_type=hard)
-            for item in items
-        ]
-    )
-    EmailAddress.objects.filter(id__in=[item.email_address_id for item in items]).update(
-        invalid=True
-    )
-
-
-def _as_text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
 
 
 def _load(ids: list[int], mass_email: MassEmail) -> list[EmailQueueItem]:

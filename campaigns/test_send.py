@@ -13,8 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.outcomes import FAILED, SENT, Outcome, record
 from campaigns.rendering import CompiledMassEmail, RenderError
-from campaigns.sending import FAILED, SENT, Outcome, record, send_chunk
+from campaigns.sending import send_chunk
 from campaigns.transport import Transport, smtp_source
 from crm.models import EmailAddress
 
