@@ -107,8 +107,7 @@ class TrackingUrlFactory(DjangoModelFactory):
     url = "https://example.com/landing"
 
 
-# app label -> models on which a marketer in admin tests has every permission (and view on
-# Users, the campaign log and queue items).
+# app label -> models on which a marketer in admin tests has every permission (view on Users).
 MARKETER_MODELS = {
     "crm": (
         "account",
@@ -140,10 +139,6 @@ class MarketerFactory(UserFactory):
         if not create:
             return
         condition = Q(content_type__app_label="auth", codename="view_user")
-        condition |= Q(
-            content_type__app_label="campaigns",
-            codename__in=("view_campaignlogrecord", "view_emailqueueitem"),
-        )
         for app_label, models in MARKETER_MODELS.items():
             condition |= Q(content_type__app_label=app_label, content_type__model__in=models)
         self.user_permissions.add(*Permission.objects.filter(condition))

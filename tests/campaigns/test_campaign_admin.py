@@ -1,6 +1,7 @@
 import datetime
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignType, MassEmail, TrackingUrl
@@ -203,10 +204,13 @@ def test_it_loads_campaign_pages_for_a_superuser(admin_client, url_name):
     assert admin_client.get(reverse(f"admin:campaigns_campaign_{url_name}")).status_code == 200
 
 
-def test_it_links_to_the_campaign_log(marketer_client):
+def test_it_links_to_the_campaign_log(client):
+    marketer = MarketerFactory()
+    marketer.user_permissions.add(Permission.objects.get(codename="view_campaignlogrecord"))
+    client.force_login(marketer)
     campaign = CampaignFactory()
     log_url = reverse("admin:campaigns_campaignlogrecord_changelist")
 
-    page = marketer_client.get(change_url(campaign)).content.decode()
+    page = client.get(change_url(campaign)).content.decode()
 
     assert f"{log_url}?campaign__id__exact={campaign.pk}" in page
