@@ -11,7 +11,7 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,6 +35,8 @@ Status = EmailQueueItem.Status
 # Items per claim and per recording transaction: also the most duplicates a crash can cause.
 CHUNK_SIZE = 100
 # Columns neither the address check nor the renderer reads; skipping them halves loading time.
+PAUSABLE = (MassEmail.Status.PENDING, MassEmail.Status.IN_PROCESS)
+CANCELABLE = (*PAUSABLE, MassEmail.Status.DRAFT, MassEmail.Status.PAUSED)
 UNUSED_ITEM_FIELDS = ("created_at", "claimed_at", "sent_at", "last_error")
 
 
@@ -247,3 +249,24 @@ def _report_stop(mass_email: MassEmail, stopped: Exception, report: SendReport) 
         report.problems.append(
             _("%(name)s paused until the next run: %(error)s") % _named(mass_email, stopped)
         )
+
+
+def pause(mass_emails: QuerySet) -> int:
+    """Pause Pending and In Process mass emails: no queue is built, nothing is sent; how many.
+
+    A run already sending finishes its current chunk (at most CHUNK_SIZE messages) and stops.
+    """
+    return mass_emails.filter(status__in=PAUSABLE).update(status=MassEmail.Status.PAUSED)
+
+
+def resume(mass_emails: QuerySet) -> int:
+    """Resume paused mass emails where they stopped: In Process if queued, else Pending."""
+    paused = mass_emails.filter(status=MassEmail.Status.PAUSED)
+    queued = Exists(EmailQueueItem.objects.filter(mass_email=OuterRef("pk"), is_test=False))
+    resumed = paused.filter(queued).update(status=MassEmail.Status.IN_PROCESS)
+    return resumed + paused.update(status=MassEmail.Status.PENDING)
+
+
+def cancel(mass_emails: QuerySet) -> int:
+    """Cancel mass emails for good: what is not sent yet is never sent; how many."""
+    return mass_emails.filter(status__in=CANCELABLE).update(status=MassEmail.Status.CANCELED)

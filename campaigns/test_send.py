@@ -23,10 +23,14 @@ from crm.models import EmailAddress
 class TestSendError(Exception):
     """The test could not be sent at all; the message says why in plain words."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
 
 @dataclass(frozen=True)
 class TestResult:
     """One test recipient: the address (or the person, if it has none) and the error, if any."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     recipient: str
     error: str = ""

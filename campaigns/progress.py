@@ -1,0 +1,36 @@
+"""How far a mass email has got: item counts by status and the latest errors (tests excluded)."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+
+from campaigns.models import EmailQueueItem, MassEmail
+
+Status = EmailQueueItem.Status
+LAST_ERRORS = 10
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    sent: int
+    pending: int  # Pending and Sending: not done yet
+    failed: int
+    last_errors: list  # the latest failed or retried items with their error, newest first
+
+    @property
+    def percent_sent(self) -> str:
+        return f"{100 * self.sent / self.total:.2f}" if self.total else "0.00"
+
+
+def progress(mass_email: MassEmail) -> Progress:
+    """The progress of `mass_email` in two indexed queries."""
+    items = EmailQueueItem.objects.filter(mass_email=mass_email, is_test=False)
+    counts = items.aggregate(
+        total=Count("id"),
+        sent=Count("id", filter=Q(status=Status.SENT)),
+        pending=Count("id", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
+        failed=Count("id", filter=Q(status=Status.FAILED)),
+    )
+    errors = items.exclude(last_error="").order_by("-id")[:LAST_ERRORS]
+    return Progress(**counts, last_errors=list(errors.select_related("email_address")))
