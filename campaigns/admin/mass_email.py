@@ -126,8 +126,10 @@ class MassEmailAdmin(admin.ModelAdmin):
         if obj is None and "campaign" in form.base_fields:
             campaign_field = form.base_fields["campaign"]
             campaign_field.queryset = Campaign.objects.filter(type__in=MASS_EMAIL_TYPES)
-            if self._campaign_from_query(request) is not None:
-                campaign_field.disabled = True  # created from a campaign: it stays that one
+            campaign = self._campaign_from_query(request)
+            if campaign is not None:
+                # Created from a campaign: it stays that one, whatever the POST says.
+                campaign_field.disabled, campaign_field.initial = True, campaign.pk
         return form
 
     @staticmethod
