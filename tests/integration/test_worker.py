@@ -180,6 +180,7 @@ def test_a_worker_killed_halfway_loses_nobody_and_duplicates_at_most_one_chunk(
 
     assert all(smtp_server.received[address] >= 1 for address in addresses)
     duplicates = smtp_server.total - len(addresses)
+    print(f"SIGKILL halfway: {left_sending} items left Sending, {duplicates} duplicates")
     assert 0 <= duplicates <= left_sending <= CHUNK_SIZE
     assert item_states(mass_email) == {Status.SENT: len(addresses)}
     mass_email.refresh_from_db()
