@@ -216,7 +216,10 @@ class CompiledMassEmail:
     @classmethod
     def compile(cls, mass_email, *, is_test: bool = False) -> "CompiledMassEmail":
         """Compile `mass_email` for sending; raises RenderError (TrackingUrlError for a tracking
-        URL of another campaign) with a message for the marketer."""
+        URL of another campaign) with a message for the marketer.
+
+        Test sends (`is_test`) render exactly like real ones, working links included.
+        """
         mass_settings = MassEmailSettings.load()
         policy = _policy(mass_email, mass_settings)
         sender = _sender(mass_email)
