@@ -90,8 +90,15 @@ def read_message(directory: Path, name: str) -> CapturedMessage:
         message: EmailMessage = BytesParser(policy=policy.default).parse(handle)
     captured = _summary(path)
     captured.headers = [(key, str(value)) for key, value in message.items()]
-    text_part = message.get_body(preferencelist=("plain",))
-    html_part = message.get_body(preferencelist=("html",))
-    captured.text = text_part.get_content() if text_part is not None else ""
-    captured.html = html_part.get_content() if html_part is not None else ""
+    captured.text = _content(message.get_body(preferencelist=("plain",)))
+    captured.html = _content(message.get_body(preferencelist=("html",)))
     return captured
+
+
+def _content(part: EmailMessage | None) -> str:
+    if part is None:
+        return ""
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeDecodeError):  # An unknown or lying charset: show what we can.
+        return (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")

@@ -5,7 +5,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.urls import reverse
 
-from crm.captured_mail import CaptureHandler, list_messages
+from crm.captured_mail import CaptureHandler, list_messages, store
 from tests.crm.smtp_servers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +100,16 @@ def test_it_refuses_names_outside_the_capture_folder(admin_client, capture_dir, 
     response = admin_client.get("/admin/captured-mail/..%2Fprivate.eml/")
 
     assert response.status_code == 404
+
+
+def test_the_detail_shows_a_message_with_an_unknown_charset(admin_client, capture_dir):
+    raw = (
+        b"Subject: Odd\r\nFrom: a@example.com\r\nTo: b@example.com\r\n"
+        b'Content-Type: text/plain; charset="x-no-such-charset"\r\n\r\nHello there\r\n'
+    )
+    path = store(capture_dir, raw)
+
+    response = admin_client.get(reverse("captured_mail_detail", args=[path.name]))
+
+    assert response.status_code == 200
+    assert "Hello there" in response.content.decode()

@@ -1,6 +1,7 @@
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 
 from campaigns.models import MassEmail
@@ -89,3 +90,14 @@ def test_it_refuses_to_load_demo_logins_in_production(settings):
     with pytest.raises(CommandError, match="DEBUG is off"):
         call_command("load_demo_data", verbosity=0)
     assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_it_recreates_missing_groups(settings):
+    settings.DEBUG = True
+    Group.objects.all().delete()
+
+    call_command("load_demo_data", verbosity=0)
+
+    marketer = get_user_model().objects.get(username="marketer")
+    assert marketer.has_perm("campaigns.add_massemail")
+    assert not marketer.has_perm("crm.view_outboundemailsettings")

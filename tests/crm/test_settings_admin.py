@@ -53,7 +53,9 @@ def test_it_opens_the_single_settings_row_from_the_list(admin_client):
 
     assert response.status_code == 302
     assert response["Location"] == OUTBOUND_URL
-    assert admin_client.get(OUTBOUND_URL).status_code == 200
+    page = admin_client.get(OUTBOUND_URL)
+    assert page.status_code == 200
+    assert f'href="{TEST_SEND_URL}"' in page.content.decode()
     assert admin_client.get(reverse("admin:crm_outboundemailsettings_add")).status_code == 403
 
 
