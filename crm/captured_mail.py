@@ -69,8 +69,17 @@ def _summary(path: Path) -> CapturedMessage:
         subject=str(headers.get("Subject", "")),
         sender=str(headers.get("From", "")),
         to=str(headers.get("To", "") or headers.get("X-Envelope-To", "")),
-        date=str(headers.get("Date", "")),
+        date=str(headers.get("Date", "")) or _stored_at(path),
     )
+
+
+def _stored_at(path: Path) -> str:
+    """When the capture stored `path`, read from its name (for mail without a Date header)."""
+    try:
+        stamp = datetime.strptime(path.name.partition("-")[0], "%Y%m%dT%H%M%S%f")
+    except ValueError:
+        return ""
+    return stamp.replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def list_messages(directory: Path, limit: int = LIST_LIMIT) -> list[CapturedMessage]:

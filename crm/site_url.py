@@ -66,17 +66,15 @@ def check_reachable(base_url: str, timeout: float = CHECK_TIMEOUT) -> str:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read(200).decode(errors="replace").strip()
     except urllib.error.HTTPError as exc:
-        return _("%(url)s answered %(code)s %(reason)s: it does not lead to this site.") % {
-            "url": url,
-            "code": exc.code,
-            "reason": exc.reason,
-        }
+        message = _("The site URL check got %(code)s %(reason)s from %(url)s: not this site.")
+        return message % {"url": url, "code": exc.code, "reason": exc.reason}
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return _("%(url)s cannot be reached from this server: %(reason)s") % {
+        return _("The site URL check could not reach %(url)s from this server: %(reason)s") % {
             "url": url,
             "reason": reason,
         }
     if body != identity():
-        return _("%(url)s answers, but it is not this installation.") % {"url": url}
+        message = _("The site URL check reached %(url)s, but it is another site, not this one.")
+        return message % {"url": url}
     return ""

@@ -10,7 +10,7 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -84,6 +84,7 @@ def send_test_email(source: SmtpSource, to_address: str, timeout: float | None =
     message["Subject"] = _("Test email from Mass Email")
     message["From"] = formataddr((from_name, from_address)) if from_address else ""
     message["To"] = to_address
+    message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=(from_address.partition("@")[2] or None))
     message.set_content(
         _("This is a test email. The SMTP settings of %(host)s:%(port)s work.")

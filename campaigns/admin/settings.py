@@ -53,8 +53,7 @@ class MassEmailSettingsAdmin(SingletonAdmin):
         if problem:
             messages.error(request, problem)
         else:
-            messages.success(
-                request, _("%(url)s leads to this installation.") % {"url": row.base_url}
-            )
+            message = _("The site URL %(url)s leads to this installation.")
+            messages.success(request, message % {"url": row.base_url})
         change_url = reverse("admin:campaigns_massemailsettings_change", args=[row.pk])
         return HttpResponseRedirect(change_url)

@@ -113,3 +113,11 @@ def test_the_detail_shows_a_message_with_an_unknown_charset(admin_client, captur
 
     assert response.status_code == 200
     assert "Hello there" in response.content.decode()
+
+
+def test_it_lists_when_mail_without_a_date_was_captured(capture_dir):
+    store(capture_dir, b"Subject: No date\r\n\r\nHi\r\n")
+
+    [message] = list_messages(capture_dir)
+
+    assert message.date.endswith(" UTC") and message.date[:2] == "20"
