@@ -296,3 +296,31 @@ def test_it_reports_a_site_url_that_leads_to_another_site(admin_client):
 
     expected = f"reached {url}/site-check/, but it is another site, not this one."
     assert any(message.endswith(expected) for message in messages)
+
+
+def test_it_stores_both_passwords_of_a_new_group_email_account(admin_client):
+    response = admin_client.post(
+        reverse("admin:crm_emailaccount_add"),
+        {
+            "name": "Bounces",
+            "email_address": "bounces@example.com",
+            "is_active": "on",
+            "smtp_port": "587",
+            "smtp_security": "starttls",
+            "smtp_password": "smtp-" + PASSWORD,
+            "monitor_bounces": "on",
+            "imap_host": "imap.example.com",
+            "imap_port": "993",
+            "imap_security": "ssl",
+            "imap_username": "bounces",
+            "imap_password": "imap-" + PASSWORD,
+            "imap_folder": "INBOX",
+        },
+    )
+
+    account = EmailAccount.objects.get()
+    assert response.status_code == 302
+    assert (account.smtp_password, account.imap_password) == (
+        "smtp-" + PASSWORD,
+        "imap-" + PASSWORD,
+    )
