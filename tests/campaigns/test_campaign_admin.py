@@ -176,7 +176,7 @@ def test_it_links_to_create_a_mass_email_for_email_campaigns_only(marketer_clien
     radio_page = marketer_client.get(change_url(radio)).content.decode()
 
     assert f"{add_url}?campaign={email.pk}" in email_page
-    assert add_url not in radio_page
+    assert 'id="create-mass-email"' not in radio_page
 
 
 def test_it_includes_the_campaign_statistics(marketer_client):
@@ -214,3 +214,15 @@ def test_it_links_to_the_campaign_log(client):
     page = client.get(change_url(campaign)).content.decode()
 
     assert f"{log_url}?campaign__id__exact={campaign.pk}" in page
+
+
+def test_it_opens_the_mass_email_form_for_the_campaign_from_its_button(marketer_client):
+    campaign = CampaignFactory(type=CampaignType.EMAIL)
+    page = marketer_client.get(change_url(campaign)).content.decode()
+    add_url = f"{reverse('admin:campaigns_massemail_add')}?campaign={campaign.pk}"
+    assert add_url in page
+
+    response = marketer_client.get(add_url)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form["campaign"].value() == campaign.pk
