@@ -56,6 +56,7 @@ class TrackingUrlInline(admin.TabularInline):
     readonly_fields = ("code",)
     formfield_overrides = {
         models.URLField: {"assume_scheme": "https", "widget": forms.URLInput(attrs={"size": 40})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 24})},
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})},
     }
     verbose_name_plural = _("tracking URLs (paste the code into a template)")
