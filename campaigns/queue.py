@@ -82,6 +82,7 @@ def build_queue(mass_email: MassEmail) -> QueueResult:
         )
         skipped = _reason_to_skip(locked)
         if skipped:
+            mass_email.status = locked.status
             logger.info("Mass email %s: queue not built: %s", locked.pk, skipped)
             return QueueResult(locked.pk, status=locked.status, skipped=skipped)
         informational = locked.campaign.is_informational

@@ -306,6 +306,20 @@ def test_it_rebuilds_pending_and_failed_items_and_keeps_sent_ones():
     assert bounce.queue_item is None
 
 
+def test_it_keeps_a_mass_email_with_items_still_sending_in_process():
+    contact = ContactFactory()
+    target_list = TargetListFactory()
+    in_list(target_list, contact)
+    mass_email = mass_email_to(target_list)
+    build_queue(mass_email)
+    mass_email.queue_items.update(status=Item.SENDING)
+    M.objects.filter(pk=mass_email.pk).update(status=M.Status.PENDING)
+
+    result = build_queue(mass_email)
+
+    assert (result.queued, result.status) == (0, M.Status.IN_PROCESS)
+
+
 def test_it_does_not_queue_again_an_address_sent_to_another_record():
     shared = address("shared@example.com")
     contact, lead = ContactFactory(email_address=shared), LeadFactory(email_address=shared)
@@ -352,6 +366,7 @@ def test_it_does_not_build_twice_from_a_stale_copy():
     result = build_queue(stale)
 
     assert (result.built, result.status) == (False, M.Status.IN_PROCESS)
+    assert stale.status == M.Status.IN_PROCESS
     assert mass_email.queue_items.count() == 1
 
 
