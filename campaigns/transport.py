@@ -11,6 +11,7 @@ Every failure is sorted into what the job must do next:
 Opening the connection (security modes, login) is crm.smtp's job; this module reuses it.
 """
 
+import re
 import smtplib
 
 from django.conf import settings
@@ -65,6 +66,57 @@ def classify(failure: smtp.SmtpFailure) -> SmtpProblem:
     return PermanentRejection(message, failure.code)
 
 
+def sendmail(connection: smtplib.SMTP, envelope_from: str, recipient: str, data: bytes) -> None:
+    """`connection.sendmail` for one recipient, in two round trips instead of four when the
+    server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA go out together. Raises what
+    smtplib.SMTP.sendmail raises, so errors are classified the same way either way."""
+    connection.ehlo_or_helo_if_needed()
+    if not connection.has_extn("pipelining"):
+        connection.sendmail(envelope_from, [recipient], data)
+        return
+    size = f" SIZE={len(data)}" if connection.has_extn("size") else ""
+    sender, rcpt = smtplib.quoteaddr(envelope_from), smtplib.quoteaddr(recipient)
+    connection.send(f"MAIL FROM:{sender}{size}\r\nRCPT TO:{rcpt}\r\nDATA\r\n")
+    mail = _reply(connection, smtplib.SMTPSenderRefused, envelope_from)
+    rcpt_reply = _reply(connection, smtplib.SMTPDataError)
+    data_reply = _reply(connection, smtplib.SMTPDataError)
+    if data_reply[0] == 354 and (mail[0] != 250 or rcpt_reply[0] not in (250, 251)):
+        connection.send(b".\r\n")  # RFC 2920: a DATA accepted anyway must still be ended
+        connection.getreply()
+    if mail[0] != 250:
+        _reset(connection)
+        raise smtplib.SMTPSenderRefused(*mail, envelope_from)
+    if rcpt_reply[0] not in (250, 251):
+        _reset(connection)
+        raise smtplib.SMTPRecipientsRefused({recipient: rcpt_reply})
+    if data_reply[0] != 354:
+        _reset(connection)
+        raise smtplib.SMTPDataError(*data_reply)
+    body = re.sub(rb"(?m)^\.", b"..", data)
+    connection.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    done = _reply(connection, smtplib.SMTPDataError)
+    if done[0] != 250:
+        _reset(connection)
+        raise smtplib.SMTPDataError(*done)
+
+
+def _reply(connection: smtplib.SMTP, error: type, *extra) -> tuple[int, bytes]:
+    code, message = connection.getreply()
+    if code == CLOSING:
+        connection.close()  # The server is closing the session; the other replies will not come.
+        raise error(code, message, *extra)
+    return code, message
+
+
+def _reset(connection: smtplib.SMTP) -> None:
+    # RSET clears the refused transaction so the session can carry the next message; a server
+    # that hangs up instead is reconnected to by Transport.send.
+    try:
+        connection.rset()
+    except smtplib.SMTPServerDisconnected:
+        connection.close()  # Transport.send opens a new session for the next message.
+
+
 class Transport:
     """One SMTP server for one run: connects on first use, reuses the session, reconnects once.
 
@@ -97,7 +149,7 @@ class Transport:
     def _send(self, envelope_from: str, recipient: str, data: bytes) -> None:
         connection = self._connected()
         try:
-            connection.sendmail(envelope_from, [recipient], data)
+            sendmail(connection, envelope_from, recipient, data)
         except smtplib.SMTPServerDisconnected:
             raise
         except (smtplib.SMTPException, OSError) as exc:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from campaigns import claims
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending import CHUNK_SIZE, run_send_job
+from campaigns.transport import Transport
 from crm.models import JobRun, OutboundEmailSettings
 from tests.factories import (
     CampaignFactory,
@@ -25,9 +26,11 @@ Status = EmailQueueItem.Status
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def smtp_server():
-    server = SmtpServer().start()
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def smtp_server(request):
+    server = SmtpServer()
+    server.handler.pipelining = request.param
+    server.start()
     configure_system_smtp(server.port)
     yield server
     server.stop()
@@ -389,3 +392,24 @@ def test_the_command_fails_clearly_without_an_smtp_host(limits):
         call_command("send_mass_emails")
 
     assert JobRun.objects.get(job="Send Mass Emails").status == JobRun.Status.FAILED
+
+
+def test_it_reconnects_when_the_server_dropped_the_session(smtp_server):
+    transport = Transport(OutboundEmailSettings.load())
+    transport.send("news@example.com", "first@example.org", b"Subject: 1\r\n\r\nOne\r\n")
+
+    smtp_server.restart()
+    transport.send("news@example.com", "second@example.org", b"Subject: 2\r\n\r\nTwo\r\n")
+    transport.close()
+
+    assert smtp_server.received["first@example.org"] == 1
+    assert smtp_server.received["second@example.org"] == 1
+
+
+def test_it_escapes_lines_starting_with_a_dot(smtp_server):
+    transport = Transport(OutboundEmailSettings.load())
+    transport.send("news@example.com", "dots@example.org", b"Subject: d\r\n\r\n.hidden\r\n..\r\n")
+    transport.close()
+
+    (message,) = smtp_server.messages_to("dots@example.org")
+    assert message.get_payload() == ".hidden\r\n..\r\n"

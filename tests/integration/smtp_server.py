@@ -30,6 +30,13 @@ class CountingHandler:
         self.sessions_with_mail: set[int] = set()
         self.refusals: dict[str, str] = {}
         self.closing: str = ""
+        self.pipelining = True  # advertise RFC 2920 PIPELINING, as Postfix and most MTAs do
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.closing:
@@ -68,6 +75,12 @@ class SmtpServer:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    def restart(self) -> None:
+        """Stop (dropping every open session) and listen again on the same port."""
+        self._controller.stop()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
 
     # What tests read and set.
     @property
