@@ -10,7 +10,9 @@ seconds, so raw figures overstate interest. A hit is a machine's when:
    automation tool or crawler (curl, python-requests, bots, headless browsers), or is empty.
 3. It is a click less than ``TOO_SOON_SECONDS`` after the item was sent.
 4. The same item hit the hidden link (the honeypot, a click on tracking URL id 0, which no person
-   sees) within ``BURST_SECONDS`` before or after: every hit of that item in the window is marked.
+   sees) within ``BURST_SECONDS``: the trap hit marks every hit of that item in the window before
+   it, and clicks and opt-outs in the window after it are marked too (opens after it are not
+   looked up, to keep the pixel at three statements).
 5. ``BURST_LINKS`` or more different links of one item were clicked within ``BURST_SECONDS``:
    all of those clicks are marked.
 
@@ -97,45 +99,54 @@ def agent_reason(user_agent: str, kind: str) -> str:
     return Reason.HUMAN
 
 
-def first_reason(hit: TrackingHit, sent_at: datetime | None) -> str:
-    """The reason a new hit is a machine's, from what is known before it is saved."""
+def burst_start(at: datetime) -> datetime:
+    return at - timedelta(seconds=BURST_SECONDS)
+
+
+def recent_hits(item_id: int, at: datetime) -> list[tuple[str, int | None]]:
+    """(kind, tracking URL id) of the item's hits in the burst window before `at`."""
+    found = TrackingHit.objects.filter(queue_item_id=item_id, at__gte=burst_start(at))
+    return list(found.order_by().values_list("kind", "tracking_url_id"))
+
+
+def is_burst(hit: TrackingHit, recent: list[tuple[str, int | None]]) -> bool:
+    """Whether `hit` makes BURST_LINKS or more different links of its item clicked in the window."""
+    if hit.kind != TrackingHit.Kind.CLICK:
+        return False
+    links = {url for kind, url in recent if kind == TrackingHit.Kind.CLICK}
+    return len(links | {hit.tracking_url_id}) >= BURST_LINKS
+
+
+def first_reason(hit: TrackingHit, sent_at: datetime | None, recent: list) -> str:
+    """The reason a new hit is a machine's ('' for a person's), given the item's `recent` hits.
+
+    Opens are not checked against recent hits (the pixel stays at three statements); a later
+    hidden-link hit still marks them.
+    """
     if hit.kind == TrackingHit.Kind.TRAP:
         return Reason.TRAP
     reason = agent_reason(hit.user_agent, hit.kind)
-    if reason:
+    if reason or hit.kind == TrackingHit.Kind.OPEN:
         return reason
     too_soon = sent_at and hit.at - sent_at < timedelta(seconds=TOO_SOON_SECONDS)
     if hit.kind == TrackingHit.Kind.CLICK and too_soon:
         return Reason.TOO_SOON
-    if trap_hit_near(hit.queue_item_id, hit.at):
+    if any(kind == TrackingHit.Kind.TRAP for kind, _url in recent):
         return Reason.TRAP
-    return Reason.HUMAN
+    return Reason.BURST if is_burst(hit, recent) else Reason.HUMAN
 
 
-def trap_hit_near(item_id: int, at: datetime) -> bool:
-    window = timedelta(seconds=BURST_SECONDS)
-    return TrackingHit.objects.filter(
-        queue_item_id=item_id, kind=TrackingHit.Kind.TRAP, at__gte=at - window
-    ).exists()
-
-
-def mark_burst(hit: TrackingHit) -> int:
-    """After saving `hit`, mark the item's hits in its burst as a machine's; returns how many."""
-    window_start = hit.at - timedelta(seconds=BURST_SECONDS)
-    recent = TrackingHit.objects.filter(
-        queue_item_id=hit.queue_item_id, at__gte=window_start, is_machine=False
+def mark_burst(hit: TrackingHit, recent: list) -> int:
+    """After saving `hit`, mark the earlier hits of its burst as a machine's; returns how many."""
+    window = TrackingHit.objects.filter(
+        queue_item_id=hit.queue_item_id, at__gte=burst_start(hit.at), is_machine=False
     )
     if hit.kind == TrackingHit.Kind.TRAP:
-        return recent.update(is_machine=True, reason=Reason.TRAP)
-    if hit.kind != TrackingHit.Kind.CLICK:
-        return 0
-    clicks = TrackingHit.objects.filter(
-        queue_item_id=hit.queue_item_id, kind=TrackingHit.Kind.CLICK, at__gte=window_start
-    )
-    links = clicks.values("tracking_url").distinct().count()
-    if links < BURST_LINKS:
-        return 0
-    return clicks.filter(is_machine=False).update(is_machine=True, reason=Reason.BURST)
+        return window.update(is_machine=True, reason=Reason.TRAP)
+    if is_burst(hit, recent):
+        clicks = window.filter(kind=TrackingHit.Kind.CLICK)
+        return clicks.update(is_machine=True, reason=Reason.BURST)
+    return 0
 
 
 def human_figures(campaign) -> dict[str, int]:

@@ -62,23 +62,31 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 def click(request: HttpRequest, token: str) -> HttpResponse:
     """Record a click and send the visitor to the tracking URL's stored address, or its message."""
     ids = _read(tokens.CLICK, token, 2)
-    item = recording.sent_item(ids[0]) if ids else None
-    if item is None:
+    if ids and ids[1] == HONEYPOT_URL_ID:
+        return _honeypot(request, ids[0])
+    visit = Visit.from_request(request)
+    found = recording.find_click(*ids, visit.at) if ids else None
+    if found is None:
         return _invalid_link(request)
-    item_id, url_id = ids
-    if url_id == HONEYPOT_URL_ID:
-        if request.method == "GET":
-            recording.record_trap(item, Visit.from_request(request))
-        return HttpResponse(status=204)
-    link = TrackingUrl.objects.filter(pk=url_id, campaign_id=item.mass_email.campaign_id).first()
-    redirects = link is not None and link.action == TrackingUrl.Action.REDIRECT
-    if link is None or (redirects and not link.url.startswith(("https://", "http://"))):
+    link = found.link
+    redirects = link.action == TrackingUrl.Action.REDIRECT
+    if redirects and not link.url.startswith(("https://", "http://")):
         return _invalid_link(request)
     if request.method == "GET":
-        recording.record_click(item, link, Visit.from_request(request))
+        recording.record_click(found, visit)
     if redirects:
         return HttpResponseRedirect(link.url)
     return render(request, "tracking/message.html", {"link": link})
+
+
+def _honeypot(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The hidden link no person sees: a hit marks its burst as a machine's."""
+    item = recording.sent_item(item_id)
+    if item is None:
+        return _invalid_link(request)
+    if request.method == "GET":
+        recording.record_trap(item, Visit.from_request(request))
+    return HttpResponse(status=204)
 
 
 def _subscribable_item(token: str) -> EmailQueueItem | None:

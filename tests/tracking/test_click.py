@@ -27,7 +27,9 @@ def item():
 
 @pytest.fixture
 def link(item):
-    return TrackingUrlFactory(campaign=item.mass_email.campaign, url="https://example.org/offer?a=1")
+    return TrackingUrlFactory(
+        campaign=item.mass_email.campaign, url="https://example.org/offer?a=1"
+    )
 
 
 def log(item, action):
