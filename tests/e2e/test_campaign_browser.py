@@ -1,7 +1,8 @@
 import pytest
 
 from campaigns.models import Campaign
-from tests.factories import MarketerFactory
+from targetlists.models import TargetList
+from tests.factories import ContactFactory, MarketerFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,3 +36,27 @@ def test_it_lets_a_marketer_build_a_list_and_a_campaign_for_it(page, live_server
         "Spring fair visitors"
     ]
     assert campaign.type == "newsletter"
+
+
+def test_it_adds_every_result_of_a_search_to_a_new_list(page, live_server):
+    ContactFactory.create_batch(60, last_name="Garcia")
+    ContactFactory.create_batch(3, last_name="Other")
+    marketer = MarketerFactory()
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", marketer.username)
+    page.fill("#id_password", "pw-for-tests-123")
+    page.click("input[type=submit]")
+
+    page.goto(f"{live_server.url}/admin/crm/contact/?q=garcia")
+    page.check("#action-toggle")
+    page.click(".question a")  # "Select all 60 contacts", beyond the first page of 50
+    page.select_option("select[name=action]", "add_to_target_list")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=Add 60 contacts to a target list")
+    page.fill("#id_new_list_name", "Garcias")
+    page.click("input[type=submit][value='Add to target list']")
+
+    page.wait_for_selector("text=60 records added to target list “Garcias”.")
+    target_list = TargetList.objects.get(name="Garcias")
+    assert set(target_list.entries.values_list("contact__last_name", flat=True)) == {"Garcia"}
+    assert target_list.entries.count() == 60
