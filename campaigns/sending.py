@@ -9,6 +9,7 @@ for the guarantees (at-least-once, duplicates bounded by CHUNK_SIZE).
 
 import datetime
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db.models import Exists, F, OuterRef, QuerySet
@@ -19,7 +20,7 @@ from campaigns import claims
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.outcomes import FAILED, RETRY, SENT, Outcome, record
 from campaigns.queue import build_due_queues
-from campaigns.rendering import CompiledMassEmail, RenderError
+from campaigns.rendering import CompiledMassEmail, RenderedMessage, RenderError
 from campaigns.transport import (
     ConfigurationProblem,
     ConnectionProblem,
@@ -122,7 +123,12 @@ def send_portion(
     limit: int | None = None,
     now: datetime.datetime | None = None,
 ) -> None:
-    """Send what the hourly window (and `limit`) allows of one In Process mass email."""
+    """Send what the hourly window (and `limit`) allows of one In Process mass email.
+
+    One SMTP thread sends chunk k while this thread claims, loads and renders chunk k+1; chunk
+    k+1 is handed over only once chunk k is recorded, so a crash still leaves at most one
+    chunk sent but unrecorded.
+    """
     now = now or timezone.now()
     try:
         compiled = CompiledMassEmail.compile(mass_email)
@@ -130,56 +136,100 @@ def send_portion(
         fail_mass_email(mass_email, str(exc))
         report.problems.append(_("%(name)s failed: %(error)s") % _named(mass_email, exc))
         return
-    done = 0
-    while limit is None or done < limit:
-        wanted = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - done)
-        if not _still_in_process(mass_email):
-            return
-        ids = claims.claim_portion(mass_email.pk, wanted, config.max_per_hour, now)
-        if not ids:
-            break
-        outcomes, stopped, unsent = send_chunk(_load(ids, mass_email), compiled, transport)
-        if unsent:
-            claims.release([item.pk for item in unsent])
-        record(outcomes, mass_email, config)
-        report.add(outcomes)
-        done += len(outcomes)
-        if stopped is not None:
-            _report_stop(mass_email, stopped, report)
-            return
+    claimed, sending = 0, None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender:
+        while True:
+            upcoming = None
+            if (limit is None or claimed < limit) and _still_in_process(mass_email):
+                wanted = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - claimed)
+                ids = claims.claim_portion(mass_email.pk, wanted, config.max_per_hour, now)
+                claimed += len(ids)
+                upcoming = prepare_chunk(_load(ids, mass_email), compiled) if ids else None
+            if sending is not None and not _finish(sending, mass_email, config, report):
+                if upcoming is not None:
+                    claims.release([item.pk for item in upcoming.items])
+                return
+            if upcoming is None:
+                break
+            sending = submit_chunk(upcoming, transport, sender)
     complete_if_done(mass_email)
+
+
+def _finish(chunk: "Chunk", mass_email: MassEmail, config, report: SendReport) -> bool:
+    """Wait for a chunk, record it; False if it stopped (the problem is reported)."""
+    outcomes, stopped, unsent = finish_chunk(chunk)
+    if unsent:
+        claims.release([item.pk for item in unsent])
+    record(outcomes, mass_email, config)
+    report.add(outcomes)
+    if stopped is not None:
+        _report_stop(mass_email, stopped, report)
+    return stopped is None
+
+
+@dataclass
+class Chunk:
+    """Claimed items on their way: decided without sending, rendered, handed to the sender."""
+
+    items: list[EmailQueueItem]
+    decided: list[Outcome] = field(default_factory=list)
+    rendered: list[tuple[EmailQueueItem, RenderedMessage]] = field(default_factory=list)
+    sending: list[tuple[EmailQueueItem, RenderedMessage, Future]] = field(default_factory=list)
+    unsent: list[EmailQueueItem] = field(default_factory=list)
+    stopped: Exception | None = None
+
+
+def prepare_chunk(items: list[EmailQueueItem], compiled: CompiledMassEmail) -> Chunk:
+    """Re-check each address and render each message; stops at a rendering error."""
+    chunk = Chunk(items)
+    for index, item in enumerate(items):
+        problem = address_problem(item, item.mass_email.campaign.is_informational)
+        if problem:
+            chunk.decided.append(Outcome(item, FAILED, problem, attempted=False))
+            continue
+        try:
+            chunk.rendered.append((item, compiled.render(item)))
+        except RenderError as exc:
+            chunk.stopped, chunk.unsent = exc, items[index:]
+            break
+    return chunk
+
+
+def submit_chunk(chunk: Chunk, transport: Transport, sender: ThreadPoolExecutor) -> Chunk:
+    """Hand the rendered messages to the sender thread, in order; returns at once."""
+    for item, message in chunk.rendered:
+        future = sender.submit(
+            transport.send, message.envelope_from, message.recipient, message.data
+        )
+        chunk.sending.append((item, message, future))
+    return chunk
+
+
+def finish_chunk(chunk: Chunk) -> tuple[list[Outcome], Exception | None, list[EmailQueueItem]]:
+    """Wait for the sender thread. Returns every outcome, the exception that stopped the chunk
+    (a rendering error, a connection problem) or None, and the items not tried because of it."""
+    outcomes, unsent, stopped = list(chunk.decided), [], chunk.stopped
+    for item, message, future in chunk.sending:
+        try:
+            future.result()
+        except ConnectionProblem as exc:  # the transport is now broken: later items land here too
+            stopped = stopped or exc
+            unsent.append(item)
+        except TemporaryRejection as exc:
+            outcomes.append(Outcome(item, RETRY, str(exc), rendered=message))
+        except PermanentRejection as exc:
+            outcomes.append(Outcome(item, FAILED, str(exc), bounced=True, rendered=message))
+        else:
+            outcomes.append(Outcome(item, SENT, rendered=message))
+    return outcomes, stopped, unsent + chunk.unsent
 
 
 def send_chunk(
     items: list[EmailQueueItem], compiled: CompiledMassEmail, transport: Transport
 ) -> tuple[list[Outcome], Exception | None, list[EmailQueueItem]]:
-    """Send claimed items in order; stops at a connection problem or a rendering error.
-
-    Returns the outcomes of the items dealt with, the exception that stopped the chunk (or
-    None), and the items not tried because of it (nothing was sent for them).
-    """
-    outcomes = []
-    for index, item in enumerate(items):
-        try:
-            outcomes.append(deliver(item, compiled, transport))
-        except (ConnectionProblem, RenderError) as exc:
-            return outcomes, exc, items[index:]
-    return outcomes, None, []
-
-
-def deliver(item: EmailQueueItem, compiled: CompiledMassEmail, transport: Transport) -> Outcome:
-    """Re-check the address, render and send one item; raises ConnectionProblem, RenderError."""
-    problem = address_problem(item, item.mass_email.campaign.is_informational)
-    if problem:
-        return Outcome(item, FAILED, problem, attempted=False)
-    rendered = compiled.render(item)
-    try:
-        transport.send(rendered.envelope_from, rendered.recipient, rendered.data)
-    except TemporaryRejection as exc:
-        return Outcome(item, RETRY, str(exc), rendered=rendered)
-    except PermanentRejection as exc:
-        return Outcome(item, FAILED, str(exc), bounced=True, rendered=rendered)
-    return Outcome(item, SENT, rendered=rendered)
+    """Check, render and send claimed items now (test sends); as finish_chunk returns."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender:
+        return finish_chunk(submit_chunk(prepare_chunk(items, compiled), transport, sender))
 
 
 def address_problem(item: EmailQueueItem, informational: bool) -> str:
