@@ -47,7 +47,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each endpoint, interleaved")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per worker (gthread); 1: sync"
+    )
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--statistics-rows", type=int, default=0, help="e.g. 1000000; 0: skip")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")

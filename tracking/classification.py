@@ -136,17 +136,20 @@ def first_reason(hit: TrackingHit, sent_at: datetime | None, recent: list) -> st
     return Reason.BURST if is_burst(hit, recent) else Reason.HUMAN
 
 
-def mark_burst(hit: TrackingHit, recent: list) -> int:
-    """After saving `hit`, mark the earlier hits of its burst as a machine's; returns how many."""
+def mark_burst(hit: TrackingHit, burst: bool) -> int:
+    """After saving `hit`, mark the earlier hits of its burst as a machine's; returns how many.
+
+    A hidden-link hit marks every hit of its item in the window; a `burst` of clicks marks the
+    item's clicks in the window."""
+    if hit.kind != TrackingHit.Kind.TRAP and not burst:
+        return 0
     window = TrackingHit.objects.filter(
         queue_item_id=hit.queue_item_id, at__gte=burst_start(hit.at), is_machine=False
     )
     if hit.kind == TrackingHit.Kind.TRAP:
         return window.update(is_machine=True, reason=Reason.TRAP)
-    if is_burst(hit, recent):
-        clicks = window.filter(kind=TrackingHit.Kind.CLICK)
-        return clicks.update(is_machine=True, reason=Reason.BURST)
-    return 0
+    clicks = window.filter(kind=TrackingHit.Kind.CLICK)
+    return clicks.update(is_machine=True, reason=Reason.BURST)
 
 
 def human_figures(campaign) -> dict[str, int]:

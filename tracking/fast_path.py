@@ -12,16 +12,18 @@ planned once per connection; behind a transaction-pooling PgBouncer, use its pre
 support. Other databases take the ORM path in tracking.recording, which writes the same rows.
 """
 
-from datetime import datetime
+from datetime import timedelta
 from functools import lru_cache
 
 import psycopg
 from django.db import connection
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, TrackingUrl
+from tracking import classification
 from tracking.models import TrackingHit
 
 TARGETS = ("account_id", "contact_id", "lead_id", "user_id")
+LINK_PARAMS = {"redirect": TrackingUrl.Action.REDIRECT}
 
 
 @lru_cache(maxsize=1)
@@ -44,86 +46,151 @@ def _fetch_one(sql: str, params: dict) -> tuple | None:
         return cursor.fetchone() if cursor.description else None
 
 
+# A link is found only if it belongs to the item's campaign and, to redirect, has a web address.
+LINK_JOIN = """
+    JOIN {links} u ON u.campaign_id = m.campaign_id AND u.id = %(url)s::bigint
+         AND (u.action <> %(redirect)s::text OR u.url ~ '^https?://')"""
+
+
 @lru_cache(maxsize=1)
 def click_read_statement() -> str:
     names = _tables()
     return f"""
-        SELECT q.status, q.sent_at, m.campaign_id, u.name, u.url, u.action, u.message,
-               (SELECT json_agg(json_build_array(h.kind, h.tracking_url_id))
-                FROM {names["hits"]} h
-                WHERE h.queue_item_id = q.id AND h.at >= %(since)s::timestamptz)
+        SELECT q.status, q.sent_at, m.campaign_id, u.name, u.url, u.action, u.message
         FROM {names["items"]} q
         JOIN {names["mass_emails"]} m ON m.id = q.mass_email_id
-        JOIN {names["links"]} u ON u.campaign_id = m.campaign_id AND u.id = %(url)s::bigint
+        {LINK_JOIN.format(links=names["links"])}
         WHERE q.id = %(item)s::bigint
     """
 
 
-def read_click(item_id: int, url_id: int, since: datetime) -> tuple | None:
-    """(status, sent_at, campaign_id, name, url, action, message, recent hits as [kind, url id])
-    of a click on `url_id` by `item_id`; None unless the link belongs to the item's campaign."""
-    row = _fetch_one(click_read_statement(), {"item": item_id, "url": url_id, "since": since})
-    return None if row is None else (*row[:7], [tuple(pair) for pair in row[7] or ()])
+def read_click(item_id: int, url_id: int) -> tuple | None:
+    """(status, sent_at, campaign_id, name, url, action, message) of the link `url_id` seen
+    from the item `item_id`; None unless the link belongs to the item's campaign."""
+    return _fetch_one(click_read_statement(), {"item": item_id, "url": url_id, **LINK_PARAMS})
 
 
-@lru_cache(maxsize=2)
-def statement(click: bool) -> str:
-    """The INSERT for an open, or for a click (which also logs Opened if it was not yet)."""
+def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
+    """The CTEs shared by opens and clicks: the item (with `extra_columns`), then its log rows."""
     names = _tables()
     targets = ", ".join(TARGETS)
     item_targets = ", ".join(f"q.{column}" for column in TARGETS)
-    columns = f"{targets}, email_address_id, email, bounce_type, is_test"
     values = f"{targets}, email_address_id, email, '', is_test"
+    source = "verdict" if click else "item WHERE status = %(sent)s::text"
     logged = f"""
         SELECT campaign_id, %(opened)s::text, %(at)s::timestamptz, id, NULL::bigint, {values}
-        FROM item WHERE status = %(sent)s::text"""
+        FROM {source}"""
     if click:
         logged += f"""
         UNION ALL
         SELECT campaign_id, %(clicked)s::text, %(at)s::timestamptz, id, %(url)s::bigint, {values}
-        FROM item WHERE status = %(sent)s::text"""
+        FROM {source}"""
     # The status is checked outside the item CTE, so the primary key alone picks the row.
-    return f"""
-        WITH no_wait AS (SELECT set_config('synchronous_commit', 'off', true)),
+    item = f"""
+        no_wait AS (SELECT set_config('synchronous_commit', 'off', true)),
         item AS (
-            SELECT q.id, q.status, m.campaign_id, {item_targets}, q.email_address_id, q.email,
-                   q.is_test
-            FROM no_wait, {names["items"]} q JOIN {names["mass_emails"]} m
-                 ON m.id = q.mass_email_id
+            SELECT q.id, q.status, q.sent_at, m.campaign_id, {item_targets}, q.email_address_id,
+                   q.email, q.is_test {extra_columns}
+            FROM no_wait, {names["items"]} q
+            JOIN {names["mass_emails"]} m ON m.id = q.mass_email_id {extra_joins}
             WHERE q.id = %(item)s::bigint
-        ),
+        )"""
+    log = f"""
         logged AS (
             INSERT INTO {names["log"]} (campaign_id, action, action_date, queue_item_id,
-                                        tracking_url_id, {columns})
+                                        tracking_url_id, {targets}, email_address_id, email,
+                                        bounce_type, is_test)
             {logged}
             ON CONFLICT DO NOTHING
-        )
-        INSERT INTO {names["hits"]} (queue_item_id, campaign_id, is_test, kind, tracking_url_id,
-                                     at, user_agent, client_hash, is_machine, reason)
+        )"""
+    return item, log
+
+
+def _hit_insert(source: str) -> str:
+    return f"""
+        INSERT INTO {_tables()["hits"]} (queue_item_id, campaign_id, is_test, kind,
+                                         tracking_url_id, at, user_agent, client_hash,
+                                         is_machine, reason)
         SELECT id, campaign_id, is_test, %(kind)s::text, %(url)s::bigint, %(at)s::timestamptz,
-               %(agent)s::text, %(client)s::text, %(machine)s::boolean, %(reason)s::text
-        FROM item WHERE status = %(sent)s::text
-        RETURNING id
+               %(agent)s::text, %(client)s::text, {source}
     """
 
 
-def record(
-    kind: str, item_id: int, at, user_agent: str, client_hash: str, reason: str, url_id=None
-) -> int | None:
-    """Record an open or click in one statement; the new hit's id, or None when there is no
-    such sent item."""
-    params = {
+@lru_cache(maxsize=1)
+def open_statement() -> str:
+    item, log = _item_and_log("", "", click=False)
+    hit = _hit_insert("%(reason)s::text <> '', %(reason)s::text FROM item")
+    return f"WITH {item}, {log} {hit} WHERE status = %(sent)s::text RETURNING id"
+
+
+@lru_cache(maxsize=1)
+def click_statement() -> str:
+    """Item, link and machine verdict, log rows and hit in one statement; returns the link and
+    the verdict. The verdict applies rules 2 to 5 of tracking.classification in SQL."""
+    names = _tables()
+    link = ", u.name, u.url, u.action, u.message"
+    item, log = _item_and_log(link, LINK_JOIN.format(links=names["links"]), click=True)
+    return f"""
+        WITH {item},
+        recent AS (
+            SELECT coalesce(bool_or(h.kind = %(trap)s::text), false) AS trap,
+                   count(DISTINCT h.tracking_url_id) FILTER (
+                       WHERE h.kind = %(kind)s::text AND h.tracking_url_id <> %(url)s::bigint
+                   ) + 1 >= %(burst_links)s::int AS burst
+            FROM {names["hits"]} h
+            WHERE h.queue_item_id = %(item)s::bigint AND h.at >= %(since)s::timestamptz
+        ),
+        verdict AS (
+            SELECT item.*, recent.burst, CASE
+                WHEN %(reason)s::text <> '' THEN %(reason)s::text
+                WHEN item.sent_at > %(too_soon)s::timestamptz THEN %(too_soon_reason)s::text
+                WHEN recent.trap THEN %(trap_reason)s::text
+                WHEN recent.burst THEN %(burst)s::text
+                ELSE '' END AS reason
+            FROM item, recent WHERE item.status = %(sent)s::text
+        ),
+        {log},
+        hit AS ({_hit_insert("reason <> '', reason FROM verdict")} RETURNING id, reason)
+        SELECT item.status, item.sent_at, item.campaign_id, item.name, item.url, item.action,
+               item.message, hit.id, hit.reason, verdict.burst
+        FROM item LEFT JOIN hit ON true LEFT JOIN verdict ON true
+    """
+
+
+def _params(kind: str, item_id: int, visit, reason: str, url_id: int | None) -> dict:
+    return {
         "item": item_id,
         "opened": CampaignLogRecord.Action.OPENED,
         "clicked": CampaignLogRecord.Action.CLICKED,
         "sent": EmailQueueItem.Status.SENT,
         "kind": kind,
         "url": url_id,
-        "at": at,
-        "agent": user_agent,
-        "client": client_hash,
-        "machine": bool(reason),
+        "at": visit.at,
+        "agent": visit.user_agent,
+        "client": visit.client_hash,
         "reason": reason,
     }
-    row = _fetch_one(statement(kind == TrackingHit.Kind.CLICK), params)
-    return row[0] if row else None
+
+
+def record_open(item_id: int, visit, reason: str) -> bool:
+    """Record an open in one statement; False when there is no such sent item."""
+    row = _fetch_one(open_statement(), _params(TrackingHit.Kind.OPEN, item_id, visit, reason, None))
+    return row is not None
+
+
+def record_click(item_id: int, url_id: int, visit, agent_reason: str) -> tuple | None:
+    """Record a click in one statement: (status, sent_at, campaign_id, name, url, action,
+    message, hit id, reason, burst); None unless the link belongs to the item's campaign. The
+    hit id is None when the item was not sent."""
+    Reason = TrackingHit.Reason
+    params = _params(TrackingHit.Kind.CLICK, item_id, visit, agent_reason, url_id) | LINK_PARAMS
+    params |= {
+        "trap": TrackingHit.Kind.TRAP,
+        "trap_reason": Reason.TRAP,
+        "since": classification.burst_start(visit.at),
+        "burst_links": classification.BURST_LINKS,
+        "too_soon": visit.at - timedelta(seconds=classification.TOO_SOON_SECONDS),
+        "too_soon_reason": Reason.TOO_SOON,
+        "burst": Reason.BURST,
+    }
+    return _fetch_one(click_statement(), params)

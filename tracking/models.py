@@ -28,15 +28,22 @@ class TrackingHit(models.Model):
         TOO_SOON = "too_soon", _("Clicked seconds after sending")
         BURST = "burst", _("Links clicked in one burst")
 
+    # Both foreign keys lead a composite index below, so they need no index of their own:
+    # every hit writes each index, and the pixel is the busiest URL of the product.
     queue_item = models.ForeignKey(
         EmailQueueItem,
         verbose_name=_("queue item"),
         on_delete=models.CASCADE,
         related_name="tracking_hits",
+        db_index=False,
     )
     # Copied from the queue item so the statistics aggregate over one indexed table.
     campaign = models.ForeignKey(
-        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+"
+        Campaign,
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     is_test = models.BooleanField(_("test"), default=False)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind)

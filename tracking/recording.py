@@ -88,7 +88,7 @@ def add_hit(
     hit.is_machine = bool(hit.reason)
     hit.save()
     if kind != Kind.OPEN:
-        classification.mark_burst(hit, recent)
+        classification.mark_burst(hit, burst=classification.is_burst(hit, recent))
     return hit
 
 
@@ -108,10 +108,9 @@ def hit_transaction() -> Iterator[None]:
 
 def record_open(item_id: int, visit: Visit) -> bool:
     """Record an open of a sent item; the first logs Opened. False when there is no such item."""
+    reason = classification.agent_reason(visit.user_agent, Kind.OPEN)
     if connection.vendor == "postgresql":
-        reason = classification.agent_reason(visit.user_agent, Kind.OPEN)
-        args = (visit.at, visit.user_agent, visit.client_hash, reason)
-        return fast_path.record(Kind.OPEN, item_id, *args) is not None
+        return fast_path.record_open(item_id, visit, reason)
     item = sent_item(item_id)
     if item is None:
         return False
@@ -121,62 +120,51 @@ def record_open(item_id: int, visit: Visit) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Click:
-    """A click on a tracking URL of a sent item, as read before it is recorded."""
-
-    item_id: int
-    link: TrackingUrl
-    sent_at: datetime | None
-    recent: list[tuple[str, int | None]] | None = None  # hits in the burst window, if read
+def _link(url_id: int, campaign_id: int, fields) -> TrackingUrl:
+    return TrackingUrl(
+        pk=url_id, campaign_id=campaign_id, **dict(zip(LINK_FIELDS, fields, strict=True))
+    )
 
 
-def find_click(item_id: int, url_id: int, at: datetime) -> Click | None:
-    """The click of `item_id` on `url_id`, in one query; None unless the item was sent and the
-    link belongs to its campaign."""
+def find_link(item_id: int, url_id: int) -> TrackingUrl | None:
+    """The tracking URL `url_id` if it belongs to the campaign of the sent item `item_id` (and,
+    to redirect, has a web address), in one query; None otherwise."""
     if connection.vendor == "postgresql":
-        row = fast_path.read_click(item_id, url_id, classification.burst_start(at))
-        if row is None or row[0] != EmailQueueItem.Status.SENT:
-            return None
-        link = TrackingUrl(
-            pk=url_id, campaign_id=row[2], **dict(zip(LINK_FIELDS, row[3:7], strict=True))
-        )
-        return Click(item_id, link, row[1], row[7])
+        row = fast_path.read_click(item_id, url_id)
+        sent = row is not None and row[0] == EmailQueueItem.Status.SENT
+        return _link(url_id, row[2], row[3:7]) if sent else None
     prefix = "mass_email__campaign__tracking_urls__"
     found = EmailQueueItem.objects.filter(pk=item_id, **{f"{prefix}pk": url_id})
-    row = found.values(
-        "status", "sent_at", "mass_email__campaign_id", *(prefix + f for f in LINK_FIELDS)
-    ).first()
-    if row is None or row["status"] != EmailQueueItem.Status.SENT:
+    columns = ("status", "mass_email__campaign_id", *(prefix + f for f in LINK_FIELDS))
+    row = found.values_list(*columns).first()
+    if row is None or row[0] != EmailQueueItem.Status.SENT:
         return None
-    fields = {name: row[prefix + name] for name in LINK_FIELDS}
-    link = TrackingUrl(pk=url_id, campaign_id=row["mass_email__campaign_id"], **fields)
-    return Click(item_id, link, row["sent_at"])
+    link = _link(url_id, row[1], row[2:])
+    redirects = link.action == TrackingUrl.Action.REDIRECT
+    return None if redirects and not link.url.startswith(("https://", "http://")) else link
 
 
-def record_click(click: Click, visit: Visit) -> bool:
+def record_click(item_id: int, url_id: int, visit: Visit) -> TrackingUrl | None:
     """Record a click: one Clicked per (item, link), and an Opened if there was none.
 
-    False when the item is gone."""
-    if click.recent is None:
-        item = sent_item(click.item_id)
-        if item is None:
-            return False
-        with hit_transaction():
-            opened, clicked = Action.OPENED, Action.CLICKED
-            add_log_records(
-                [log_record(item, opened), log_record(item, clicked, tracking_url=click.link)]
-            )
-            add_hit(item, Kind.CLICK, visit, click.link)
-        return True
-    hit = TrackingHit(queue_item_id=click.item_id, kind=Kind.CLICK, tracking_url=click.link)
-    hit.at, hit.user_agent = visit.at, visit.user_agent
-    reason = classification.first_reason(hit, click.sent_at, click.recent)
-    args = (visit.at, visit.user_agent, visit.client_hash, reason, click.link.pk)
-    hit.pk = fast_path.record(Kind.CLICK, click.item_id, *args)
-    if hit.pk is not None:
-        classification.mark_burst(hit, click.recent)
-    return hit.pk is not None
+    Returns the link, or None as `find_link` does (then nothing is recorded)."""
+    reason = classification.agent_reason(visit.user_agent, Kind.CLICK)
+    if connection.vendor == "postgresql":
+        row = fast_path.record_click(item_id, url_id, visit, reason)
+        if row is None or row[7] is None:
+            return None
+        hit = TrackingHit(queue_item_id=item_id, kind=Kind.CLICK, at=visit.at)
+        classification.mark_burst(hit, burst=row[9])
+        return _link(url_id, row[2], row[3:7])
+    link = find_link(item_id, url_id)
+    item = sent_item(item_id) if link else None
+    if item is None:
+        return None
+    with hit_transaction():
+        opened, clicked = Action.OPENED, Action.CLICKED
+        add_log_records([log_record(item, opened), log_record(item, clicked, tracking_url=link)])
+        add_hit(item, Kind.CLICK, visit, link)
+    return link
 
 
 def record_trap(item: EmailQueueItem, visit: Visit) -> TrackingHit:

@@ -62,18 +62,17 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 def click(request: HttpRequest, token: str) -> HttpResponse:
     """Record a click and send the visitor to the tracking URL's stored address, or its message."""
     ids = _read(tokens.CLICK, token, 2)
-    if ids and ids[1] == HONEYPOT_URL_ID:
+    if not ids:
+        return _invalid_link(request)
+    if ids[1] == HONEYPOT_URL_ID:
         return _honeypot(request, ids[0])
-    visit = Visit.from_request(request)
-    found = recording.find_click(*ids, visit.at) if ids else None
-    if found is None:
-        return _invalid_link(request)
-    link = found.link
-    redirects = link.action == TrackingUrl.Action.REDIRECT
-    if redirects and not link.url.startswith(("https://", "http://")):
-        return _invalid_link(request)
     if request.method == "GET":
-        recording.record_click(found, visit)
+        link = recording.record_click(*ids, Visit.from_request(request))
+    else:
+        link = recording.find_link(*ids)
+    if link is None:
+        return _invalid_link(request)
+    redirects = link.action == TrackingUrl.Action.REDIRECT
     if redirects:
         return HttpResponseRedirect(link.url)
     return render(request, "tracking/message.html", {"link": link})
@@ -97,11 +96,18 @@ def _subscribable_item(token: str) -> EmailQueueItem | None:
     return item
 
 
+def _person_name(target) -> str:
+    if target is None:
+        return ""
+    name = getattr(target, "name", None)
+    return name if name is not None else target.get_full_name()  # a User has no `name`
+
+
 def _opt_out_page(request: HttpRequest, token: str, item: EmailQueueItem, done: str = ""):
     context = {
         "token": token,
         "item": item,
-        "person": item.target,
+        "name": _person_name(item.target),
         "opted_out": unsubscribing.is_opted_out(item),
         "entirely": item.mass_email.opt_out_entirely,
         "done": done,

@@ -11,6 +11,7 @@ from tests.factories import (
     SentQueueItemFactory,
     TargetListEntryFactory,
     TargetListFactory,
+    UserFactory,
 )
 from tracking.models import TrackingHit
 
@@ -223,3 +224,14 @@ def test_it_never_unsubscribes_for_a_scanner(client, item, entries):
     assert flags(entries) == [False, False, False]
     assert not opted_out_records(item).exists()
     assert TrackingHit.objects.get().is_machine is True
+
+
+def test_it_greets_a_user_by_full_name(client):
+    user = UserFactory(first_name="Uma", last_name="<b>Ray</b>")
+    item = SentQueueItemFactory(
+        contact=None, user=user, email_address=None, email="uma@example.com"
+    )
+
+    body = client.get(url("opt_out", item)).content.decode()
+
+    assert "Hello Uma &lt;b&gt;Ray&lt;/b&gt;," in body
