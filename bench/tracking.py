@@ -5,13 +5,15 @@ Run from the project root, with DATABASE_URL pointing at a PostgreSQL server:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/tracking.py
 
 It creates (and finally drops) its own database, mm_bench_tracking by default, migrates it, makes
-a campaign with ITEMS sent queue items and a tracking URL, and starts gunicorn (two workers,
-DEBUG off, plain http) with bench/tracking_settings.py, which adds a trivial view to the product's
-URLs. wrk then loads, in this order and at 32 connections each: the trivial view (the floor), the
-pixel (every item's open URL in turn) and the click URL (every item's click URL in turn). It
-prints requests/s, p99 latency and errors per endpoint, counts the rows written (one Opened per
-item that was hit, one hit per request) and, with --statistics-rows, times the campaign
-statistics over a campaign with that many log records. Exit status 1 if a goal is missed.
+a campaign with ITEMS sent queue items and a tracking URL, and starts gunicorn (two workers of
+four threads each, gthread, DEBUG off, plain http) with bench/tracking_settings.py, which adds a
+trivial view to the product's URLs. wrk then loads, at 32 connections, the trivial view (the
+floor), the pixel (every item's open URL in turn) and the click URL (every item's click URL in
+turn), in ROUNDS interleaved rounds so that a change in the machine's load hits all three. It
+prints requests/s per round and its ratio to the trivial view of the same round, p99 latency
+and errors, counts the rows written (one Opened per item hit, one hit per request, one Clicked
+per item and link) and, with --statistics-rows, times the campaign statistics over a campaign
+with that many log records. Exit status 1 if a goal is missed.
 """
 
 import sys
