@@ -12,7 +12,7 @@ seconds, so raw figures overstate interest. A hit is a machine's when:
 4. The same item hit the hidden link (the honeypot, a click on tracking URL id 0, which no person
    sees) within ``BURST_SECONDS``: the trap hit marks every hit of that item in the window before
    it, and clicks and opt-outs in the window after it are marked too (opens after it are not
-   looked up, to keep the pixel at three statements).
+   looked up, to keep the pixel one statement).
 5. ``BURST_LINKS`` or more different links of one item were clicked within ``BURST_SECONDS``:
    all of those clicks are marked.
 
@@ -20,6 +20,9 @@ A machine hit still writes the Opened/Clicked log record (EspoCRM's totals), but
 unsubscribes anybody. A one-click unsubscribe POST (RFC 8058) is sent by the mailbox provider on
 the person's behalf, often from a plain HTTP library, so only rules 2 (scanner products only)
 and 4 apply to it.
+
+On PostgreSQL the click's verdict (rules 3 to 5) is computed in SQL by tracking.fast_path, in
+the same statement that records it; the tests run on both databases, so both agree.
 """
 
 import hashlib
@@ -120,7 +123,7 @@ def is_burst(hit: TrackingHit, recent: list[tuple[str, int | None]]) -> bool:
 def first_reason(hit: TrackingHit, sent_at: datetime | None, recent: list) -> str:
     """The reason a new hit is a machine's ('' for a person's), given the item's `recent` hits.
 
-    Opens are not checked against recent hits (the pixel stays at three statements); a later
+    Opens are not checked against recent hits (the pixel stays one statement); a later
     hidden-link hit still marks them.
     """
     if hit.kind == TrackingHit.Kind.TRAP:
