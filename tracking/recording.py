@@ -34,7 +34,7 @@ class Visit:
     @classmethod
     def from_request(cls, request: HttpRequest) -> "Visit":
         return cls(
-            user_agent=request.headers.get("User-Agent", "")[:300],
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
             client_hash=classification.client_hash(request.META.get("REMOTE_ADDR", "")),
         )
 
