@@ -125,6 +125,7 @@ def send_portion(
 ) -> None:
     """Send what the hourly window (and `limit`) allows of one In Process mass email.
 
+    Stops when the mass email is paused or canceled (claims are only for In Process ones).
     One SMTP thread sends chunk k while this thread claims, loads and renders chunk k+1; chunk
     k+1 is handed over only once chunk k is recorded, so a crash still leaves at most one
     chunk sent but unrecorded.
@@ -140,7 +141,7 @@ def send_portion(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender:
         while True:
             upcoming = None
-            if (limit is None or claimed < limit) and _still_in_process(mass_email):
+            if limit is None or claimed < limit:
                 wanted = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit - claimed)
                 ids = claims.claim_portion(mass_email.pk, wanted, config.max_per_hour, now)
                 claimed += len(ids)
@@ -254,11 +255,6 @@ def _load(ids: list[int], mass_email: MassEmail) -> list[EmailQueueItem]:
     for item in items:
         item.mass_email = mass_email
     return items
-
-
-def _still_in_process(mass_email: MassEmail) -> bool:
-    # Pause and Cancel are admin actions that may land while a run is sending.
-    return MassEmail.objects.filter(pk=mass_email.pk, status=MassEmail.Status.IN_PROCESS).exists()
 
 
 def complete_if_done(mass_email: MassEmail) -> bool:

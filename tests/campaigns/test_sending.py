@@ -413,3 +413,13 @@ def test_it_escapes_lines_starting_with_a_dot(smtp_server):
 
     (message,) = smtp_server.messages_to("dots@example.org")
     assert message.get_payload() == ".hidden\r\n..\r\n"
+
+
+def test_it_claims_nothing_once_a_mass_email_is_paused_mid_run(limits):
+    mass_email = queue(3)
+    MassEmail.objects.filter(pk=mass_email.pk).update(status=MassEmail.Status.PAUSED)
+
+    with transaction.atomic():
+        assert claims.claim(mass_email.pk, 3, timezone.now()) == []
+
+    assert statuses(mass_email) == [Status.PENDING] * 3
