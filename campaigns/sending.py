@@ -156,7 +156,9 @@ def send_portion(
     complete_if_done(mass_email)
 
 
-def _finish(chunk: "Chunk", mass_email: MassEmail, config, report: SendReport) -> bool:
+def _finish(
+    chunk: "Chunk", mass_email: MassEmail, config: MassEmailSettings, report: SendReport
+) -> bool:
     """Wait for a chunk, record it; False if it stopped (the problem is reported)."""
     outcomes, stopped, unsent = finish_chunk(chunk)
     if unsent:
