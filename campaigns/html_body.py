@@ -35,6 +35,8 @@ BLOCKS = (
 )
 PARAGRAPHS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre")
 BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+TRACKED_LINK = re.compile(r"\{trackingUrl:\d+\}")
 WHITESPACE = re.compile(r"\s+")
 BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -67,6 +69,19 @@ def split_at_body_end(html: str) -> tuple[str, str]:
         return html, ""
     cut = matches[-1].start()
     return html[:cut], html[cut:]
+
+
+def hidden_link_offset(html: str) -> int | None:
+    """Where a hidden link goes so it comes before every tracked link: just inside <body> when
+    that precedes the first {trackingUrl:ID}, else before the tag holding (or preceding) it;
+    None when `html` has no tracked link."""
+    first = TRACKED_LINK.search(html)
+    if first is None:
+        return None
+    body = BODY_START.search(html, 0, first.start())
+    if body is not None:
+        return body.end()
+    return max(html.rfind("<", 0, first.start()), 0)
 
 
 def _link_text(link) -> str:

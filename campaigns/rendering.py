@@ -12,6 +12,8 @@ Per-recipient URLs, all under MassEmailSettings.base_url, with campaigns.tokens 
   List-Unsubscribe   tracking:one_click  …/u/<OPT_OUT item>/one-click/  (RFC 8058 one-click POST)
   {trackingUrl:ID}   tracking:click      …/c/<CLICK item, ID>/
   open pixel         tracking:open       …/o/<OPEN item>/
+  hidden link        tracking:click      …/c/<CLICK item, 0>/   (HTML only, before the first
+                     {trackingUrl:ID}: a honeypot no person sees, so scanners' clicks show)
 Headers: Message-ID <massmail.<HEADER item>@<from domain>> (the same when an item is retried),
 X-Queue-Item-Id: <HEADER item>; with VERP on, envelope sender bounce+<VERP item>@<domain>.
 
@@ -60,6 +62,7 @@ class Policy:
     append_opt_out: bool
     list_unsubscribe: bool
     open_pixel: bool
+    hidden_link: bool  # the honeypot link that tells scanners' clicks from people's
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def _policy(mass_email, mass_settings: MassEmailSettings) -> Policy:
             and not informational
             and bool(mass_email.email_template.body_html.strip())
         ),
+        hidden_link=not informational,
     )
 
 
@@ -172,7 +176,10 @@ def _pieces(template, policy: Policy) -> tuple[list, dict[str, list]]:
     try:
         subject = placeholders.split(header_safe(template.subject))
         bodies = slots.body_pieces(
-            template, append_opt_out=policy.append_opt_out, open_pixel=policy.open_pixel
+            template,
+            append_opt_out=policy.append_opt_out,
+            open_pixel=policy.open_pixel,
+            hidden_link=policy.hidden_link,
         )
     except placeholders.PlaceholderError as exc:
         message = gettext("The email template “%(name)s” is invalid: %(error)s")

@@ -12,14 +12,20 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from campaigns import html_body, mime
+from campaigns import html_body, mime, tokens
 from crm import placeholders
 from crm.placeholders import Placeholder
 
 PIXEL = Placeholder("openPixel")  # the open pixel's place, never written in a template
+HIDDEN_LINK = Placeholder("hiddenLink")  # the honeypot's place, never written in a template
 OPT_OUT_NAMES = ("optOutUrl", "optOutLink")
 OPT_OUT_PARAGRAPH = '\r\n<p style="font-size:12px;color:#666666;">{optOutLink}</p>\r\n'
 PIXEL_TAG = '<img src="{url}" width="1" height="1" alt="" style="border:0;width:1px;height:1px;">'
+# A link no person sees or reaches by keyboard; scanners that follow every link hit it.
+HIDDEN_LINK_TAG = (
+    '<a href="{url}" style="display:none" aria-hidden="true" tabindex="-1">&#8203;</a>'
+)
+LINK_NAMES = (*OPT_OUT_NAMES, PIXEL.name, HIDDEN_LINK.name)
 MARKER = "TOKENMARKER"
 OPT_OUT_TOKEN = "token|opt-out"
 OPEN_TOKEN = "token|open"
@@ -82,16 +88,33 @@ class Links:
             return [f'<a href="{before}', slot, f'{after}">{html.escape(self.label)}</a>']
         if name == "optOutLink":
             return [f"{self.label}: ", *self.opt_out.pieces(context, OPT_OUT_TOKEN)]
-        before, slot, after = self.open.pieces("h", OPEN_TOKEN)  # the pixel
-        tag_before, tag_after = PIXEL_TAG.split("{url}")
+        if name == HIDDEN_LINK.name:
+            tag = HIDDEN_LINK_TAG
+            before, slot, after = self.click.pieces("h", click_token(tokens.HONEYPOT_LINK_ID))
+        else:
+            tag = PIXEL_TAG
+            before, slot, after = self.open.pieces("h", OPEN_TOKEN)
+        tag_before, tag_after = tag.split("{url}")
         return [tag_before + before, slot, after + tag_after]
 
 
-def body_pieces(template, *, append_opt_out: bool, open_pixel: bool) -> dict[str, list]:
+def _split_at(text: str, inserts: list[tuple[int, list]]) -> list:
+    """The pieces of `text`, each insert's pieces put at its offset (never inside a placeholder)."""
+    pieces, start = [], 0
+    for offset, extra in sorted(inserts, key=lambda insert: insert[0]):
+        pieces += placeholders.split(text[start:offset]) + extra
+        start = offset
+    return pieces + placeholders.split(text[start:])
+
+
+def body_pieces(
+    template, *, append_opt_out: bool, open_pixel: bool, hidden_link: bool
+) -> dict[str, list]:
     """Literal and placeholder pieces per body subtype ("plain", "html"), CRLF line endings.
 
     Parses the HTML once: for the plain-text version when the template has none, and to see
-    whether it already shows an opt-out link. Raises PlaceholderError for a bad placeholder.
+    whether it already shows an opt-out link. With `hidden_link`, an HTML body with a tracked
+    link gets the honeypot before its first one. Raises PlaceholderError for a bad placeholder.
     """
     has_html = bool(template.body_html.strip())
     text = template.body_text if template.body_text.strip() else ""
@@ -104,11 +127,16 @@ def body_pieces(template, *, append_opt_out: bool, open_pixel: bool) -> dict[str
             text += "\r\n{optOutLink}\r\n"
         bodies["plain"] = placeholders.split(text)
     if has_html:
-        head, tail = html_body.split_at_body_end(crlf(template.body_html))
+        source = crlf(template.body_html)
+        appended = []
         if append_opt_out and not html_body.has_opt_out_link(template.body_html):
-            head += OPT_OUT_PARAGRAPH
-        pixel = [PIXEL] if open_pixel else []
-        bodies["html"] = placeholders.split(head) + pixel + placeholders.split(tail)
+            appended = placeholders.split(OPT_OUT_PARAGRAPH)
+        appended += [PIXEL] if open_pixel else []
+        inserts = [(len(html_body.split_at_body_end(source)[0]), appended)]
+        hidden_at = html_body.hidden_link_offset(source) if hidden_link else None
+        if hidden_at is not None:
+            inserts.insert(0, (hidden_at, [HIDDEN_LINK]))  # first when both fall at one offset
+        bodies["html"] = _split_at(source, inserts)
     return bodies
 
 
@@ -119,7 +147,7 @@ def crlf(text: str) -> str:
 
 
 def is_link(name: str) -> bool:
-    return name in OPT_OUT_NAMES or name == PIXEL.name or name.startswith("trackingUrl:")
+    return name in LINK_NAMES or name.startswith("trackingUrl:")
 
 
 def expand(pieces: list, context: str, links: Links) -> list:

@@ -22,6 +22,7 @@ HEADER = "header"
 VERP = "verp"
 KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP)
 MAC_BYTES = 16
+HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has id 0
 
 
 class BadToken(ValueError):
@@ -29,12 +30,16 @@ class BadToken(ValueError):
 
 
 @lru_cache(maxsize=32)
-def _key(secret: str, kind: str) -> bytes:
-    return hashlib.sha256(f"massmail.tokens.{kind}:{secret}".encode()).digest()
+def _keyed(secret: str, kind: str) -> hmac.HMAC:
+    # Keyed once; copying the prepared state per token skips re-keying (two hash blocks).
+    key = hashlib.sha256(f"massmail.tokens.{kind}:{secret}".encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _mac(secret: str, kind: str, payload: str) -> str:
-    digest = hmac.new(_key(secret, kind), payload.encode(), hashlib.sha256).digest()
+    mac = _keyed(secret, kind).copy()
+    mac.update(payload.encode())
+    digest = mac.digest()
     return base64.urlsafe_b64encode(digest[:MAC_BYTES]).rstrip(b"=").decode()
 
 
