@@ -24,8 +24,14 @@ class CampaignLogRecord(TargetFields):
         HARD = "hard", _("Hard")
         SOFT = "soft", _("Soft")
 
+    # campaign and email_address lead composite indexes below; a separate FK index each would
+    # only add a write to every open and click.
     campaign = models.ForeignKey(
-        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="log_records"
+        Campaign,
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="log_records",
+        db_index=False,
     )
     action = models.CharField(_("action"), max_length=20, choices=Action)
     action_date = models.DateTimeField(_("date"), auto_now_add=True)
@@ -50,6 +56,7 @@ class CampaignLogRecord(TargetFields):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,
     )
     email = models.EmailField(_("email"), blank=True)
     bounce_type = models.CharField(_("bounce type"), max_length=10, choices=BounceType, blank=True)

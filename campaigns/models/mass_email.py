@@ -95,19 +95,19 @@ class EmailQueueItem(TargetFields):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
+    # (mass_email, status) below serves every lookup; a separate FK index would only slow inserts.
     mass_email = models.ForeignKey(
         MassEmail,
         verbose_name=_("mass email"),
         on_delete=models.CASCADE,
         related_name="queue_items",
+        db_index=False,
     )
     email_address = models.ForeignKey(
         EmailAddress, verbose_name=_("email address"), null=True, on_delete=models.SET_NULL
     )
     email = models.EmailField(_("email"), blank=True)
-    status = models.CharField(
-        _("status"), max_length=10, choices=Status, default=Status.PENDING, db_index=True
-    )
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     is_test = models.BooleanField(_("test"), default=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
@@ -129,6 +129,12 @@ class EmailQueueItem(TargetFields):
         ]
         indexes = [
             models.Index(fields=["mass_email", "status"]),
+            # The hourly window and stale claims look only at the few items in Sending.
+            models.Index(
+                fields=["claimed_at"],
+                condition=models.Q(status="sending"),
+                name="queueitem_sending_claims",
+            ),
             models.Index(
                 fields=["sent_at"], condition=models.Q(is_test=False), name="queueitem_sent_window"
             ),

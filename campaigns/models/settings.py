@@ -25,7 +25,7 @@ class MassEmailSettings(models.Model):
     verp = models.BooleanField(
         _("VERP return path"),
         default=False,
-        help_text=_("Envelope sender bounce+<signed id>@domain, so bounces match their recipient."),
+        help_text=_("Envelope sender bounce+SIGNED-ID@domain, so bounces match their recipient."),
     )
     verp_domain = models.CharField(_("VERP domain"), max_length=255, blank=True)
     disable_opt_out_link = models.BooleanField(
