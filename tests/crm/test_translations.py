@@ -23,6 +23,8 @@ CATALOG = Path(settings.BASE_DIR) / "locale" / "es" / "LC_MESSAGES"
 # Python format fields, `{…}` template placeholders such as {optOutUrl} or
 # {trackingUrl:%(id)s}, and HTML tags: a translation must keep every one of them.
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd%]|\{[\w%(][\w.:%()]*\}|<[^>]+>")
+# Looked up through other names so that makemessages does not list this file as a source.
+translate, translate_plural = translation.gettext, translation.ngettext
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
 
@@ -68,13 +70,11 @@ def test_it_translates_key_strings_of_every_app_into_spanish():
         assert CampaignLogRecord.Action.LEAD_CREATED.label == "Cliente potencial creado"
         assert str(MassEmail._meta.verbose_name) == "Correo Electrónico Masivo"
         assert str(TargetList._meta.verbose_name_plural) == "Listas de Objetivos"
-        assert translation.gettext("Unsubscribe") == "Cancelar la suscripción"
-        assert translation.gettext("Subscribe again") == "Volver a suscribirse"
-        assert translation.gettext("Send test") == "Enviar prueba"
+        assert translate("Unsubscribe") == "Cancelar la suscripción"
+        assert translate("Subscribe again") == "Volver a suscribirse"
+        assert translate("Send test") == "Enviar prueba"
         assert (
-            translation.ngettext(
-                "%(count)d address opted out.", "%(count)d addresses opted out.", 3
-            )
+            translate_plural("%(count)d address opted out.", "%(count)d addresses opted out.", 3)
             % {"count": 3}
             == "3 direcciones dadas de baja."
         )
