@@ -149,6 +149,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
+# Opens and clicks are buffered in this Redis and recorded in batches (tracking.buffer); empty:
+# each is written to the database in its request.
+_BROKER_REDIS = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis://") else ""
+TRACKING_BUFFER_URL = os.environ.get("TRACKING_BUFFER_URL", _BROKER_REDIS)
+TRACKING_BUFFER_SIZE = envint("TRACKING_BUFFER_SIZE", 200)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

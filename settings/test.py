@@ -13,3 +13,6 @@ MEDIA_ROOT = VAR_DIR / "media"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a real Celery worker in integration tests sees the same data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+# Tracking tests assert rows right after a request; tests/tracking/test_buffer.py opts in.
+TRACKING_BUFFER_URL = ""

@@ -5,12 +5,16 @@ unique constraints on CampaignLogRecord (one Opened per item, one Clicked per it
 make repeated and concurrent hits safe without reading first.
 """
 
-from collections.abc import Iterator
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -21,6 +25,7 @@ from tracking.models import TrackingHit
 Action = CampaignLogRecord.Action
 Kind = TrackingHit.Kind
 LINK_FIELDS = ("name", "url", "action", "message")
+LINK_CACHE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,123 @@ def record_click(item_id: int, url_id: int, visit: Visit) -> TrackingUrl | None:
     return link
 
 
+def _web_address_ok(link: TrackingUrl) -> bool:
+    redirects = link.action == TrackingUrl.Action.REDIRECT
+    return not redirects or link.url.startswith(("https://", "http://"))
+
+
+_links: dict[int, tuple[float, TrackingUrl | None]] = {}
+
+
+def cached_link(url_id: int) -> TrackingUrl | None:
+    """The tracking URL `url_id` (None if missing, or a redirect without a web address), read
+    at most once per LINK_CACHE_SECONDS per process. The click token is signed over (item,
+    link) only for links of the item's campaign, so the signature attests the pairing."""
+    now = time.monotonic()
+    expires, link = _links.get(url_id, (0.0, None))
+    if expires > now:
+        return link
+    link = TrackingUrl.objects.filter(pk=url_id).only("campaign_id", *LINK_FIELDS).first()
+    if link is not None and not _web_address_ok(link):
+        link = None
+    if len(_links) > 10_000:
+        _links.clear()
+    _links[url_id] = (now + LINK_CACHE_SECONDS, link)
+    return link
+
+
+@receiver([post_save, post_delete], sender=TrackingUrl, dispatch_uid="tracking.forget_link")
+def _forget_link(sender, instance: TrackingUrl, **kwargs) -> None:
+    # Other processes see a change within LINK_CACHE_SECONDS; this one at once.
+    _links.pop(instance.pk, None)
+
+
 def record_trap(item: EmailQueueItem, visit: Visit) -> TrackingHit:
     """Record a hit on the hidden link: no log record, and its burst becomes a machine's."""
     with hit_transaction():
         return add_hit(item, Kind.TRAP, visit)
+
+
+BufferedHit = tuple[str, int, int | None, Visit]  # kind, item id, tracking URL id, visit
+
+
+def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, EmailQueueItem, TrackingUrl]]:
+    """In time order, the hits of sent items (clicks: of a link of the item's campaign)."""
+    items = EmailQueueItem.objects.select_related("mass_email").in_bulk({h[1] for h in hits})
+    links = TrackingUrl.objects.in_bulk({h[2] for h in hits if h[2]})
+    accepted = []
+    for hit in sorted(hits, key=lambda h: h[3].at):
+        item, link = items.get(hit[1]), links.get(hit[2])
+        if item is None or item.status != EmailQueueItem.Status.SENT:
+            continue
+        if hit[0] == Kind.CLICK and (
+            link is None
+            or link.campaign_id != item.mass_email.campaign_id
+            or not _web_address_ok(link)
+        ):
+            continue
+        accepted.append((hit, item, link))
+    return accepted
+
+
+def _recorded_hits(accepted: list) -> dict[int, list[tuple[str, int | None, datetime]]]:
+    """(kind, tracking URL id, at) of the recorded hits in the burst windows of clicked items."""
+    clicked = {item.pk for hit, item, _link in accepted if hit[0] == Kind.CLICK}
+    found = defaultdict(list)
+    if clicked:
+        since = classification.burst_start(min(hit[3].at for hit, _item, _link in accepted))
+        rows = TrackingHit.objects.filter(queue_item_id__in=clicked, at__gte=since).order_by()
+        for item_id, *seen in rows.values_list("queue_item_id", "kind", "tracking_url_id", "at"):
+            found[item_id].append(tuple(seen))
+    return found
+
+
+def _batch_hit(
+    hit: BufferedHit, item: EmailQueueItem, link, seen: list
+) -> tuple[TrackingHit, bool]:
+    """The hit classified as add_hit does, given the item's hits `seen` so far; and its burst."""
+    kind, _item_id, _url_id, visit = hit
+    new = TrackingHit(
+        queue_item=item,
+        campaign_id=item.mass_email.campaign_id,
+        is_test=item.is_test,
+        kind=kind,
+        tracking_url=link if kind == Kind.CLICK else None,
+        at=visit.at,
+        user_agent=visit.user_agent,
+        client_hash=visit.client_hash,
+    )
+    start = classification.burst_start(visit.at)
+    recent = [] if kind == Kind.OPEN else [(k, url) for k, url, at in seen if at >= start]
+    new.reason = classification.first_reason(new, item.sent_at, recent)
+    new.is_machine = bool(new.reason)
+    seen.append((kind, new.tracking_url_id, visit.at))
+    return new, kind != Kind.OPEN and classification.is_burst(new, recent)
+
+
+def record_batch(hits: Sequence[BufferedHit]) -> list[TrackingHit]:
+    """Record buffered opens and clicks in one transaction, with the log records and verdicts
+    the synchronous path gives them one by one; returns the hits saved. Hits of items not sent,
+    and clicks of links not of the item's campaign, are dropped."""
+    accepted = _accepted(hits)
+    if not accepted:
+        return []
+    seen = _recorded_hits(accepted)
+    log, saved, bursts = {}, [], []
+    for hit, item, link in accepted:
+        log.setdefault((Action.OPENED, item.pk, None), log_record(item, Action.OPENED))
+        if hit[0] == Kind.CLICK:
+            record = log_record(item, Action.CLICKED, tracking_url=link)
+            log.setdefault((Action.CLICKED, item.pk, link.pk), record)
+        new, burst = _batch_hit(hit, item, link, seen[item.pk])
+        saved.append(new)
+        if burst:
+            bursts.append(new)
+    with hit_transaction():
+        add_log_records(list(log.values()))
+        TrackingHit.objects.bulk_create(saved)
+        for hit in bursts:
+            classification.mark_burst(hit, burst=True)
+        since = min(hit.at for hit in saved)
+        classification.mark_before_traps({hit.queue_item_id for hit in saved}, since)
+    return saved

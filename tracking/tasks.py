@@ -2,7 +2,8 @@
 
 `check_bounce_mailboxes` is the beat entry "Check Group Email Accounts". Until the Bounces
 issue lands it does no mailbox processing: it only records the run in the job log, saying
-how many accounts are set to be checked.
+how many accounts are set to be checked. `record_tracking_hits` is the beat entry "Record
+Tracking Hits": it records the opens and clicks left in the Redis buffer (tracking.buffer).
 """
 
 from celery import shared_task
@@ -10,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from crm.jobs import CHECK_GROUP_EMAIL_ACCOUNTS, record_run
 from crm.models import EmailAccount
+from tracking import buffer
 
 
 def run_bounce_check() -> str:
@@ -28,3 +30,9 @@ def run_bounce_check() -> str:
 @shared_task(name="tracking.tasks.check_bounce_mailboxes")
 def check_bounce_mailboxes() -> str:
     return run_bounce_check()
+
+
+@shared_task(name="tracking.tasks.record_tracking_hits")
+def record_tracking_hits() -> int:
+    """The beat entry "Record Tracking Hits": record every hit left in the Redis buffer."""
+    return buffer.drain_all()

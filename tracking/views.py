@@ -8,6 +8,7 @@ is, and because RFC 8058 one-click POSTs come without cookies.
 import base64
 import logging
 
+import redis
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -18,8 +19,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns import tokens
 from campaigns.models import EmailQueueItem, TrackingUrl
+from tracking import buffer, recording
 from tracking import opt_out as unsubscribing
-from tracking import recording
 from tracking.classification import HONEYPOT_URL_ID
 from tracking.models import TrackingHit
 from tracking.recording import Visit
@@ -42,19 +43,51 @@ def _read(kind: str, token: str, count: int = 1) -> tuple[int, ...] | None:
         return None  # the caller answers with its "not valid" response
 
 
+def _buffered(kind: str, item_id: int, url_id: int | None, visit: Visit) -> bool:
+    """Push the hit to the Redis buffer when it is on; False when it is off or unreachable."""
+    if not buffer.enabled():
+        return False
+    try:
+        buffer.push(kind, item_id, url_id, visit)
+    except redis.RedisError:
+        logger.exception(
+            "could not buffer a hit (%s) of queue item %s; recording it", kind, item_id
+        )
+        return False
+    return True
+
+
 @require_safe
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     """Always a 1×1 GIF; a GET with a valid token records the open (HEAD records nothing)."""
     ids = _read(tokens.OPEN, token)
     if ids and request.method == "GET":
+        visit = Visit.from_request(request)
         try:
-            recording.record_open(ids[0], Visit.from_request(request))
+            if not _buffered(TrackingHit.Kind.OPEN, ids[0], None, visit):
+                recording.record_open(ids[0], visit)
         except DatabaseError:
             # The image must still come back; the failure is logged, not hidden.
             logger.exception("could not record an open of queue item %s", ids[0])
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store, private"
     return response
+
+
+def _click_link(request: HttpRequest, item_id: int, url_id: int) -> TrackingUrl | None:
+    """The link to follow, once the click is recorded or buffered (GET); None if there is none.
+
+    Buffered, the link comes from a per-process cache and the item is not read: the token's
+    signature attests the pairing, and the batch drops clicks of items not sent."""
+    if buffer.enabled():
+        link = recording.cached_link(url_id)
+        if link is None or request.method != "GET":
+            return link
+        if _buffered(TrackingHit.Kind.CLICK, item_id, url_id, Visit.from_request(request)):
+            return link
+    if request.method == "GET":
+        return recording.record_click(item_id, url_id, Visit.from_request(request))
+    return recording.find_link(item_id, url_id)
 
 
 @require_safe
@@ -66,10 +99,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_link(request)
     if ids[1] == HONEYPOT_URL_ID:
         return _honeypot(request, ids[0])
-    if request.method == "GET":
-        link = recording.record_click(*ids, Visit.from_request(request))
-    else:
-        link = recording.find_link(*ids)
+    link = _click_link(request, *ids)
     if link is None:
         return _invalid_link(request)
     redirects = link.action == TrackingUrl.Action.REDIRECT

@@ -1,0 +1,160 @@
+"""A Redis list that buffers opens and clicks, recorded into the database in batches.
+
+With settings.TRACKING_BUFFER_URL set, the pixel and the click view do not write to the
+database: they check the signed token, push one compact record here (one round trip to Redis)
+and answer. `drain` writes the records in batches (tracking.recording.record_batch: set-based
+inserts, the machine-traffic verdicts of tracking.classification computed for the batch). It
+runs, one drainer at a time under a Redis lock:
+
+- in the web request that finds TRACKING_BUFFER_SIZE records buffered, or the oldest one older
+  than MAX_AGE_SECONDS (so no extra process is needed while traffic flows);
+- every minute from the beat entry "Record Tracking Hits", and from `manage.py
+  record_tracking_hits`, so nothing stays buffered when traffic stops.
+
+So the campaign log and statistics lag behind the hits by about a second under traffic, by up to
+a minute when it stops. A batch is first moved to a processing list, written in one transaction,
+then deleted: a drainer that dies before its commit loses nothing (the next one writes the
+processing list first); one that dies between its commit and the delete makes the batch written
+twice (log records stay unique, the hits of that batch are doubled).
+"""
+
+import json
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError
+
+from tracking import recording
+from tracking.recording import Visit
+
+logger = logging.getLogger(__name__)
+
+HITS = "massmail:tracking:hits"
+PROCESSING = HITS + ":processing"
+SINCE = HITS + ":since"  # when the oldest buffered record was pushed
+LOCK = HITS + ":lock"
+MAX_AGE_SECONDS = 1.0
+LOCK_SECONDS = 60
+BATCH_ITEMS = 2000  # a batch is moved in one Lua call; Lua unpacks at most ~8000 values
+
+# Moves up to ARGV[1] records from the buffer to the processing list, atomically.
+MOVE = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items > 0 then
+  redis.call('LTRIM', KEYS[1], #items, -1)
+  redis.call('RPUSH', KEYS[2], unpack(items))
+end
+if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
+return items
+"""
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class BufferBusy(Exception):
+    """Another drainer held the lock for longer than LOCK_SECONDS."""
+
+
+def enabled() -> bool:
+    return bool(settings.TRACKING_BUFFER_URL)
+
+
+@lru_cache(maxsize=4)
+def _connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+def client() -> redis.Redis:
+    """The Redis client of TRACKING_BUFFER_URL (one connection pool per process)."""
+    return _connect(settings.TRACKING_BUFFER_URL)
+
+
+def encode(kind: str, item_id: int, url_id: int | None, visit: Visit) -> bytes:
+    """A compact record: [kind, item id, tracking URL id, epoch seconds, user agent, client]."""
+    at = visit.at.timestamp()
+    return json.dumps([kind, item_id, url_id, at, visit.user_agent, visit.client_hash]).encode()
+
+
+def decode(raw: bytes) -> tuple[str, int, int | None, Visit]:
+    kind, item_id, url_id, at, agent, client_hash = json.loads(raw)
+    when = datetime.fromtimestamp(at, tz=UTC)
+    return kind, item_id, url_id, Visit(user_agent=agent, client_hash=client_hash, at=when)
+
+
+def push(kind: str, item_id: int, url_id: int | None, visit: Visit) -> None:
+    """Buffer one hit; then drain, if a batch is due and no other process drains.
+
+    Raises redis.RedisError when the hit could not be buffered. A failing drain is logged and
+    leaves its batch buffered for the next one."""
+    now = time.time()
+    with client().pipeline() as pipe:
+        pipe.rpush(HITS, encode(kind, item_id, url_id, visit))
+        pipe.set(SINCE, now, nx=True)
+        pipe.get(SINCE)
+        length, _set, since = pipe.execute()
+    if length < settings.TRACKING_BUFFER_SIZE and now - float(since or now) < MAX_AGE_SECONDS:
+        return
+    try:
+        drain()
+    except (DatabaseError, redis.RedisError):
+        logger.exception("could not record buffered tracking hits; they stay buffered")
+
+
+def _lock(connection: redis.Redis, wait: bool) -> str | None:
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + LOCK_SECONDS
+    while not connection.set(LOCK, token, nx=True, ex=LOCK_SECONDS):
+        if not wait:
+            return None
+        if time.monotonic() > deadline:
+            raise BufferBusy(f"another drainer has held {LOCK} for {LOCK_SECONDS} s")
+        time.sleep(0.05)
+    return token
+
+
+def _record(connection: redis.Redis, raw: list[bytes]) -> int:
+    if raw:
+        recording.record_batch([decode(record) for record in raw])
+        connection.delete(PROCESSING)
+    return len(raw)
+
+
+def drain(max_items: int = BATCH_ITEMS, wait: bool = False) -> int:
+    """Record up to `max_items` buffered hits (first any batch a dead drainer left); how many.
+
+    Returns 0 at once when another process is draining, unless `wait`: then it waits for it
+    (BufferBusy after LOCK_SECONDS). Raises DatabaseError (the batch stays in the processing
+    list, written by the next drain) or redis.RedisError."""
+    connection = client()
+    token = _lock(connection, wait)
+    if token is None:
+        return 0
+    try:
+        done = _record(connection, connection.lrange(PROCESSING, 0, -1))
+        batch = connection.eval(MOVE, 3, HITS, PROCESSING, SINCE, min(max_items, BATCH_ITEMS))
+        return done + _record(connection, batch)
+    finally:
+        connection.eval(UNLOCK, 1, LOCK, token)
+
+
+def drain_all() -> int:
+    """Record every buffered hit, waiting for a running drainer; returns how many it recorded."""
+    if not enabled():
+        return 0
+    total = 0
+    while done := drain(wait=True):
+        total += done
+    return total
+
+
+def pending() -> int:
+    """How many hits are buffered, not yet recorded (including a batch being written)."""
+    connection = client()
+    return connection.llen(HITS) + connection.llen(PROCESSING)
