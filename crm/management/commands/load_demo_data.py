@@ -34,7 +34,7 @@ DEMO_USERS = (
 CONTACTS = (("Alice", "Andersen"), ("Bruno", "Brown"), ("Carla", "Cruz"))
 LEADS = (("Dan", "Diaz", "Globex"), ("Eve", "Evans", "Initech"))
 TEMPLATE_HTML = (
-    "<p>Hello {Person.firstName},</p>"
+    "<p>Hello {Person.name},</p>"
     '<p>Our spring catalogue is out. <a href="{trackingUrl:%d}">See what\'s new</a>.</p>'
     '<p style="font-size: small"><a href="{optOutUrl}">Unsubscribe</a> from this newsletter.</p>'
 )
@@ -109,7 +109,7 @@ def load_campaign(target_list) -> None:
     template, _created = EmailTemplate.objects.get_or_create(
         name="Spring newsletter",
         defaults={
-            "subject": "{Person.firstName}, our spring catalogue is out",
+            "subject": "{Person.name}, our spring catalogue is out",
             "body_html": TEMPLATE_HTML % tracking_url.pk,
         },
     )
