@@ -6,8 +6,9 @@ and answer. `drain` writes the records in batches (tracking.recording.record_bat
 inserts, the machine-traffic verdicts of tracking.classification computed for the batch). It
 runs, one drainer at a time under a Redis lock:
 
-- in the web request that finds TRACKING_BUFFER_SIZE records buffered, or the oldest one older
-  than MAX_AGE_SECONDS (so no extra process is needed while traffic flows);
+- after the response of the web request whose push finds TRACKING_BUFFER_SIZE records buffered,
+  or the oldest one older than MAX_AGE_SECONDS (so no extra process is needed while traffic
+  flows, and the visitor does not wait for the database);
 - every minute from the beat entry "Record Tracking Hits", and from `manage.py
   record_tracking_hits`, so nothing stays buffered when traffic stops.
 
@@ -21,12 +22,13 @@ twice (log records stay unique, the hits of that batch are doubled).
 import json
 import logging
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django.core.signals import request_finished
 from django.db import DatabaseError
 
 from tracking import recording
@@ -41,6 +43,7 @@ LOCK = HITS + ":lock"
 MAX_AGE_SECONDS = 1.0
 LOCK_SECONDS = 60
 BATCH_ITEMS = 2000  # a batch is moved in one Lua call; Lua unpacks at most ~8000 values
+_due = threading.local()  # set by a push that finds a batch due, in the request's thread
 
 # Moves up to ARGV[1] records from the buffer to the processing list, atomically.
 MOVE = """
@@ -51,6 +54,12 @@ if #items > 0 then
 end
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
 return items
+"""
+# Appends a record; returns the new length and when the oldest buffered record was pushed.
+PUSH = """
+local length = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+return {length, redis.call('GET', KEYS[2])}
 """
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -66,14 +75,27 @@ def enabled() -> bool:
     return bool(settings.TRACKING_BUFFER_URL)
 
 
-@lru_cache(maxsize=4)
-def _connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+_local = threading.local()  # per thread: one Redis connection (no pool lock per push), scripts
 
 
 def client() -> redis.Redis:
-    """The Redis client of TRACKING_BUFFER_URL (one connection pool per process)."""
-    return _connect(settings.TRACKING_BUFFER_URL)
+    """This thread's Redis client of TRACKING_BUFFER_URL."""
+    url = settings.TRACKING_BUFFER_URL
+    clients = _local.__dict__.setdefault("clients", {})
+    if url not in clients:
+        clients[url] = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, single_connection_client=True
+        )
+    return clients[url]
+
+
+def _run(source: str, keys: list[str], args: list) -> list:
+    """Run a Lua script by EVALSHA (redis-py loads it again if Redis forgot it)."""
+    scripts = _local.__dict__.setdefault("scripts", {})
+    key = (settings.TRACKING_BUFFER_URL, source)
+    if key not in scripts:
+        scripts[key] = client().register_script(source)
+    return scripts[key](keys=keys, args=args)
 
 
 def encode(kind: str, item_id: int, url_id: int | None, visit: Visit) -> bytes:
@@ -89,22 +111,29 @@ def decode(raw: bytes) -> tuple[str, int, int | None, Visit]:
 
 
 def push(kind: str, item_id: int, url_id: int | None, visit: Visit) -> None:
-    """Buffer one hit; then drain, if a batch is due and no other process drains.
+    """Buffer one hit (one Redis command). If that makes a batch due, this thread drains once
+    its response has gone out (request_finished), or at once outside a request.
 
-    Raises redis.RedisError when the hit could not be buffered. A failing drain is logged and
-    leaves its batch buffered for the next one."""
+    Raises redis.RedisError when the hit could not be buffered."""
     now = time.time()
-    with client().pipeline() as pipe:
-        pipe.rpush(HITS, encode(kind, item_id, url_id, visit))
-        pipe.set(SINCE, now, nx=True)
-        pipe.get(SINCE)
-        length, _set, since = pipe.execute()
-    if length < settings.TRACKING_BUFFER_SIZE and now - float(since or now) < MAX_AGE_SECONDS:
-        return
+    length, since = _run(PUSH, [HITS, SINCE], [encode(kind, item_id, url_id, visit), now])
+    if length >= settings.TRACKING_BUFFER_SIZE or now - float(since) >= MAX_AGE_SECONDS:
+        _due.drain = True
+
+
+def drain_if_due(**_signal) -> int:
+    """Drain if a push of this thread made a batch due; a failure is logged, the batch stays."""
+    if not getattr(_due, "drain", False):
+        return 0
+    _due.drain = False
     try:
-        drain()
+        return drain()
     except (DatabaseError, redis.RedisError):
         logger.exception("could not record buffered tracking hits; they stay buffered")
+        return 0
+
+
+request_finished.connect(drain_if_due, dispatch_uid="tracking.buffer.drain_if_due")
 
 
 def _lock(connection: redis.Redis, wait: bool) -> str | None:
@@ -138,10 +167,10 @@ def drain(max_items: int = BATCH_ITEMS, wait: bool = False) -> int:
         return 0
     try:
         done = _record(connection, connection.lrange(PROCESSING, 0, -1))
-        batch = connection.eval(MOVE, 3, HITS, PROCESSING, SINCE, min(max_items, BATCH_ITEMS))
+        batch = _run(MOVE, [HITS, PROCESSING, SINCE], [min(max_items, BATCH_ITEMS)])
         return done + _record(connection, batch)
     finally:
-        connection.eval(UNLOCK, 1, LOCK, token)
+        _run(UNLOCK, [LOCK], [token])
 
 
 def drain_all() -> int:

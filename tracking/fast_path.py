@@ -1,5 +1,5 @@
 """Opens and clicks on PostgreSQL: few statements, prepared once per connection, and commits
-that do not wait for the disk.
+that do not wait for the disk; and the set-based insert of a batch of buffered hits.
 
 The pixel and the click are the busiest URLs of the product. On PostgreSQL a pixel is one
 statement: an INSERT … SELECT with data-modifying CTEs that reads the queue item and inserts
@@ -194,3 +194,55 @@ def record_click(item_id: int, url_id: int, visit, agent_reason: str) -> tuple |
         "burst": Reason.BURST,
     }
     return _fetch_one(click_statement(), params)
+
+
+# Columns of a batch of buffered hits (tracking.buffer), inserted from arrays by unnest().
+HIT_COLUMNS = {
+    "queue_item_id": "bigint",
+    "campaign_id": "bigint",
+    "is_test": "boolean",
+    "kind": "text",
+    "tracking_url_id": "bigint",
+    "at": "timestamptz",
+    "user_agent": "text",
+    "client_hash": "text",
+    "is_machine": "boolean",
+    "reason": "text",
+}
+LOG_COLUMNS = {
+    "campaign_id": "bigint",
+    "action": "text",
+    "queue_item_id": "bigint",
+    "tracking_url_id": "bigint",
+    **{column: "bigint" for column in TARGETS},
+    "email_address_id": "bigint",
+    "email": "text",
+    "is_test": "boolean",
+}
+
+
+def _insert_arrays(table: str, columns: dict[str, str], rows: list, fixed: str = "") -> None:
+    """One INSERT … SELECT FROM unnest(arrays) of `rows` (dicts or model instances, read
+    column-wise): no ORM compilation per row. `fixed`: "column = SQL value, …" for every row."""
+    pairs = [pair.split(" = ") for pair in fixed.split(", ")] if fixed else []
+    names = ", ".join([*columns, *(name for name, _value in pairs)])
+    values = ", ".join(["u.*", *(value for _name, value in pairs)])
+    arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+    sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM unnest({arrays}) AS u"
+    if table == _tables()["log"]:
+        sql += " ON CONFLICT DO NOTHING"
+    with connection.cursor() as cursor:
+        read = dict.__getitem__ if rows and isinstance(rows[0], dict) else getattr
+        cursor.execute(sql, [[read(row, column) for row in rows] for column in columns])
+
+
+def insert_batch(log_records: list[dict], hits: list[TrackingHit]) -> None:
+    """Insert a batch's log records (field dicts; those the unique constraints hold are
+    skipped) and hits, in two statements; call it inside recording.hit_transaction()."""
+    names = _tables()
+    if log_records:
+        _insert_arrays(
+            names["log"], LOG_COLUMNS, log_records, "action_date = now(), bounce_type = ''"
+        )
+    if hits:
+        _insert_arrays(names["hits"], HIT_COLUMNS, hits)

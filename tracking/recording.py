@@ -210,20 +210,30 @@ def record_trap(item: EmailQueueItem, visit: Visit) -> TrackingHit:
 
 
 BufferedHit = tuple[str, int, int | None, Visit]  # kind, item id, tracking URL id, visit
+ITEM_COLUMNS = ("id", "status", "sent_at", "is_test", "email", "email_address_id")
+TARGET_COLUMNS = tuple(f"{name}_id" for name in EmailQueueItem.TARGET_FIELDS)
 
 
-def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, EmailQueueItem, TrackingUrl]]:
+def _sent_items(ids: set[int]) -> dict[int, dict]:
+    """Column values (not model instances: a batch reads many) of the sent items among `ids`."""
+    columns = (*ITEM_COLUMNS, *TARGET_COLUMNS, "mass_email__campaign_id")
+    # By primary key alone, as sent_item: with the status in the WHERE the planner may scan.
+    rows = EmailQueueItem.objects.filter(pk__in=ids).values(*columns)
+    return {row["id"]: row for row in rows if row["status"] == EmailQueueItem.Status.SENT}
+
+
+def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, dict, TrackingUrl | None]]:
     """In time order, the hits of sent items (clicks: of a link of the item's campaign)."""
-    items = EmailQueueItem.objects.select_related("mass_email").in_bulk({h[1] for h in hits})
+    items = _sent_items({h[1] for h in hits})
     links = TrackingUrl.objects.in_bulk({h[2] for h in hits if h[2]})
     accepted = []
     for hit in sorted(hits, key=lambda h: h[3].at):
         item, link = items.get(hit[1]), links.get(hit[2])
-        if item is None or item.status != EmailQueueItem.Status.SENT:
+        if item is None:
             continue
         if hit[0] == Kind.CLICK and (
             link is None
-            or link.campaign_id != item.mass_email.campaign_id
+            or link.campaign_id != item["mass_email__campaign_id"]
             or not _web_address_ok(link)
         ):
             continue
@@ -233,7 +243,7 @@ def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, EmailQueue
 
 def _recorded_hits(accepted: list) -> dict[int, list[tuple[str, int | None, datetime]]]:
     """(kind, tracking URL id, at) of the recorded hits in the burst windows of clicked items."""
-    clicked = {item.pk for hit, item, _link in accepted if hit[0] == Kind.CLICK}
+    clicked = {item["id"] for hit, item, _link in accepted if hit[0] == Kind.CLICK}
     found = defaultdict(list)
     if clicked:
         since = classification.burst_start(min(hit[3].at for hit, _item, _link in accepted))
@@ -243,27 +253,48 @@ def _recorded_hits(accepted: list) -> dict[int, list[tuple[str, int | None, date
     return found
 
 
-def _batch_hit(
-    hit: BufferedHit, item: EmailQueueItem, link, seen: list
-) -> tuple[TrackingHit, bool]:
+def _log_row(item: dict, action: str, url_id: int | None = None) -> dict:
+    """The fields of a log record, as log_record sets them, from an item's column values."""
+    copied = {column: item[column] for column in TARGET_COLUMNS + ITEM_COLUMNS[3:]}
+    return {
+        "campaign_id": item["mass_email__campaign_id"],
+        "action": action,
+        "queue_item_id": item["id"],
+        "tracking_url_id": url_id,
+        **copied,
+    }
+
+
+def _batch_hit(hit: BufferedHit, item: dict, seen: list) -> tuple[TrackingHit, bool]:
     """The hit classified as add_hit does, given the item's hits `seen` so far; and its burst."""
-    kind, _item_id, _url_id, visit = hit
+    kind, item_id, url_id, visit = hit
     new = TrackingHit(
-        queue_item=item,
-        campaign_id=item.mass_email.campaign_id,
-        is_test=item.is_test,
+        queue_item_id=item_id,
+        campaign_id=item["mass_email__campaign_id"],
+        is_test=item["is_test"],
         kind=kind,
-        tracking_url=link if kind == Kind.CLICK else None,
+        tracking_url_id=url_id if kind == Kind.CLICK else None,
         at=visit.at,
         user_agent=visit.user_agent,
         client_hash=visit.client_hash,
     )
     start = classification.burst_start(visit.at)
     recent = [] if kind == Kind.OPEN else [(k, url) for k, url, at in seen if at >= start]
-    new.reason = classification.first_reason(new, item.sent_at, recent)
+    new.reason = classification.first_reason(new, item["sent_at"], recent)
     new.is_machine = bool(new.reason)
     seen.append((kind, new.tracking_url_id, visit.at))
     return new, kind != Kind.OPEN and classification.is_burst(new, recent)
+
+
+def _log_rows(accepted: list) -> list[dict]:
+    """One Opened per item and one Clicked per item and link of the batch."""
+    log = {}
+    for (kind, item_id, url_id, _visit), item, _link in accepted:
+        if (Action.OPENED, item_id, None) not in log:
+            log[Action.OPENED, item_id, None] = _log_row(item, Action.OPENED)
+        if kind == Kind.CLICK and (Action.CLICKED, item_id, url_id) not in log:
+            log[Action.CLICKED, item_id, url_id] = _log_row(item, Action.CLICKED, url_id)
+    return list(log.values())
 
 
 def record_batch(hits: Sequence[BufferedHit]) -> list[TrackingHit]:
@@ -274,19 +305,18 @@ def record_batch(hits: Sequence[BufferedHit]) -> list[TrackingHit]:
     if not accepted:
         return []
     seen = _recorded_hits(accepted)
-    log, saved, bursts = {}, [], []
-    for hit, item, link in accepted:
-        log.setdefault((Action.OPENED, item.pk, None), log_record(item, Action.OPENED))
-        if hit[0] == Kind.CLICK:
-            record = log_record(item, Action.CLICKED, tracking_url=link)
-            log.setdefault((Action.CLICKED, item.pk, link.pk), record)
-        new, burst = _batch_hit(hit, item, link, seen[item.pk])
+    saved, bursts = [], []
+    for hit, item, _link in accepted:
+        new, burst = _batch_hit(hit, item, seen[item["id"]])
         saved.append(new)
         if burst:
             bursts.append(new)
     with hit_transaction():
-        add_log_records(list(log.values()))
-        TrackingHit.objects.bulk_create(saved)
+        if connection.vendor == "postgresql":
+            fast_path.insert_batch(_log_rows(accepted), saved)
+        else:
+            add_log_records([CampaignLogRecord(**row) for row in _log_rows(accepted)])
+            TrackingHit.objects.bulk_create(saved)
         for hit in bursts:
             classification.mark_burst(hit, burst=True)
         since = min(hit.at for hit in saved)
