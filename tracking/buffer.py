@@ -7,13 +7,14 @@ inserts, the machine-traffic verdicts of tracking.classification computed for th
 runs, one drainer at a time under a Redis lock:
 
 - after the response of the web request whose push finds TRACKING_BUFFER_SIZE records buffered,
-  or the oldest one older than MAX_AGE_SECONDS (so no extra process is needed while traffic
-  flows, and the visitor does not wait for the database);
+  or whose process has not tried to drain for TRACKING_BUFFER_SECONDS (so no extra process is
+  needed while traffic flows, and the visitor does not wait for the database);
 - every minute from the beat entry "Record Tracking Hits", and from `manage.py
   record_tracking_hits`, so nothing stays buffered when traffic stops.
 
 So the campaign log and statistics lag behind the hits by about a second under traffic, by up to
-a minute when it stops. A batch is first moved to a processing list, written in one transaction,
+a minute when it stops (the log's action date is when the batch was written; the hit's `at` is
+when the request came). A batch is first moved to a processing list, written in one transaction,
 then deleted: a drainer that dies before its commit loses nothing (the next one writes the
 processing list first); one that dies between its commit and the delete makes the batch written
 twice (log records stay unique, the hits of that batch are doubled).
@@ -38,12 +39,11 @@ logger = logging.getLogger(__name__)
 
 HITS = "massmail:tracking:hits"
 PROCESSING = HITS + ":processing"
-SINCE = HITS + ":since"  # when the oldest buffered record was pushed
 LOCK = HITS + ":lock"
-MAX_AGE_SECONDS = 1.0
 LOCK_SECONDS = 60
 BATCH_ITEMS = 2000  # a batch is moved in one Lua call; Lua unpacks at most ~8000 values
 _due = threading.local()  # set by a push that finds a batch due, in the request's thread
+_tried = [time.monotonic()]  # when this process last set a drain due
 
 # Moves up to ARGV[1] records from the buffer to the processing list, atomically.
 MOVE = """
@@ -52,14 +52,7 @@ if #items > 0 then
   redis.call('LTRIM', KEYS[1], #items, -1)
   redis.call('RPUSH', KEYS[2], unpack(items))
 end
-if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[3]) end
 return items
-"""
-# Appends a record; returns the new length and when the oldest buffered record was pushed.
-PUSH = """
-local length = redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
-return {length, redis.call('GET', KEYS[2])}
 """
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -111,13 +104,18 @@ def decode(raw: bytes) -> tuple[str, int, int | None, Visit]:
 
 
 def push(kind: str, item_id: int, url_id: int | None, visit: Visit) -> None:
-    """Buffer one hit (one Redis command). If that makes a batch due, this thread drains once
-    its response has gone out (request_finished), or at once outside a request.
+    """Buffer one hit (one RPUSH). If a batch is due (TRACKING_BUFFER_SIZE buffered, or this
+    process has not tried to drain for TRACKING_BUFFER_SECONDS), this thread drains once its
+    response has gone out (request_finished), or at the next drain_if_due().
 
     Raises redis.RedisError when the hit could not be buffered."""
-    now = time.time()
-    length, since = _run(PUSH, [HITS, SINCE], [encode(kind, item_id, url_id, visit), now])
-    if length >= settings.TRACKING_BUFFER_SIZE or now - float(since) >= MAX_AGE_SECONDS:
+    length = client().rpush(HITS, encode(kind, item_id, url_id, visit))
+    now = time.monotonic()
+    if (
+        length >= settings.TRACKING_BUFFER_SIZE
+        or now - _tried[0] >= settings.TRACKING_BUFFER_SECONDS
+    ):
+        _tried[0] = now
         _due.drain = True
 
 
@@ -167,7 +165,7 @@ def drain(max_items: int = BATCH_ITEMS, wait: bool = False) -> int:
         return 0
     try:
         done = _record(connection, connection.lrange(PROCESSING, 0, -1))
-        batch = _run(MOVE, [HITS, PROCESSING, SINCE], [min(max_items, BATCH_ITEMS)])
+        batch = _run(MOVE, [HITS, PROCESSING], [min(max_items, BATCH_ITEMS)])
         return done + _record(connection, batch)
     finally:
         _run(UNLOCK, [LOCK], [token])

@@ -29,13 +29,14 @@ pytestmark = [
 ]
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-KEYS = (buffer.HITS, buffer.PROCESSING, buffer.SINCE, buffer.LOCK)
+KEYS = (buffer.HITS, buffer.PROCESSING, buffer.LOCK)
 
 
 @pytest.fixture
 def buffered(settings):
     settings.TRACKING_BUFFER_URL = REDIS_URL
     settings.TRACKING_BUFFER_SIZE = 1000
+    settings.TRACKING_BUFFER_SECONDS = 3600  # only the size makes a drain due in these tests
     test_redis = redis.Redis.from_url(REDIS_URL)
     test_redis.delete(*KEYS)
     yield
@@ -216,6 +217,7 @@ def test_it_records_the_rows_and_verdicts_the_synchronous_path_records(client, s
     _visit(client, at_once)
     later = _world()
     settings.TRACKING_BUFFER_URL, settings.TRACKING_BUFFER_SIZE = REDIS_URL, 1000
+    settings.TRACKING_BUFFER_SECONDS = 3600
     buffer.client().delete(*KEYS)
 
     _visit(client, later)
