@@ -146,9 +146,20 @@ def _lock(connection: redis.Redis, wait: bool) -> str | None:
     return token
 
 
+def _decoded(raw: list[bytes]) -> list[tuple[str, int, int | None, Visit]]:
+    hits = []
+    for record in raw:
+        try:
+            hits.append(decode(record))
+        except (ValueError, TypeError):
+            # One bad record must not block every batch after it: dropped, and logged.
+            logger.error("dropped an unreadable buffered tracking hit: %r", record[:200])
+    return hits
+
+
 def _record(connection: redis.Redis, raw: list[bytes]) -> int:
     if raw:
-        recording.record_batch([decode(record) for record in raw])
+        recording.record_batch(_decoded(raw))
         connection.delete(PROCESSING)
     return len(raw)
 

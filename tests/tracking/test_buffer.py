@@ -243,3 +243,12 @@ def test_it_marks_a_buffered_open_before_a_recorded_hidden_link_hit(client, buff
 
     opened = TrackingHit.objects.get(kind="open")
     assert (opened.is_machine, opened.reason) == (True, "trap")
+
+
+def test_it_drops_an_unreadable_record_and_records_the_rest(client, buffered, item):
+    buffer.client().rpush(buffer.HITS, b"not json")
+    client.get(open_url(item.pk), HTTP_USER_AGENT=BROWSER)
+
+    assert buffer.drain() == 2
+    assert actions(item) == ["opened"]
+    assert buffer.pending() == 0
