@@ -116,7 +116,8 @@ def server_environment(bench_url: str, var_dir: str, buffer_url: str) -> dict[st
         "SECURE_HSTS_SECONDS": "0",
         "VAR_DIR": var_dir,
         "LOG_LEVEL": "WARNING",
-        "CELERY_BROKER_URL": "memory://",
+        # Due drains run as Celery tasks in a worker of their own, as in production.
+        "CELERY_BROKER_URL": buffer_url or "memory://",
         "TRACKING_BUFFER_URL": buffer_url,
     }
 
@@ -142,6 +143,7 @@ def run(bench_url: str, args) -> int:
         targets[name].write_text("\n".join(seeded[name]) + "\n")
     port = args.port or free_port()
     server = start_gunicorn(port, args, dict(os.environ))
+    worker = start_worker(dict(os.environ)) if args.buffer_url else None
     results: dict[str, list[dict]] = {name: [] for name in targets}
     rows = {}
     try:
@@ -156,8 +158,10 @@ def run(bench_url: str, args) -> int:
                     rows["after the first pixel run"] = settled(count_rows, seeded["campaign"])
         rows["at the end"] = settled(count_rows, seeded["campaign"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
     failures = report(results, rows, args.items)
     if args.statistics_rows:
         failures += report_statistics(seed_statistics_campaign(args.statistics_rows))
@@ -203,6 +207,26 @@ def start_gunicorn(port: int, args, env: dict[str, str]) -> subprocess.Popen:
     if args.threads > 1:
         command += ["--worker-class=gthread", f"--threads={args.threads}"]
     return subprocess.Popen(command, env=env)
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """One Celery worker process that records the buffered hits (the task record_tracking_hits)."""
+    # At low CPU priority, as the README recommends: serving recipients comes before recording.
+    command = [
+        "nice",
+        "-n",
+        "10",
+        str(ROOT / ".venv" / "bin" / "celery"),
+        "-A",
+        "crm",
+        "worker",
+        "--pool=solo",
+        "--loglevel=WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return subprocess.Popen(command, env=env, cwd=ROOT)
 
 
 def wait_until_up(url: str) -> None:

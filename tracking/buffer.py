@@ -6,9 +6,11 @@ and answer. `drain` writes the records in batches (tracking.recording.record_bat
 inserts, the machine-traffic verdicts of tracking.classification computed for the batch). It
 runs, one drainer at a time under a Redis lock:
 
-- after the response of the web request whose push finds TRACKING_BUFFER_SIZE records buffered,
-  or whose process has not tried to drain for TRACKING_BUFFER_SECONDS (so no extra process is
-  needed while traffic flows, and the visitor does not wait for the database);
+- in a Celery worker, as the task record_tracking_hits, which the web request whose push finds
+  TRACKING_BUFFER_SIZE records buffered, or whose process has not asked for a drain for
+  TRACKING_BUFFER_SECONDS, enqueues once its response has gone out (at most one enqueued drain
+  per SCHEDULE_SECONDS across all processes): web workers never do the database work, so a
+  visitor never waits behind a batch;
 - every minute from the beat entry "Record Tracking Hits", and from `manage.py
   record_tracking_hits`, so nothing stays buffered when traffic stops.
 
@@ -30,7 +32,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 from django.core.signals import request_finished
-from django.db import DatabaseError
+from kombu import exceptions as kombu_errors
 
 from tracking import recording
 from tracking.recording import Visit
@@ -40,7 +42,9 @@ logger = logging.getLogger(__name__)
 HITS = "massmail:tracking:hits"
 PROCESSING = HITS + ":processing"
 LOCK = HITS + ":lock"
+SCHEDULED = HITS + ":drain-scheduled"
 LOCK_SECONDS = 60
+SCHEDULE_SECONDS = 1
 BATCH_ITEMS = 2000  # a batch is moved in one Lua call; Lua unpacks at most ~8000 values
 _due = threading.local()  # set by a push that finds a batch due, in the request's thread
 _tried = [time.monotonic()]  # when this process last set a drain due
@@ -105,8 +109,8 @@ def decode(raw: bytes) -> tuple[str, int, int | None, Visit]:
 
 def push(kind: str, item_id: int, url_id: int | None, visit: Visit) -> None:
     """Buffer one hit (one RPUSH). If a batch is due (TRACKING_BUFFER_SIZE buffered, or this
-    process has not tried to drain for TRACKING_BUFFER_SECONDS), this thread drains once its
-    response has gone out (request_finished), or at the next drain_if_due().
+    process has not asked for a drain for TRACKING_BUFFER_SECONDS), this thread enqueues the
+    drain once its response has gone out (request_finished), or at the next drain_if_due().
 
     Raises redis.RedisError when the hit could not be buffered."""
     length = client().rpush(HITS, encode(kind, item_id, url_id, visit))
@@ -119,16 +123,23 @@ def push(kind: str, item_id: int, url_id: int | None, visit: Visit) -> None:
         _due.drain = True
 
 
-def drain_if_due(**_signal) -> int:
-    """Drain if a push of this thread made a batch due; a failure is logged, the batch stays."""
+def drain_if_due(**_signal) -> bool:
+    """Enqueue a drain if a push of this thread made a batch due; whether it enqueued one.
+
+    A failure to enqueue is logged and the hits stay buffered for the next drain."""
     if not getattr(_due, "drain", False):
-        return 0
+        return False
     _due.drain = False
+    from tracking.tasks import record_tracking_hits  # the task module imports this one
+
     try:
-        return drain()
-    except (DatabaseError, redis.RedisError):
-        logger.exception("could not record buffered tracking hits; they stay buffered")
-        return 0
+        if not client().set(SCHEDULED, 1, nx=True, ex=SCHEDULE_SECONDS):
+            return False  # another process enqueued one within the last second
+        record_tracking_hits.delay()
+    except (redis.RedisError, OSError, kombu_errors.OperationalError):
+        logger.exception("could not enqueue recording of buffered tracking hits")
+        return False
+    return True
 
 
 request_finished.connect(drain_if_due, dispatch_uid="tracking.buffer.drain_if_due")

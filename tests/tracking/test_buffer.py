@@ -13,6 +13,7 @@ from django_celery_beat.models import PeriodicTask
 
 from campaigns import tokens
 from campaigns.models import CampaignLogRecord
+from crm.celery import app as celery_app
 from tests.factories import MassEmailFactory, SentQueueItemFactory, TrackingUrlFactory
 from tracking import buffer
 from tracking.models import TrackingHit
@@ -29,7 +30,7 @@ pytestmark = [
 ]
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-KEYS = (buffer.HITS, buffer.PROCESSING, buffer.LOCK)
+KEYS = (buffer.HITS, buffer.PROCESSING, buffer.LOCK, buffer.SCHEDULED)
 
 
 @pytest.fixture
@@ -127,15 +128,29 @@ def test_it_drops_clicks_of_a_link_of_another_campaign_when_drained(client, buff
     assert actions(item) == []
 
 
-def test_it_drains_itself_once_the_buffer_holds_a_batch(client, buffered, settings):
+def test_it_has_a_worker_drain_once_the_buffer_holds_a_batch(client, buffered, settings):
     settings.TRACKING_BUFFER_SIZE = 3
     items = SentQueueItemFactory.create_batch(3)
-
-    for each in items:
-        client.get(open_url(each.pk), HTTP_USER_AGENT=BROWSER)
+    celery_app.conf.task_always_eager = True  # the enqueued drain runs here, as a worker would
+    try:
+        for each in items[:2]:
+            client.get(open_url(each.pk), HTTP_USER_AGENT=BROWSER)
+        assert buffer.pending() == 2
+        client.get(open_url(items[2].pk), HTTP_USER_AGENT=BROWSER)
+    finally:
+        celery_app.conf.task_always_eager = False
 
     assert buffer.pending() == 0
     assert TrackingHit.objects.filter(queue_item__in=items).count() == 3
+
+
+def test_it_enqueues_at_most_one_drain_a_second(client, buffered, settings, item):
+    settings.TRACKING_BUFFER_SIZE = 1
+    client.get(open_url(item.pk), HTTP_USER_AGENT=BROWSER)  # enqueues a drain (nobody runs it)
+
+    assert buffer.client().exists(buffer.SCHEDULED)
+    client.get(open_url(item.pk), HTTP_USER_AGENT=BROWSER)
+    assert buffer.pending() == 2
 
 
 @pytest.mark.django_db(transaction=True)
