@@ -1,8 +1,9 @@
 """Public URLs a recipient reaches from an email: open pixel, click, opt-out, subscribe again.
 
 The signed token is the only authority these URLs need: no session, no login. The opt-out
-endpoints are exempt from CSRF because a cookie adds nothing to a capability the token already
-is, and because RFC 8058 one-click POSTs come without cookies.
+page's forms carry a CSRF token like every other form (so another site cannot unsubscribe or
+resubscribe a visitor behind their back); only the RFC 8058 one-click POST, which mail
+providers send without cookies, is exempt.
 """
 
 import base64
@@ -145,7 +146,6 @@ def _opt_out_page(request: HttpRequest, token: str, item: EmailQueueItem, done: 
     return render(request, "tracking/opt_out.html", context)
 
 
-@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def opt_out(request: HttpRequest, token: str) -> HttpResponse:
@@ -178,7 +178,6 @@ def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
 
 
-@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def subscribe_again(request: HttpRequest, token: str) -> HttpResponse:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -138,10 +140,28 @@ def test_it_refuses_a_one_click_post_without_the_rfc_8058_body(item, entries):
     assert flags(entries) == [False, False, False]
 
 
-def test_it_accepts_the_page_form_without_a_csrf_token(item, entries):
+def test_it_refuses_the_page_form_without_a_csrf_token(item, entries):
     response = Client(enforce_csrf_checks=True).post(url("opt_out", item), HTTP_USER_AGENT=BROWSER)
 
-    assert response.status_code == 200
+    assert response.status_code == 403
+    assert flags(entries) == [False, False, False]
+    assert not opted_out_records(item).exists()
+
+
+def test_it_accepts_the_page_form_with_the_csrf_token_the_page_gave(item, entries):
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(url("opt_out", item), HTTP_USER_AGENT=BROWSER)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())[1]
+
+    out = browser.post(
+        url("opt_out", item), {"csrfmiddlewaretoken": token}, HTTP_USER_AGENT=BROWSER
+    )
+    forged = Client(enforce_csrf_checks=True).post(
+        url("subscribe_again", item), {"csrfmiddlewaretoken": token}, HTTP_USER_AGENT=BROWSER
+    )
+
+    assert out.status_code == 200
+    assert forged.status_code == 403  # another browser, without the cookie the page set
     assert flags(entries) == [True, True, False]
 
 
