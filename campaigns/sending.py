@@ -35,9 +35,9 @@ logger = logging.getLogger(__name__)
 Status = EmailQueueItem.Status
 # Items per claim and per recording transaction: also the most duplicates a crash can cause.
 CHUNK_SIZE = 100
-# Columns neither the address check nor the renderer reads; skipping them halves loading time.
 PAUSABLE = (MassEmail.Status.PENDING, MassEmail.Status.IN_PROCESS)
 CANCELABLE = (*PAUSABLE, MassEmail.Status.DRAFT, MassEmail.Status.PAUSED)
+# Columns neither the address check nor the renderer reads; skipping them halves loading time.
 UNUSED_ITEM_FIELDS = ("created_at", "claimed_at", "sent_at", "last_error")
 
 
