@@ -29,11 +29,12 @@ buffered in Redis (tracking.buffer) get the same verdicts when their batch is re
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Expression, Q
 
 from tracking.models import TrackingHit
 
@@ -96,6 +97,7 @@ def client_hash(address: str) -> str:
     return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+@lru_cache(maxsize=1024)  # a pure function; a batch of hits repeats few user agents
 def agent_reason(user_agent: str, kind: str) -> str:
     """Why the user agent alone marks a hit of `kind` as a machine's; '' for a person."""
     agent = user_agent.strip().lower()
@@ -122,10 +124,15 @@ def recent_hits(item_id: int, at: datetime) -> list[tuple[str, int | None]]:
 
 def is_burst(hit: TrackingHit, recent: list[tuple[str, int | None]]) -> bool:
     """Whether `hit` makes BURST_LINKS or more different links of its item clicked in the window."""
-    if hit.kind != TrackingHit.Kind.CLICK:
+    return clicks_burst(hit.kind, hit.tracking_url_id, recent)
+
+
+def clicks_burst(kind: str, url_id: int | None, recent: list[tuple[str, int | None]]) -> bool:
+    """is_burst, from a hit's kind and tracking URL id (a batch builds no model instances)."""
+    if kind != TrackingHit.Kind.CLICK:
         return False
-    links = {url for kind, url in recent if kind == TrackingHit.Kind.CLICK}
-    return len(links | {hit.tracking_url_id}) >= BURST_LINKS
+    links = {url for seen, url in recent if seen == TrackingHit.Kind.CLICK}
+    return len(links | {url_id}) >= BURST_LINKS
 
 
 def first_reason(hit: TrackingHit, sent_at: datetime | None, recent: list) -> str:
@@ -134,17 +141,24 @@ def first_reason(hit: TrackingHit, sent_at: datetime | None, recent: list) -> st
     Opens are not checked against recent hits (the pixel stays one statement); a later
     hidden-link hit still marks them.
     """
-    if hit.kind == TrackingHit.Kind.TRAP:
+    return reason_for(hit.kind, hit.user_agent, hit.at, hit.tracking_url_id, sent_at, recent)
+
+
+def reason_for(
+    kind: str, user_agent: str, at: datetime, url_id: int | None, sent_at, recent: list
+) -> str:
+    """first_reason, from a hit's column values (a batch builds no model instances)."""
+    if kind == TrackingHit.Kind.TRAP:
         return Reason.TRAP
-    reason = agent_reason(hit.user_agent, hit.kind)
-    if reason or hit.kind == TrackingHit.Kind.OPEN:
+    reason = agent_reason(user_agent, kind)
+    if reason or kind == TrackingHit.Kind.OPEN:
         return reason
-    too_soon = sent_at and hit.at - sent_at < timedelta(seconds=TOO_SOON_SECONDS)
-    if hit.kind == TrackingHit.Kind.CLICK and too_soon:
+    too_soon = sent_at and at - sent_at < timedelta(seconds=TOO_SOON_SECONDS)
+    if kind == TrackingHit.Kind.CLICK and too_soon:
         return Reason.TOO_SOON
-    if any(kind == TrackingHit.Kind.TRAP for kind, _url in recent):
+    if any(seen == TrackingHit.Kind.TRAP for seen, _url in recent):
         return Reason.TRAP
-    return Reason.BURST if is_burst(hit, recent) else Reason.HUMAN
+    return Reason.BURST if clicks_burst(kind, url_id, recent) else Reason.HUMAN
 
 
 def mark_burst(hit: TrackingHit, burst: bool) -> int:
@@ -166,9 +180,10 @@ def mark_burst(hit: TrackingHit, burst: bool) -> int:
     return clicks.update(is_machine=True, reason=Reason.BURST)
 
 
-def mark_before_traps(item_ids: set[int], since: datetime) -> int:
-    """Let the hidden-link hits of `item_ids` at or after `since` mark the hits of their window
-    again: a buffered batch may bring hits older than a hidden-link hit already recorded."""
+def mark_before_traps(item_ids: Iterable[int] | Expression, since: datetime) -> int:
+    """Let the hidden-link hits of `item_ids` (ids, or an expression that gives them) at or
+    after `since` mark the hits of their window again: a buffered batch may bring hits older
+    than a hidden-link hit already recorded."""
     traps = TrackingHit.objects.filter(
         queue_item_id__in=item_ids, kind=TrackingHit.Kind.TRAP, at__gte=since
     ).only("queue_item_id", "kind", "at")

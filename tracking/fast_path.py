@@ -222,23 +222,25 @@ LOG_COLUMNS = {
 
 
 def _insert_arrays(table: str, columns: dict[str, str], rows: list, fixed: str = "") -> None:
-    """One INSERT … SELECT FROM unnest(arrays) of `rows` (dicts or model instances, read
-    column-wise): no ORM compilation per row. `fixed`: "column = SQL value, …" for every row."""
+    """One INSERT … SELECT FROM unnest(arrays) of `rows` (tuples in the order of `columns`),
+    the arrays sent in binary: no ORM compilation per row, no text quoting per value.
+    `fixed`: "column = SQL value, …" for every row."""
     pairs = [pair.split(" = ") for pair in fixed.split(", ")] if fixed else []
     names = ", ".join([*columns, *(name for name, _value in pairs)])
     values = ", ".join(["u.*", *(value for _name, value in pairs)])
-    arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+    arrays = ", ".join(f"%b::{kind}[]" for kind in columns.values())
     sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM unnest({arrays}) AS u"
     if table == _tables()["log"]:
         sql += " ON CONFLICT DO NOTHING"
-    with connection.cursor() as cursor:
-        read = dict.__getitem__ if rows and isinstance(rows[0], dict) else getattr
-        cursor.execute(sql, [[read(row, column) for row in rows] for column in columns])
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
 
 
-def insert_batch(log_records: list[dict], hits: list[TrackingHit]) -> None:
-    """Insert a batch's log records (field dicts; those the unique constraints hold are
-    skipped) and hits, in two statements; call it inside recording.hit_transaction()."""
+def insert_batch(log_records: list[tuple], hits: list[tuple]) -> None:
+    """Insert a batch's log records (value tuples in LOG_COLUMNS order; those the unique
+    constraints hold are skipped) and hits (in HIT_COLUMNS order), in two statements; call it
+    inside recording.hit_transaction()."""
     names = _tables()
     if log_records:
         _insert_arrays(

@@ -11,8 +11,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -211,19 +213,29 @@ def record_trap(item: EmailQueueItem, visit: Visit) -> TrackingHit:
 
 BufferedHit = tuple[str, int, int | None, Visit]  # kind, item id, tracking URL id, visit
 ITEM_COLUMNS = ("id", "status", "sent_at", "is_test", "email", "email_address_id")
-TARGET_COLUMNS = tuple(f"{name}_id" for name in EmailQueueItem.TARGET_FIELDS)
+_targets = attrgetter(*fast_path.TARGETS)  # an item row's targets, in LOG_COLUMNS order
 
 
-def _sent_items(ids: set[int]) -> dict[int, dict]:
-    """Column values (not model instances: a batch reads many) of the sent items among `ids`."""
-    columns = (*ITEM_COLUMNS, *TARGET_COLUMNS, "mass_email__campaign_id")
+def _id_set(ids: set[int]) -> set[int] | RawSQL:
+    """`ids` for an `__in` filter; on PostgreSQL one array parameter: a batch's thousands of
+    placeholders would cost more CPU to compile and parse than the query takes to run."""
+    if connection.vendor != "postgresql":
+        return ids
+    return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
+
+
+def _sent_items(ids: set[int]) -> dict[int, tuple]:
+    """Named rows (not model instances: a batch reads many) of the sent items among `ids`."""
+    targets = (f"{name}_id" for name in EmailQueueItem.TARGET_FIELDS)
+    columns = (*ITEM_COLUMNS, *targets, "mass_email__campaign_id")
     # By primary key alone, as sent_item: with the status in the WHERE the planner may scan.
-    rows = EmailQueueItem.objects.filter(pk__in=ids).values(*columns)
-    return {row["id"]: row for row in rows if row["status"] == EmailQueueItem.Status.SENT}
+    rows = EmailQueueItem.objects.filter(pk__in=_id_set(ids)).values_list(*columns, named=True)
+    return {row.id: row for row in rows if row.status == EmailQueueItem.Status.SENT}
 
 
-def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, dict, TrackingUrl | None]]:
-    """In time order, the hits of sent items (clicks: of a link of the item's campaign)."""
+def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, tuple]]:
+    """In time order, the hits of sent items (clicks: of a link of the item's campaign), each
+    with its item's row."""
     items = _sent_items({h[1] for h in hits})
     links = TrackingUrl.objects.in_bulk({h[2] for h in hits if h[2]})
     accepted = []
@@ -233,63 +245,55 @@ def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, dict, Trac
             continue
         if hit[0] == Kind.CLICK and (
             link is None
-            or link.campaign_id != item["mass_email__campaign_id"]
+            or link.campaign_id != item.mass_email__campaign_id
             or not _web_address_ok(link)
         ):
             continue
-        accepted.append((hit, item, link))
+        accepted.append((hit, item))
     return accepted
 
 
 def _recorded_hits(accepted: list) -> dict[int, list[tuple[str, int | None, datetime]]]:
     """(kind, tracking URL id, at) of the recorded hits in the burst windows of clicked items."""
-    clicked = {item["id"] for hit, item, _link in accepted if hit[0] == Kind.CLICK}
+    clicked = {item.id for hit, item in accepted if hit[0] == Kind.CLICK}
     found = defaultdict(list)
     if clicked:
-        since = classification.burst_start(min(hit[3].at for hit, _item, _link in accepted))
-        rows = TrackingHit.objects.filter(queue_item_id__in=clicked, at__gte=since).order_by()
+        since = classification.burst_start(min(hit[3].at for hit, _item in accepted))
+        recorded = TrackingHit.objects.filter(queue_item_id__in=_id_set(clicked), at__gte=since)
+        rows = recorded.order_by()
         for item_id, *seen in rows.values_list("queue_item_id", "kind", "tracking_url_id", "at"):
             found[item_id].append(tuple(seen))
     return found
 
 
-def _log_row(item: dict, action: str, url_id: int | None = None) -> dict:
-    """The fields of a log record, as log_record sets them, from an item's column values."""
-    copied = {column: item[column] for column in TARGET_COLUMNS + ITEM_COLUMNS[3:]}
-    return {
-        "campaign_id": item["mass_email__campaign_id"],
-        "action": action,
-        "queue_item_id": item["id"],
-        "tracking_url_id": url_id,
-        **copied,
-    }
+def _log_row(item: tuple, action: str, url_id: int | None = None) -> tuple:
+    """A log record's values in fast_path.LOG_COLUMNS order, as log_record sets them."""
+    copied = (*_targets(item), item.email_address_id, item.email, item.is_test)
+    return (item.mass_email__campaign_id, action, item.id, url_id, *copied)
 
 
-def _batch_hit(hit: BufferedHit, item: dict, seen: list) -> tuple[TrackingHit, bool]:
-    """The hit classified as add_hit does, given the item's hits `seen` so far; and its burst."""
+def _batch_hit(hit: BufferedHit, item: tuple, seen: list) -> tuple[tuple, bool]:
+    """The hit's values in fast_path.HIT_COLUMNS order, classified as add_hit does given the
+    item's hits `seen` so far; and whether it makes a burst."""
     kind, item_id, url_id, visit = hit
-    new = TrackingHit(
-        queue_item_id=item_id,
-        campaign_id=item["mass_email__campaign_id"],
-        is_test=item["is_test"],
-        kind=kind,
-        tracking_url_id=url_id if kind == Kind.CLICK else None,
-        at=visit.at,
-        user_agent=visit.user_agent,
-        client_hash=visit.client_hash,
-    )
-    start = classification.burst_start(visit.at)
-    recent = [] if kind == Kind.OPEN else [(k, url) for k, url, at in seen if at >= start]
-    new.reason = classification.first_reason(new, item["sent_at"], recent)
-    new.is_machine = bool(new.reason)
-    seen.append((kind, new.tracking_url_id, visit.at))
-    return new, kind != Kind.OPEN and classification.is_burst(new, recent)
+    url_id = url_id if kind == Kind.CLICK else None
+    recent = []
+    if kind != Kind.OPEN:
+        start = classification.burst_start(visit.at)
+        recent = [(k, url) for k, url, at in seen if at >= start]
+    agent, at = visit.user_agent, visit.at
+    reason = classification.reason_for(kind, agent, at, url_id, item.sent_at, recent)
+    seen.append((kind, url_id, at))
+    campaign_id = item.mass_email__campaign_id
+    row = (item_id, campaign_id, item.is_test, kind, url_id, at, agent, visit.client_hash)
+    burst = kind != Kind.OPEN and classification.clicks_burst(kind, url_id, recent)
+    return (*row, bool(reason), reason), burst
 
 
-def _log_rows(accepted: list) -> list[dict]:
+def _log_rows(accepted: list) -> list[tuple]:
     """One Opened per item and one Clicked per item and link of the batch."""
     log = {}
-    for (kind, item_id, url_id, _visit), item, _link in accepted:
+    for (kind, item_id, url_id, _visit), item in accepted:
         if (Action.OPENED, item_id, None) not in log:
             log[Action.OPENED, item_id, None] = _log_row(item, Action.OPENED)
         if kind == Kind.CLICK and (Action.CLICKED, item_id, url_id) not in log:
@@ -297,28 +301,37 @@ def _log_rows(accepted: list) -> list[dict]:
     return list(log.values())
 
 
-def record_batch(hits: Sequence[BufferedHit]) -> list[TrackingHit]:
+def _insert_batch(log_rows: list[tuple], hit_rows: list[tuple]) -> None:
+    """Insert log records (skipping those already held) and hits from their value tuples."""
+    if connection.vendor == "postgresql":
+        fast_path.insert_batch(log_rows, hit_rows)
+        return
+    log_columns, hit_columns = fast_path.LOG_COLUMNS, fast_path.HIT_COLUMNS
+    logs = [CampaignLogRecord(**dict(zip(log_columns, row, strict=True))) for row in log_rows]
+    add_log_records(logs)
+    hits = [TrackingHit(**dict(zip(hit_columns, row, strict=True))) for row in hit_rows]
+    TrackingHit.objects.bulk_create(hits)
+
+
+def record_batch(hits: Sequence[BufferedHit]) -> int:
     """Record buffered opens and clicks in one transaction, with the log records and verdicts
-    the synchronous path gives them one by one; returns the hits saved. Hits of items not sent,
-    and clicks of links not of the item's campaign, are dropped."""
+    the synchronous path gives them one by one; returns how many hits it saved. Hits of items
+    not sent, and clicks of links not of the item's campaign, are dropped."""
     accepted = _accepted(hits)
     if not accepted:
-        return []
+        return 0
     seen = _recorded_hits(accepted)
-    saved, bursts = [], []
-    for hit, item, _link in accepted:
-        new, burst = _batch_hit(hit, item, seen[item["id"]])
-        saved.append(new)
+    rows, bursts = [], []
+    for hit, item in accepted:
+        row, burst = _batch_hit(hit, item, seen[item.id])
+        rows.append(row)
         if burst:
-            bursts.append(new)
+            bursts.append(TrackingHit(queue_item_id=row[0], kind=row[3], at=row[5]))
     with hit_transaction():
-        if connection.vendor == "postgresql":
-            fast_path.insert_batch(_log_rows(accepted), saved)
-        else:
-            add_log_records([CampaignLogRecord(**row) for row in _log_rows(accepted)])
-            TrackingHit.objects.bulk_create(saved)
+        _insert_batch(_log_rows(accepted), rows)
         for hit in bursts:
             classification.mark_burst(hit, burst=True)
-        since = min(hit.at for hit in saved)
-        classification.mark_before_traps({hit.queue_item_id for hit in saved}, since)
-    return saved
+        since = min(hit[3].at for hit, _item in accepted)
+        items = _id_set({item.id for _hit, item in accepted})
+        classification.mark_before_traps(items, since)
+    return len(rows)
