@@ -22,7 +22,7 @@ import os  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-from bench.queue import drop_database, recreate_database  # noqa: E402
+from bench.scratch import drop_database, recreate_database, setup_django  # noqa: E402
 
 MATCHING, OTHERS = 100_000, 1_000
 
@@ -72,15 +72,7 @@ def floor_insert(target_list_id: int) -> int:
 
 
 def run(bench_url: str, reps: int) -> int:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(bench_url)
     create_contacts()
     from crm.models import Contact
     from targetlists.adding import add_to_target_list

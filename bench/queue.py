@@ -23,8 +23,7 @@ import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-import dj_database_url  # noqa: E402
-import psycopg  # noqa: E402
+from bench.scratch import drop_database, recreate_database, setup_django  # noqa: E402
 
 CONTACTS, LEADS, ACCOUNTS, USERS = 400_000, 300_000, 100_000, 20_000
 ADDRESSES = 700_000
@@ -51,40 +50,8 @@ def main() -> int:
             drop_database(base_url, args.database)
 
 
-def admin_connection(base_url: str) -> psycopg.Connection:
-    config = dj_database_url.parse(base_url)
-    return psycopg.connect(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(base_url: str, name: str) -> str:
-    drop_database(base_url, name)
-    with admin_connection(base_url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(base_url: str, name: str) -> None:
-    with admin_connection(base_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
 def run(bench_url: str, reps: int) -> int:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(bench_url)
     started = time.perf_counter()
     mass_email = create_data()
     print(f"data: 1,000,000 entries created in {time.perf_counter() - started:.1f} s")

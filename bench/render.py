@@ -31,28 +31,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-PARAGRAPH = (
-    '<p style="font-family:Arial,sans-serif;font-size:15px;line-height:22px;color:#333333">'
-    "Nuestra colección de otoño ya está aquí: abrigos, botas y bufandas pensadas para los días "
-    "fríos, con envío gratuito en pedidos superiores a 50 € y devoluciones sin coste.</p>\n"
-)
-
-
-def template_html(link_ids: list[int]) -> str:
-    links = "".join(
-        f'<p><a href="{{trackingUrl:{link_id}}}" style="color:#0a66c2">Ver la oferta {n}</a></p>\n'
-        for n, link_id in enumerate(link_ids, 1)
-    )
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Otoño</title></head>\n'
-        '<body style="margin:0;padding:0"><table width="100%"><tr><td>\n'
-        "<h1>Hola {Person.firstName},</h1>\n"
-        + PARAGRAPH * 5
-        + links
-        + "<p>Un saludo, {Person.name} — gracias por su confianza, {Person.lastName}.</p>\n"
-        + PARAGRAPH * 2
-        + "</td></tr></table></body></html>\n"
-    )
+from bench.newsletter import template_html  # noqa: E402
 
 
 def setup_django(var_dir: str) -> None:
@@ -84,7 +63,7 @@ def make_mass_email():
     template = EmailTemplate.objects.create(
         name="Otoño", subject="¡Hola {Person.firstName}! Novedades de otoño", body_html=""
     )
-    template.body_html = template_html(link_ids)
+    template.body_html = template_html(link_ids, before=5, after=2)
     template.save()
     mass_email = MassEmail.objects.create(
         campaign=campaign,

@@ -36,8 +36,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 
-import dj_database_url  # noqa: E402
-import psycopg  # noqa: E402
+from bench.scratch import drop_database, recreate_database, setup_django  # noqa: E402
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36"
 GOAL_RATIO, GOAL_P99_MS = 0.5, 50.0
@@ -81,30 +80,6 @@ def main() -> int:
             drop_database(base_url, args.database)
 
 
-def admin_connection(base_url: str) -> psycopg.Connection:
-    config = dj_database_url.parse(base_url)
-    return psycopg.connect(
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        dbname=config["NAME"] or "postgres",
-        autocommit=True,
-    )
-
-
-def recreate_database(base_url: str, name: str) -> str:
-    with admin_connection(base_url) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return base_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(base_url: str, name: str) -> None:
-    with admin_connection(base_url) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def server_environment(bench_url: str, var_dir: str, buffer_url: str) -> dict[str, str]:
     return {
         "DATABASE_URL": bench_url,
@@ -129,11 +104,7 @@ def run(bench_url: str, args) -> int:
         import redis
 
         redis.Redis.from_url(args.buffer_url).flushdb()
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    setup_django(bench_url)  # with the bench's settings module, set in the environment above
     from bench.tracking_data import count_rows, seed_campaign, seed_statistics_campaign
 
     seeded = seed_campaign(args.items)

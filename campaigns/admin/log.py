@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.log_lists import create_target_list_from_log
 from campaigns.models import Campaign, CampaignLogRecord
+from crm.admin.site import ReadOnlyAdmin
 
 Action = CampaignLogRecord.Action
 
@@ -27,7 +28,7 @@ def admin_link(obj, text: str | None = None) -> str:
 
 
 @admin.register(CampaignLogRecord)
-class CampaignLogRecordAdmin(admin.ModelAdmin):
+class CampaignLogRecordAdmin(ReadOnlyAdmin):
     list_display = ["action_date", "action_label", "campaign", "email", "person", "is_test"]
     list_filter = ["action", "bounce_type", "is_test", "campaign"]
     search_fields = ["email"]
@@ -62,15 +63,6 @@ class CampaignLogRecordAdmin(admin.ModelAdmin):
     def person(self, record: CampaignLogRecord) -> str:
         target = record.target
         return admin_link(target) if target is not None else ""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.create_target_list_view)

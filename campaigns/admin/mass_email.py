@@ -26,6 +26,7 @@ from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
 from campaigns.progress import progress
 from campaigns.test_send import TestSendError, send_test
+from crm.admin.site import ReadOnlyAdmin
 from crm.models import Account, Contact, Lead
 
 EDITABLE_CHOICES = [(s.value, s.label) for s in MassEmail.EDITABLE_STATUSES]
@@ -306,7 +307,7 @@ class TestSendForm(forms.Form):
 
 
 @admin.register(EmailQueueItem)
-class EmailQueueItemAdmin(admin.ModelAdmin):
+class EmailQueueItemAdmin(ReadOnlyAdmin):
     """The queue, read-only: what was sent to whom, what failed and why."""
 
     list_display = (
@@ -335,14 +336,8 @@ class EmailQueueItemAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+        return False  # deleting the mass email deletes its queue
 
     @admin.display(description=_("recipient"))
     def target_display(self, item: EmailQueueItem) -> str:

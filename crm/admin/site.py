@@ -1,4 +1,4 @@
-"""Admin site branding, and the base for settings pages that edit a single row."""
+"""Admin site branding, and the bases for settings pages (one row) and read-only records."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -35,3 +35,19 @@ class SingletonAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(
             reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
         )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the product writes and people only read (logs, queues, hits).
+
+    Nobody adds or changes them; only superusers may delete.
+    """
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser

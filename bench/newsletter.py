@@ -1,0 +1,25 @@
+"""The newsletter the sending benchmarks render: three person placeholders and tracked links."""
+
+PARAGRAPH = (
+    '<p style="font-family:Arial,sans-serif;font-size:15px;line-height:22px;color:#333333">'
+    "Nuestra colección de otoño ya está aquí: abrigos, botas y bufandas pensadas para los días "
+    "fríos, con envío gratuito en pedidos superiores a 50 € y devoluciones sin coste.</p>\n"
+)
+
+
+def template_html(link_ids: list[int], *, before: int, after: int) -> str:
+    """A Spanish newsletter with `before` paragraphs, a link per id, then `after` paragraphs."""
+    links = "".join(
+        f'<p><a href="{{trackingUrl:{link_id}}}" style="color:#0a66c2">Ver la oferta {n}</a></p>\n'
+        for n, link_id in enumerate(link_ids, 1)
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Otoño</title></head>\n'
+        '<body style="margin:0;padding:0"><table width="100%"><tr><td>\n'
+        "<h1>Hola {Person.firstName},</h1>\n"
+        + PARAGRAPH * before
+        + links
+        + "<p>Un saludo, {Person.name}: gracias por su confianza, {Person.lastName}.</p>\n"
+        + PARAGRAPH * after
+        + "</td></tr></table></body></html>\n"
+    )

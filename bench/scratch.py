@@ -1,0 +1,45 @@
+"""Scratch PostgreSQL databases for the benchmarks: create one, point Django at it, drop it."""
+
+import os
+
+import dj_database_url
+import psycopg
+
+
+def admin_connection(base_url: str) -> psycopg.Connection:
+    """An autocommit connection to the server of `base_url` (its database, else postgres)."""
+    config = dj_database_url.parse(base_url)
+    return psycopg.connect(
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        dbname=config["NAME"] or "postgres",
+        autocommit=True,
+    )
+
+
+def recreate_database(base_url: str, name: str) -> str:
+    """Drop and create database `name` on the server of `base_url`; its URL."""
+    drop_database(base_url, name)
+    with admin_connection(base_url) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(base_url: str, name: str) -> None:
+    # FORCE: a server the benchmark started may still hold connections.
+    with admin_connection(base_url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def setup_django(database_url: str) -> None:
+    """Set Django up on `database_url` with the product's settings, and migrate it."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
