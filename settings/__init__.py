@@ -155,6 +155,9 @@ _BROKER_REDIS = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis://") el
 TRACKING_BUFFER_URL = os.environ.get("TRACKING_BUFFER_URL", _BROKER_REDIS)
 TRACKING_BUFFER_SIZE = envint("TRACKING_BUFFER_SIZE", 200)
 TRACKING_BUFFER_SECONDS = envint("TRACKING_BUFFER_SECONDS", 1)
+# A web process gathers its hits for this long and sends them to Redis in one command; 0: each
+# hit is sent in its request.
+TRACKING_BUFFER_FLUSH_MS = envint("TRACKING_BUFFER_FLUSH_MS", 50)
 
 LOGGING = {
     "version": 1,

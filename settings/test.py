@@ -16,3 +16,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Tracking tests assert rows right after a request; tests/tracking/test_buffer.py opts in.
 TRACKING_BUFFER_URL = ""
+TRACKING_BUFFER_FLUSH_MS = 0  # buffered hits reach Redis in their request; a test opts in

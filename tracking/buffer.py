@@ -1,16 +1,22 @@
 """A Redis list that buffers opens and clicks, recorded into the database in batches.
 
 With settings.TRACKING_BUFFER_URL set, the pixel and the click view do not write to the
-database: they check the signed token, push one compact record here (one round trip to Redis)
-and answer. `drain` writes the records in batches (tracking.recording.record_batch: set-based
-inserts, the machine-traffic verdicts of tracking.classification computed for the batch). It
-runs, one drainer at a time under a Redis lock:
+database, nor wait for Redis: they check the signed token, append one compact record to their
+process's outbox and answer. A thread of each web process moves the outbox to the Redis list in
+one RPUSH within TRACKING_BUFFER_FLUSH_MS of the first hit (50 ms by default; 0 pushes in the
+request), so Redis sees a command per batch, not per hit. A web process killed without warning
+loses the hits of that last moment, as a database crash loses the last commits made without
+waiting for the disk; a graceful stop flushes the outbox at exit. If Redis refuses a flush, its
+hits are recorded in the database at once.
 
-- in a Celery worker, as the task record_tracking_hits, which the web request whose push finds
+`drain` writes the Redis list in batches (tracking.recording.record_batch: set-based inserts,
+the machine-traffic verdicts of tracking.classification computed for the batch). It runs, one
+drainer at a time under a Redis lock:
+
+- in a Celery worker, as the task record_tracking_hits, which the flush that finds
   TRACKING_BUFFER_SIZE records buffered, or whose process has not asked for a drain for
-  TRACKING_BUFFER_SECONDS, enqueues once its response has gone out (at most one enqueued drain
-  per SCHEDULE_SECONDS across all processes): web workers never do the database work, so a
-  visitor never waits behind a batch;
+  TRACKING_BUFFER_SECONDS, enqueues (at most one enqueued drain per SCHEDULE_SECONDS across all
+  processes): web workers never do the database work, so a visitor never waits behind a batch;
 - every minute from the beat entry "Record Tracking Hits", and from `manage.py
   record_tracking_hits`, so nothing stays buffered when traffic stops.
 
@@ -22,16 +28,19 @@ processing list first); one that dies between its commit and the delete makes th
 twice (log records stay unique, the hits of that batch are doubled).
 """
 
+import atexit
 import json
 import logging
+import os
 import secrets
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
-from django.core.signals import request_finished
+from django.db import DatabaseError, close_old_connections
 from kombu import exceptions as kombu_errors
 
 from tracking import recording
@@ -46,8 +55,12 @@ SCHEDULED = HITS + ":drain-scheduled"
 LOCK_SECONDS = 60
 SCHEDULE_SECONDS = 1
 BATCH_ITEMS = 2000  # a batch is moved in one Lua call; Lua unpacks at most ~8000 values
-_due = threading.local()  # set by a push that finds a batch due, in the request's thread
-_tried = [time.monotonic()]  # when this process last set a drain due
+OUTBOX_LIMIT = 100_000  # hits kept in memory while neither Redis nor the database takes them
+_outbox: deque[bytes] = deque()  # this process's hits not yet in Redis; appends need no lock
+_flushing = threading.Lock()  # one flush at a time per process
+_wake = threading.Event()  # set by a push, for the flusher thread
+_flusher_pid = [0]  # the process whose flusher thread runs; 0 until a push starts it
+_tried = [time.monotonic()]  # when this process last enqueued a drain
 
 # Moves up to ARGV[1] records from the buffer to the processing list, atomically.
 MOVE = """
@@ -108,28 +121,62 @@ def decode(raw: bytes) -> tuple[str, int, int | None, Visit]:
 
 
 def push(kind: str, item_id: int, url_id: int | None, visit: Visit) -> None:
-    """Buffer one hit (one RPUSH). If a batch is due (TRACKING_BUFFER_SIZE buffered, or this
-    process has not asked for a drain for TRACKING_BUFFER_SECONDS), this thread enqueues the
-    drain once its response has gone out (request_finished), or at the next drain_if_due().
-
-    Raises redis.RedisError when the hit could not be buffered."""
-    length = client().rpush(HITS, encode(kind, item_id, url_id, visit))
-    now = time.monotonic()
-    if (
-        length >= settings.TRACKING_BUFFER_SIZE
-        or now - _tried[0] >= settings.TRACKING_BUFFER_SECONDS
-    ):
-        _tried[0] = now
-        _due.drain = True
+    """Buffer one hit: into this process's outbox, which reaches Redis within
+    TRACKING_BUFFER_FLUSH_MS (flush(); at once when that is 0). Never raises."""
+    _outbox.append(encode(kind, item_id, url_id, visit))
+    if not settings.TRACKING_BUFFER_FLUSH_MS:
+        flush()
+        return
+    if not _flusher_pid[0]:
+        _start_flusher()
+    _wake.set()
 
 
-def drain_if_due(**_signal) -> bool:
-    """Enqueue a drain if a push of this thread made a batch due; whether it enqueued one.
+def flush() -> int:
+    """Move this process's outbox to Redis in one RPUSH, and enqueue a drain if one is due;
+    how many hits it moved.
 
-    A failure to enqueue is logged and the hits stay buffered for the next drain."""
-    if not getattr(_due, "drain", False):
-        return False
-    _due.drain = False
+    A batch is due when TRACKING_BUFFER_SIZE hits are buffered, or when this process has not
+    asked for a drain for TRACKING_BUFFER_SECONDS. If Redis cannot take the hits, they are
+    recorded in the database at once; if that fails too, they stay in the outbox for the next
+    flush. Both failures are logged; neither raises."""
+    with _flushing:
+        batch = [_outbox.popleft() for _ in range(len(_outbox))]
+        if not batch:
+            return 0
+        try:
+            length = client().rpush(HITS, *batch)
+        except redis.RedisError:
+            logger.exception("could not buffer %s tracking hits; recording them now", len(batch))
+            _record_now(batch)
+            return len(batch)
+        now = time.monotonic()
+        due = (
+            length >= settings.TRACKING_BUFFER_SIZE
+            or now - _tried[0] >= settings.TRACKING_BUFFER_SECONDS
+        )
+        if due:
+            _tried[0] = now
+    if due:
+        _enqueue_drain()  # outside the lock: an eager (test) drain flushes again
+    return len(batch)
+
+
+def _record_now(batch: list[bytes]) -> None:
+    """Record hits Redis would not take; put them back in the outbox if the database fails."""
+    try:
+        recording.record_batch(_decoded(batch))
+    except DatabaseError:
+        logger.exception("could not record %s tracking hits; keeping them", len(batch))
+        if len(_outbox) + len(batch) <= OUTBOX_LIMIT:
+            _outbox.extendleft(reversed(batch))
+        else:
+            logger.error("tracking outbox full: dropped %s hits", len(batch))
+
+
+def _enqueue_drain() -> bool:
+    """Enqueue the task record_tracking_hits, at most once per SCHEDULE_SECONDS across all
+    processes; whether it did. A failure is logged: the hits stay buffered for the next drain."""
     from tracking.tasks import record_tracking_hits  # the task module imports this one
 
     try:
@@ -142,7 +189,42 @@ def drain_if_due(**_signal) -> bool:
     return True
 
 
-request_finished.connect(drain_if_due, dispatch_uid="tracking.buffer.drain_if_due")
+def _start_flusher() -> None:
+    with _flushing:
+        if _flusher_pid[0] == os.getpid():
+            return  # another thread started it meanwhile
+        _flusher_pid[0] = os.getpid()
+        threading.Thread(target=_flush_forever, name="tracking-outbox", daemon=True).start()
+        atexit.register(flush)  # a graceful stop (gunicorn's SIGTERM) loses nothing
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no flusher thread; the parent's outbox is the parent's to
+    send, and a lock the parent's flusher held at the fork would never be released here."""
+    global _flushing
+    _flushing = threading.Lock()
+    _outbox.clear()
+    _flusher_pid[0] = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _flush_forever() -> None:
+    """The flusher thread: after a push wakes it, wait TRACKING_BUFFER_FLUSH_MS for more hits,
+    then flush."""
+    while True:
+        _wake.clear()
+        if not _outbox:
+            _wake.wait()
+        time.sleep(settings.TRACKING_BUFFER_FLUSH_MS / 1000)
+        # Like a request: a database connection opened by _record_now is closed when stale.
+        close_old_connections()
+        try:
+            flush()
+        except Exception:  # noqa: BLE001 (the thread must outlive any one failure)
+            logger.exception("tracking outbox flush failed; retrying")
+        close_old_connections()
 
 
 def _lock(connection: redis.Redis, wait: bool) -> str | None:
@@ -176,11 +258,13 @@ def _record(connection: redis.Redis, raw: list[bytes]) -> int:
 
 
 def drain(max_items: int = BATCH_ITEMS, wait: bool = False) -> int:
-    """Record up to `max_items` buffered hits (first any batch a dead drainer left); how many.
+    """Record up to `max_items` buffered hits (first this process's outbox is flushed, and any
+    batch a dead drainer left is recorded); how many.
 
     Returns 0 at once when another process is draining, unless `wait`: then it waits for it
     (BufferBusy after LOCK_SECONDS). Raises DatabaseError (the batch stays in the processing
     list, written by the next drain) or redis.RedisError."""
+    flush()
     connection = client()
     token = _lock(connection, wait)
     if token is None:
@@ -204,6 +288,8 @@ def drain_all() -> int:
 
 
 def pending() -> int:
-    """How many hits are buffered, not yet recorded (including a batch being written)."""
+    """How many hits are buffered, not yet recorded (including a batch being written); this
+    process's outbox is flushed first."""
+    flush()
     connection = client()
     return connection.llen(HITS) + connection.llen(PROCESSING)

@@ -9,7 +9,6 @@ providers send without cookies, is exempt.
 import base64
 import logging
 
-import redis
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -44,20 +43,6 @@ def _read(kind: str, token: str, count: int = 1) -> tuple[int, ...] | None:
         return None  # the caller answers with its "not valid" response
 
 
-def _buffered(kind: str, item_id: int, url_id: int | None, visit: Visit) -> bool:
-    """Push the hit to the Redis buffer when it is on; False when it is off or unreachable."""
-    if not buffer.enabled():
-        return False
-    try:
-        buffer.push(kind, item_id, url_id, visit)
-    except redis.RedisError:
-        logger.exception(
-            "could not buffer a hit (%s) of queue item %s; recording it", kind, item_id
-        )
-        return False
-    return True
-
-
 @require_safe
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     """Always a 1×1 GIF; a GET with a valid token records the open (HEAD records nothing)."""
@@ -65,7 +50,9 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     if ids and request.method == "GET":
         visit = Visit.from_request(request)
         try:
-            if not _buffered(TrackingHit.Kind.OPEN, ids[0], None, visit):
+            if buffer.enabled():
+                buffer.push(TrackingHit.Kind.OPEN, ids[0], None, visit)
+            else:
                 recording.record_open(ids[0], visit)
         except DatabaseError:
             # The image must still come back; the failure is logged, not hidden.
@@ -82,10 +69,9 @@ def _click_link(request: HttpRequest, item_id: int, url_id: int) -> TrackingUrl 
     signature attests the pairing, and the batch drops clicks of items not sent."""
     if buffer.enabled():
         link = recording.cached_link(url_id)
-        if link is None or request.method != "GET":
-            return link
-        if _buffered(TrackingHit.Kind.CLICK, item_id, url_id, Visit.from_request(request)):
-            return link
+        if link is not None and request.method == "GET":
+            buffer.push(TrackingHit.Kind.CLICK, item_id, url_id, Visit.from_request(request))
+        return link
     if request.method == "GET":
         return recording.record_click(item_id, url_id, Visit.from_request(request))
     return recording.find_link(item_id, url_id)

@@ -1,7 +1,11 @@
 """Opens and clicks buffered in a real Redis (tracking.buffer), recorded by a drain."""
 
 import os
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -267,3 +271,76 @@ def test_it_drops_an_unreadable_record_and_records_the_rest(client, buffered, it
     assert buffer.drain() == 2
     assert actions(item) == ["opened"]
     assert buffer.pending() == 0
+
+
+def _rpush_calls() -> int:
+    stats = buffer.client().info("commandstats").get("cmdstat_rpush", {})
+    return stats.get("calls", 0)
+
+
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_web_process_sends_its_hits_to_redis_together(client, buffered, settings, item, link):
+    settings.TRACKING_BUFFER_FLUSH_MS = 1000  # the three requests take far less
+    calls = _rpush_calls()
+
+    for url in (open_url(item.pk), open_url(item.pk), click_url(item.pk, link.pk)):
+        client.get(url, HTTP_USER_AGENT=BROWSER)
+
+    assert buffer.client().llen(buffer.HITS) == 0  # still in the outbox: no request waited
+    assert _wait_for(lambda: buffer.client().llen(buffer.HITS) == 3)
+    assert _rpush_calls() - calls == 1
+    assert buffer.drain() == 3
+    assert actions(item) == ["clicked", "opened"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hits_wait_in_the_outbox_while_neither_redis_nor_the_database_takes_them(
+    client, buffered, settings, item, caplog
+):
+    settings.TRACKING_BUFFER_URL = "redis://127.0.0.1:1/0"
+    name = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = "/nonexistent/mm-no-such-database"
+    try:
+        response = client.get(open_url(item.pk), HTTP_USER_AGENT=BROWSER)
+    finally:
+        connection.settings_dict["NAME"] = name
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+    assert len(buffer._outbox) == 1
+    assert "could not record 1 tracking hits; keeping them" in caplog.text
+    settings.TRACKING_BUFFER_URL = REDIS_URL
+    assert buffer.flush() == 1
+    assert buffer.drain() == 1
+    assert actions(item) == ["opened"]
+
+
+def test_a_process_that_exits_sends_what_its_outbox_holds(buffered, item):
+    code = (
+        "from tracking import buffer\n"
+        "from tracking.recording import Visit\n"
+        f"buffer.push('open', {item.pk}, None, Visit('agent', 'client'))\n"
+        "assert buffer.client().llen(buffer.HITS) == 0\n"
+    )
+    environment = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "settings",
+        "TRACKING_BUFFER_URL": REDIS_URL,
+        "TRACKING_BUFFER_FLUSH_MS": "600000",  # only the exit can send it
+    }
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=root, env=environment, check=True
+    )
+
+    assert buffer.client().llen(buffer.HITS) == 1
+    kind, item_id, url_id, visit = buffer.decode(buffer.client().lindex(buffer.HITS, 0))
+    assert (kind, item_id, url_id, visit.user_agent) == ("open", item.pk, None, "agent")
