@@ -14,6 +14,7 @@ from datetime import datetime
 from operator import attrgetter
 
 from django.db import connection, transaction
+from django.db.models import Max
 from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -253,16 +254,24 @@ def _accepted(hits: Sequence[BufferedHit]) -> list[tuple[BufferedHit, tuple]]:
     return accepted
 
 
-def _recorded_hits(accepted: list) -> dict[int, list[tuple[str, int | None, datetime]]]:
-    """(kind, tracking URL id, at) of the recorded hits in the burst windows of clicked items."""
+# The kinds of earlier hits the rules look at: a hidden-link hit, and clicks for a burst.
+RULE_KINDS = (Kind.CLICK, Kind.TRAP)
+
+
+def _recorded_hits(accepted: list) -> dict[int, dict[tuple[str, int | None], datetime]]:
+    """Per clicked item: the latest `at` of each (kind, tracking URL id) among its recorded
+    clicks and hidden-link hits in the batch's burst windows. The rules ask only whether the
+    item has such a hit in a window, which the latest one answers."""
     clicked = {item.id for hit, item in accepted if hit[0] == Kind.CLICK}
-    found = defaultdict(list)
+    found = defaultdict(dict)
     if clicked:
         since = classification.burst_start(min(hit[3].at for hit, _item in accepted))
-        recorded = TrackingHit.objects.filter(queue_item_id__in=_id_set(clicked), at__gte=since)
-        rows = recorded.order_by()
-        for item_id, *seen in rows.values_list("queue_item_id", "kind", "tracking_url_id", "at"):
-            found[item_id].append(tuple(seen))
+        recorded = TrackingHit.objects.filter(
+            queue_item_id__in=_id_set(clicked), kind__in=RULE_KINDS, at__gte=since
+        )
+        latest = recorded.order_by().values_list("queue_item_id", "kind", "tracking_url_id")
+        for item_id, kind, url_id, at in latest.annotate(Max("at")):
+            found[item_id][kind, url_id] = at
     return found
 
 
@@ -272,18 +281,21 @@ def _log_row(item: tuple, action: str, url_id: int | None = None) -> tuple:
     return (item.mass_email__campaign_id, action, item.id, url_id, *copied)
 
 
-def _batch_hit(hit: BufferedHit, item: tuple, seen: list) -> tuple[tuple, bool]:
+def _batch_hit(hit: BufferedHit, item: tuple, seen: dict) -> tuple[tuple, bool]:
     """The hit's values in fast_path.HIT_COLUMNS order, classified as add_hit does given the
-    item's hits `seen` so far; and whether it makes a burst."""
+    latest `at` of each (kind, tracking URL id) the rules look at among the item's hits so far
+    (`seen`, which it updates); and whether it makes a burst."""
     kind, item_id, url_id, visit = hit
     url_id = url_id if kind == Kind.CLICK else None
     recent = []
     if kind != Kind.OPEN:
         start = classification.burst_start(visit.at)
-        recent = [(k, url) for k, url, at in seen if at >= start]
+        recent = [key for key, at in seen.items() if at >= start]
     agent, at = visit.user_agent, visit.at
     reason = classification.reason_for(kind, agent, at, url_id, item.sent_at, recent)
-    seen.append((kind, url_id, at))
+    if kind in RULE_KINDS:
+        latest = seen.get((kind, url_id))
+        seen[kind, url_id] = at if latest is None else max(latest, at)
     campaign_id = item.mass_email__campaign_id
     row = (item_id, campaign_id, item.is_test, kind, url_id, at, agent, visit.client_hash)
     burst = kind != Kind.OPEN and classification.clicks_burst(kind, url_id, recent)
