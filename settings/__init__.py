@@ -131,6 +131,7 @@ EMAIL_PORT = envint("EMAIL_PORT", 1025)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com")
 SMTP_CAPTURE_DIR = VAR_DIR / "mail"
 SMTP_TIMEOUT = envint("SMTP_TIMEOUT", 15)
+IMAP_TIMEOUT = envint("IMAP_TIMEOUT", 30)
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -1,8 +1,14 @@
-"""Tracking hits in the admin: read-only, to see why a hit counted as a machine's."""
+"""Tracking in the admin: read-only hits, to see why a hit counted as a machine's; and the
+"Check for bounces now" action on group email accounts."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 
+from crm.admin import mail_settings  # noqa: F401  (registers the account admin extended below)
 from crm.admin.site import ReadOnlyAdmin
+from crm.models import EmailAccount
+from tracking import mailboxes
 from tracking.models import TrackingHit
 
 
@@ -14,3 +20,27 @@ class TrackingHitAdmin(ReadOnlyAdmin):
     list_select_related = ["campaign", "queue_item__mass_email"]
     show_full_result_count = False
     date_hierarchy = "at"
+
+
+class CheckForBouncesMixin:
+    @admin.action(description=gettext_lazy("Check for bounces now"))
+    def check_for_bounces(self, request: HttpRequest, queryset) -> None:
+        """Read the selected accounts' mailboxes now, as the scheduled job would."""
+        for account in queryset.order_by("name"):
+            result = mailboxes.check_account(account)
+            level = messages.ERROR if result.error else messages.SUCCESS
+            self.message_user(request, str(result), level)
+
+
+def _offer_bounce_check() -> None:
+    base = type(admin.site.get_model_admin(EmailAccount))
+    extended = type(
+        base.__name__,
+        (CheckForBouncesMixin, base),
+        {"__module__": __name__, "actions": [*(base.actions or ()), "check_for_bounces"]},
+    )
+    admin.site.unregister(EmailAccount)
+    admin.site.register(EmailAccount, extended)
+
+
+_offer_bounce_check()

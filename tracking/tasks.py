@@ -1,29 +1,31 @@
 """Celery tasks of the tracking app (thin wrappers; the work is in plain functions).
 
-`check_bounce_mailboxes` is the beat entry "Check Group Email Accounts". Until the Bounces
-issue lands it does no mailbox processing: it only records the run in the job log, saying
-how many accounts are set to be checked. `record_tracking_hits` is the beat entry "Record
-Tracking Hits": it records the opens and clicks left in the Redis buffer (tracking.buffer).
+`check_bounce_mailboxes` is the beat entry "Check Group Email Accounts": it reads the bounce
+mailboxes (tracking.mailboxes). `record_tracking_hits` is the beat entry "Record Tracking
+Hits": it records the opens and clicks left in the Redis buffer (tracking.buffer).
 """
 
 from celery import shared_task
 from django.utils.translation import gettext as _
 
 from crm.jobs import CHECK_GROUP_EMAIL_ACCOUNTS, record_run
-from crm.models import EmailAccount
-from tracking import buffer
+from tracking import buffer, mailboxes
 
 
 def run_bounce_check() -> str:
     """One run of "Check Group Email Accounts", recorded in the job log; returns its summary.
 
-    Placeholder until the Bounces issue: no bounce mailbox is read yet.
+    Every account is read even when another fails; then, if any failed, the run is recorded
+    as failed (MailboxFailure, naming each account and its error) with the summary of all.
     """
     with record_run(CHECK_GROUP_EMAIL_ACCOUNTS) as run:
-        monitored = EmailAccount.objects.filter(is_active=True, monitor_bounces=True).count()
-        run.summary = _("no bounce mailbox processing yet: %(count)s monitored accounts") % {
-            "count": monitored
-        }
+        results = mailboxes.check_all()
+        run.summary = "; ".join(str(result) for result in results) or _(
+            "no account is set to be checked for bounces"
+        )
+        failed = [str(result) for result in results if result.error]
+        if failed:
+            raise mailboxes.MailboxFailure("; ".join(failed))
     return run.summary
 
 

@@ -84,6 +84,9 @@ class EmailAccount(SmtpFields):
         help_text=_("Read this mailbox for returned mail (the job 'Check Group Email Accounts')."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Where the bounce check stopped reading the folder (tracking.mailboxes).
+    imap_uid_validity = models.BigIntegerField(null=True, blank=True, editable=False)
+    imap_last_uid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("group email account")

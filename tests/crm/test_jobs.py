@@ -5,6 +5,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from crm.jobs import CHECK_GROUP_EMAIL_ACCOUNTS, SEND_MASS_EMAILS, ensure_scheduled_jobs, record_run
 from crm.models import EmailAccount, JobRun
+from tracking.mailboxes import MailboxFailure
 from tracking.tasks import check_bounce_mailboxes
 
 pytestmark = pytest.mark.django_db
@@ -64,22 +65,25 @@ def test_it_recreates_a_deleted_scheduled_job():
 
 
 def test_the_bounce_command_records_its_run(capsys):
-    EmailAccount.objects.create(name="Bounces", email_address="b@example.com", monitor_bounces=True)
-    EmailAccount.objects.create(name="Sales", email_address="s@example.com")
+    EmailAccount.objects.create(name="Sales", email_address="s@example.com")  # not monitored
 
     call_command("check_bounce_mailboxes")
 
-    expected = "no bounce mailbox processing yet: 1 monitored accounts"
+    expected = "no account is set to be checked for bounces"
     assert capsys.readouterr().out.strip() == expected
     run = JobRun.objects.get()
     assert (run.job, run.status, run.summary) == (CHECK_GROUP_EMAIL_ACCOUNTS, "success", expected)
 
 
-def test_the_bounce_task_records_its_run():
-    result = check_bounce_mailboxes.apply().get()
+def test_the_bounce_task_records_a_failed_account_as_a_failed_run():
+    EmailAccount.objects.create(name="Bounces", email_address="b@example.com", monitor_bounces=True)
 
-    assert result == "no bounce mailbox processing yet: 0 monitored accounts"
-    assert JobRun.objects.filter(job=CHECK_GROUP_EMAIL_ACCOUNTS, status="success").count() == 1
+    with pytest.raises(MailboxFailure, match="Bounces: No IMAP host is configured."):
+        check_bounce_mailboxes.apply().get()
+
+    run = JobRun.objects.get(job=CHECK_GROUP_EMAIL_ACCOUNTS)
+    assert (run.status, run.summary) == ("failed", "Bounces: No IMAP host is configured.")
+    assert "No IMAP host is configured." in run.error
 
 
 def test_the_job_log_lists_runs_by_status(admin_client):

@@ -1,0 +1,202 @@
+"""Reading group email accounts' mailboxes for bounces: the job "Check Group Email Accounts".
+
+Every active account with "check for bounces" on is read over IMAP (its security mode: none,
+STARTTLS or SSL/TLS; every network operation times out after settings.IMAP_TIMEOUT seconds).
+Only messages newer than the last one read are fetched: the account keeps the folder's
+UIDVALIDITY and the last UID it read, so a folder that was re-created is read again from its
+start. Messages are fetched with BODY.PEEK, which marks nothing; a bounce that tracking.bounces
+recognises is recorded and its message flagged \\Seen; every other message is left exactly as
+it was. At most MAX_MESSAGES per account and run: the rest waits for the next run.
+
+The last UID moves in the transaction that records the message's bounce, under a lock on the
+account's row: a run that dies halfway resumes after the last message it finished, and two runs
+at once (beat and cron, say) take turns message by message, never recording one twice.
+"""
+
+import imaplib
+import logging
+import ssl
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from crm.models import EmailAccount, Security
+from crm.secrets import SecretUnreadable
+from tracking import bounces
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGES = 500
+
+
+class MailboxFailure(Exception):
+    """A mailbox could not be read. str() is a sentence for the administrator."""
+
+
+@dataclass
+class MailboxResult:
+    """What one run did with one account's mailbox."""
+
+    account: EmailAccount
+    read: int = 0
+    hard: int = 0
+    soft: int = 0
+    delayed: int = 0
+    left_alone: int = 0
+    error: str = ""
+
+    def __str__(self) -> str:
+        if self.error:
+            return _("%(account)s: %(error)s") % {"account": self.account.name, "error": self.error}
+        return _(
+            "%(account)s: %(read)s new messages, %(hard)s hard bounces, %(soft)s soft bounces, "
+            "%(delayed)s delay warnings, %(left)s left alone"
+        ) % {
+            "account": self.account.name,
+            "read": self.read,
+            "hard": self.hard,
+            "soft": self.soft,
+            "delayed": self.delayed,
+            "left": self.left_alone,
+        }
+
+
+def accounts_to_check():
+    return EmailAccount.objects.filter(is_active=True, monitor_bounces=True).order_by("name")
+
+
+def check_all() -> list[MailboxResult]:
+    """Read every account set to be checked; one result each, failures included."""
+    return [check_account(account) for account in accounts_to_check()]
+
+
+def check_account(account: EmailAccount) -> MailboxResult:
+    """Read the account's new messages and record their bounces; never raises for the
+    mailbox's own failures (they are in the result's `error`)."""
+    result = MailboxResult(account)
+    try:
+        imap = connect(account)
+    except MailboxFailure as exc:
+        result.error = str(exc)
+        return result
+    try:
+        _read_new(imap, account, result)
+    except (imaplib.IMAP4.error, OSError) as exc:
+        result.error = _("the mailbox stopped answering: %(error)s") % {"error": exc}
+    except MailboxFailure as exc:
+        result.error = str(exc)
+    finally:
+        _logout(imap)
+    return result
+
+
+def connect(account: EmailAccount, timeout: float | None = None) -> imaplib.IMAP4:
+    """A logged-in IMAP session for the account; raises MailboxFailure in plain words."""
+    timeout = timeout or settings.IMAP_TIMEOUT
+    host, port = account.imap_host.strip(), account.imap_port
+    if not host:
+        raise MailboxFailure(_("No IMAP host is configured."))
+    imap = None
+    try:
+        password = account.imap_password
+        if account.imap_security == Security.SSL:
+            context = ssl.create_default_context()
+            imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+        else:
+            imap = imaplib.IMAP4(host, port, timeout=timeout)
+        if account.imap_security == Security.STARTTLS:
+            imap.starttls(ssl_context=ssl.create_default_context())
+        imap.login(account.imap_username, password)
+        return imap
+    except SecretUnreadable as exc:
+        _logout(imap)
+        raise MailboxFailure(
+            _("The stored IMAP password cannot be read (SECRET_KEY changed?). Enter it again.")
+        ) from exc
+    except imaplib.IMAP4.error as exc:
+        _logout(imap)
+        raise MailboxFailure(
+            _("The IMAP server %(host)s refused the login: %(error)s")
+            % {"host": host, "error": _text(exc)}
+        ) from exc
+    except ssl.SSLError as exc:
+        _logout(imap)
+        raise MailboxFailure(
+            _("TLS with the IMAP server %(host)s:%(port)s failed: %(error)s")
+            % {"host": host, "port": port, "error": exc}
+        ) from exc
+    except TimeoutError as exc:
+        _logout(imap)
+        raise MailboxFailure(
+            _("The IMAP server %(host)s:%(port)s did not answer within %(seconds)s seconds.")
+            % {"host": host, "port": port, "seconds": timeout}
+        ) from exc
+    except OSError as exc:
+        _logout(imap)
+        raise MailboxFailure(
+            _("Cannot connect to the IMAP server %(host)s:%(port)s: %(error)s")
+            % {"host": host, "port": port, "error": exc.strerror or exc}
+        ) from exc
+
+
+def _read_new(imap: imaplib.IMAP4, account: EmailAccount, result: MailboxResult) -> None:
+    status, _data = imap.select(_quoted(account.imap_folder))
+    if status != "OK":
+        raise MailboxFailure(
+            _("The folder “%(folder)s” cannot be opened.") % {"folder": account.imap_folder}
+        )
+    validity = int(imap.response("UIDVALIDITY")[1][0])
+    last = account.imap_last_uid if account.imap_uid_validity == validity else 0
+    status, data = imap.uid("SEARCH", None, f"UID {last + 1}:*")
+    # "n:*" names the last message even when its UID is below n: keep only newer ones.
+    uids = sorted(uid for uid in map(int, data[0].split()) if uid > last)[:MAX_MESSAGES]
+    for uid in uids:
+        status, data = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        raw = next((part[1] for part in data if isinstance(part, tuple)), None)
+        if raw is None:
+            continue  # expunged meanwhile
+        outcome = _process(account.pk, validity, uid, raw)
+        if outcome is None:
+            continue  # another run read it first
+        result.read += 1
+        if outcome == "":
+            result.left_alone += 1
+            continue
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        imap.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+
+
+def _process(account_id: int, validity: int, uid: int, raw: bytes) -> str | None:
+    """Record what message `uid` reports and move the account past it, in one transaction:
+    the bounce's kind (bounces.HARD, SOFT or DELAYED), "" for a message left alone, or None when
+    another run has read it already."""
+    bounce = bounces.parse(raw)
+    with transaction.atomic():
+        account = EmailAccount.objects.select_for_update().get(pk=account_id)
+        if account.imap_uid_validity == validity and account.imap_last_uid >= uid:
+            return None
+        if bounce is not None:
+            bounces.record(bounce)
+        account.imap_uid_validity, account.imap_last_uid = validity, uid
+        account.save(update_fields=["imap_uid_validity", "imap_last_uid"])
+    return bounce.kind if bounce is not None else ""
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _text(exc: Exception) -> str:
+    value = exc.args[0] if exc.args else exc
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _logout(imap: imaplib.IMAP4 | None) -> None:
+    if imap is None:
+        return
+    try:
+        imap.logout()
+    except (imaplib.IMAP4.error, OSError) as exc:
+        logger.debug("IMAP logout failed (the session is over either way): %s", exc)
