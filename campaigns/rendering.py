@@ -63,6 +63,7 @@ class Policy:
     list_unsubscribe: bool
     open_pixel: bool
     hidden_link: bool  # the honeypot link that tells scanners' clicks from people's
+    esp: str = ""  # MassEmailSettings.esp: whose metadata header carries the item's token
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def _policy(mass_email, mass_settings: MassEmailSettings) -> Policy:
             and bool(mass_email.email_template.body_html.strip())
         ),
         hidden_link=not informational,
+        esp=mass_settings.esp,
     )
 
 
@@ -151,6 +153,16 @@ def _attachments(template) -> list[bytes]:
     return parts
 
 
+# The key of the item's signed token in an ESP's metadata, and the header, per ESP
+# (MassEmailSettings.esp), that the ESP returns as its webhook events' metadata (tracking.esp).
+ESP_METADATA_KEY = "massmail_item"
+ESP_METADATA_HEADERS = {
+    "mailgun": 'X-Mailgun-Variables: {"massmail_item": "%(queue_item)s"}',
+    "sendgrid": 'X-SMTPAPI: {"unique_args": {"massmail_item": "%(queue_item)s"}}',
+    "postmark": "X-PM-Metadata-massmail_item: %(queue_item)s",
+}
+
+
 def _header_lines(sender: Sender, campaign, policy: Policy) -> list[str]:
     lines = [f"From: {sender.from_header.replace('%', '%%')}"]
     if sender.reply_to_header:
@@ -162,6 +174,8 @@ def _header_lines(sender: Sender, campaign, policy: Policy) -> list[str]:
         "Message-ID: %(message_id)s",
         "X-Queue-Item-Id: %(queue_item)s",
     ]
+    if policy.esp in ESP_METADATA_HEADERS:
+        lines.append(ESP_METADATA_HEADERS[policy.esp])
     if policy.list_unsubscribe:
         lines.append("List-Unsubscribe: <%(unsubscribe)s>")
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")

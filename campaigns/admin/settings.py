@@ -26,6 +26,7 @@ class MassEmailSettingsAdmin(SingletonAdmin):
             {"fields": ("open_tracking", "disable_opt_out_link", "site_url")},
         ),
         (gettext_lazy("Bounces"), {"fields": ("verp", "verp_domain", "soft_bounce_limit")}),
+        (gettext_lazy("Email service provider"), {"fields": ("esp",)}),
     )
 
     def get_urls(self):

@@ -39,6 +39,16 @@ class MassEmailSettings(models.Model):
     soft_bounce_limit = models.PositiveSmallIntegerField(
         _("soft bounces before invalid"), default=3, validators=[MinValueValidator(1)]
     )
+    esp = models.CharField(
+        _("email service provider"),
+        max_length=20,
+        blank=True,
+        choices=[("mailgun", "Mailgun"), ("postmark", "Postmark"), ("sendgrid", "SendGrid")],
+        help_text=_(
+            "When the SMTP server is this provider's relay, each email carries its signed id in "
+            "the provider's metadata, so the provider's webhook events reach the campaign log."
+        ),
+    )
     site_url = models.CharField(
         _("site URL"),
         max_length=255,

@@ -1,4 +1,5 @@
 import email
+import json
 import re
 from email import policy
 from urllib.parse import urlsplit
@@ -412,3 +413,30 @@ def test_it_keeps_lines_within_the_limits_whatever_the_values(mass_settings):
     assert "Línea muy larga = con signos. " * 12 + last_name in html
     assert f"{mass_settings.site_url}/t/u/" in html
     assert message.defects == [] and all(not part.defects for part in message.walk())
+
+
+@pytest.mark.parametrize(
+    ("esp", "header", "metadata"),
+    [
+        ("sendgrid", "X-SMTPAPI", lambda value: json.loads(value)["unique_args"]),
+        ("mailgun", "X-Mailgun-Variables", json.loads),
+        ("postmark", "X-PM-Metadata-massmail_item", lambda value: {"massmail_item": value}),
+    ],
+)
+def test_it_puts_the_signed_item_id_in_the_chosen_providers_metadata(
+    mass_settings, esp, header, metadata
+):
+    mass_settings.esp = esp
+    mass_settings.save()
+
+    item, rendered = _render(_mass_email())
+
+    token = metadata(_parse(rendered)[header])["massmail_item"]
+    assert tokens.read(tokens.HEADER, token) == (item.pk,)
+
+
+def test_it_adds_no_provider_header_without_a_provider():
+    _item, rendered = _render(_mass_email())
+
+    headers = _parse(rendered).keys()
+    assert not {"X-SMTPAPI", "X-Mailgun-Variables", "X-PM-Metadata-massmail_item"} & set(headers)
