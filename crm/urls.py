@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,3 +14,6 @@ urlpatterns = [
     path("t/", include("tracking.urls")),
     path("site-check/", views.site_check, name="site_check"),
 ]
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    # ESPs report bounces, complaints, unsubscribes, opens and clicks here (tracking.esp).
+    urlpatterns.append(path("anymail/", include("anymail.urls")))

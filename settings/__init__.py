@@ -133,6 +133,15 @@ SMTP_CAPTURE_DIR = VAR_DIR / "mail"
 SMTP_TIMEOUT = envint("SMTP_TIMEOUT", 15)
 IMAP_TIMEOUT = envint("IMAP_TIMEOUT", 30)
 
+# ESP webhooks (tracking.esp): anymail's settings from the environment, ANYMAIL_<NAME> as
+# ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET ("user:password" the ESP posts with, required
+# to mount /anymail/) and ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY.
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and value
+}
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _BROKER_DIR = VAR_DIR / "broker"

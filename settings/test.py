@@ -17,3 +17,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Tracking tests assert rows right after a request; tests/tracking/test_buffer.py opts in.
 TRACKING_BUFFER_URL = ""
 TRACKING_BUFFER_FLUSH_MS = 0  # buffered hits reach Redis in their request; a test opts in
+
+# ESP webhooks (tracking.esp) are mounted, with the secrets the tests post with.
+ANYMAIL = {
+    "WEBHOOK_SECRET": "esp-user:esp-test-secret",
+    "MAILGUN_WEBHOOK_SIGNING_KEY": "mailgun-test-signing-key",
+}

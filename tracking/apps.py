@@ -8,6 +8,7 @@ class TrackingConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns.statistics import register_human_counter
+        from tracking import esp  # noqa: F401 (connects the ESP webhooks' signal receiver)
         from tracking.classification import human_figures
 
         register_human_counter(human_figures)

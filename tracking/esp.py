@@ -1,0 +1,167 @@
+"""Email service providers' webhooks: their events feed the campaign log (through django-anymail).
+
+When mail goes out through an ESP's SMTP relay (Mailgun, SendGrid, Postmark, or any other that
+django-anymail knows), the ESP reports what became of each message to anymail's tracking
+webhook, /anymail/<esp>/tracking/ (mounted when ANYMAIL_WEBHOOK_SECRET is set; the ESP must post
+with that basic-auth user:password, and ESPs that sign their posts are checked with the key
+anymail asks for, e.g. ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY). anymail turns each post into
+normalised events and sends the `tracking` signal, received here.
+
+An event names its queue item by the signed token the message carried: in the ESP's metadata
+(the header MassEmailSettings.esp makes the sender add: campaigns.rendering's
+ESP_METADATA_HEADERS), or, for ESPs that
+echo the message's headers or Message-ID, in those. A token that does not verify names nobody:
+the event is ignored, as are events of no item of ours (the ESP's other mail).
+
+- bounced: a bounce, hard or soft by the SMTP status code in the ESP's report (5.x.x or 4.x.x,
+  as for returned mail, tracking.bounces); hard when the report has none, as anymail's
+  "bounced" means the ESP gave up. Postmark's SoftBounce and SendGrid's "blocked" are soft.
+- rejected because the ESP knows the address bounced or is invalid: a hard bounce.
+- deferred (the ESP is still trying) and delivered, sent, queued: nothing.
+- complained (marked as spam): the address is opted out of all mass email, and Opted Out logged.
+- unsubscribed (the ESP's own unsubscribe link): the recipient is opted out as by our opt-out page.
+- opened and clicked: recorded like our own pixel and links, machine rules included (the ESP's
+  user agent is the visitor's); a click is matched to the campaign's tracking URL by our click
+  link or by the stored address.
+"""
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from anymail.signals import EventType, RejectReason, tracking
+from django.dispatch import receiver
+from django.urls import Resolver404, resolve
+
+from campaigns import tokens
+from campaigns.models import EmailQueueItem, TrackingUrl
+from campaigns.rendering import ESP_METADATA_KEY
+from crm.models import EmailAddress
+from tracking import bounces, recording
+from tracking import opt_out as unsubscribing
+from tracking.classification import HONEYPOT_URL_ID
+from tracking.recording import Visit
+
+logger = logging.getLogger(__name__)
+
+ECHOED_TOKEN = re.compile(
+    r"(?:massmail\.|X-Queue-Item-Id\W+)([0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+)", re.IGNORECASE
+)
+STATUS_CODE = re.compile(r"\b([45])\.\d{1,3}\.\d{1,3}\b")
+SOFT_ESP_TYPES = {"SoftBounce", "blocked"}  # Postmark's Type, SendGrid's bounce type
+HARD_REJECTIONS = {RejectReason.BOUNCED, RejectReason.INVALID}
+
+
+@receiver(tracking, dispatch_uid="tracking.esp.record_event")
+def record_event(sender, event, esp_name: str, **kwargs) -> None:
+    """anymail's tracking signal: record one normalised ESP event (see the module)."""
+    item = _item(event)
+    if item is None:
+        logger.debug("%s event %s names no queue item of ours", esp_name, event.event_type)
+        return
+    handler = HANDLERS.get(event.event_type)
+    if handler is not None:
+        handler(item, event)
+
+
+def _item(event) -> EmailQueueItem | None:
+    token = (event.metadata or {}).get(ESP_METADATA_KEY)
+    candidates = [token] if isinstance(token, str) else []
+    candidates += ECHOED_TOKEN.findall(_text(event.esp_event))
+    for candidate in candidates:
+        try:
+            item_id = tokens.read(tokens.HEADER, candidate)[0]
+        except tokens.BadToken:
+            continue  # forged, altered, or another kind of token
+        item = EmailQueueItem.objects.select_related("mass_email__campaign").filter(pk=item_id)
+        return item.first()
+    return None
+
+
+def _text(esp_event) -> str:
+    """The ESP's raw event as text, to find a token it echoes (a header, the Message-ID)."""
+    if esp_event is None:
+        return ""
+    if hasattr(esp_event, "lists"):  # a QueryDict (form-encoded posts)
+        return json.dumps(dict(esp_event.lists()))
+    try:
+        return json.dumps(esp_event, default=str)
+    except (TypeError, ValueError):
+        return str(esp_event)
+
+
+def _bounced(item: EmailQueueItem, event) -> None:
+    kind = bounces.HARD
+    found = STATUS_CODE.search(" ".join(filter(None, [event.mta_response, event.description])))
+    esp_type = _esp_field(event.esp_event, "Type") or _esp_field(event.esp_event, "type")
+    if (found is not None and found.group(1) == "4") or esp_type in SOFT_ESP_TYPES:
+        kind = bounces.SOFT
+    bounces.record(bounces.Bounce(item.pk, kind, found.group(0) if found else ""))
+
+
+def _rejected(item: EmailQueueItem, event) -> None:
+    if event.reject_reason in HARD_REJECTIONS:
+        bounces.record(bounces.Bounce(item.pk, bounces.HARD, ""))
+
+
+def _complained(item: EmailQueueItem, event) -> None:
+    """A spam complaint: no mass email goes to the address again, whatever the campaign."""
+    if item.email_address_id:
+        EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
+    if not item.mass_email.campaign.is_informational:
+        unsubscribing.opt_out(item, via="")
+
+
+def _unsubscribed(item: EmailQueueItem, event) -> None:
+    if not item.mass_email.campaign.is_informational:
+        unsubscribing.opt_out(item, via="")
+
+
+def _opened(item: EmailQueueItem, event) -> None:
+    recording.record_open(item.pk, _visit(event))
+
+
+def _clicked(item: EmailQueueItem, event) -> None:
+    url_id = _tracking_url_id(item, event.click_url or "")
+    if url_id == HONEYPOT_URL_ID:
+        recording.record_trap(item, _visit(event))
+    elif url_id is not None:
+        recording.record_click(item.pk, url_id, _visit(event))
+
+
+def _tracking_url_id(item: EmailQueueItem, url: str) -> int | None:
+    """The campaign's tracking URL a clicked `url` stands for: our click link of this item, or
+    a tracking URL's stored address when the ESP rewrote the link itself."""
+    try:
+        match = resolve(urlsplit(url).path)
+    except Resolver404:
+        match = None
+    if match is not None and match.view_name == "tracking:click":
+        try:
+            item_id, url_id = tokens.read(tokens.CLICK, match.kwargs["token"], 2)
+        except tokens.BadToken:
+            return None
+        return url_id if item_id == item.pk else None
+    links = TrackingUrl.objects.filter(campaign_id=item.mass_email.campaign_id, url=url)
+    return links.values_list("pk", flat=True).first()
+
+
+def _visit(event) -> Visit:
+    at = event.timestamp or datetime.now(tz=UTC)
+    return Visit(user_agent=(event.user_agent or "")[:300], client_hash="", at=at)
+
+
+def _esp_field(esp_event, name: str) -> str:
+    return esp_event.get(name, "") if isinstance(esp_event, dict) else ""
+
+
+HANDLERS = {
+    EventType.BOUNCED: _bounced,
+    EventType.REJECTED: _rejected,
+    EventType.COMPLAINED: _complained,
+    EventType.UNSUBSCRIBED: _unsubscribed,
+    EventType.OPENED: _opened,
+    EventType.CLICKED: _clicked,
+}
