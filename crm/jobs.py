@@ -17,6 +17,7 @@ from crm.models import JobRun
 
 SEND_MASS_EMAILS = "Send Mass Emails"
 CHECK_GROUP_EMAIL_ACCOUNTS = "Check Group Email Accounts"
+SYNC_REPORTS = "Sync Target Lists with Reports"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ScheduledJob:
 SCHEDULED_JOBS = (
     ScheduledJob(SEND_MASS_EMAILS, "campaigns.tasks.send_mass_emails"),
     ScheduledJob(CHECK_GROUP_EMAIL_ACCOUNTS, "tracking.tasks.check_bounce_mailboxes"),
+    ScheduledJob(SYNC_REPORTS, "targetlists.tasks.sync_reports", minute="0"),
 )
 
 

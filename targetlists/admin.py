@@ -288,3 +288,5 @@ def offer_add_to_target_list(model) -> None:
 
 for _model in (Account, Contact, Lead, get_user_model()):
     offer_add_to_target_list(_model)
+
+from targetlists import report_admin  # noqa: E402,F401  (registers the report admin)

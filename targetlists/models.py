@@ -69,3 +69,71 @@ class TargetListEntry(TargetFields):
 
     def __str__(self) -> str:
         return f"{self.target_list}: {self.target}"
+
+
+class Report(models.Model):
+    """Saved criteria over one kind of person; it can fill target lists with the people it
+    matches, on demand or every hour (targetlists.reports)."""
+
+    class Entity(models.TextChoices):
+        ACCOUNT = "account", _("Accounts")
+        CONTACT = "contact", _("Contacts")
+        LEAD = "lead", _("Leads")
+        USER = "user", _("Users")
+
+    class Match(models.TextChoices):
+        ALL = "all", _("all conditions")
+        ANY = "any", _("any condition")
+
+    name = models.CharField(_("name"), max_length=255)
+    entity = models.CharField(_("records"), max_length=10, choices=Entity)
+    match = models.CharField(_("match"), max_length=3, choices=Match, default=Match.ALL)
+    target_lists = models.ManyToManyField(
+        TargetList,
+        verbose_name=_("target lists"),
+        blank=True,
+        related_name="reports",
+        help_text=_("Filled with the records the report matches when it is synced."),
+    )
+    sync_hourly = models.BooleanField(
+        _("sync every hour"),
+        default=False,
+        help_text=_("The job 'Sync Target Lists with Reports' adds new matches every hour."),
+    )
+    remove_unmatched = models.BooleanField(
+        _("remove entries that no longer match"),
+        default=False,
+        help_text=_(
+            "Syncing also removes this kind of record from the lists when the report no longer "
+            "matches it. Opted-out entries are always kept, so their opt-out is never lost."
+        ),
+    )
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True, editable=False)
+    last_sync_summary = models.CharField(_("last sync"), max_length=500, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReportCondition(models.Model):
+    """One condition of a report: a field of its records, an operator and a value."""
+
+    report = models.ForeignKey(
+        Report, verbose_name=_("report"), on_delete=models.CASCADE, related_name="conditions"
+    )
+    field = models.CharField(_("field"), max_length=50)
+    operator = models.CharField(_("operator"), max_length=20)
+    value = models.CharField(_("value"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("condition")
+        verbose_name_plural = _("conditions")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.operator} {self.value}".strip()

@@ -117,7 +117,13 @@ MARKETER_MODELS = {
         "emailtemplate",
         "emailtemplateattachment",
     ),
-    "targetlists": ("targetlist", "targetlistentry", "targetlistcategory"),
+    "targetlists": (
+        "targetlist",
+        "targetlistentry",
+        "targetlistcategory",
+        "report",
+        "reportcondition",
+    ),
     "campaigns": ("campaign", "massemail", "trackingurl"),
 }
 
