@@ -6,6 +6,8 @@ from django.core.management import CommandError, call_command
 
 from campaigns.models import MassEmail
 from crm.models import EmailTemplate, OutboundEmailSettings
+from targetlists import reports
+from targetlists.models import Report
 
 pytestmark = pytest.mark.django_db
 DEMO_MODELS = [
@@ -23,6 +25,8 @@ DEMO_MODELS = [
     "campaigns.TrackingUrl",
     "campaigns.MassEmail",
     "campaigns.MassEmailSettings",
+    "targetlists.Report",
+    "targetlists.ReportCondition",
 ]
 
 
@@ -101,3 +105,14 @@ def test_it_recreates_missing_groups(settings):
     marketer = get_user_model().objects.get(username="marketer")
     assert marketer.has_perm("campaigns.add_massemail")
     assert not marketer.has_perm("crm.view_outboundemailsettings")
+
+
+def test_its_report_fills_the_acme_list(settings):
+    settings.DEBUG = True
+    call_command("load_demo_data", verbosity=0)
+
+    report = Report.objects.get()
+    result = reports.sync(report)
+
+    assert (result.added, result.lists) == (3, 1)
+    assert report.target_lists.get().name == "Acme contacts"

@@ -96,6 +96,20 @@ def load_target_list(people: list):
     return target_list
 
 
+def load_report() -> None:
+    """A report over Acme's contacts that fills its own list, synced every hour."""
+    report_model = apps.get_model("targetlists", "Report")
+    report, created = report_model.objects.get_or_create(
+        name="Contacts at Acme", defaults={"entity": "contact", "sync_hourly": True}
+    )
+    if created:
+        report.conditions.create(field="account_name", operator="equals", value="Acme Corporation")
+        target_list, _created = apps.get_model("targetlists", "TargetList").objects.get_or_create(
+            name="Acme contacts", defaults={"description": "Filled by the report Contacts at Acme."}
+        )
+        report.target_lists.add(target_list)
+
+
 def load_campaign(target_list) -> None:
     campaign_model = apps.get_model("campaigns", "Campaign")
     campaign, _created = campaign_model.objects.get_or_create(
@@ -153,5 +167,6 @@ class Command(BaseCommand):
             load_users()
             load_settings()
             load_campaign(load_target_list(load_people()))
+            load_report()
         logins = ", ".join(f"{u.username} / {u.password}" for u in DEMO_USERS)
         self.stdout.write(f"Demo data ready (existing rows kept). Logins: {logins}")
