@@ -60,3 +60,37 @@ def test_it_adds_every_result_of_a_search_to_a_new_list(page, live_server):
     target_list = TargetList.objects.get(name="Garcias")
     assert set(target_list.entries.values_list("contact__last_name", flat=True)) == {"Garcia"}
     assert target_list.entries.count() == 60
+
+
+def test_it_lets_a_marketer_build_a_report_and_fill_a_list_with_it(page, live_server):
+    ContactFactory.create_batch(2, last_name="Berg")
+    ContactFactory(last_name="Other")
+    TargetList.objects.create(name="Bergs")
+    marketer = MarketerFactory()
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", marketer.username)
+    page.fill("#id_password", "pw-for-tests-123")
+    page.click("input[type=submit]")
+
+    page.goto(f"{live_server.url}/admin/targetlists/report/add/")
+    page.fill("#id_name", "People named Berg")
+    page.select_option("#id_entity", label="Contacts")
+    page.select_option("#id_target_lists_from", label="Bergs")
+    page.click("#id_target_lists_add")
+    page.select_option("#id_conditions-0-field", label="last name")
+    page.select_option("#id_conditions-0-operator", label="is")
+    page.fill("#id_conditions-0-value", "berg")
+    page.click("text=Add another condition")  # the admin's inline JavaScript adds a row
+    page.select_option("#id_conditions-1-field", label="created at")
+    page.select_option("#id_conditions-1-operator", label="is within the last N days")
+    page.fill("#id_conditions-1-value", "7")
+    page.click("input[name=_continue]")
+
+    page.wait_for_selector("text=was added successfully")
+    assert page.locator(".field-matches strong").inner_text() == "2 records"
+    page.goto(f"{live_server.url}/admin/targetlists/report/")
+    page.check("input[name=_selected_action]")
+    page.select_option("select[name=action]", "sync_now")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=People named Berg: 2 added, 0 removed in 1 target lists")
+    assert TargetList.objects.get(name="Bergs").entries.count() == 2
