@@ -157,6 +157,7 @@ def _attachments(template) -> list[bytes]:
 # (MassEmailSettings.esp), that the ESP returns as its webhook events' metadata (tracking.esp).
 ESP_METADATA_KEY = "massmail_item"
 ESP_METADATA_HEADERS = {
+    "amazon_ses": 'X-Metadata: {"massmail_item": "%(queue_item)s"}',
     "mailgun": 'X-Mailgun-Variables: {"massmail_item": "%(queue_item)s"}',
     "sendgrid": 'X-SMTPAPI: {"unique_args": {"massmail_item": "%(queue_item)s"}}',
     "postmark": "X-PM-Metadata-massmail_item: %(queue_item)s",

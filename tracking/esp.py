@@ -1,11 +1,12 @@
 """Email service providers' webhooks: their events feed the campaign log (through django-anymail).
 
-When mail goes out through an ESP's SMTP relay (Mailgun, SendGrid, Postmark, or any other that
-django-anymail knows), the ESP reports what became of each message to anymail's tracking
-webhook, /anymail/<esp>/tracking/ (mounted when ANYMAIL_WEBHOOK_SECRET is set; the ESP must post
-with that basic-auth user:password, and ESPs that sign their posts are checked with the key
-anymail asks for, e.g. ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY). anymail turns each post into
-normalised events and sends the `tracking` signal, received here.
+When mail goes out through an ESP's SMTP relay (Amazon SES, Mailgun, SendGrid, Postmark, or any
+other that django-anymail knows), the ESP reports what became of each message to anymail's
+tracking webhook, /anymail/<esp>/tracking/ (mounted when ANYMAIL_WEBHOOK_SECRET is set; the
+ESP must post with that basic-auth user:password, and ESPs that sign their posts are checked
+with the key anymail asks for, e.g. ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY). anymail turns each
+post into normalised events and sends the `tracking` signal, received here. Amazon SES posts
+through SNS, and must publish the messages' original headers (where the id travels).
 
 An event names its queue item by the signed token the message carried: in the ESP's metadata
 (the header MassEmailSettings.esp makes the sender add: campaigns.rendering's
@@ -15,7 +16,8 @@ the event is ignored, as are events of no item of ours (the ESP's other mail).
 
 - bounced: a bounce, hard or soft by the SMTP status code in the ESP's report (5.x.x or 4.x.x,
   as for returned mail, tracking.bounces); hard when the report has none, as anymail's
-  "bounced" means the ESP gave up. Postmark's SoftBounce and SendGrid's "blocked" are soft.
+  "bounced" means the ESP gave up. Postmark's SoftBounce, SendGrid's "blocked" and Amazon
+  SES's Transient bounces are soft.
 - rejected because the ESP knows the address bounced or is invalid: a hard bounce.
 - deferred (the ESP is still trying) and delivered, sent, queued: nothing.
 - complained (marked as spam): the address is opted out of all mass email, and Opted Out logged.
@@ -51,6 +53,7 @@ ECHOED_TOKEN = re.compile(
 )
 STATUS_CODE = re.compile(r"\b([45])\.\d{1,3}\.\d{1,3}\b")
 SOFT_ESP_TYPES = {"SoftBounce", "blocked"}  # Postmark's Type, SendGrid's bounce type
+SOFT_DESCRIPTION = "Transient:"  # Amazon SES's bounceType, in anymail's description
 HARD_REJECTIONS = {RejectReason.BOUNCED, RejectReason.INVALID}
 
 
@@ -96,7 +99,8 @@ def _bounced(item: EmailQueueItem, event) -> None:
     kind = bounces.HARD
     found = STATUS_CODE.search(" ".join(filter(None, [event.mta_response, event.description])))
     esp_type = _esp_field(event.esp_event, "Type") or _esp_field(event.esp_event, "type")
-    if (found is not None and found.group(1) == "4") or esp_type in SOFT_ESP_TYPES:
+    transient = (event.description or "").startswith(SOFT_DESCRIPTION)
+    if (found is not None and found.group(1) == "4") or esp_type in SOFT_ESP_TYPES or transient:
         kind = bounces.SOFT
     bounces.record(bounces.Bounce(item.pk, kind, found.group(0) if found else ""))
 

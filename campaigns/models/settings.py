@@ -43,7 +43,12 @@ class MassEmailSettings(models.Model):
         _("email service provider"),
         max_length=20,
         blank=True,
-        choices=[("mailgun", "Mailgun"), ("postmark", "Postmark"), ("sendgrid", "SendGrid")],
+        choices=[
+            ("amazon_ses", "Amazon SES"),
+            ("mailgun", "Mailgun"),
+            ("postmark", "Postmark"),
+            ("sendgrid", "SendGrid"),
+        ],
         help_text=_(
             "When the SMTP server is this provider's relay, each email carries its signed id in "
             "the provider's metadata, so the provider's webhook events reach the campaign log."

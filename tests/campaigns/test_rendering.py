@@ -421,6 +421,7 @@ def test_it_keeps_lines_within_the_limits_whatever_the_values(mass_settings):
         ("sendgrid", "X-SMTPAPI", lambda value: json.loads(value)["unique_args"]),
         ("mailgun", "X-Mailgun-Variables", json.loads),
         ("postmark", "X-PM-Metadata-massmail_item", lambda value: {"massmail_item": value}),
+        ("amazon_ses", "X-Metadata", json.loads),
     ],
 )
 def test_it_puts_the_signed_item_id_in_the_chosen_providers_metadata(
@@ -439,4 +440,5 @@ def test_it_adds_no_provider_header_without_a_provider():
     _item, rendered = _render(_mass_email())
 
     headers = _parse(rendered).keys()
-    assert not {"X-SMTPAPI", "X-Mailgun-Variables", "X-PM-Metadata-massmail_item"} & set(headers)
+    provider_headers = {"X-SMTPAPI", "X-Mailgun-Variables", "X-PM-Metadata-massmail_item"}
+    assert not (provider_headers | {"X-Metadata"}) & set(headers)
