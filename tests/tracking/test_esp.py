@@ -291,3 +291,46 @@ def test_deliveries_and_delays_record_nothing(client, item):
     post(client, "sendgrid", sendgrid(item, "deferred", response="451 4.3.0 try later"))
 
     assert log(item) == []
+
+
+def amazon_ses(item, bounce_type: str, diagnostic: str) -> dict:
+    """An SNS notification of an SES bounce, published with the message's original headers."""
+    event = {
+        "notificationType": "Bounce",
+        "mail": {
+            "timestamp": "2026-11-27T10:00:00.000Z",
+            "messageId": "0100017c-ses-message-id",
+            "destination": [item.email],
+            "headers": [
+                {"name": "X-Metadata", "value": json.dumps({"massmail_item": header_token(item)})},
+                {"name": "Subject", "value": "November news"},
+            ],
+        },
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": item.email, "diagnosticCode": diagnostic}],
+            "timestamp": "2026-11-27T10:00:01.000Z",
+        },
+    }
+    return {
+        "Type": "Notification",
+        "MessageId": "sns-message-1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
+        "Message": json.dumps(event),
+        "Timestamp": "2026-11-27T10:00:02.000Z",
+    }
+
+
+def test_amazon_ses_permanent_and_transient_bounces(client, item):
+    later = SentQueueItemFactory()
+    headers = {
+        "HTTP_X_AMZ_SNS_MESSAGE_TYPE": "Notification",
+        "HTTP_X_AMZ_SNS_MESSAGE_ID": "sns-message-1",
+    }
+
+    post(client, "amazon_ses", amazon_ses(item, "Permanent", "smtp; 550 5.1.1 unknown"), **headers)
+    post(client, "amazon_ses", amazon_ses(later, "Transient", ""), **headers)
+
+    assert log(item) == [("bounced", "hard")]
+    assert log(later) == [("bounced", "soft")]
