@@ -150,7 +150,8 @@ def _record_bounces(items: list[EmailQueueItem], mass_email: MassEmail) -> None:
         [
             _log_row(item, mass_email, CampaignLogRecord.Action.BOUNCED, bounce_type=hard)
             for item in items
-        ]
+        ],
+        ignore_conflicts=True,  # a hard bounce already logged for the item (logged once)
     )
     EmailAddress.objects.filter(id__in=[item.email_address_id for item in items]).update(
         invalid=True

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import Message
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from campaigns import tokens
@@ -140,18 +140,14 @@ def record(bounce: Bounce) -> bool:
     if item is None:
         return False
     bounce_type = CampaignLogRecord.BounceType(bounce.kind)
-    logged = CampaignLogRecord.objects.filter(
-        queue_item=item, action=CampaignLogRecord.Action.BOUNCED, bounce_type=bounce_type
-    )
-    with transaction.atomic():
-        if logged.exists():
-            return False
-        record = recording.log_record(
-            item, CampaignLogRecord.Action.BOUNCED, bounce_type=bounce_type
-        )
-        record.save()
-        if not item.is_test and item.email_address_id:
-            _flag_address(item.email_address_id, bounce.kind)
+    logged = recording.log_record(item, CampaignLogRecord.Action.BOUNCED, bounce_type=bounce_type)
+    try:
+        with transaction.atomic():
+            logged.save()  # unique per item and bounce type: a second report stops here
+            if not item.is_test and item.email_address_id:
+                _flag_address(item.email_address_id, bounce.kind)
+    except IntegrityError:
+        return False
     return True
 
 

@@ -147,7 +147,10 @@ def _read_new(imap: imaplib.IMAP4, account: EmailAccount, result: MailboxResult)
         raise MailboxFailure(
             _("The folder “%(folder)s” cannot be opened.") % {"folder": account.imap_folder}
         )
-    validity = int(imap.response("UIDVALIDITY")[1][0])
+    sent_validity = imap.response("UIDVALIDITY")[1][0]
+    if sent_validity is None:
+        raise MailboxFailure(_("The IMAP server sent no UIDVALIDITY for the folder."))
+    validity = int(sent_validity)
     last = account.imap_last_uid if account.imap_uid_validity == validity else 0
     status, data = imap.uid("SEARCH", None, f"UID {last + 1}:*")
     # "n:*" names the last message even when its UID is below n: keep only newer ones.

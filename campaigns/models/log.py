@@ -78,6 +78,12 @@ class CampaignLogRecord(TargetFields):
                 condition=models.Q(action="clicked"),
                 name="logrecord_click_once_per_url",
             ),
+            # A report read twice, or the same bounce from the mailbox and an ESP's webhook.
+            models.UniqueConstraint(
+                fields=["queue_item", "bounce_type"],
+                condition=models.Q(action="bounced"),
+                name="logrecord_bounce_once_per_type",
+            ),
         ]
         indexes = [
             models.Index(fields=["campaign", "action", "is_test"]),

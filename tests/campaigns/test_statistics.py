@@ -51,7 +51,6 @@ def test_it_counts_each_figure_in_recipients_with_percentages_of_sent():
     log(items[1], "opted_out")
     log(items[2], "bounced", bounce_type="hard")
     log(items[1], "bounced", bounce_type="soft")
-    log(items[1], "bounced", bounce_type="soft")
     CampaignLogRecordFactory(
         queue_item=None,
         campaign=campaign,
