@@ -23,3 +23,15 @@ def template_html(link_ids: list[int], *, before: int, after: int) -> str:
         + PARAGRAPH * after
         + "</td></tr></table></body></html>\n"
     )
+
+
+def tracked_links(campaign) -> list[int]:
+    """The newsletter's two tracking URLs, made for `campaign`; their ids."""
+    from campaigns.models import TrackingUrl  # Django is set up only once the bench runs
+
+    return [
+        TrackingUrl.objects.create(
+            campaign=campaign, name=name, url=f"https://shop.example/{name}"
+        ).pk
+        for name in ("abrigos", "botas")
+    ]

@@ -31,7 +31,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from bench.newsletter import template_html  # noqa: E402
+from bench.newsletter import template_html, tracked_links  # noqa: E402
 
 
 def setup_django(var_dir: str) -> None:
@@ -46,7 +46,7 @@ def setup_django(var_dir: str) -> None:
 
 
 def make_mass_email():
-    from campaigns.models import Campaign, MassEmail, MassEmailSettings, TrackingUrl
+    from campaigns.models import Campaign, MassEmail, MassEmailSettings
     from crm.models import EmailTemplate
 
     mass_settings = MassEmailSettings.load()
@@ -54,12 +54,7 @@ def make_mass_email():
     mass_settings.site_url = "https://news.example.org"
     mass_settings.save()
     campaign = Campaign.objects.create(name="Otoño", type="newsletter")
-    link_ids = [
-        TrackingUrl.objects.create(
-            campaign=campaign, name=name, url=f"https://shop.example/{name}"
-        ).pk
-        for name in ("abrigos", "botas")
-    ]
+    link_ids = tracked_links(campaign)
     template = EmailTemplate.objects.create(
         name="Otoño", subject="¡Hola {Person.firstName}! Novedades de otoño", body_html=""
     )

@@ -33,7 +33,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from bench.newsletter import template_html  # noqa: E402
+from bench.newsletter import template_html, tracked_links  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -77,7 +77,7 @@ def setup_django(var_dir: str, database_url: str | None) -> None:
 
 def make_mass_email(count: int, port: int):
     """A Pending newsletter to `count` contacts, with the system SMTP pointed at the sink."""
-    from campaigns.models import Campaign, MassEmail, MassEmailSettings, TrackingUrl
+    from campaigns.models import Campaign, MassEmail, MassEmailSettings
     from crm.models import Contact, EmailAddress, EmailTemplate, OutboundEmailSettings
     from targetlists.models import TargetList, TargetListEntry
 
@@ -91,12 +91,7 @@ def make_mass_email(count: int, port: int):
     outbound.from_address = "noticias@shop.example"
     outbound.save()
     campaign = Campaign.objects.create(name="Otoño", type="newsletter", status="active")
-    link_ids = [
-        TrackingUrl.objects.create(
-            campaign=campaign, name=name, url=f"https://shop.example/{name}"
-        ).pk
-        for name in ("abrigos", "botas")
-    ]
+    link_ids = tracked_links(campaign)
     template = EmailTemplate.objects.create(
         name="Otoño",
         subject="¡Hola {Person.firstName}! Novedades de otoño",

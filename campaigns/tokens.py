@@ -23,6 +23,9 @@ VERP = "verp"
 KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP)
 MAC_BYTES = 16
 HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has id 0
+# What a token looks like, to find one in text (a returned message, an ESP's event); only
+# read() says whether it is valid.
+PATTERN = r"[0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+"
 
 
 class BadToken(ValueError):
@@ -80,3 +83,11 @@ def read(kind: str, token: str, count: int = 1) -> tuple[int, ...]:
     if len(ids) != count:
         raise BadToken("token names the wrong number of ids")
     return ids
+
+
+def read_or_none(kind: str, token: str, count: int = 1) -> tuple[int, ...] | None:
+    """read(), with None for a token that is not valid (the caller answers "not ours")."""
+    try:
+        return read(kind, token, count)
+    except BadToken:
+        return None

@@ -1,8 +1,9 @@
 """Scheduled jobs: their beat entries, and the log of their runs.
 
-Each job ("Send Mass Emails", "Check Group Email Accounts") runs from a Celery beat entry the
-administrator can edit (schedule, active) or from cron through its management command; either
-way it is wrapped in `record_run`, so the admin's job log shows every run and its error.
+Each job of SCHEDULED_JOBS runs from a Celery beat entry the administrator can edit (schedule,
+active) or from cron through its management command; either way it is wrapped in `record_run`,
+so the admin's job log shows every run and its error (all but "Record Tracking Hits", which
+runs every minute). The apps' migrations create the entries with `ensure_scheduled_jobs`.
 """
 
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from crm.models import JobRun
 SEND_MASS_EMAILS = "Send Mass Emails"
 CHECK_GROUP_EMAIL_ACCOUNTS = "Check Group Email Accounts"
 SYNC_REPORTS = "Sync Target Lists with Reports"
+RECORD_TRACKING_HITS = "Record Tracking Hits"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ScheduledJob:
 SCHEDULED_JOBS = (
     ScheduledJob(SEND_MASS_EMAILS, "campaigns.tasks.send_mass_emails"),
     ScheduledJob(CHECK_GROUP_EMAIL_ACCOUNTS, "tracking.tasks.check_bounce_mailboxes"),
+    ScheduledJob(RECORD_TRACKING_HITS, "tracking.tasks.record_tracking_hits", minute="*"),
     ScheduledJob(SYNC_REPORTS, "targetlists.tasks.sync_reports", minute="0"),
 )
 

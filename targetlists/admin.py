@@ -21,8 +21,12 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.admin import people  # noqa: F401  (registers the people admins extended below)
+from crm.admin.site import add_admin_action
 from crm.models import Account, Contact, Lead, TargetFields, TargetType
-from targetlists import adding
+from targetlists import (
+    adding,
+    report_admin,  # noqa: F401  (registers the report admin)
+)
 from targetlists.models import TargetList, TargetListCategory, TargetListEntry
 
 
@@ -271,22 +275,5 @@ class AddToTargetListMixin:
         return TemplateResponse(request, "admin/targetlists/add_to_target_list.html", context)
 
 
-def offer_add_to_target_list(model) -> None:
-    """Re-register `model`'s admin with the "Add to target list" action added."""
-    base = type(admin.site.get_model_admin(model))
-    extended = type(
-        base.__name__,
-        (AddToTargetListMixin, base),
-        {
-            "__module__": __name__,
-            "actions": [*(base.actions or ()), "add_to_target_list"],
-        },
-    )
-    admin.site.unregister(model)
-    admin.site.register(model, extended)
-
-
 for _model in (Account, Contact, Lead, get_user_model()):
-    offer_add_to_target_list(_model)
-
-from targetlists import report_admin  # noqa: E402,F401  (registers the report admin)
+    add_admin_action(_model, AddToTargetListMixin, "add_to_target_list")

@@ -8,6 +8,9 @@ from campaigns.models import Campaign, CampaignType, MassEmail, TrackingUrl
 from crm.models import Account, Contact, EmailAddress, EmailTemplate, Lead
 from targetlists.models import TargetList, TargetListEntry
 
+# The site URL of tests that look at links in emails (the mass_settings fixture sets it).
+SITE_URL = "https://news.example.org"
+
 
 class EmailAddressFactory(DjangoModelFactory):
     class Meta:

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
 
 from crm.admin import mail_settings  # noqa: F401  (registers the account admin extended below)
-from crm.admin.site import ReadOnlyAdmin
+from crm.admin.site import ReadOnlyAdmin, add_admin_action
 from crm.models import EmailAccount
 from tracking import mailboxes
 from tracking.models import TrackingHit
@@ -32,15 +32,4 @@ class CheckForBouncesMixin:
             self.message_user(request, str(result), level)
 
 
-def _offer_bounce_check() -> None:
-    base = type(admin.site.get_model_admin(EmailAccount))
-    extended = type(
-        base.__name__,
-        (CheckForBouncesMixin, base),
-        {"__module__": __name__, "actions": [*(base.actions or ()), "check_for_bounces"]},
-    )
-    admin.site.unregister(EmailAccount)
-    admin.site.register(EmailAccount, extended)
-
-
-_offer_bounce_check()
+add_admin_action(EmailAccount, CheckForBouncesMixin, "check_for_bounces")

@@ -35,7 +35,7 @@ from tracking import recording
 
 HARD, SOFT, DELAYED = "hard", "soft", "delayed"
 STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
-TOKEN = r"([0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+)"
+TOKEN = f"({tokens.PATTERN})"
 VERP_ADDRESS = re.compile(rf"bounce\+{TOKEN}@", re.IGNORECASE)
 ITEM_HEADER = re.compile(rf"^X-Queue-Item-Id:[ \t]*{TOKEN}[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
@@ -112,22 +112,15 @@ def _item_id(message: Message, raw: bytes) -> int | None:
     for header in RECIPIENT_HEADERS:
         for value in message.get_all(header) or []:
             for token in VERP_ADDRESS.findall(str(value)):
-                if (item_id := _read(tokens.VERP, token)) is not None:
-                    return item_id
+                if ids := tokens.read_or_none(tokens.VERP, token):
+                    return ids[0]
     returned = [str(part) for part in _parts(message, RETURNED_TYPES)]
     text = raw.decode("utf-8", errors="replace")
     for source in (*returned, text):
         for token in ITEM_HEADER.findall(source):
-            if (item_id := _read(tokens.HEADER, token)) is not None:
-                return item_id
-    return None
-
-
-def _read(kind: str, token: str) -> int | None:
-    try:
-        return tokens.read(kind, token)[0]
-    except tokens.BadToken:
-        return None  # a forged or foreign token names nobody
+            if ids := tokens.read_or_none(tokens.HEADER, token):
+                return ids[0]
+    return None  # no token, or only forged or foreign ones: it names nobody
 
 
 def record(bounce: Bounce) -> bool:

@@ -48,9 +48,7 @@ from tracking.recording import Visit
 
 logger = logging.getLogger(__name__)
 
-ECHOED_TOKEN = re.compile(
-    r"(?:massmail\.|X-Queue-Item-Id\W+)([0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+)", re.IGNORECASE
-)
+ECHOED_TOKEN = re.compile(rf"(?:massmail\.|X-Queue-Item-Id\W+)({tokens.PATTERN})", re.IGNORECASE)
 STATUS_CODE = re.compile(r"\b([45])\.\d{1,3}\.\d{1,3}\b")
 SOFT_ESP_TYPES = {"SoftBounce", "blocked"}  # Postmark's Type, SendGrid's bounce type
 SOFT_DESCRIPTION = "Transient:"  # Amazon SES's bounceType, in anymail's description
@@ -74,12 +72,11 @@ def _item(event) -> EmailQueueItem | None:
     candidates = [token] if isinstance(token, str) else []
     candidates += ECHOED_TOKEN.findall(_text(event.esp_event))
     for candidate in candidates:
-        try:
-            item_id = tokens.read(tokens.HEADER, candidate)[0]
-        except tokens.BadToken:
+        ids = tokens.read_or_none(tokens.HEADER, candidate)
+        if ids is None:
             continue  # forged, altered, or another kind of token
-        item = EmailQueueItem.objects.select_related("mass_email__campaign").filter(pk=item_id)
-        return item.first()
+        items = EmailQueueItem.objects.select_related("mass_email__campaign")
+        return items.filter(pk=ids[0]).first()
     return None
 
 
@@ -143,11 +140,8 @@ def _tracking_url_id(item: EmailQueueItem, url: str) -> int | None:
     except Resolver404:
         match = None
     if match is not None and match.view_name == "tracking:click":
-        try:
-            item_id, url_id = tokens.read(tokens.CLICK, match.kwargs["token"], 2)
-        except tokens.BadToken:
-            return None
-        return url_id if item_id == item.pk else None
+        ids = tokens.read_or_none(tokens.CLICK, match.kwargs["token"], 2)
+        return ids[1] if ids and ids[0] == item.pk else None
     links = TrackingUrl.objects.filter(campaign_id=item.mass_email.campaign_id, url=url)
     return links.values_list("pk", flat=True).first()
 

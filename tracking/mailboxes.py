@@ -110,35 +110,30 @@ def connect(account: EmailAccount, timeout: float | None = None) -> imaplib.IMAP
             imap.starttls(ssl_context=ssl.create_default_context())
         imap.login(account.imap_username, password)
         return imap
-    except SecretUnreadable as exc:
+    except (SecretUnreadable, imaplib.IMAP4.error, OSError) as exc:
         _logout(imap)
-        raise MailboxFailure(
-            _("The stored IMAP password cannot be read (SECRET_KEY changed?). Enter it again.")
-        ) from exc
-    except imaplib.IMAP4.error as exc:
-        _logout(imap)
-        raise MailboxFailure(
-            _("The IMAP server %(host)s refused the login: %(error)s")
-            % {"host": host, "error": _text(exc)}
-        ) from exc
-    except ssl.SSLError as exc:
-        _logout(imap)
-        raise MailboxFailure(
-            _("TLS with the IMAP server %(host)s:%(port)s failed: %(error)s")
-            % {"host": host, "port": port, "error": exc}
-        ) from exc
-    except TimeoutError as exc:
-        _logout(imap)
-        raise MailboxFailure(
-            _("The IMAP server %(host)s:%(port)s did not answer within %(seconds)s seconds.")
-            % {"host": host, "port": port, "seconds": timeout}
-        ) from exc
-    except OSError as exc:
-        _logout(imap)
-        raise MailboxFailure(
-            _("Cannot connect to the IMAP server %(host)s:%(port)s: %(error)s")
-            % {"host": host, "port": port, "error": exc.strerror or exc}
-        ) from exc
+        raise MailboxFailure(_failure_message(exc, host, port, timeout)) from exc
+
+
+def _failure_message(exc: Exception, host: str, port: int, timeout: float) -> str:
+    """Why connecting or logging in failed, in words (SSLError and TimeoutError are OSErrors:
+    they are told apart first)."""
+    where = {"host": host, "port": port}
+    if isinstance(exc, SecretUnreadable):
+        return _("The stored IMAP password cannot be read (SECRET_KEY changed?). Enter it again.")
+    if isinstance(exc, imaplib.IMAP4.error):
+        return _("The IMAP server %(host)s refused the login: %(error)s") % {
+            "host": host,
+            "error": _text(exc),
+        }
+    if isinstance(exc, ssl.SSLError):
+        message = _("TLS with the IMAP server %(host)s:%(port)s failed: %(error)s")
+        return message % {**where, "error": exc}
+    if isinstance(exc, TimeoutError):
+        message = _("The IMAP server %(host)s:%(port)s did not answer within %(seconds)s seconds.")
+        return message % {**where, "seconds": timeout}
+    message = _("Cannot connect to the IMAP server %(host)s:%(port)s: %(error)s")
+    return message % {**where, "error": exc.strerror or exc}
 
 
 def _read_new(imap: imaplib.IMAP4, account: EmailAccount, result: MailboxResult) -> None:

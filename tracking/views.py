@@ -36,17 +36,10 @@ def _invalid_link(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _read(kind: str, token: str, count: int = 1) -> tuple[int, ...] | None:
-    try:
-        return tokens.read(kind, token, count)
-    except tokens.BadToken:
-        return None  # the caller answers with its "not valid" response
-
-
 @require_safe
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     """Always a 1×1 GIF; a GET with a valid token records the open (HEAD records nothing)."""
-    ids = _read(tokens.OPEN, token)
+    ids = tokens.read_or_none(tokens.OPEN, token)
     if ids and request.method == "GET":
         visit = Visit.from_request(request)
         try:
@@ -81,7 +74,7 @@ def _click_link(request: HttpRequest, item_id: int, url_id: int) -> TrackingUrl 
 @never_cache
 def click(request: HttpRequest, token: str) -> HttpResponse:
     """Record a click and send the visitor to the tracking URL's stored address, or its message."""
-    ids = _read(tokens.CLICK, token, 2)
+    ids = tokens.read_or_none(tokens.CLICK, token, 2)
     if not ids:
         return _invalid_link(request)
     if ids[1] == HONEYPOT_URL_ID:
@@ -106,7 +99,7 @@ def _honeypot(request: HttpRequest, item_id: int) -> HttpResponse:
 
 
 def _subscribable_item(token: str) -> EmailQueueItem | None:
-    ids = _read(tokens.OPT_OUT, token)
+    ids = tokens.read_or_none(tokens.OPT_OUT, token)
     item = recording.sent_item(ids[0]) if ids else None
     if item is None or item.mass_email.campaign.is_informational:
         return None

@@ -16,12 +16,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def marketer_client(client):
-    client.force_login(MarketerFactory())
-    return client
-
-
 def change_url(campaign: Campaign) -> str:
     return reverse("admin:campaigns_campaign_change", args=[campaign.pk])
 

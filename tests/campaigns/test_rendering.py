@@ -8,9 +8,10 @@ import pytest
 from django.core.files.base import ContentFile
 
 from campaigns import tokens
-from campaigns.models import CampaignType, EmailQueueItem, MassEmailSettings
+from campaigns.models import CampaignType, EmailQueueItem
 from campaigns.rendering import CompiledMassEmail, RenderError, TrackingUrlError
 from crm.models import EmailAccount, EmailTemplate, EmailTemplateAttachment, OutboundEmailSettings
+from tests.factories import SITE_URL as SITE
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -20,17 +21,7 @@ from tests.factories import (
     TrackingUrlFactory,
 )
 
-pytestmark = pytest.mark.django_db
-SITE = "https://news.example.org"
-
-
-@pytest.fixture(autouse=True)
-def mass_settings(settings):
-    settings.SITE_URL = SITE
-    row = MassEmailSettings.load()
-    row.site_url = SITE
-    row.save()
-    return row
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mass_settings")]
 
 
 def _mass_email(campaign_type=CampaignType.EMAIL, **template_fields):

@@ -8,16 +8,9 @@ from tests.factories import (
     ContactFactory,
     EmailAddressFactory,
     LeadFactory,
-    MarketerFactory,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketer_client(client):
-    client.force_login(MarketerFactory())
-    return client
 
 
 PAGES = [

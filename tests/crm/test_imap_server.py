@@ -4,9 +4,7 @@ import imaplib
 
 import pytest
 
-# The fixtures are imported by name, so the tests' arguments of the same name "redefine" them.
-# ruff: noqa: F811
-from tests.imap_server import ImapServer, imap_mailbox, imap_server  # noqa: F401
+from tests.imap_server import ImapServer
 
 
 def message(subject: str) -> bytes:

@@ -9,19 +9,12 @@ from tests.factories import (
     AccountFactory,
     ContactFactory,
     LeadFactory,
-    MarketerFactory,
     TargetListEntryFactory,
     TargetListFactory,
     UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketer_client(client):
-    client.force_login(MarketerFactory())
-    return client
 
 
 def make_contacts(count: int, last_name: str) -> list[int]:

@@ -17,7 +17,6 @@ from targetlists.tasks import run_report_sync
 from tests.factories import (
     ContactFactory,
     LeadFactory,
-    MarketerFactory,
     TargetListFactory,
     UserFactory,
 )
@@ -142,12 +141,6 @@ def test_the_hourly_job_syncs_only_reports_set_to_and_is_scheduled(capsys):
     assert (entry.task, entry.crontab.minute) == ("targetlists.tasks.sync_reports", "0")
     Report.objects.update(sync_hourly=False)
     assert run_report_sync() == "no report is set to sync every hour"
-
-
-@pytest.fixture
-def marketer_client(client):
-    client.force_login(MarketerFactory())
-    return client
 
 
 def report_form(target_list, *conditions, **fields) -> dict:

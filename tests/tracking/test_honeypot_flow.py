@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns import tokens
-from campaigns.models import EmailQueueItem, MassEmailSettings
+from campaigns.models import EmailQueueItem
 from campaigns.rendering import CompiledMassEmail
 from tests.factories import (
     EmailTemplateFactory,
@@ -21,19 +21,10 @@ from tests.factories import (
 from tracking.classification import HONEYPOT_URL_ID
 from tracking.models import TrackingHit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mass_settings")]
 
-SITE = "https://news.example.org"
+
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-
-
-@pytest.fixture(autouse=True)
-def mass_settings(settings):
-    settings.SITE_URL = SITE
-    row = MassEmailSettings.load()
-    row.site_url = SITE
-    row.save()
-    return row
 
 
 @pytest.fixture
