@@ -7,12 +7,16 @@ from tests.factories import ContactFactory, MarketerFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_lets_a_marketer_build_a_list_and_a_campaign_for_it(page, live_server):
-    marketer = MarketerFactory(username="mia")
+def log_in(page, live_server, user) -> None:
+    """Log in to the admin as `user` (made by a factory, with the factories' password)."""
     page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", marketer.username)
+    page.fill("#id_username", user.username)
     page.fill("#id_password", "pw-for-tests-123")
     page.click("input[type=submit]")
+
+
+def test_it_lets_a_marketer_build_a_list_and_a_campaign_for_it(page, live_server):
+    log_in(page, live_server, MarketerFactory(username="mia"))
 
     page.goto(f"{live_server.url}/admin/targetlists/targetlist/add/")
     page.fill("#id_name", "Spring fair visitors")
@@ -41,11 +45,7 @@ def test_it_lets_a_marketer_build_a_list_and_a_campaign_for_it(page, live_server
 def test_it_adds_every_result_of_a_search_to_a_new_list(page, live_server):
     ContactFactory.create_batch(60, last_name="Garcia")
     ContactFactory.create_batch(3, last_name="Other")
-    marketer = MarketerFactory()
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pw-for-tests-123")
-    page.click("input[type=submit]")
+    log_in(page, live_server, MarketerFactory())
 
     page.goto(f"{live_server.url}/admin/crm/contact/?q=garcia")
     page.check("#action-toggle")
@@ -66,11 +66,7 @@ def test_it_lets_a_marketer_build_a_report_and_fill_a_list_with_it(page, live_se
     ContactFactory.create_batch(2, last_name="Berg")
     ContactFactory(last_name="Other")
     TargetList.objects.create(name="Bergs")
-    marketer = MarketerFactory()
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pw-for-tests-123")
-    page.click("input[type=submit]")
+    log_in(page, live_server, MarketerFactory())
 
     page.goto(f"{live_server.url}/admin/targetlists/report/add/")
     page.fill("#id_name", "People named Berg")
