@@ -33,6 +33,8 @@ def test_it_lets_a_marketer_build_a_list_and_a_campaign_for_it(page, live_server
 
     page.wait_for_selector("text=was added successfully")
     assert page.locator("#id_name").input_value() == "Spring fair follow-up"
+    # The admin's JavaScript builds the two boxes after the page loads: wait for it.
+    page.wait_for_selector("#id_target_lists_to option", state="attached")
     chosen = page.locator("#id_target_lists_to option").all_inner_texts()
     assert chosen == ["Spring fair visitors"]
     campaign = Campaign.objects.get(name="Spring fair follow-up")
