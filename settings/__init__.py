@@ -168,6 +168,8 @@ TRACKING_BUFFER_SECONDS = envint("TRACKING_BUFFER_SECONDS", 1)
 # A web process gathers its hits for this long and sends them to Redis in one command; 0: each
 # hit is sent in its request.
 TRACKING_BUFFER_FLUSH_MS = envint("TRACKING_BUFFER_FLUSH_MS", 50)
+# Prefix of the buffer's Redis keys, for installations that share one Redis database.
+TRACKING_BUFFER_KEY_PREFIX = os.environ.get("TRACKING_BUFFER_KEY_PREFIX", "massmail:tracking")
 
 LOGGING = {
     "version": 1,

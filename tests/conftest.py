@@ -1,4 +1,8 @@
+import os
+import shutil
+
 import pytest
+from django.conf import settings
 
 from campaigns.models import MassEmailSettings
 from tests.factories import SITE_URL, MarketerFactory
@@ -26,3 +30,17 @@ def mass_settings(settings):
     row.site_url = SITE_URL
     row.save()
     return row
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django has dropped the test databases
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's scratch folder and Redis keys (settings/test.py made them its own)."""
+    if os.environ.get("MASSMAIL_TEST_OWNS_VAR_DIR") == "1":
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        import redis
+
+        connection = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        keys = list(connection.scan_iter(match=f"massmail-test-{settings.TEST_RUN}:*"))
+        if keys:
+            connection.delete(*keys)

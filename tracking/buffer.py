@@ -48,7 +48,8 @@ from tracking.recording import Visit
 
 logger = logging.getLogger(__name__)
 
-HITS = "massmail:tracking:hits"
+# The keys' prefix is a setting so that two installations (or test runs) can share one Redis.
+HITS = getattr(settings, "TRACKING_BUFFER_KEY_PREFIX", "massmail:tracking") + ":hits"
 PROCESSING = HITS + ":processing"
 LOCK = HITS + ":lock"
 SCHEDULED = HITS + ":drain-scheduled"

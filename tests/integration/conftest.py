@@ -146,7 +146,10 @@ def forget_unacked_messages() -> None:
     import redis
 
     if settings.CELERY_BROKER_URL.startswith("redis://"):
-        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete("unacked", "unacked_index")
+        options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+        prefix = options.get("global_keyprefix", "")
+        keys = (f"{prefix}unacked", f"{prefix}unacked_index")
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(*keys)
 
 
 @pytest.fixture

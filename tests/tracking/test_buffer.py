@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.urls import reverse
@@ -335,6 +336,7 @@ def test_a_process_that_exits_sends_what_its_outbox_holds(buffered, item):
         "DJANGO_SETTINGS_MODULE": "settings",
         "TRACKING_BUFFER_URL": REDIS_URL,
         "TRACKING_BUFFER_FLUSH_MS": "600000",  # only the exit can send it
+        "TRACKING_BUFFER_KEY_PREFIX": settings.TRACKING_BUFFER_KEY_PREFIX,
     }
     root = Path(__file__).resolve().parents[2]
     subprocess.run(
