@@ -143,16 +143,22 @@ ANYMAIL = {
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _BROKER_DIR = VAR_DIR / "broker"
-    # kombu's filesystem transport expects its folders to exist; every process may start first.
-    for _folder in (_BROKER_DIR, VAR_DIR / "broker-control"):
-        _folder.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_BROKER_DIR),
-        "data_folder_out": str(_BROKER_DIR),
-        "control_folder": str(VAR_DIR / "broker-control"),
+
+
+def filesystem_broker_options(var_dir: Path) -> dict:
+    """kombu's filesystem transport options for folders under `var_dir`, which it creates."""
+    # The transport expects its folders to exist; every process may start first.
+    for folder in (var_dir / "broker", var_dir / "broker-control"):
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(var_dir / "broker"),
+        "data_folder_out": str(var_dir / "broker"),
+        "control_folder": str(var_dir / "broker-control"),
     }
+
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
