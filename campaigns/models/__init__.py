@@ -1,6 +1,6 @@
 from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, TrackingUrl
 from campaigns.models.log import CampaignLogRecord
-from campaigns.models.mass_email import EmailQueueItem, MassEmail
+from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 
@@ -9,6 +9,7 @@ __all__ = [
     "CampaignLogRecord",
     "CampaignStatus",
     "CampaignType",
+    "DomainDeferral",
     "EmailQueueItem",
     "MassEmail",
     "MassEmailSettings",

@@ -112,6 +112,8 @@ class EmailQueueItem(TargetFields):
     is_test = models.BooleanField(_("test"), default=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set when a server deferred the item (4xx, dropped connection): not claimed before then.
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -142,3 +144,31 @@ class EmailQueueItem(TargetFields):
 
     def __str__(self) -> str:
         return f"{self.mass_email} → {self.email or self.email_address}"
+
+
+class DomainDeferral(models.Model):
+    """A recipient domain whose servers defer this mass email's messages (4xx, dropped).
+
+    Made when a run sees DOMAIN_DEFERRALS_PER_RUN deferrals from one domain, so the rest of
+    its items wait for a later run; removed when that domain accepts a message again.
+    """
+
+    mass_email = models.ForeignKey(
+        MassEmail, on_delete=models.CASCADE, related_name="domain_deferrals"
+    )
+    domain = models.CharField(_("domain"), max_length=255)
+    since = models.DateTimeField(_("deferring since"))
+    last_deferred_at = models.DateTimeField(_("last deferral"))
+    deferrals = models.PositiveIntegerField(_("deferrals"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("deferring domain")
+        verbose_name_plural = _("deferring domains")
+        ordering = ["since"]
+        constraints = [
+            models.UniqueConstraint(fields=["mass_email", "domain"], name="deferral_one_per_domain")
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
