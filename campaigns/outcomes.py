@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from campaigns import deferrals
 from campaigns.models import (
     CampaignLogRecord,
     EmailQueueItem,
@@ -23,7 +24,8 @@ from campaigns.models import (
 from crm.models import EmailAddress
 
 Status = EmailQueueItem.Status
-SENT, RETRY, FAILED = "sent", "retry", "failed"
+# WAITING: not tried because the recipient's domain is deferring this run (campaigns.deferrals).
+SENT, RETRY, FAILED, WAITING = "sent", "retry", "failed", "waiting"
 TARGET_FIELDS = EmailQueueItem.TARGET_FIELDS
 
 
@@ -43,8 +45,9 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     """Store a chunk's results in one transaction: statuses, Sent log rows, stored copies.
 
     Only items still Sending are updated, so a claim that was resolved as stale meanwhile is
-    not overwritten. Temporary failures go back to Pending until `max_attempts` is reached;
-    test items are never retried. A 5xx refusal also logs a hard bounce and flags the address.
+    not overwritten. Deferred items go back to Pending with their next attempt time until
+    `max_attempts` is reached; test items are never retried. Items waiting for their domain go
+    back to Pending as they were. A 5xx refusal also logs a hard bounce and flags the address.
     """
     now = timezone.now()
     for outcome in outcomes:
@@ -78,7 +81,10 @@ def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.date
     for outcome in others:
         item = outcome.item
         claimed.filter(pk=item.pk).update(
-            status=item.status, attempts=item.attempts, last_error=item.last_error
+            status=item.status,
+            attempts=item.attempts,
+            last_error=item.last_error,
+            next_attempt_at=item.next_attempt_at,
         )
 
 
@@ -111,12 +117,20 @@ def _insert_sent_log(item_ids: list[int], campaign_id: int, now: datetime.dateti
 
 def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
     item = outcome.item
-    item.last_error = outcome.error
     item.attempts += outcome.attempted
+    if outcome.result == WAITING and not item.is_test:
+        item.status = Status.PENDING  # its last error and next attempt stay as they were
+        return
+    item.last_error = outcome.error
     if outcome.result == SENT:
         item.status, item.sent_at = Status.SENT, now
     elif outcome.result == RETRY and not item.is_test and item.attempts < max_attempts:
         item.status = Status.PENDING
+        item.next_attempt_at = deferrals.next_attempt_at(item.attempts, now)
+        item.last_error = _("%(error)s Next attempt at %(time)s.") % {
+            "error": outcome.error,
+            "time": timezone.localtime(item.next_attempt_at).strftime("%Y-%m-%d %H:%M %Z"),
+        }
     else:
         item.status = Status.FAILED
         if outcome.result == RETRY:
