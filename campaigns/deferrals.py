@@ -76,7 +76,8 @@ class DomainBackoff:
         for domain, count in waiting.items():
             new = count - self._stored.get((mass_email.pk, domain), 0)
             self._stored[(mass_email.pk, domain)] = count
-            row, created = deferrals.get_or_create(
+            row, created = DomainDeferral.objects.get_or_create(
+                mass_email=mass_email,
                 domain=domain,
                 defaults={
                     "since": now,

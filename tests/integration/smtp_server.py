@@ -30,6 +30,7 @@ class CountingHandler:
         self.messages: list[tuple[str, str, bytes]] = []
         self.received: Counter[str] = Counter()
         self.sessions_with_mail: set[int] = set()
+        self.mail_options: dict[str, list[str]] = {}  # by recipient: the MAIL FROM parameters
         self.refusals: dict[str, str] = {}
         self.scripts: dict[str, list[str]] = {}
         self.domain_refusals: dict[str, str] = {}
@@ -72,6 +73,7 @@ class CountingHandler:
             for recipient in envelope.rcpt_tos:
                 self.messages.append((envelope.mail_from, recipient.lower(), envelope.content))
                 self.received[recipient.lower()] += 1
+                self.mail_options[recipient.lower()] = list(envelope.mail_options)
             self.sessions_with_mail.add(id(session))
         return "250 2.0.0 Message accepted"
 
