@@ -5,10 +5,12 @@ RETRY_FIRST (10 minutes) before its second attempt, twice as long before each ne
 RETRY_MAX (6 hours); `max attempts` still ends it as Failed. Claims take fresh items before
 deferred ones, so a deferred item never stands in front of the rest.
 
-Within one run, a recipient domain that defers DEFERRALS_PER_RUN messages (3) is left alone for
-the rest of the run: its other items go back to Pending untouched (no attempt used) and wait for
-a later run, while other domains go on. The mass email page lists such domains (DomainDeferral)
-until the domain accepts a message again.
+Within one run, a recipient domain that defers DEFERRALS_PER_RUN messages (3) in a row, with no
+message accepted in between, is left alone for the rest of the run: its other items go back to
+Pending untouched (no attempt used) and wait for a later run, while other domains go on. In a
+row, because a large domain that accepts most messages and defers a few recipients (throttling
+single mailboxes) is not deferring us; one that defers everything is. The mass email page lists
+such domains (DomainDeferral) until the domain accepts a message again.
 """
 
 import datetime
@@ -43,23 +45,26 @@ class DomainBackoff:
     def __init__(self, limit: int = DEFERRALS_PER_RUN):
         self.limit = limit
         self._lock = threading.Lock()
-        self._deferrals: Counter[str] = Counter()
+        self._deferrals: Counter[str] = Counter()  # in this run
+        self._streak: Counter[str] = Counter()  # in a row, since the domain last accepted one
         self._last_error: dict[str, str] = {}
         self._accepted: set[str] = set()
         self._stored: dict[tuple[int, str], int] = {}  # deferrals already in DomainDeferral rows
 
     def waiting(self, domain: str) -> bool:
-        """True if `domain` has deferred enough messages that the rest waits for a later run."""
+        """True if `domain` deferred enough messages in a row that the rest waits for later."""
         with self._lock:
-            return self._deferrals[domain] >= self.limit
+            return self._streak[domain] >= self.limit
 
     def deferred(self, domain: str, error: str) -> None:
         with self._lock:
             self._deferrals[domain] += 1
+            self._streak[domain] += 1
             self._last_error[domain] = error
 
     def accepted(self, domain: str) -> None:
         with self._lock:
+            self._streak[domain] = 0
             self._accepted.add(domain)
 
     def remember(self, mass_email: MassEmail, now: datetime.datetime | None = None) -> None:
@@ -67,7 +72,7 @@ class DomainBackoff:
         message again (for its page)."""
         now = now or timezone.now()
         with self._lock:
-            waiting = {d: n for d, n in self._deferrals.items() if n >= self.limit}
+            waiting = {d: self._deferrals[d] for d, n in self._streak.items() if n >= self.limit}
             accepted = self._accepted - set(waiting)
             errors = dict(self._last_error)
         deferrals = DomainDeferral.objects.filter(mass_email=mass_email)

@@ -132,6 +132,14 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com
 SMTP_CAPTURE_DIR = VAR_DIR / "mail"
 SMTP_TIMEOUT = envint("SMTP_TIMEOUT", 15)
 IMAP_TIMEOUT = envint("IMAP_TIMEOUT", 30)
+# Sending (docs/delivery.md): a claim older than the lease belongs to a worker that died; a
+# deferred message waits RETRY seconds, doubling up to RETRY_MAX; a domain deferring this many
+# messages in a run waits for a later run; a run reopens a server that dropped it this often.
+MASS_EMAIL_SENDING_LEASE_SECONDS = envint("MASS_EMAIL_SENDING_LEASE_SECONDS", 900)
+MASS_EMAIL_RETRY_SECONDS = envint("MASS_EMAIL_RETRY_SECONDS", 600)
+MASS_EMAIL_RETRY_MAX_SECONDS = envint("MASS_EMAIL_RETRY_MAX_SECONDS", 21600)
+MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN = envint("MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN", 3)
+MASS_EMAIL_RECONNECTS_PER_RUN = envint("MASS_EMAIL_RECONNECTS_PER_RUN", 10)
 
 # ESP webhooks (tracking.esp): anymail's settings from the environment, ANYMAIL_<NAME> as
 # ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET ("user:password" the ESP posts with, required

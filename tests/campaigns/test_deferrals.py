@@ -179,6 +179,18 @@ def test_a_domain_that_defers_three_messages_waits_while_others_go_on(smtp_serve
     assert mass_email.status == MassEmail.Status.COMPLETE
 
 
+def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(smtp_server):
+    addresses = [f"user{n}@big.example" for n in range(12)]
+    mass_email = queue_to(*addresses)
+    for address in addresses[::3]:  # every third mailbox is throttled: 4 deferrals, not in a row
+        smtp_server.script(address, "452 4.2.1 Mailbox is receiving too much mail")
+
+    report = run_send_job()
+
+    assert report.sent == 8 and report.retried == 4 and report.waiting == 0
+    assert not DomainDeferral.objects.filter(mass_email=mass_email).exists()
+
+
 def test_the_mass_email_page_lists_the_deferring_domains(smtp_server, admin_client):
     mass_email = queue_to(*[f"user{n}@slow.example" for n in range(4)])
     smtp_server.defer_domain("slow.example", "450 4.7.1 Slow down please")

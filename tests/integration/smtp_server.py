@@ -101,7 +101,14 @@ class SmtpServer:
 
     def restart(self) -> None:
         """Stop (dropping every open session) and listen again on the same port."""
+        self.go_down()
+        self.come_up()
+
+    def go_down(self) -> None:
+        """Stop listening (connections are refused) until `come_up()`."""
         self._controller.stop()
+
+    def come_up(self) -> None:
         self._controller = self._new_controller()
         self._controller.start()
 
