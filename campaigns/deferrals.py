@@ -9,8 +9,9 @@ Within one run, a recipient domain that defers DEFERRALS_PER_RUN messages (3) in
 message accepted in between, is left alone for the rest of the run: its other items go back to
 Pending untouched (no attempt used) and wait for a later run, while other domains go on. In a
 row, because a large domain that accepts most messages and defers a few recipients (throttling
-single mailboxes) is not deferring us; one that defers everything is. The mass email page lists
-such domains (DomainDeferral) until the domain accepts a message again.
+single mailboxes) is not deferring us; one that defers everything is. Only first attempts count:
+a message deferred before and deferred again tells about its mailbox, not its domain. The mass
+email page lists such domains (DomainDeferral) until the domain accepts a message again.
 """
 
 import datetime

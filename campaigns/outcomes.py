@@ -72,7 +72,11 @@ def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.date
     # meanwhile belongs to another run now.
     claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
     claimed.filter(id__in=[outcome.item.pk for outcome in sent]).update(
-        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
+        status=Status.SENT,
+        sent_at=now,
+        attempts=F("attempts") + 1,
+        last_error="",
+        next_attempt_at=None,
     )
     for outcome in sent:
         if outcome.item.email != outcome.rendered.recipient:

@@ -270,7 +270,7 @@ def submit_chunk(
     """Hand the rendered messages to the sender thread, in order; returns at once."""
     backoff = backoff or DomainBackoff()
     for item, message in chunk.rendered:
-        future = sender.submit(send_one, transport, backoff, message)
+        future = sender.submit(send_one, transport, backoff, message, item.attempts > 0)
         chunk.sending.append((item, message, future))
     return chunk
 
@@ -279,15 +279,21 @@ class DomainWaiting(Exception):
     """The recipient's domain deferred enough messages this run: not tried, waits for the next."""
 
 
-def send_one(transport: Transport, backoff: DomainBackoff, message: RenderedMessage) -> None:
-    """Send one message unless its domain is deferring this run; notes the domain's answer."""
+def send_one(
+    transport: Transport, backoff: DomainBackoff, message: RenderedMessage, retry: bool = False
+) -> None:
+    """Send one message unless its domain is deferring this run; notes the domain's answer.
+
+    A retry deferred again tells about its mailbox, not the domain: it does not count toward
+    the domain's deferrals in a row."""
     domain = domain_of(message.recipient)
     if backoff.waiting(domain):
         raise DomainWaiting(domain)
     try:
         transport.send(message.envelope_from, message.recipient, message.data)
     except TemporaryRejection as exc:
-        backoff.deferred(domain, str(exc))
+        if not retry:
+            backoff.deferred(domain, str(exc))
         raise
     backoff.accepted(domain)
 

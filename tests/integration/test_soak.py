@@ -79,7 +79,7 @@ def test_twenty_thousand_real_recipients_each_end_sent_once_or_failed_with_a_rea
     for address in groups["utf8_refused"]:
         smtp_server.refuse(smtp_form(address), "553 5.6.7 International address not accepted")
     for address in groups["deferred_twice"]:
-        smtp_server.script(address, "451 4.7.1 Busy, try later", "421 4.7.0 Try again later")
+        smtp_server.script(address, "451 4.7.1 Greylisted, try later", "452 4.2.2 Mailbox full")
     smtp_server.defer_domain("slowpost.example", "450 4.7.1 Too much mail from you, slow down")
     mass_email = mass_email_to(addresses)
     started, runs = time.monotonic(), 0
