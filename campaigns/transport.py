@@ -7,8 +7,9 @@ Every failure is sorted into what the job must do next:
   attempt, and the job stops using this server until its next run.
 - ConfigurationProblem: the settings are wrong (no host, login refused, TLS mismatch, unreadable
   password, the sender refused with a 5xx); like a connection problem, reported as configuration.
-- TemporaryRejection: this message was deferred: a 4xx to MAIL, RCPT or DATA (a 421 included,
-  once the session has carried a message), or the connection lost while it was in flight. The
+- TemporaryRejection: this message was deferred: a 4xx to MAIL, RCPT or DATA (a 421 to RCPT or
+  DATA included), or the connection lost while it was in flight. A 421 to MAIL once the session
+  has carried messages closes that session only: the message goes out over a new one. The
   item uses an attempt and waits for its next attempt time (campaigns.outcomes); the session is
   reopened for the next message, a bounded number of times per run.
 - PermanentRejection: a 5xx reply for this recipient; the item fails with the server's words.
@@ -229,6 +230,8 @@ class Transport:
             if refusal.stage == "mail" and self._carried == 0:
                 message = _("The server is not accepting mail now: %(code)s %(words)s") % words
                 return self._break(ConnectionProblem(message, refusal.code))
+            if refusal.stage == "mail":
+                return _IdleClosed()  # the session carried enough: this message in a new one
         if refusal.stage == "mail":
             if 400 <= refusal.code < 500:
                 message = _("The server deferred the message: %(code)s %(words)s") % words

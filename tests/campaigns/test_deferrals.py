@@ -121,6 +121,18 @@ def test_max_attempts_ends_a_deferred_item_failed_with_the_last_words(smtp_serve
     assert "Gave up after 2 attempts" in item.last_error and "Still full" in item.last_error
 
 
+def test_a_421_to_mail_after_some_messages_moves_on_to_a_new_session(smtp_server):
+    addresses = [f"reader{n}@example.org" for n in range(7)]
+    mass_email = queue_to(*addresses)
+    smtp_server.handler.messages_per_session = 3
+
+    report = run_send_job()
+
+    assert report.sent == 7 and report.retried == 0
+    assert all(smtp_server.received[a] == 1 for a in addresses)
+    assert set(mass_email.queue_items.values_list("attempts", flat=True)) == {1}
+
+
 def test_a_connection_lost_during_one_message_defers_it_and_the_rest_go_on(smtp_server):
     addresses = [f"reader{n}@example.org" for n in range(5)]
     mass_email = queue_to(*addresses)

@@ -35,6 +35,7 @@ class CountingHandler:
         self.scripts: dict[str, list[str]] = {}
         self.domain_refusals: dict[str, str] = {}
         self.closing: str = ""
+        self.messages_per_session: int | None = None  # then 421 to MAIL, like many servers
         self.pipelining = True  # advertise RFC 2920 PIPELINING, as Postfix and most MTAs do
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -46,6 +47,11 @@ class CountingHandler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.closing:
             return self.closing
+        carried = getattr(session, "carried", 0)
+        if self.messages_per_session is not None and carried >= self.messages_per_session:
+            server.transport.close()
+            return "421 4.7.0 Too many messages in this session"
+        session.carried = carried + 1
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
