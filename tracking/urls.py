@@ -6,7 +6,8 @@ from tracking import views
 
 app_name = "tracking"
 urlpatterns = [
-    path("o/<str:token>/", views.open_pixel, name="open"),
+    # Any path under o/ is the pixel: it answers its image even for a mangled token.
+    path("o/<path:token>/", views.open_pixel, name="open"),
     path("c/<str:token>/", views.click, name="click"),
     path("u/<str:token>/", views.opt_out, name="opt_out"),
     path("u/<str:token>/one-click/", views.one_click_unsubscribe, name="one_click"),
