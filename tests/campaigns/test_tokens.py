@@ -65,7 +65,17 @@ def test_it_reads_back_any_ids(ids):
 
 @pytest.mark.parametrize(
     "garbage",
-    ["äö.ü", "1.ÄÖÜ", "+1.AAAA", " 1.AAAA", "1..AAAA", "1-.AAAA", "-1.AAAA", "1.AA==", "1" * 10_000],
+    [
+        "äö.ü",
+        "1.ÄÖÜ",
+        "+1.AAAA",
+        " 1.AAAA",
+        "1..AAAA",
+        "1-.AAAA",
+        "-1.AAAA",
+        "1.AA==",
+        "1" * 10_000,
+    ],
 )
 def test_it_refuses_what_once_broke_it(garbage):
     with pytest.raises(tokens.BadToken):
