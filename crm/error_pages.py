@@ -72,3 +72,30 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     response = render(request, "tracking/invalid_link.html", status=404)
     patch_cache_control(response, no_store=True)
     return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form came without the security token of the page that gave it.
+
+    On a public page (unsubscribe, subscribe again) the visitor gets, in their language, the
+    reason and the button again: pressing it sends the form with a fresh token."""
+    if is_admin_path(request):
+        text = _(
+            "The form was sent without the security token of the page that showed it (the "
+            "page may have been open for a long time, or cookies are blocked for this site). "
+            "Nothing was saved. Reload the page and send the form again."
+        )
+        return refused(request, _("Please send the form again"), text, status=403)
+    context = {
+        "title": _("Please press the button again"),
+        "reason": _(
+            "Your browser did not send back the security cookie this page needs, so nothing "
+            "was changed yet. Press the button to send your request again. If this page comes "
+            "back, allow cookies for this site."
+        ),
+        "retry": request.path,
+        "retry_text": _("Send my request again"),
+    }
+    response = render(request, "tracking/refused.html", context, status=403)
+    patch_cache_control(response, no_store=True)
+    return response

@@ -123,6 +123,8 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 LOGIN_URL = "admin:login"
+# A form without its page's CSRF token gets a page in the look and language of where it went.
+CSRF_FAILURE_VIEW = "crm.error_pages.csrf_failure"
 
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

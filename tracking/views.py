@@ -10,9 +10,11 @@ import base64
 import logging
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -134,9 +136,10 @@ def opt_out(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_link(request)
     if request.method != "POST":
         return _opt_out_page(request, token, item)
-    visit = Visit.from_request(request)
-    done = unsubscribing.opt_out(item, via=TrackingHit.Kind.OPT_OUT, visit=visit)
-    return _opt_out_page(request, token, item, done="out" if done else "")
+    # Whatever the user agent: a person may use any browser, and the CSRF token shows the
+    # request came from this page; the machine rules only classify the hit for the reports.
+    unsubscribing.opt_out(item, via=TrackingHit.Kind.OPT_OUT, visit=Visit.from_request(request))
+    return _opt_out_page(request, token, item, done="out")
 
 
 @csrf_exempt
@@ -150,11 +153,25 @@ def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _opt_out_page(request, token, item)
     if request.POST.get("List-Unsubscribe") != "One-Click":
-        return HttpResponseBadRequest(
-            "Expected the body List-Unsubscribe=One-Click (RFC 8058).", content_type="text/plain"
-        )
+        return _not_one_click(request, token)
+    # RFC 8058: the body alone is the request (no cookies, no user agent rules), answered
+    # without a redirect.
     unsubscribing.opt_out(item, via=TrackingHit.Kind.ONE_CLICK, visit=Visit.from_request(request))
     return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
+
+
+def _not_one_click(request: HttpRequest, token: str) -> HttpResponse:
+    """400 for a POST without RFC 8058's body: the page says why and leads to the opt-out page."""
+    context = {
+        "title": _("This is the mail programs' unsubscribe address"),
+        "reason": _(
+            "It accepts only the one-click request mail programs send (RFC 8058), and this "
+            "request was not one. Nothing was changed."
+        ),
+        "link": reverse("tracking:opt_out", args=[token]),
+        "link_text": _("Go to the unsubscribe page"),
+    }
+    return render(request, "tracking/refused.html", context, status=400)
 
 
 @never_cache
