@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm.address_fields import AddressFormField
 from crm.models import Account, Contact, EmailAddress, Lead
 from crm.models.people import normalize_address
 
@@ -23,7 +24,7 @@ from crm.models.people import normalize_address
 class PersonForm(forms.ModelForm):
     """A person's form with a plain Email field in place of the shared-address foreign key."""
 
-    email = forms.EmailField(
+    email = AddressFormField(
         label=_("Email"),
         required=False,
         help_text=_(
