@@ -14,6 +14,9 @@ urlpatterns = [
     path(
         "admin/captured-mail/<str:name>/", views.captured_mail_detail, name="captured_mail_detail"
     ),
+    path(
+        "admin/captured-mail/<str:name>/html/", views.captured_mail_html, name="captured_mail_html"
+    ),
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
     path("site-check/", views.site_check, name="site_check"),
