@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.request_checks.RefuseNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -146,6 +147,9 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 LOGIN_URL = "admin:login"
+# The text of one form (files not counted) may be this big: room for large email templates;
+# beyond it the sender gets the 413 page (crm.error_pages) instead of Django's bare 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("FORM_MAX_MEGABYTES", 10) * 1024 * 1024
 # Content-Security-Policy changes for views defined elsewhere, by URL name (crm.security_headers).
 CONTENT_SECURITY_POLICY_VIEWS = {
     # The preview's sandboxed srcdoc frame inherits the page's policy: the email's own inline
