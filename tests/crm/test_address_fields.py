@@ -2,6 +2,7 @@
 addresses, settings and test sends. Each problem is a form error naming it, never a 500."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from campaigns.models import MassEmail
@@ -92,3 +93,32 @@ def test_it_names_the_problem_of_a_mass_emails_reply_to_address(admin_client):
     errors = response.context["adminform"].form.errors
     assert any("too long" in e for e in errors["reply_to_address"]), errors
     assert MassEmail.objects.get().reply_to_address == mass_email.reply_to_address
+
+
+def test_it_names_the_problem_of_a_users_address(admin_client):
+    user = get_user_model().objects.create_user("uma", "uma@example.com", "pw-for-tests-123")
+    url = reverse("admin:auth_user_change", args=[user.pk])
+    data = {
+        "username": "uma",
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "10:00:00",
+    }
+
+    refused = admin_client.post(url, {**data, "email": TOO_LONG})
+    saved = admin_client.post(url, {**data, "email": "umá@exämple.com"})
+
+    assert any("too long" in e for e in refused.context["adminform"].form.errors["email"])
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    user.refresh_from_db()
+    assert user.email == "umá@exämple.com"
+
+
+def test_the_test_email_form_names_the_problem(admin_client):
+    response = admin_client.post(
+        reverse("admin:crm_outboundemailsettings_send_test_email", args=[1]),
+        {"to_address": TOO_LONG},
+    )
+
+    assert response.status_code == 200
+    assert "too long" in response.content.decode()
