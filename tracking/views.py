@@ -8,6 +8,7 @@ providers send without cookies, is exempt.
 
 import base64
 import logging
+from functools import wraps
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -100,12 +101,44 @@ def _honeypot(request: HttpRequest, item_id: int) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+class Informational(Exception):
+    """The item belongs to an informational campaign: there is nothing to unsubscribe from."""
+
+
 def _subscribable_item(token: str) -> EmailQueueItem | None:
+    """The sent item the token names; None if none; raises Informational for a service notice."""
     ids = tokens.read_or_none(tokens.OPT_OUT, token)
     item = recording.sent_item(ids[0]) if ids else None
-    if item is None or item.mass_email.campaign.is_informational:
-        return None
+    if item is not None and item.mass_email.campaign.is_informational:
+        raise Informational
     return item
+
+
+def _not_subscribable(request: HttpRequest) -> HttpResponse:
+    context = {
+        "title": _("This email cannot be unsubscribed from"),
+        "reason": _(
+            "It was a service message (about your account, an order or a change to our terms), "
+            "sent to everyone it concerns rather than to a mailing list, so there is no list "
+            "to leave. Nothing was changed."
+        ),
+    }
+    response = render(request, "tracking/refused.html", context, status=404)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def subscription_view(view):
+    """The opt-out views' refusal of informational campaigns, with the reason."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            return view(request, token)
+        except Informational:
+            return _not_subscribable(request)
+
+    return guarded
 
 
 def _person_name(target) -> str:
@@ -129,6 +162,7 @@ def _opt_out_page(request: HttpRequest, token: str, item: EmailQueueItem, done: 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@subscription_view
 def opt_out(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the page with an Unsubscribe button and changes nothing; POST unsubscribes."""
     item = _subscribable_item(token)
@@ -145,6 +179,7 @@ def opt_out(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@subscription_view
 def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The List-Unsubscribe URL: an RFC 8058 POST unsubscribes at once; a GET shows the page."""
     item = _subscribable_item(token)
@@ -176,6 +211,7 @@ def _not_one_click(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@subscription_view
 def subscribe_again(request: HttpRequest, token: str) -> HttpResponse:
     """POST undoes the opt-out; a GET only leads back to the opt-out page."""
     item = _subscribable_item(token)

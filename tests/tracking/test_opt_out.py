@@ -216,8 +216,13 @@ def test_it_answers_404_for_informational_campaigns(client, name):
     mass_email = MassEmailFactory(campaign=CampaignFactory(type="informational"))
     item = SentQueueItemFactory(mass_email=mass_email)
 
-    assert client.get(url(name, item)).status_code == 404
-    assert client.post(url(name, item), {"List-Unsubscribe": "One-Click"}).status_code == 404
+    page = client.get(url(name, item), HTTP_ACCEPT_LANGUAGE="es")
+    posted = client.post(url(name, item), {"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == 404
+    assert '<html lang="es">' in page.content.decode()
+    assert posted.status_code == 404
+    assert "service message" in posted.content.decode()  # the page says why
     assert not CampaignLogRecord.objects.exists()
 
 
