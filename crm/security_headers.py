@@ -20,7 +20,8 @@ path's base policy::
 or, for a view defined elsewhere (e.g. an admin view), by its URL name in the setting
 CONTENT_SECURITY_POLICY_VIEWS = {"admin:crm_emailtemplate_preview": {"img-src": [...]}}.
 A directive's value is a list of sources; NONCE stands for the request's nonce; an empty list
-removes the directive. A response that already has the header keeps it.
+removes the directive. A response that already has the header keeps it. With DEBUG on, error
+responses that asked for no nonce (Django's debug pages, full of inline code) get no policy.
 """
 
 import secrets
@@ -121,6 +122,8 @@ class ContentSecurityPolicyMiddleware:
 
         request.csp_nonce = SimpleLazyObject(make_nonce)
         response = self.get_response(request)
+        if settings.DEBUG and response.status_code >= 400 and not made:
+            return response  # Django's debug pages (development only) carry inline code
         if HEADER not in response:
             base, changes = getattr(request, "_csp_policy", (None, {}))
             policy = policy_for(request.path_info, base, changes)

@@ -172,3 +172,16 @@ def test_a_response_that_has_a_policy_keeps_it():
     response = ContentSecurityPolicyMiddleware(view)(RequestFactory().get("/t/x/"))
 
     assert response["Content-Security-Policy"] == "default-src 'self'"
+
+
+def test_djangos_debug_pages_keep_working_in_development(client, settings):
+    settings.DEBUG = True
+
+    debug_404 = client.get("/no-such-page/")
+    opt_out_404 = client.get("/t/u/not-a-token/")  # our own page, with its nonce'd style
+
+    assert "Content-Security-Policy" not in debug_404
+    settings.DEBUG = False
+    assert "Content-Security-Policy" in client.get("/no-such-page/")
+    assert opt_out_404.status_code == 404
+    assert "Content-Security-Policy" in opt_out_404
