@@ -11,6 +11,7 @@ people unsubscribe from mail that is years old.
 import base64
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 from django.conf import settings
@@ -26,6 +27,7 @@ HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has
 # What a token looks like, to find one in text (a returned message, an ESP's event); only
 # read() says whether it is valid.
 PATTERN = r"[0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+"
+_SHAPE = re.compile(PATTERN, re.ASCII)
 
 
 class BadToken(ValueError):
@@ -68,18 +70,17 @@ def make(kind: str, *ids: int) -> str:
 
 def read(kind: str, token: str, count: int = 1) -> tuple[int, ...]:
     """The ids a valid `kind` token names; raises BadToken otherwise."""
-    payload, dot, mac = token.partition(".")
-    if not dot or len(token) > 200:
+    # Any string may arrive here from a URL or a header: only what make() can produce is read
+    # further (compare_digest refuses non-ASCII str, and int() takes "+1" or " 1").
+    if not isinstance(token, str) or len(token) > 200 or not _SHAPE.fullmatch(token):
         raise BadToken("malformed token")
+    payload, _dot, mac = token.partition(".")
     for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
-        if hmac.compare_digest(mac, _mac(secret, kind, payload)):
+        if hmac.compare_digest(mac.encode(), _mac(secret, kind, payload).encode()):
             break
     else:
         raise BadToken("token signature does not match")
-    try:
-        ids = tuple(int(part, 36) for part in payload.split("-"))
-    except ValueError as exc:
-        raise BadToken("malformed token") from exc
+    ids = tuple(int(part, 36) for part in payload.split("-"))
     if len(ids) != count:
         raise BadToken("token names the wrong number of ids")
     return ids

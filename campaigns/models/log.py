@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, TrackingUrl
 from campaigns.models.mass_email import EmailQueueItem
+from crm.address_fields import AddressField
 from crm.models import EmailAddress, TargetFields
 
 ONCE_PER_ITEM = ("sent", "opened", "opted_out")
@@ -58,7 +59,7 @@ class CampaignLogRecord(TargetFields):
         on_delete=models.SET_NULL,
         db_index=False,
     )
-    email = models.EmailField(_("email"), blank=True)
+    email = AddressField(_("email"), blank=True)
     bounce_type = models.CharField(_("bounce type"), max_length=10, choices=BounceType, blank=True)
     is_test = models.BooleanField(_("test"), default=False)
 
