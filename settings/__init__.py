@@ -132,6 +132,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com
 SMTP_CAPTURE_DIR = VAR_DIR / "mail"
 SMTP_TIMEOUT = envint("SMTP_TIMEOUT", 15)
 IMAP_TIMEOUT = envint("IMAP_TIMEOUT", 30)
+# One run of "Check Group Email Accounts" reads new messages for at most this long; the
+# rest waits for the next run (tracking.mailboxes).
+BOUNCE_CHECK_SECONDS = envint("BOUNCE_CHECK_SECONDS", 600)
 
 # ESP webhooks (tracking.esp): anymail's settings from the environment, ANYMAIL_<NAME> as
 # ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET ("user:password" the ESP posts with, required

@@ -65,7 +65,8 @@ def test_it_records_the_bounces_of_a_mailbox_and_leaves_other_mail_alone(imap_ma
     summary = run_bounce_check()
 
     assert summary == (
-        "Bounces: 5 new messages, 1 hard bounces, 1 soft bounces, 1 delay warnings, 2 left alone"
+        "Bounces: 5 new messages, 1 hard bounces, 1 soft bounces, 0 blocked, 1 delay warnings, "
+        "0 complaints, 2 left alone"
     )
     assert bounce_types(hard, soft, delayed, forged) == [["hard"], ["soft"], [], []]
     hard.email_address.refresh_from_db()
@@ -197,6 +198,7 @@ def test_administrators_check_an_account_from_the_list(imap_mailbox, admin_clien
 
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Bounces: 1 new messages, 1 hard bounces, 0 soft bounces, 0 delay warnings, 0 left alone"
+        "Bounces: 1 new messages, 1 hard bounces, 0 soft bounces, 0 blocked, 0 delay warnings, "
+        "0 complaints, 0 left alone"
     ]
     assert bounce_types(item) == [["hard"]]

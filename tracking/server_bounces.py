@@ -1,0 +1,105 @@
+"""Bounces in a mail server's own format (not RFC 3464): qmail, Exim, Yahoo, Gmail, Exchange…
+
+Only a message sent by a mail system (MAILER-DAEMON, postmaster, "Mail Delivery System",
+MDaemon, Exchange's system mailbox…, or carrying Exim's X-Failed-Recipients) is read here: an
+auto-reply or a person quoting our mail never is. flufl.bounce (GNU Mailman's detectors) finds
+the failed recipients and whether the failure is permanent or a warning; the SMTP reply and
+enhanced status codes quoted near the recipient (`550 5.1.1`, `452 4.2.2`, `(#5.1.1)`) and the
+server's words then give the kind (campaigns.bounce_kinds). Where no detector knows the format,
+a notice that quotes a 4xx/5xx reply, or says that delivery failed, still counts; one that says
+the server is still trying is a delay warning.
+"""
+
+import logging
+import re
+from email.message import Message
+from email.utils import getaddresses
+
+from flufl.bounce import all_failures
+
+from campaigns.bounce_kinds import ENHANCED, REPLY, SOFT, bounce_kind, codes_in
+from tracking.dsn import DELAYED, FAILED, WARNING, Recipient
+
+logger = logging.getLogger(__name__)
+
+MAIL_SYSTEM = re.compile(
+    r"^(mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mailadmin|mail[-_.]?admin"
+    r"|microsoftexchange[0-9a-f]*|mail[-_.]?delivery|smtp[-_.]?gateway)@",
+    re.IGNORECASE,
+)
+SYSTEM_NAMES = re.compile(
+    r"mail delivery (sub)?system|mailer.daemon|postmaster|mail administrator|mail router"
+    r"|delivery status notification|mdaemon",
+    re.IGNORECASE,
+)
+FAILURE_WORDS = re.compile(
+    r"could not be delivered|couldn't be delivered|was not delivered|wasn't delivered"
+    r"|undeliverable|undelivered|delivery (has )?failed|delivery failure|failed permanently"
+    r"|permanent (error|failure|fatal)|unable to deliver|not be delivered|returned to sender"
+    r"|message (was )?rejected|failure notice|delivery to the following recipient",
+    re.IGNORECASE,
+)
+AFTER_RECIPIENT = 600  # characters after the failed address where its reply is looked for
+
+
+def from_mail_system(message: Message) -> bool:
+    """Whether `message` was sent by a mail system rather than a person or an auto-responder."""
+    if message.get("X-Failed-Recipients"):
+        return True
+    for name, address in getaddresses([str(v) for v in message.get_all("From") or []]):
+        if MAIL_SYSTEM.match(address or "") or SYSTEM_NAMES.search(name or ""):
+            return True
+    return False
+
+
+def failure(message: Message, notice: str) -> Recipient | None:
+    """The failure or delay a mail system's notice reports, or None when it reports neither."""
+    temporary, permanent = _detected(message)
+    if permanent:
+        address = sorted(permanent)[0].decode("ascii", errors="replace")
+        return _failed(notice, address)
+    if temporary:
+        address = sorted(temporary)[0].decode("ascii", errors="replace")
+        return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", address)
+    if WARNING.search(notice):
+        return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", "")
+    reply, enhanced = codes_in(notice)
+    failing = (reply or 0) >= 400 or (enhanced or "2").startswith(("4", "5"))
+    if failing or FAILURE_WORDS.search(notice):
+        return _failed(notice, "")
+    return None
+
+
+def _detected(message: Message) -> tuple[frozenset, frozenset]:
+    """flufl.bounce's (temporary, permanent) recipients; a detector that breaks on an odd
+    message counts as finding nothing (it is logged), so one message never stops the run."""
+    try:
+        return all_failures(message)
+    except Exception as exc:  # noqa: BLE001 (third-party heuristics on arbitrary input)
+        logger.warning("flufl.bounce could not read a message: %r", exc)
+        return frozenset(), frozenset()
+
+
+def _failed(notice: str, address: str) -> Recipient:
+    """A failure of `address`, its kind from the reply quoted after the address (or anywhere)."""
+    words = _near(notice, address)
+    reply, enhanced = codes_in(words)
+    if reply is None and enhanced is None:
+        reply, enhanced = codes_in(notice)
+    kind = bounce_kind(reply, enhanced, words) or bounce_kind(reply, enhanced, notice) or SOFT
+    return Recipient(FAILED, kind, enhanced or "", _diagnostic(words), address)
+
+
+def _diagnostic(words: str) -> str:
+    """The server's reply: from the line quoting a code on (else the words), one line."""
+    code = REPLY.search(words) or ENHANCED.search(words)
+    start = words.rfind("\n", 0, code.start()) + 1 if code else 0
+    return " ".join(words[start : start + 400].split())[:300]
+
+
+def _near(notice: str, address: str) -> str:
+    if address:
+        at = notice.lower().find(address.lower())
+        if at >= 0:
+            return notice[at : at + len(address) + AFTER_RECIPIENT]
+    return notice
