@@ -23,7 +23,7 @@ HARD, SOFT, BLOCKED = "hard", "soft", "blocked"
 ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 # A three-digit reply code where servers write one: at a line's start, after "said:", "(",
 # "#", a quote, or before an enhanced code ("550-5.1.1", "550 5.1.1").
-REPLY = re.compile(r"(?:^|[\s:(\[#\"'=;])([245][0-5]\d)(?=[\s-]|$)", re.MULTILINE)
+REPLY = re.compile(r"(?:^|[\s:(\[#\"'=;])([245][0-5]\d)(?=[\s:-]|$)", re.MULTILINE)
 
 SENDER_REFUSED = re.compile(
     r"sender (address )?(rejected|refused|verify failed|unknown|domain (must|does not))"
@@ -40,12 +40,14 @@ NO_SUCH_USER = re.compile(
     r"|not our customer|no mailbox|account (has been |is )?(disabled|closed|discontinued"
     r"|deleted|suspended|inactive|expired)|this account has been|unrouteable address"
     r"|not a valid (user|mailbox|recipient)|unknown or illegal alias|addressee unknown"
-    r"|unable to find (the )?(user|recipient)|does not have an account|no such domain"
-    r"|host (or domain name )?not found|domain (name )?not found|null mx",
+    r"|unable to find (the )?(user|recipient)|(does not|doesn't) have an? [\w. ]{0,30}account"
+    r"|no such domain"
+    r"|host (or domain name )?not found|domain (name )?not found|null mx"
+    r"|not listed in (the )?(\w+ )?(directory|address book)|name is not recognized",
     re.IGNORECASE,
 )
 BLOCKED_WORDS = re.compile(
-    r"spam|block|black.?list|listed (on|in|at|by)|\bdnsbl|\brbl\b|reputation|policy|dmarc"
+    r"spam|block|black.?list|(?<!not )listed (on|in|at|by)|\bdnsbl|\brbl\b|reputation|policy|dmarc"
     r"|\bspf\b|dkim|authenticat|not authori[sz]ed|relay(ing)? (access )?(denied|not permitted)"
     r"|access denied|denied by|rejected by (the )?(content|policy)|virus|malware|phish"
     r"|content (rejected|filter)|bulk mail|too many (messages|connections|recipients)"

@@ -40,6 +40,13 @@ RECIPIENT_HEADERS = (
 RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers")
 STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+# Where a server's text notice starts quoting the returned message (qmail, Yahoo, Exim, Gmail,
+# Sendmail, SMTP32…): what follows is returned text, not the server's words.
+COPY_FOLLOWS = re.compile(
+    r"^[ \t]*-*[ \t]*(below this line is a copy of the message|this is a copy of the message"
+    r"|original message( follows)?|(the )?original message (is )?(attached|follows))\b.*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 MAX_PART = 2_000_000  # characters of one part searched; a returned attachment can be huge
 
 
@@ -109,7 +116,10 @@ def _leaf(part: Message, found: Contents, returned: bool) -> None:
     elif part.get_content_type() == "text/html":
         found.notice.append(TAGS.sub(" ", text))
     elif part.get_content_maintype() in ("text", "message") or not part.get_content_type():
-        found.notice.append(text)
+        copy = COPY_FOLLOWS.search(text)
+        found.notice.append(text[: copy.start()] if copy else text)
+        if copy:
+            found.returned.append(text[copy.end() :])
     else:
         found.returned.append(text)  # an attachment: maybe the returned message as a file
 

@@ -21,6 +21,8 @@ from campaigns.bounce_kinds import ENHANCED, REPLY, SOFT, bounce_kind, codes_in
 from tracking.dsn import DELAYED, FAILED, WARNING, Recipient
 
 logger = logging.getLogger(__name__)
+# flufl.bounce logs every detector it runs at INFO: ten thousand bounces would be 170,000 lines.
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 MAIL_SYSTEM = re.compile(
     r"^(mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mailadmin|mail[-_.]?admin"
@@ -29,14 +31,20 @@ MAIL_SYSTEM = re.compile(
 )
 SYSTEM_NAMES = re.compile(
     r"mail delivery (sub)?system|mailer.daemon|postmaster|mail administrator|mail router"
-    r"|delivery status notification|mdaemon",
+    r"|delivery status notification|mdaemon|system administrator",
     re.IGNORECASE,
 )
 FAILURE_WORDS = re.compile(
     r"could not be delivered|couldn't be delivered|was not delivered|wasn't delivered"
     r"|undeliverable|undelivered|delivery (has )?failed|delivery failure|failed permanently"
     r"|permanent (error|failure|fatal)|unable to deliver|not be delivered|returned to sender"
-    r"|message (was )?rejected|failure notice|delivery to the following recipient",
+    r"|message (was )?rejected|failure notice|delivery to the following recipient"
+    r"|failed to deliver",
+    re.IGNORECASE,
+)
+PERMANENT = re.compile(
+    r"permanent(ly)?|fatal|given up|giving up|gave up|not going to try again|will not be retried"
+    r"|removed from the (mail )?queue|no further (delivery )?attempts",
     re.IGNORECASE,
 )
 AFTER_RECIPIENT = 600  # characters after the failed address where its reply is looked for
@@ -55,14 +63,21 @@ def from_mail_system(message: Message) -> bool:
 def failure(message: Message, notice: str) -> Recipient | None:
     """The failure or delay a mail system's notice reports, or None when it reports neither."""
     temporary, permanent = _detected(message)
+    if WARNING.search(notice) and not PERMANENT.search(notice):
+        # A warning that the server is still trying (flufl's heuristics can take one for a
+        # failure: Exim's "has not yet been delivered" lists the address like a failure).
+        address = (
+            sorted(temporary | permanent)[0].decode("ascii", "replace")
+            if (temporary or permanent)
+            else ""
+        )
+        return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", address)
     if permanent:
         address = sorted(permanent)[0].decode("ascii", errors="replace")
         return _failed(notice, address)
     if temporary:
         address = sorted(temporary)[0].decode("ascii", errors="replace")
         return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", address)
-    if WARNING.search(notice):
-        return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", "")
     reply, enhanced = codes_in(notice)
     failing = (reply or 0) >= 400 or (enhanced or "2").startswith(("4", "5"))
     if failing or FAILURE_WORDS.search(notice):
