@@ -1,4 +1,4 @@
-"""Returned mail as servers really send it: server formats, bent DSNs, matching (tracking.bounces)."""
+"""Returned mail as servers send it: server formats, bent DSNs, matching (tracking.bounces)."""
 
 import pytest
 
