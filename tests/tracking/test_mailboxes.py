@@ -1,6 +1,7 @@
 """The job "Check Group Email Accounts" against a real IMAP server (Dovecot)."""
 
 import socket
+import time
 
 import pytest
 from django.urls import reverse
@@ -202,3 +203,43 @@ def test_administrators_check_an_account_from_the_list(imap_mailbox, admin_clien
         "0 complaints, 0 left alone"
     ]
     assert bounce_types(item) == [["hard"]]
+
+
+def test_one_run_reads_every_new_message_past_any_count_cap(imap_mailbox, monkeypatch):
+    monkeypatch.setattr(mailboxes, "FETCH_BATCH", 7)  # many batches from a small mailbox
+    items = SentQueueItemFactory.create_batch(12)
+    for n, item in enumerate(items):
+        imap_mailbox.append(postfix_dsn(item, status="4.2.2" if n % 2 else "5.1.1"))
+        imap_mailbox.append(ORDINARY)
+
+    result = mailboxes.check_account(account_for(imap_mailbox))
+
+    assert (result.read, result.hard, result.soft, result.left_alone) == (24, 6, 6, 12)
+    assert result.waiting == 0
+    assert seen_flags(imap_mailbox) == [True, False] * 12
+
+
+def test_a_run_out_of_time_leaves_the_rest_for_the_next_run(imap_mailbox):
+    items = SentQueueItemFactory.create_batch(3)
+    for item in items:
+        imap_mailbox.append(postfix_dsn(item))
+    account = account_for(imap_mailbox)
+
+    stopped = mailboxes.check_account(account, deadline=time.monotonic())
+    account.refresh_from_db()
+    resumed = mailboxes.check_account(account)
+
+    assert (stopped.read, stopped.waiting) == (0, 3)
+    assert "3 more wait for the next run" in str(stopped)
+    assert (resumed.read, resumed.hard, resumed.waiting) == (3, 3, 0)
+    assert bounce_types(*items) == [["hard"]] * 3
+
+
+def test_a_message_that_cannot_be_read_is_left_alone_and_the_rest_are_read(imap_mailbox):
+    item = SentQueueItemFactory()
+    imap_mailbox.append(b"Content-Type: multipart/report; boundary=\r\n\r\n\xff\xfe--\r\n")
+    imap_mailbox.append(postfix_dsn(item))
+
+    result = mailboxes.check_account(account_for(imap_mailbox))
+
+    assert (result.read, result.hard, result.left_alone) == (2, 1, 1)
