@@ -25,11 +25,12 @@ every path (campaigns.bounce_kinds):
 Test sends are logged and change no address.
 """
 
+import collections
 import email
 from dataclasses import dataclass
 from email import policy
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 
 from campaigns.bounce_kinds import BLOCKED, HARD, SOFT
@@ -95,38 +96,70 @@ def record(bounce: Bounce) -> bool:
     """Log the bounce and flag the address (see the module's docstring), or opt out the
     complaining address; False when there is nothing to record: a delay warning, an item that
     no longer exists, or a bounce of this kind already logged for the item (read twice)."""
-    if bounce.kind == DELAYED:
-        return False
-    item = EmailQueueItem.objects.select_related("mass_email__campaign")
-    item = item.filter(pk=bounce.item_id).first()
-    if item is None:
-        return False
-    if bounce.kind == COMPLAINT:
-        feedback.record_complaint(item)
-        return True
-    detail = " ".join(filter(None, [bounce.status, bounce.diagnostic]))[:500]
-    logged = recording.log_record(
+    return record_all([bounce]) == [True]
+
+
+def record_all(reports: list[Bounce]) -> list[bool]:
+    """record() for many reports in a few queries (the mailbox reads them a batch at a time):
+    one True or False each, in order. The items' rows are locked first, so a report recorded
+    at the same moment by an ESP's webhook is counted once."""
+    with transaction.atomic():
+        items = _locked_items({report.item_id for report in reports if report.kind != DELAYED})
+        logged = set(
+            CampaignLogRecord.objects.filter(
+                queue_item_id__in=items, action=CampaignLogRecord.Action.BOUNCED
+            ).values_list("queue_item_id", "bounce_type")
+        )
+        done, rows, hard, soft = [], [], set(), collections.Counter()
+        for report in reports:
+            item = items.get(report.item_id)
+            key = (report.item_id, report.kind)
+            if report.kind == DELAYED or item is None or key in logged:
+                done.append(False)
+                continue
+            done.append(True)
+            if report.kind == COMPLAINT:
+                feedback.record_complaint(item)
+                continue
+            logged.add(key)
+            rows.append(_log_row(item, report))
+            if item.is_test or not item.email_address_id:
+                continue
+            if report.kind == HARD:
+                hard.add(item.email_address_id)
+            elif report.kind == SOFT:
+                soft[item.email_address_id] += 1
+        CampaignLogRecord.objects.bulk_create(rows)
+        _flag_addresses(hard, soft)
+    return done
+
+
+def _locked_items(ids: set[int]) -> dict[int, EmailQueueItem]:
+    items = EmailQueueItem.objects.select_related("mass_email__campaign").filter(pk__in=ids)
+    return {item.pk: item for item in items.select_for_update(of=("self",))}
+
+
+def _log_row(item: EmailQueueItem, report: Bounce) -> CampaignLogRecord:
+    return recording.log_record(
         item,
         CampaignLogRecord.Action.BOUNCED,
-        bounce_type=CampaignLogRecord.BounceType(bounce.kind),
-        bounce_detail=detail,
+        bounce_type=CampaignLogRecord.BounceType(report.kind),
+        bounce_detail=" ".join(filter(None, [report.status, report.diagnostic]))[:500],
     )
-    try:
-        with transaction.atomic():
-            logged.save()  # unique per item and bounce type: a second report stops here
-            if not item.is_test and item.email_address_id:
-                _flag_address(item.email_address_id, bounce.kind)
-    except IntegrityError:
-        return False
-    return True
 
 
-def _flag_address(address_id: int, kind: str) -> None:
-    addresses = EmailAddress.objects.filter(pk=address_id)
-    if kind == HARD:
-        addresses.update(invalid=True)
-    elif kind == SOFT:
-        addresses.update(soft_bounces=F("soft_bounces") + 1)
-        limit = MassEmailSettings.load().soft_bounce_limit
-        addresses.filter(soft_bounces__gte=limit).update(invalid=True)
-    # BLOCKED: the address is fine; the refusal was of the message or of our server.
+def _flag_addresses(hard: set[int], soft: collections.Counter) -> None:
+    """Hard: the address is invalid. Soft: counted, invalid at the soft-bounce limit.
+    Blocked: the address is fine (the refusal was of the message or of our server)."""
+    if hard:
+        EmailAddress.objects.filter(pk__in=hard).update(invalid=True)
+    if not soft:
+        return
+    by_count = collections.defaultdict(list)
+    for address_id, count in soft.items():
+        by_count[count].append(address_id)
+    for count, ids in by_count.items():
+        addresses = EmailAddress.objects.filter(pk__in=ids)
+        addresses.update(soft_bounces=F("soft_bounces") + count)
+    limit = MassEmailSettings.load().soft_bounce_limit
+    EmailAddress.objects.filter(pk__in=list(soft), soft_bounces__gte=limit).update(invalid=True)

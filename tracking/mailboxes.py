@@ -12,9 +12,10 @@ A run reads every new message, however many (10,000 bounces after a big send are
 bounded by time rather than by a count: after settings.BOUNCE_CHECK_SECONDS the run stops
 between two batches, and the next run resumes at the next UID.
 
-The last UID moves in the transaction that records the message's bounce, under a lock on the
-account's row: a run that dies halfway resumes after the last message it finished, and two runs
-at once (beat and cron, say) take turns message by message, never recording one twice.
+The last UID moves in the transaction that records a batch's bounces, under a lock on the
+account's row: a run that dies halfway resumes after the last batch it finished (the batch it
+was in is read again, and recorded once), and two runs at once (beat and cron, say) take turns
+batch by batch, never recording a message twice.
 """
 
 import imaplib
@@ -177,17 +178,15 @@ def _read_new(
         if time.monotonic() >= deadline:
             result.waiting = len(uids) - start
             return
-        recognised = []
-        for uid, raw in _fetch(imap, uids[start : start + FETCH_BATCH]):
-            outcome = _process(account.pk, validity, uid, raw)
-            if outcome is None:
-                continue  # another run read it first
+        fetched = _fetch(imap, uids[start : start + FETCH_BATCH])
+        outcomes = _process(account.pk, validity, fetched)
+        for outcome in outcomes.values():
             result.read += 1
-            if outcome == "":
+            if outcome:
+                setattr(result, outcome, getattr(result, outcome) + 1)
+            else:
                 result.left_alone += 1
-                continue
-            setattr(result, outcome, getattr(result, outcome) + 1)
-            recognised.append(uid)
+        recognised = [uid for uid, outcome in outcomes.items() if outcome]
         if recognised:
             imap.uid("STORE", ",".join(map(str, recognised)), "+FLAGS", "(\\Seen)")
 
@@ -207,20 +206,21 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> list[tuple[int, bytes]]:
     return sorted(fetched.items())  # an expunged message is simply absent
 
 
-def _process(account_id: int, validity: int, uid: int, raw: bytes) -> str | None:
-    """Record what message `uid` reports and move the account past it, in one transaction:
-    the report's kind (bounces.HARD, SOFT, BLOCKED, DELAYED or COMPLAINT), "" for a message
-    left alone, or None when another run has read it already."""
-    bounce = _parsed(uid, raw)
+def _process(account_id: int, validity: int, fetched: list[tuple[int, bytes]]) -> dict:
+    """Record what a batch of messages reports and move the account past it, in one
+    transaction: {uid: the report's kind (bounces.HARD, SOFT, BLOCKED, DELAYED or COMPLAINT),
+    or "" for a message left alone}, without the messages another run has read already."""
+    parsed = [(uid, _parsed(uid, raw)) for uid, raw in fetched]
     with transaction.atomic():
         account = EmailAccount.objects.select_for_update().get(pk=account_id)
-        if account.imap_uid_validity == validity and account.imap_last_uid >= uid:
-            return None
-        if bounce is not None:
-            bounces.record(bounce)
-        account.imap_uid_validity, account.imap_last_uid = validity, uid
+        if account.imap_uid_validity == validity:
+            parsed = [(uid, bounce) for uid, bounce in parsed if uid > account.imap_last_uid]
+        if not parsed:
+            return {}
+        bounces.record_all([bounce for _uid, bounce in parsed if bounce is not None])
+        account.imap_uid_validity, account.imap_last_uid = validity, parsed[-1][0]
         account.save(update_fields=["imap_uid_validity", "imap_last_uid"])
-    return bounce.kind if bounce is not None else ""
+    return {uid: bounce.kind if bounce is not None else "" for uid, bounce in parsed}
 
 
 def _parsed(uid: int, raw: bytes) -> bounces.Bounce | None:

@@ -117,21 +117,22 @@ def test_a_recreated_folder_is_read_again_without_recording_twice(imap_mailbox):
 def test_a_run_that_dies_halfway_resumes_after_the_last_message_it_finished(
     imap_mailbox, monkeypatch
 ):
+    monkeypatch.setattr(mailboxes, "FETCH_BATCH", 1)  # a batch is one message
     first, second = SentQueueItemFactory.create_batch(2)
     imap_mailbox.append(postfix_dsn(first))
     imap_mailbox.append(postfix_dsn(second))
     account = account_for(imap_mailbox)
-    record = bounces.record
+    record_all = bounces.record_all
 
-    def dies_at_the_second(bounce):
-        if bounce.item_id == second.pk:
+    def dies_at_the_second(reports):
+        if reports[0].item_id == second.pk:
             raise RuntimeError("worker killed")
-        return record(bounce)
+        return record_all(reports)
 
-    monkeypatch.setattr(bounces, "record", dies_at_the_second)
+    monkeypatch.setattr(bounces, "record_all", dies_at_the_second)
     with pytest.raises(RuntimeError):
         mailboxes.check_account(account)
-    monkeypatch.setattr(bounces, "record", record)
+    monkeypatch.setattr(bounces, "record_all", record_all)
     assert bounce_types(first, second) == [["hard"], []]
 
     account.refresh_from_db()
@@ -233,6 +234,30 @@ def test_a_run_out_of_time_leaves_the_rest_for_the_next_run(imap_mailbox):
     assert "3 more wait for the next run" in str(stopped)
     assert (resumed.read, resumed.hard, resumed.waiting) == (3, 3, 0)
     assert bounce_types(*items) == [["hard"]] * 3
+
+
+def test_a_batch_that_dies_is_read_again_and_recorded_once(imap_mailbox, monkeypatch):
+    items = SentQueueItemFactory.create_batch(3)
+    for item in items:
+        imap_mailbox.append(postfix_dsn(item, status="4.2.2"))
+    account = account_for(imap_mailbox)
+    record_all = bounces.record_all
+
+    def dies_after_recording(reports):
+        record_all(reports)
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(bounces, "record_all", dies_after_recording)
+    with pytest.raises(RuntimeError):
+        mailboxes.check_account(account)
+    monkeypatch.setattr(bounces, "record_all", record_all)
+    account.refresh_from_db()
+    result = mailboxes.check_account(account)
+
+    assert (result.read, result.soft) == (3, 3)
+    assert bounce_types(*items) == [["soft"]] * 3
+    items[0].email_address.refresh_from_db()
+    assert items[0].email_address.soft_bounces == 1
 
 
 def test_a_message_that_cannot_be_read_is_left_alone_and_the_rest_are_read(imap_mailbox):
