@@ -90,6 +90,7 @@ def make_items(count: int) -> list[SimpleNamespace]:
 
 def kinds_of_mail() -> list:
     """One maker per kind of message, each `maker(item) -> bytes`."""
+    from tests.tracking import report_samples as reports
     from tests.tracking import server_samples as samples
     from tests.tracking.dsn import exim_headers_dsn, postfix_dsn
 
@@ -102,7 +103,7 @@ def kinds_of_mail() -> list:
         lambda item: postfix_dsn(item, status="4.2.2", diagnostic="smtp; 452 4.2.2 Mailbox full"),
         lambda item: postfix_dsn(item, status="4.4.1", action="delayed"),
         lambda item: exim_headers_dsn(item, "x", status="5.2.2"),  # no VERP: header token
-        samples.outlook_blocked_dsn,
+        reports.outlook_blocked_dsn,
         samples.qmail,
         samples.exim_text,
         samples.exim_delay_warning,
@@ -114,12 +115,12 @@ def kinds_of_mail() -> list:
         samples.smtp32,
         samples.communigate,
         samples.sendmail_text,
-        samples.dsn_in_mixed,
-        samples.dsn_forwarded,
-        samples.dsn_base64_returned,
+        reports.dsn_in_mixed,
+        reports.dsn_forwarded,
+        reports.dsn_base64_returned,
         samples.qmail_lower_cased,
-        samples.arf,
-        samples.auto_reply,
+        reports.arf,
+        reports.auto_reply,
         lambda item: ordinary,
     ]
 
@@ -208,7 +209,7 @@ def run(count: int, dovecot_root: Path, profile: bool = False) -> None:
         seconds = time.perf_counter() - started
         if profiler:
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     finally:
         _stop(process)
 

@@ -6,7 +6,7 @@ from campaigns import tokens
 from campaigns.models import CampaignLogRecord
 from tests.factories import SentQueueItemFactory
 from tests.imap_server import imap_mailbox, imap_server  # noqa: F401
-from tests.tracking import server_samples as samples
+from tests.tracking import report_samples as reports
 from tests.tracking.test_mailboxes import account_for, seen_flags
 from tracking import bounces, mailboxes
 
@@ -19,7 +19,7 @@ def item():
 
 
 def test_an_abuse_report_opts_the_address_out_and_logs_it(item):
-    report = bounces.parse(samples.arf(item))
+    report = bounces.parse(reports.arf(item))
 
     assert (report.item_id, report.kind) == (item.pk, "complaint")
     assert bounces.record(report) is True
@@ -31,12 +31,12 @@ def test_an_abuse_report_opts_the_address_out_and_logs_it(item):
 
 @pytest.mark.parametrize("feedback_type", ["not-spam", "auth-failure", "virus"])
 def test_reports_that_are_not_complaints_are_left_alone(item, feedback_type):
-    assert bounces.parse(samples.arf(item, feedback_type)) is None
+    assert bounces.parse(reports.arf(item, feedback_type)) is None
 
 
 def test_a_report_with_a_forged_item_id_changes_nothing(item):
     header = tokens.make(tokens.HEADER, item.pk)
-    forged = samples.arf(item).replace(header.encode(), (header[:-2] + "zz").encode())
+    forged = reports.arf(item).replace(header.encode(), (header[:-2] + "zz").encode())
     forged = forged.replace(tokens.make_verp(item.pk).encode(), b"nobody")
 
     assert bounces.parse(forged) is None
@@ -45,7 +45,7 @@ def test_a_report_with_a_forged_item_id_changes_nothing(item):
 
 
 def test_a_complaint_read_twice_is_logged_once(item):
-    report = bounces.parse(samples.arf(item))
+    report = bounces.parse(reports.arf(item))
 
     bounces.record(report)
     bounces.record(report)
@@ -54,8 +54,8 @@ def test_a_complaint_read_twice_is_logged_once(item):
 
 
 def test_the_mailbox_run_counts_complaints(imap_mailbox, item):  # noqa: F811
-    imap_mailbox.append(samples.arf(item))
-    imap_mailbox.append(samples.auto_reply(item))
+    imap_mailbox.append(reports.arf(item))
+    imap_mailbox.append(reports.auto_reply(item))
 
     result = mailboxes.check_account(account_for(imap_mailbox))
 

@@ -5,6 +5,7 @@ import pytest
 from campaigns import tokens
 from campaigns.models import CampaignLogRecord
 from tests.factories import SentQueueItemFactory
+from tests.tracking import report_samples as reports
 from tests.tracking import server_samples as samples
 from tracking import bounces
 
@@ -34,16 +35,16 @@ def item():
         pytest.param(samples.smtp32, "hard", "5.2.1", id="smtp32"),
         pytest.param(samples.communigate, "soft", "", id="communigate-quota"),
         pytest.param(samples.sendmail_text, "hard", "5.1.1", id="sendmail-text"),
-        pytest.param(samples.outlook_blocked_dsn, "blocked", "5.7.1", id="dsn-blocklist"),
-        pytest.param(samples.dsn_action_with_comment, "hard", "5.1.1", id="dsn-action-comment"),
-        pytest.param(samples.dsn_action_failure, "hard", "5.1.1", id="dsn-action-failure"),
-        pytest.param(samples.dsn_status_from_diagnostic, "hard", "5.1.1", id="dsn-no-status"),
-        pytest.param(samples.dsn_empty_status, "hard", "", id="dsn-empty-status"),
-        pytest.param(samples.dsn_without_recipient_fields, "hard", "5.1.1", id="dsn-no-fields"),
-        pytest.param(samples.dsn_in_mixed, "soft", "5.2.2", id="dsn-in-multipart-mixed"),
-        pytest.param(samples.dsn_forwarded, "hard", "5.1.1", id="dsn-forwarded"),
-        pytest.param(samples.dsn_base64_returned, "hard", "5.1.1", id="base64-message-rfc822"),
-        pytest.param(samples.qmail_base64_attachment, "hard", "5.1.1", id="base64-attachment"),
+        pytest.param(reports.outlook_blocked_dsn, "blocked", "5.7.1", id="dsn-blocklist"),
+        pytest.param(reports.dsn_action_with_comment, "hard", "5.1.1", id="dsn-action-comment"),
+        pytest.param(reports.dsn_action_failure, "hard", "5.1.1", id="dsn-action-failure"),
+        pytest.param(reports.dsn_status_from_diagnostic, "hard", "5.1.1", id="dsn-no-status"),
+        pytest.param(reports.dsn_empty_status, "hard", "", id="dsn-empty-status"),
+        pytest.param(reports.dsn_without_recipient_fields, "hard", "5.1.1", id="dsn-no-fields"),
+        pytest.param(reports.dsn_in_mixed, "soft", "5.2.2", id="dsn-in-multipart-mixed"),
+        pytest.param(reports.dsn_forwarded, "hard", "5.1.1", id="dsn-forwarded"),
+        pytest.param(reports.dsn_base64_returned, "hard", "5.1.1", id="base64-message-rfc822"),
+        pytest.param(reports.qmail_base64_attachment, "hard", "5.1.1", id="base64-attachment"),
     ],
 )
 def test_it_reads_the_failure_and_its_kind(item, sample, kind, status):
@@ -77,14 +78,14 @@ def test_the_server_words_are_kept_with_the_bounce(item):
 
 
 def test_a_blocked_bounce_leaves_the_address_as_it_was(item):
-    assert bounces.record(bounces.parse(samples.outlook_blocked_dsn(item)))
+    assert bounces.record(bounces.parse(reports.outlook_blocked_dsn(item)))
 
     item.email_address.refresh_from_db()
     assert (item.email_address.invalid, item.email_address.soft_bounces) == (False, 0)
 
 
 def test_an_auto_reply_to_the_verp_address_is_left_alone(item):
-    assert bounces.parse(samples.auto_reply(item)) is None
+    assert bounces.parse(reports.auto_reply(item)) is None
 
 
 def test_a_person_quoting_a_server_notice_is_left_alone(item):
