@@ -80,8 +80,8 @@ def _verdict(message, found: returned.Contents) -> tuple[str, str, str, str] | N
         return COMPLAINT, "", complaint, ""
     notice = found.notice_text
     recipients = dsn.parse_report(message, notice)
-    if recipients is None and not message.get_content_type() == "multipart/report":
-        if not server_bounces.from_mail_system(message):
+    if recipients is None:  # no delivery-status part: a server's own format, if any
+        if not server_bounces.from_mail_system(message) and not dsn.says_report(message):
             return None
         failure = server_bounces.failure(message, notice)
         recipients = [failure] if failure is not None else []

@@ -27,6 +27,7 @@ FAILED, DELAYED, OTHER = "failed", "delayed", "other"
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
 RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "action", "status", "diagnostic-code")
 WORST_FIRST = {HARD: 0, BLOCKED: 1, SOFT: 2, None: 3}
+ENCODED = ("base64", "quoted-printable")
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,38 @@ class Recipient:
     address: str  # the recipient the report names, "" when it names none
 
 
+# A delivery status sent as text/plain (some servers label it so): its typical fields.
+STATUS_FIELDS = re.compile(r"^Action:[ \t]*\w", re.MULTILINE | re.IGNORECASE)
+RECIPIENT_FIELD = re.compile(r"^(Final-Recipient|Original-Recipient|Status):", re.M | re.I)
+
+
 def status_parts(message: Message) -> list[Message]:
-    """Every delivery-status part of `message`, at any depth."""
-    return [part for part in message.walk() if part.get_content_type() in REPORT_TYPES]
+    """Every delivery-status part of `message`, at any depth; failing those, a text/plain part
+    of a delivery report that holds delivery-status fields."""
+    parts = [part for part in message.walk() if part.get_content_type() in REPORT_TYPES]
+    if parts or not says_report(message):
+        return parts
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            text = _decoded_text(part)
+            if STATUS_FIELDS.search(text) and RECIPIENT_FIELD.search(text):
+                return [part]
+    return []
+
+
+def says_report(message: Message) -> bool:
+    """Whether `message` calls itself a delivery report (multipart/report, delivery-status)."""
+    for part in message.walk():
+        if part.get_content_type() == "multipart/report":
+            report_type = str(part.get_param("report-type", "") or "").lower()
+            if report_type in ("delivery-status", "global-delivery-status", ""):
+                return True
+    return False
+
+
+def _decoded_text(part: Message) -> str:
+    raw = part.get_payload(decode=True)
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
 
 
 def parse_report(message: Message, text: str) -> list[Recipient] | None:
@@ -72,14 +102,24 @@ def _blocks(part: Message) -> list[Message]:
     """The field blocks of a delivery-status part. Python splits message/delivery-status into
     blocks; the UTF-8 variant (RFC 6533), or one sent with an odd encoding, is split here."""
     payload = part.get_payload()
+    encoding = str(part.get("Content-Transfer-Encoding") or "").strip().lower()
     if isinstance(payload, list) and all(isinstance(block, Message) for block in payload):
-        if part.get_content_type() == "message/delivery-status":
+        if part.get_content_type() == "message/delivery-status" and encoding not in ENCODED:
             return payload
         text = "".join(inner.as_string() for inner in payload)
+        if encoding in ENCODED:  # sent base64 or quoted-printable: Python split the encoding
+            text = _decoded_text(_text_part(text, encoding))
     else:
         raw = part.get_payload(decode=True) or b""
         text = raw.decode("utf-8", errors="replace")
     return [_fields(chunk) for chunk in re.split(r"\r?\n[ \t]*\r?\n", text) if chunk.strip()]
+
+
+def _text_part(text: str, encoding: str) -> Message:
+    part = Message()
+    part["Content-Transfer-Encoding"] = encoding
+    part.set_payload(text)
+    return part
 
 
 def _fields(text: str) -> Message:

@@ -25,13 +25,28 @@ logger = logging.getLogger(__name__)
 logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 MAIL_SYSTEM = re.compile(
-    r"^(mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mailadmin|mail[-_.]?admin"
-    r"|microsoftexchange[0-9a-f]*|mail[-_.]?delivery|smtp[-_.]?gateway)@",
+    r"^(mailer[-_.]?daemon|mail[-_.]?daemon|maildaemon|postmaster|mdaemon|mailadmin"
+    r"|mail[-_.]?admin(istrator)?|microsoftexchange[0-9a-f]*|mail[-_.]?delivery|mailer"
+    r"|smtp[-_.]?gateway|mail[-_.]?router|mail[-_.]?system|nobody|returns?|bounces?"
+    r"|double-bounce|mailerdaemon|daemon)@",
     re.IGNORECASE,
 )
 SYSTEM_NAMES = re.compile(
-    r"mail delivery (sub)?system|mailer.daemon|postmaster|mail administrator|mail router"
-    r"|delivery status notification|mdaemon|system administrator",
+    r"mail delivery|mailer.?daemon|postmaster|mail administrator|mail router|mail system"
+    r"|delivery status notification|mdaemon|system administrator|microsoft exchange"
+    r"|microsoft outlook|internet mail|mail server|delivery subsystem|mailer-?daemon",
+    re.IGNORECASE,
+)
+# A notice sent with a null return path (as RFC 5321 wants of bounces) whose subject says so.
+BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|returned mail|delivery (status|failure|failed|notification|report"
+    r"|problem)|failure notice|mail delivery failed|non.?deliver|not delivered|could not be "
+    r"delivered|delivery has failed|mail system error|permanent (error|failure)|rejected",
+    re.IGNORECASE,
+)
+AUTO_REPLY = re.compile(
+    r"^(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesen|away|vacation"
+    r"|absence|respuesta autom|r[eé]ponse automatique|re:)",
     re.IGNORECASE,
 )
 FAILURE_WORDS = re.compile(
@@ -39,7 +54,8 @@ FAILURE_WORDS = re.compile(
     r"|undeliverable|undelivered|delivery (has )?failed|delivery failure|failed permanently"
     r"|permanent (error|failure|fatal)|unable to deliver|not be delivered|returned to sender"
     r"|message (was )?rejected|failure notice|delivery to the following recipient"
-    r"|failed to deliver",
+    r"|failed to deliver|could not deliver|couldn't deliver|not deliverable|delivery error"
+    r"|mailbox unavailable|recipient (address )?rejected|message not delivered",
     re.IGNORECASE,
 )
 PERMANENT = re.compile(
@@ -51,13 +67,27 @@ AFTER_RECIPIENT = 600  # characters after the failed address where its reply is 
 
 
 def from_mail_system(message: Message) -> bool:
-    """Whether `message` was sent by a mail system rather than a person or an auto-responder."""
+    """Whether `message` was sent by a mail system rather than a person or an auto-responder:
+    by its sender (MAILER-DAEMON, postmaster, "Mail Delivery System"…), Exim's
+    X-Failed-Recipients, or a null return path with a bounce's subject (not an auto-reply's)."""
     if message.get("X-Failed-Recipients"):
         return True
-    for name, address in getaddresses([str(v) for v in message.get_all("From") or []]):
+    senders = [str(v) for name in ("From", "Sender") for v in message.get_all(name) or []]
+    for name, address in getaddresses(senders):
         if MAIL_SYSTEM.match(address or "") or SYSTEM_NAMES.search(name or ""):
             return True
-    return False
+    return _null_sender(message) and _bounce_subject(str(message.get("Subject") or ""))
+
+
+def _null_sender(message: Message) -> bool:
+    paths = [str(value).strip() for value in message.get_all("Return-Path") or []]
+    return bool(paths) and paths[-1].replace(" ", "") in ("<>", "")
+
+
+def _bounce_subject(subject: str) -> bool:
+    if AUTO_REPLY.match(subject.strip()) or re.search(r"auto.?repl", subject, re.IGNORECASE):
+        return False
+    return BOUNCE_SUBJECT.search(subject) is not None
 
 
 def failure(message: Message, notice: str) -> Recipient | None:
@@ -80,7 +110,7 @@ def failure(message: Message, notice: str) -> Recipient | None:
         return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", address)
     reply, enhanced = codes_in(notice)
     failing = (reply or 0) >= 400 or (enhanced or "2").startswith(("4", "5"))
-    if failing or FAILURE_WORDS.search(notice):
+    if failing or FAILURE_WORDS.search(notice) or bounce_kind(None, None, notice):
         return _failed(notice, "")
     return None
 

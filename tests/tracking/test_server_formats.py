@@ -90,8 +90,15 @@ def test_an_auto_reply_to_the_verp_address_is_left_alone(item):
 
 def test_a_person_quoting_a_server_notice_is_left_alone(item):
     quoted = samples.qmail(item).replace(b"From: MAILER-DAEMON@mx1.example.net", b"From: j@x.org")
+    quoted = quoted.replace(b"Return-Path: <>", b"Return-Path: <j@x.org>")
 
     assert bounces.parse(quoted) is None
+
+
+def test_an_auto_reply_with_a_null_return_path_is_left_alone(item):
+    raw = reports.auto_reply(item).replace(b"Auto-Submitted", b"Return-Path: <>\r\nAuto-Submitted")
+
+    assert bounces.parse(raw) is None
 
 
 def test_a_mail_system_notice_without_our_token_is_left_alone(item):
