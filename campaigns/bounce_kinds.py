@@ -20,7 +20,7 @@ import re
 
 HARD, SOFT, BLOCKED = "hard", "soft", "blocked"
 
-ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+ENHANCED = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?![\d.])")
 # A three-digit reply code where servers write one: at a line's start, after "said:", "(",
 # "#", a quote, or before an enhanced code ("550-5.1.1", "550 5.1.1").
 REPLY = re.compile(r"(?:^|[\s:(\[#\"'=;])([245][0-5]\d)(?=[\s:-]|$)", re.MULTILINE)
@@ -43,7 +43,9 @@ NO_SUCH_USER = re.compile(
     r"|unable to find (the )?(user|recipient)|(does not|doesn't) have an? [\w. ]{0,30}account"
     r"|no such domain"
     r"|host (or domain name )?not found|domain (name )?not found|null mx"
-    r"|not listed in (the )?(\w+ )?(directory|address book)|name is not recognized",
+    r"|not listed in [\w &]{0,40}(directory|address book)|name is not recognized"
+    r"|not a known user|is not a valid (user|mailbox|recipient|address)|no valid recipients"
+    r"|recipientnotfound|address (is )?(unknown|invalid|not valid)",
     re.IGNORECASE,
 )
 BLOCKED_WORDS = re.compile(
@@ -54,6 +56,7 @@ BLOCKED_WORDS = re.compile(
     r"|rate limit|throttl|unsolicited|junk|poor reputation|not accepted from|banned",
     re.IGNORECASE,
 )
+RECIPIENT_REJECTED = re.compile(r"recipient address rejected", re.IGNORECASE)
 FULL_OR_TOO_BIG = re.compile(
     r"(mailbox|inbox|account|disk|quota|storage|mail ?box is) ?(is )?(full|exceeded|over)"
     r"|over (the )?quota|quota exceeded|exceeded (the )?(storage|quota)|insufficient (system )?"
@@ -72,6 +75,8 @@ def bounce_kind(smtp_code: int | None, enhanced_status: str | None, text: str) -
             return None
         if klass == "4":
             return SOFT
+        if (subject, detail) == (4, 1) and RECIPIENT_REJECTED.search(text):
+            return HARD  # Microsoft 365: the recipient is not in the directory (DBEB)
         specific = _by_status(subject, detail)
         if specific is not None:
             return specific

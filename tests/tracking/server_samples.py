@@ -338,3 +338,127 @@ from relay.example.com [192.0.2.1]
    ----- Original message follows -----
 
 {original(item)}""")
+
+
+def aol(item):
+    return crlf(f"""\
+Return-Path: <>
+To: {verp(item)}
+From: Mail Delivery Subsystem <MAILER-DAEMON@aol.com>
+Subject: Returned mail: User unknown
+
+The original message was received at Fri, 27 Nov 2026 05:00:00 -0500 (EST)
+from relay.example.com [192.0.2.1]
+
+   ----- The following addresses had permanent fatal errors -----
+<{item.email}>
+
+   ----- Transcript of session follows -----
+... while talking to air-yb01.mail.aol.com.:
+>>> RCPT To:<{item.email}>
+<<< 550 MAILBOX NOT FOUND
+550 <{item.email}>... User unknown
+
+   ----- Original message follows -----
+
+{original(item)}""")
+
+
+def groupwise(item):
+    return crlf(f"""\
+Return-Path: <>
+To: {verp(item)}
+From: Postmaster@gw.example.org
+Subject: Message status - undeliverable
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="GW"
+
+--GW
+Content-Type: text/plain; charset=us-ascii
+
+The message that you sent was undeliverable to the following:
+\t{item.email} (user not found)
+
+Possible causes:
+\tThe e-mail address was misspelled.
+
+--GW
+Content-Type: message/rfc822
+
+{original(item)}
+--GW--
+""")
+
+
+def netscape_quota(item):
+    return crlf(f"""\
+Return-Path: <>
+To: {verp(item)}
+From: Mail Administrator <Postmaster@ms.example.org>
+Subject: Mail System Error - Returned Mail
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="NS"
+
+--NS
+Content-Type: text/plain
+
+This Message was undeliverable due to the following reason:
+
+One or more of the recipients of your message did not receive it because they would
+have exceeded their mailbox size limit.
+
+<{item.email}>
+
+--NS
+Content-Type: message/rfc822
+
+{original(item)}
+--NS--
+""")
+
+
+def domino_old(item):
+    return crlf(f"""\
+Return-Path: <>
+To: {verp(item)}
+From: Postmaster@notes.example.org
+Subject: Delivery Failure Report
+Content-Type: text/plain
+
+Your document: November news
+was not delivered to: {item.email}
+because: User jdoe ({item.email}) not listed in public Name & Address Book
+
+What should you do?
+You can resend the document to the recipient(s).
+
+{original(item)}""")
+
+
+def postfix_text(item):
+    """Postfix before DSNs: a text notice with the message below it."""
+    return crlf(f"""\
+Return-Path: <>
+To: {verp(item)}
+From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+
+This is the Postfix program at host mx.example.net.
+
+I'm sorry to have to inform you that the message returned
+below could not be delivered to one or more destinations.
+
+\t--- Delivery error report follows ---
+
+<{item.email}>: unknown user: "jdoe"
+
+\t--- Undelivered message follows ---
+
+{original(item)}""")
+
+
+def qmail_no_mailbox(item):
+    return qmail(item).replace(
+        b"192.0.2.10 does not like recipient.\r\nRemote host said: ",
+        b"Sorry, no mailbox here by that name. (#5.1.1)\r\nRemote host said: ",
+    )
