@@ -23,6 +23,7 @@ import logging
 import re
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -164,23 +165,35 @@ def _read_new(
 ) -> None:
     validity, uids = _new_uids(imap, account)
     recognised: list[int] = []
-    for start in range(0, len(uids), FETCH_BATCH):
-        if time.monotonic() >= deadline:
-            result.waiting = len(uids) - start
-            break
-        outcomes = _process(account.pk, validity, _fetch(imap, uids[start : start + FETCH_BATCH]))
-        for uid, outcome in outcomes.items():
-            result.read += 1
-            if outcome:
-                setattr(result, outcome, getattr(result, outcome) + 1)
-                recognised.append(uid)
-            else:
-                result.left_alone += 1
+    batches = [uids[start : start + FETCH_BATCH] for start in range(0, len(uids), FETCH_BATCH)]
+    # The next batch is fetched while this one is recorded: the IMAP server works meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+        pending = fetcher.submit(_fetch, imap, batches[0]) if batches else None
+        for number, _batch in enumerate(batches):
+            if time.monotonic() >= deadline:
+                result.waiting = sum(map(len, batches[number:]))
+                break
+            fetched = pending.result()
+            more = number + 1 < len(batches)
+            pending = fetcher.submit(_fetch, imap, batches[number + 1]) if more else None
+            _count(result, _process(account.pk, validity, fetched), recognised)
+        if pending is not None:
+            pending.result()  # the connection must be done answering before the STORE
     # Flagged once at the end: with Maildir storage every flag change renames files, and a
     # STORE between two FETCHes makes the server rescan the folder (quadratic on 10,000).
     for start in range(0, len(recognised), STORE_BATCH):
         uid_set = _uid_set(recognised[start : start + STORE_BATCH])
         imap.uid("STORE", uid_set, "+FLAGS.SILENT", "(\\Seen)")
+
+
+def _count(result: MailboxResult, outcomes: dict[int, str], recognised: list[int]) -> None:
+    for uid, outcome in outcomes.items():
+        result.read += 1
+        if outcome:
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            recognised.append(uid)
+        else:
+            result.left_alone += 1
 
 
 def _new_uids(imap: imaplib.IMAP4, account: EmailAccount) -> tuple[int, list[int]]:
