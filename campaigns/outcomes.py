@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns import deferrals
+from campaigns.bounce_kinds import HARD, SOFT, kind_of_reply
 from campaigns.models import (
     CampaignLogRecord,
     EmailQueueItem,
@@ -37,8 +38,10 @@ class Outcome:
     result: str
     error: str = ""
     attempted: bool = True
-    bounced: bool = False  # a 5xx refusal of the recipient: a hard bounce
+    bounced: bool = False  # a 5xx refusal of the recipient: a bounce of the kind its code says
     rendered: object = None
+    reply: str = ""  # the server's own words for a refusal, without ours around them
+    code: int | None = None
 
 
 def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSettings) -> None:
@@ -47,13 +50,14 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     Only items still Sending are updated, so a claim that was resolved as stale meanwhile is
     not overwritten. Deferred items go back to Pending with their next attempt time until
     `max_attempts` is reached; test items are never retried. Items waiting for their domain go
-    back to Pending as they were. A 5xx refusal also logs a hard bounce and flags the address.
+    back to Pending as they were. A 5xx refusal also logs a bounce of the kind its code and
+    words say (campaigns.bounce_kinds); only a hard one makes the address invalid.
     """
     now = timezone.now()
     for outcome in outcomes:
         _apply(outcome, now, config.max_attempts)
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
-    bounced = [outcome.item for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
+    bounced = [outcome for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
     with transaction.atomic():
         _update_items(sent, [outcome for outcome in outcomes if outcome.result != SENT], now)
         _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
@@ -162,18 +166,26 @@ def _log_row(
     return row
 
 
-def _record_bounces(items: list[EmailQueueItem], mass_email: MassEmail) -> None:
-    hard = CampaignLogRecord.BounceType.HARD
-    CampaignLogRecord.objects.bulk_create(
-        [
-            _log_row(item, mass_email, CampaignLogRecord.Action.BOUNCED, bounce_type=hard)
-            for item in items
-        ],
-        ignore_conflicts=True,  # a hard bounce already logged for the item (logged once)
-    )
-    EmailAddress.objects.filter(id__in=[item.email_address_id for item in items]).update(
-        invalid=True
-    )
+def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> None:
+    """Log each 5xx refusal as a hard, soft or blocked bounce; invalidate only hard ones'
+    addresses (a blocklisting of our server says nothing about the recipients)."""
+    rows, hard = [], []
+    for outcome in bounced:
+        kind = kind_of_reply(outcome.reply or outcome.error, outcome.code) or SOFT
+        rows.append(
+            _log_row(
+                outcome.item,
+                mass_email,
+                CampaignLogRecord.Action.BOUNCED,
+                bounce_type=kind,
+                bounce_detail=outcome.error[:500],
+            )
+        )
+        if kind == HARD:
+            hard.append(outcome.item.email_address_id)
+    # ignore_conflicts: a bounce of this kind already logged for the item (logged once)
+    CampaignLogRecord.objects.bulk_create(rows, ignore_conflicts=True)
+    EmailAddress.objects.filter(id__in=hard).update(invalid=True)
 
 
 def _as_text(data: bytes) -> str:

@@ -326,5 +326,5 @@ class CompiledMassEmail:
             fields[field] = mime.qp_value(values[key])
         envelope_from = self.sender.address
         if self.envelope_domain:
-            envelope_from = f"bounce+{tokens.make(tokens.VERP, item.id)}@{self.envelope_domain}"
+            envelope_from = f"bounce+{tokens.make_verp(item.id)}@{self.envelope_domain}"
         return RenderedMessage(envelope_from, recipient, message_id, self.skeleton % fields)

@@ -323,7 +323,9 @@ def _outcome(item: EmailQueueItem, message: RenderedMessage, future: Future):
     except TemporaryRejection as exc:
         return Outcome(item, RETRY, str(exc), rendered=message)
     except PermanentRejection as exc:
-        return Outcome(item, FAILED, str(exc), bounced=True, rendered=message)
+        return Outcome(
+            item, FAILED, str(exc), bounced=True, rendered=message, reply=exc.reply, code=exc.code
+        )
     except (AddressRefused, MessageFailed) as exc:
         return Outcome(item, FAILED, str(exc), attempted=False, rendered=message)
     return Outcome(item, SENT, rendered=message)

@@ -28,6 +28,10 @@ HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has
 # read() says whether it is valid.
 PATTERN = r"[0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+"
 _SHAPE = re.compile(PATTERN, re.ASCII)
+# A VERP token written by make_verp(): base 36 id, '.', the MAC in lower-case base 32, so the
+# address still verifies after a server on the way back lower-cased (or upper-cased) it.
+VERP_PATTERN = r"[0-9a-zA-Z]+\.[A-Za-z0-9_-]+"
+VERP_MAC_LENGTH = 26  # 16 bytes in base 32, unpadded
 
 
 class BadToken(ValueError):
@@ -92,3 +96,31 @@ def read_or_none(kind: str, token: str, count: int = 1) -> tuple[int, ...] | Non
         return read(kind, token, count)
     except BadToken:
         return None
+
+
+def _verp_mac(secret: str, payload: str) -> str:
+    mac = _keyed(secret, VERP).copy()
+    mac.update(payload.encode())
+    return base64.b32encode(mac.digest()[:MAC_BYTES]).rstrip(b"=").decode().lower()
+
+
+def make_verp(item_id: int) -> str:
+    """The VERP token of a queue item: case-insensitive, e.g. `2n9c.ve3dym0v2yvva…` (26)."""
+    payload = _base36(item_id)
+    return f"{payload}.{_verp_mac(settings.SECRET_KEY, payload)}"
+
+
+def read_verp(token: str) -> int | None:
+    """The queue item a VERP token names, whatever its letters' case; None when it is not a
+    valid one. Tokens of the older case-sensitive form (make(VERP, id)) are read too."""
+    if len(token) > 200:
+        return None
+    payload, dot, mac = token.lower().partition(".")
+    # compare_digest refuses non-ASCII text: such a token is simply not ours.
+    if dot and len(mac) == VERP_MAC_LENGTH and f"{payload}{mac}".isascii() and payload.isalnum():
+        for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+            if hmac.compare_digest(mac, _verp_mac(secret, payload)):
+                return int(payload, 36)
+        return None
+    ids = read_or_none(VERP, token)
+    return ids[0] if ids else None

@@ -38,9 +38,10 @@ RECONNECTS_PER_RUN = getattr(settings, "MASS_EMAIL_RECONNECTS_PER_RUN", 10)
 class SmtpProblem(Exception):
     """A failed SMTP exchange; str() is a sentence for the marketer, with the server's words."""
 
-    def __init__(self, message: str, code: int | None = None):
+    def __init__(self, message: str, code: int | None = None, reply: str = ""):
         super().__init__(message)
         self.code = code
+        self.reply = reply  # the server's reply as it gave it, e.g. "550 5.1.1 No such user"
 
 
 class ConnectionProblem(SmtpProblem):
@@ -242,7 +243,7 @@ class Transport:
             message = _("The server deferred %(address)s: %(code)s %(words)s") % words
             return TemporaryRejection(message, refusal.code)
         message = _("The server refused %(address)s: %(code)s %(words)s") % words
-        return PermanentRejection(message, refusal.code)
+        return PermanentRejection(message, refusal.code, f"{refusal.code} {refusal.words}")
 
     def _lost(self, exchange: Exchange, exc: BaseException) -> Exception:
         self._drop()

@@ -178,6 +178,9 @@ MASS_EMAIL_RETRY_SECONDS = envint("MASS_EMAIL_RETRY_SECONDS", 600)
 MASS_EMAIL_RETRY_MAX_SECONDS = envint("MASS_EMAIL_RETRY_MAX_SECONDS", 21600)
 MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN = envint("MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN", 3)
 MASS_EMAIL_RECONNECTS_PER_RUN = envint("MASS_EMAIL_RECONNECTS_PER_RUN", 10)
+# One run of "Check Group Email Accounts" reads new messages for at most this long; the
+# rest waits for the next run (tracking.mailboxes).
+BOUNCE_CHECK_SECONDS = envint("BOUNCE_CHECK_SECONDS", 600)
 
 # ESP webhooks (tracking.esp): anymail's settings from the environment, ANYMAIL_<NAME> as
 # ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET ("user:password" the ESP posts with, required
