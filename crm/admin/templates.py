@@ -66,7 +66,7 @@ def render_template_for(template: EmailTemplate, person: Model) -> dict[str, str
 class EmailTemplateForm(forms.ModelForm):
     class Meta:
         model = EmailTemplate
-        fields = ("name", "subject", "body_html", "body_text")
+        fields = ("name", "subject", "preheader", "body_html", "body_text")
         widgets = {
             "subject": forms.TextInput(attrs={"class": "vLargeTextField"}),
             "body_html": forms.Textarea(attrs={"rows": 20, "class": "vLargeTextField"}),
@@ -95,7 +95,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     date_hierarchy = "updated_at"
     readonly_fields = ("placeholder_help",)
     fieldsets = (
-        (None, {"fields": ("name", "subject", "body_html", "body_text")}),
+        (None, {"fields": ("name", "subject", "preheader", "body_html", "body_text")}),
         (_("Placeholders"), {"fields": ("placeholder_help",), "classes": ("collapse",)}),
     )
 

@@ -10,6 +10,7 @@ from tests.factories import (
     EmailTemplateFactory,
     LeadFactory,
     MarketerFactory,
+    TrackingUrlFactory,
     UserFactory,
 )
 
@@ -37,10 +38,11 @@ def post_template(client, **fields):
 
 
 def test_it_saves_a_template_with_known_placeholders(client, marketer):
+    link = TrackingUrlFactory()
     response = post_template(
         client,
-        body_html="<p>{Contact.account.name} {today} <a href='{trackingUrl:3}'>x</a></p>"
-        "<style>p{color:red}</style>{optOutLink}",
+        body_html=f"<p>{{Contact.account.name}} {{today}} <a href='{link.code}'>x</a></p>"
+        "<style>p{color:red}</style>{optOutLink} {Person.firstName|there}",
     )
 
     assert response.status_code == 302

@@ -1,0 +1,65 @@
+"""The web view: a recipient's own message in the browser, from `{webViewUrl}`.
+
+The signed WEB_VIEW token names the queue item; the page is that item's HTML body rendered as in
+the email (same person values, working signed opt-out and tracked links) without the open pixel,
+so reading it on the web is not counted as an open. The page is served with a CSP sandbox: the
+template's HTML runs in an opaque origin, so nothing in it can reach this site's cookies.
+A forged, altered or garbled token, or an item that was never sent, gets a 404 page.
+"""
+
+import html
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_safe
+
+from campaigns import tokens
+from campaigns.models import EmailQueueItem
+from campaigns.rendering import CompiledMassEmail, RenderError
+
+SANDBOX = (
+    "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "
+    "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+TARGETS = ("email_address", "contact", "lead", "account", "user", "mass_email__campaign")
+
+
+def sent_item(token: str) -> EmailQueueItem:
+    """The sent queue item a valid token names; raises Http404 otherwise."""
+    ids = tokens.read_or_none(tokens.WEB_VIEW, token)
+    if ids is None:
+        raise Http404("not a web view token")
+    item = (
+        EmailQueueItem.objects.select_related(*TARGETS)
+        .filter(pk=ids[0], status=EmailQueueItem.Status.SENT)
+        .first()
+    )
+    if item is None:
+        raise Http404("no such sent message")
+    return item
+
+
+def page_for(item: EmailQueueItem) -> str:
+    """The item's message as an HTML page; raises RenderError when it can no longer render."""
+    compiled = CompiledMassEmail.compile(item.mass_email, is_test=item.is_test, for_web=True)
+    body, subtype = compiled.web_page(item)
+    if subtype == "html":
+        return body
+    return f'<pre style="white-space:pre-wrap;font-family:sans-serif">{html.escape(body)}</pre>'
+
+
+@require_safe
+def web_view(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        item = sent_item(token)
+        page = page_for(item)
+    except (Http404, RenderError):
+        response = render(request, "tracking/invalid_link.html", status=404)
+    else:
+        response = HttpResponse(page, content_type="text/html; charset=utf-8")
+        response["Content-Security-Policy"] = SANDBOX
+    patch_cache_control(response, private=True, no_store=True)
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to linked sites
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
