@@ -139,8 +139,39 @@ def _field_value(obj, field: str) -> str:
     return "" if value is None else str(value)
 
 
+class SamplePerson:
+    """The preview's default recipient: every field of every kind of person filled in."""
+
+    VALUES = {
+        "firstName": "Alex",
+        "lastName": "Morgan",
+        "name": "Alex Morgan",
+        "emailAddress": "alex.morgan@example.com",
+        "title": "Head of Purchasing",
+        "phone": "+1 555 0100",
+        "accountName": "Northwind Traders",
+        "status": "New",
+        "source": "Web site",
+        "website": "https://northwind.example",
+        "industry": "Retail",
+        "userName": "amorgan",
+    }
+    ACCOUNT = {"name": "Northwind Traders", "emailAddress": "info@northwind.example"}
+
+    def value(self, name: str) -> str:
+        parts = name.split(".")
+        if parts[0] == "Account" or len(parts) == 3:
+            return self.ACCOUNT.get(parts[-1], self.VALUES.get(parts[-1], ""))
+        return self.VALUES.get(parts[-1], "")
+
+    def __str__(self) -> str:
+        return self.VALUES["name"]
+
+
 def person_value(name: str, target) -> str:
     """The raw (unescaped) value of a person placeholder for `target`; '' for another type."""
+    if isinstance(target, SamplePerson):
+        return target.value(name)
     parts = name.split(".")
     entity = _entity_of(target)
     if parts[0] not in ("Person", entity):

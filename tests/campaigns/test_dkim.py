@@ -14,8 +14,8 @@ from tests.factories import (
     CampaignFactory,
     ContactFactory,
     EmailTemplateFactory,
-    MassEmailFactory,
     MarketerFactory,
+    MassEmailFactory,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mass_settings")]

@@ -19,7 +19,8 @@ p { color: #333333; font-family: Georgia, serif }
 a.button { background: #0a7d3b; color: #ffffff }
 @media (max-width: 600px) { p { font-size: 18px } }
 </style></head>
-<body><p>Hi {Person.firstName|there}, <a class="button" href="{optOutUrl}">go</a></p></body></html>"""
+<body><p>Hi {Person.firstName|there}, <a class="button" href="{optOutUrl}">go</a></p>
+</body></html>"""
 
 
 def _bodies(campaign_type=CampaignType.NEWSLETTER, mass_fields=None, **template_fields):
@@ -38,9 +39,7 @@ def _bodies(campaign_type=CampaignType.NEWSLETTER, mass_fields=None, **template_
     message = email.message_from_bytes(
         CompiledMassEmail.compile(mass_email).render(item).data, policy=policy.default
     )
-    parts = {
-        subtype: (message.get_body((subtype,)) or None) for subtype in ("html", "plain")
-    }
+    parts = {subtype: (message.get_body((subtype,)) or None) for subtype in ("html", "plain")}
     return item, {k: v.get_content() for k, v in parts.items() if v is not None}
 
 
@@ -77,7 +76,9 @@ def test_it_adds_a_view_in_browser_line_with_the_recipients_own_link():
     token = tokens.make(tokens.WEB_VIEW, item.pk)
     assert bodies["html"].index(f"/t/v/{token}/") < bodies["html"].index("News.")
     assert "View this email in your browser</a></p><p>News.</p>" in bodies["html"]
-    assert bodies["plain"].startswith(f"View this email in your browser: https://news.example.org/t/v/{token}/")
+    assert bodies["plain"].startswith(
+        f"View this email in your browser: https://news.example.org/t/v/{token}/"
+    )
 
 
 def test_it_gives_informational_emails_a_web_view_too():

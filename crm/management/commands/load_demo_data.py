@@ -45,7 +45,8 @@ TEMPLATE_HTML = """<!DOCTYPE html>
   .sheet { max-width: 600px; margin: 0 auto; background: #ffffff; padding: 24px; }
   p, li { font-family: Helvetica, Arial, sans-serif; font-size: 16px; line-height: 1.5;
           color: #333333; }
-  h1 { font-family: Helvetica, Arial, sans-serif; color: #1d3557; font-size: 24px; }
+  h1, h2 { font-family: Helvetica, Arial, sans-serif; color: #1d3557; font-size: 24px; }
+  h2 { font-size: 20px; }
   a { color: #1d6fa5; }
   .small { font-size: 12px; color: #666666; }
   @media (max-width: 600px) { .sheet { padding: 12px; } }
@@ -63,7 +64,7 @@ that you can set up in ten minutes without any special equipment.</p>
 We kept what worked and changed what did not, and you will find the notes from those tests
 next to each product.</p>
 <p><a href="{trackingUrl:%d}">Browse the spring catalogue</a></p>
-<h2 style="font-family: Helvetica, Arial, sans-serif; color: #1d3557; font-size: 20px;">What is new this season</h2>
+<h2>What is new this season</h2>
 <ul>
 <li>A pruning saw that folds into a pocket and a pair of shears with replaceable blades.</li>
 <li>Planters made from recycled fishing nets, in three sizes and five colours.</li>
