@@ -165,25 +165,6 @@ ESP_METADATA_HEADERS = {
 }
 
 
-def ascii_domain(domain: str) -> str:
-    """`domain` as an IDNA A-label (ASCII) where it can be, for header values."""
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
-
-
-def list_id(campaign, domain: str) -> str:
-    """RFC 2919 List-Id: the campaign's name and `campaign-<id>.<sender domain>`."""
-    return mime.address(campaign.name, f"campaign-{campaign.pk}.{ascii_domain(domain)}")
-
-
-def feedback_id(mass_email, domain: str) -> str:
-    """Feedback-ID for mailbox providers' feedback loops (Gmail's a:b:c:SenderId form)."""
-    campaign = mass_email.campaign
-    return f"m{mass_email.pk}:c{campaign.pk}:{campaign.type}:{ascii_domain(domain)}"
-
-
 def _header_lines(sender: Sender, mass_email, policy: Policy) -> list[str]:
     campaign = mass_email.campaign
     lines = [f"From: {sender.from_header.replace('%', '%%')}"]
@@ -198,8 +179,10 @@ def _header_lines(sender: Sender, mass_email, policy: Policy) -> list[str]:
     ]
     if policy.esp in ESP_METADATA_HEADERS:
         lines.append(ESP_METADATA_HEADERS[policy.esp])
-    lines.append(f"List-Id: {list_id(campaign, sender.domain).replace('%', '%%')}")
-    lines.append(f"Feedback-ID: {feedback_id(mass_email, sender.domain)}")
+    list_id = mime.list_id(campaign.name, campaign.pk, sender.domain)
+    lines.append(f"List-Id: {list_id.replace('%', '%%')}")
+    feedback_id = mime.feedback_id(mass_email.pk, campaign.pk, campaign.type, sender.domain)
+    lines.append(f"Feedback-ID: {feedback_id.replace('%', '%%')}")
     if policy.list_unsubscribe:
         lines.append("List-Unsubscribe: <%(unsubscribe)s>")
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")

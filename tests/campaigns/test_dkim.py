@@ -163,3 +163,20 @@ def test_it_takes_a_pasted_key_and_refuses_a_bad_one(admin_client):
 def test_it_keeps_dkim_keys_from_marketers(client):
     client.force_login(MarketerFactory())
     assert client.get(reverse("admin:campaigns_dkimkey_changelist")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"a\r\n",
+        b"a \t b\t\r\n  c  \r\n\r\n",
+        b" lead\r\n\t\ttabs\r\n\r\n\r\n",
+        b"no final line break  ",
+        b"=\r\n  x=20\r\n\t\r\n",
+    ],
+)
+def test_it_canonicalises_bodies_exactly_as_dkimpy_does(body):
+    from dkim.canonicalization import Relaxed
+
+    assert dkim.relaxed_body(body) == Relaxed.canonicalize_body(body)
