@@ -180,3 +180,24 @@ def test_it_canonicalises_bodies_exactly_as_dkimpy_does(body):
     from dkim.canonicalization import Relaxed
 
     assert dkim.relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+def test_it_signs_what_the_send_job_hands_to_a_real_smtp_server():
+    from campaigns.sending import run_send_job
+    from tests.factories import PendingQueueItemFactory
+    from tests.integration.smtp_server import SmtpServer, configure_system_smtp
+
+    key = _key()
+    server = SmtpServer().start()
+    try:
+        configure_system_smtp(server.port)
+        item = PendingQueueItemFactory(
+            mass_email__from_address="news@shop.example",
+            mass_email__email_template__body_html="<p>Hola   {Person.firstName}</p>",
+        )
+        run_send_job()
+        [(_sender, _recipient, data)] = server.handler.messages
+    finally:
+        server.stop()
+    assert dkimpy.verify(data, dnsfunc=_dns(key)), data[:400]
+    assert item.email_address.address.encode() in data
