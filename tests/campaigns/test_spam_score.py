@@ -17,7 +17,7 @@ from campaigns import dkim
 from campaigns.models import DkimKey, EmailQueueItem, MassEmail
 from campaigns.rendering import CompiledMassEmail
 from crm import secrets
-from crm.models import Contact
+from crm.models import Contact, EmailTemplate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mass_settings")]
 MAX_SCORE = 1.0
@@ -40,8 +40,17 @@ def _received(rendered) -> bytes:
     ).encode() + rendered.data
 
 
-def _demo_message() -> bytes:
+SHORT = (
+    "<p>Hello {Person.firstName|there},</p><p>Our spring catalogue is out, with the new garden "
+    'range. <a href="https://example.com/catalogue">Have a look</a>.</p>'
+    '<p>The Acme team. <a href="{optOutUrl}">Unsubscribe</a></p>'
+)
+
+
+def _demo_message(body_html: str = "") -> bytes:
     call_command("load_demo_data", "--force", verbosity=0)
+    if body_html:
+        EmailTemplate.objects.filter(name="Spring newsletter").update(body_html=body_html)
     pem = dkim.generate_private_key()
     DkimKey.objects.create(
         domain="example.com",
@@ -88,3 +97,12 @@ def test_it_scores_the_demo_newsletter_low_with_no_header_rule_hit(mass_settings
     assert score <= MAX_SCORE, f"score {score} > {MAX_SCORE}; rules hit:\n{hits}\n{report}"
     header_hits = [name for _points, name, _text in rules if HEADER_RULE.match(name)]
     assert not header_hits, f"header rules hit: {header_hits}\n{hits}"
+
+
+@pytest.mark.parametrize("open_tracking", [False, True])
+def test_it_scores_a_short_message_low_even_with_the_pixel(mass_settings, open_tracking):
+    mass_settings.open_tracking = open_tracking
+    mass_settings.save()
+    score, rules, report = _score(_demo_message(SHORT))
+    hits = "\n".join(f"{points:5.1f} {name}: {text}" for points, name, text in rules)
+    assert score <= MAX_SCORE, f"score {score} > {MAX_SCORE}; rules hit:\n{hits}\n{report}"
