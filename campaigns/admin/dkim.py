@@ -67,8 +67,11 @@ class DkimKeyAdmin(admin.ModelAdmin):
     def dns_record(self, obj: DkimKey) -> str:
         return format_html(
             '<p>{}</p><p><code class="dkim-name">{}</code> TXT</p>'
-            '<textarea readonly rows="5" cols="80" class="dkim-value">{}</textarea>',
+            '<textarea readonly rows="5" cols="80" class="dkim-value">{}</textarea>'
+            '<p>{}</p><textarea readonly rows="5" cols="80" class="dkim-zone">{}</textarea>',
             _("Publish this TXT record at your DNS provider, then check that messages verify."),
             obj.dns_name,
             obj.dns_value,
+            _("In a zone file (the text cut into strings of at most 255 characters):"),
+            obj.zone_file_line,
         )

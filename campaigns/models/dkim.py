@@ -58,6 +58,13 @@ class DkimKey(models.Model):
         """The TXT record's text (one string; DNS providers split it at 255 characters)."""
         return f"v=DKIM1; k=rsa; p={self.public_key}" if self.public_key else ""
 
+    @property
+    def zone_file_line(self) -> str:
+        """The record as a zone file line, the text cut into the 255-byte strings DNS allows."""
+        value = self.dns_value
+        strings = " ".join(f'"{value[i : i + 250]}"' for i in range(0, len(value), 250))
+        return f"{self.dns_name}. IN TXT ( {strings} )"
+
     def clean(self) -> None:
         if self.domain and "@" in self.domain:
             raise ValidationError({"domain": _("Enter the domain only, without a local part.")})

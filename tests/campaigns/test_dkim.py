@@ -1,5 +1,7 @@
 """DKIM: every rendered message is signed for its From domain and verifies with dkimpy."""
 
+import re
+
 import dkim as dkimpy
 import pytest
 from django.core.files.base import ContentFile
@@ -143,6 +145,10 @@ def test_it_generates_a_key_and_shows_its_dns_record_but_never_the_key(admin_cli
     content = page.content.decode()
     assert "mm2026._domainkey.shop.example" in content
     assert f"v=DKIM1; k=rsa; p={key.public_key}" in content
+    zone = key.zone_file_line
+    assert zone.startswith('mm2026._domainkey.shop.example. IN TXT ( "v=DKIM1; k=rsa; p=')
+    strings = re.findall(r'"([^"]*)"', zone)
+    assert "".join(strings) == key.dns_value and max(map(len, strings)) <= 255
     assert key.private_key_encrypted not in content and "PRIVATE KEY" not in content
     admin_client.post(
         reverse("admin:campaigns_dkimkey_change", args=[key.pk]),
