@@ -207,3 +207,16 @@ def test_it_signs_what_the_send_job_hands_to_a_real_smtp_server():
         server.stop()
     assert dkimpy.verify(data, dnsfunc=_dns(key)), data[:400]
     assert item.email_address.address.encode() in data
+
+
+def test_it_signs_headers_in_raw_utf_8_as_smtputf8_messages_carry_them():
+    key = _key()
+    message = (
+        'From: news@shop.example\r\nTo: "Zoë" <zoë@bücher.example>\r\n'
+        "Subject: Grüße\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n"
+        "Message-ID: <1@shop.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\n\r\nHallo Zoë\r\n'
+    ).encode()
+    signed = dkim.Signer(key.domain, key.selector, PEM).sign(message)
+    assert signed.endswith(message)
+    assert dkimpy.verify(signed, dnsfunc=_dns(key))
