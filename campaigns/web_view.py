@@ -8,6 +8,8 @@ A forged, altered or garbled token, or an item that was never sent, gets a 404 p
 """
 
 import html
+import threading
+import time
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,7 +24,20 @@ SANDBOX = (
     "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "
     "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
 )
-TARGETS = ("email_address", "contact", "lead", "account", "user", "mass_email__campaign")
+TARGETS = (
+    "email_address",
+    "contact",
+    "lead",
+    "account",
+    "user",
+    "mass_email__campaign",
+    "mass_email__email_template",
+)
+# A newsletter's web view is opened by many recipients at once: each process keeps a mass
+# email's compiled form this many seconds (and drops it as soon as its template changes).
+CACHE_SECONDS = 30
+_cache: dict[int, tuple[float, object, CompiledMassEmail]] = {}
+_cache_lock = threading.Lock()
 
 
 def sent_item(token: str) -> EmailQueueItem:
@@ -40,10 +55,23 @@ def sent_item(token: str) -> EmailQueueItem:
     return item
 
 
+def compiled_for_web(mass_email) -> CompiledMassEmail:
+    """The mass email compiled for the web view, from this process's cache when fresh;
+    raises RenderError."""
+    now, version = time.monotonic(), mass_email.email_template.updated_at
+    with _cache_lock:
+        cached = _cache.get(mass_email.pk)
+    if cached is not None and cached[0] > now and cached[1] == version:
+        return cached[2]
+    compiled = CompiledMassEmail.compile(mass_email, for_web=True)
+    with _cache_lock:
+        _cache[mass_email.pk] = (now + CACHE_SECONDS, version, compiled)
+    return compiled
+
+
 def page_for(item: EmailQueueItem) -> str:
     """The item's message as an HTML page; raises RenderError when it can no longer render."""
-    compiled = CompiledMassEmail.compile(item.mass_email, is_test=item.is_test, for_web=True)
-    body, subtype = compiled.web_page(item)
+    body, subtype = compiled_for_web(item.mass_email).web_page(item)
     if subtype == "html":
         return body
     return f'<pre style="white-space:pre-wrap;font-family:sans-serif">{html.escape(body)}</pre>'

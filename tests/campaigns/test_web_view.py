@@ -107,3 +107,12 @@ def test_it_answers_404_when_the_template_no_longer_renders(client):
 def test_it_takes_no_post(client):
     item, _link = _sent_item()
     assert client.post(_url(item)).status_code == 405
+
+
+def test_it_shows_a_changed_template_at_once_despite_its_cache(client):
+    item, _link = _sent_item()
+    assert "Hi Ana" in client.get(_url(item)).content.decode()
+    template = item.mass_email.email_template
+    template.body_html = "<p>Bye {Person.lastName|friend}</p>"
+    template.save()
+    assert "Bye " in client.get(_url(item)).content.decode()
