@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 
+import dkim as dkimpy
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -48,6 +49,7 @@ SHORT = (
 
 
 def _demo_message(body_html: str = "") -> bytes:
+    """The demo mass email as its first contact receives it; its signature verified."""
     call_command("load_demo_data", "--force", verbosity=0)
     if body_html:
         EmailTemplate.objects.filter(name="Spring newsletter").update(body_html=body_html)
@@ -64,7 +66,10 @@ def _demo_message(body_html: str = "") -> bytes:
         mass_email=mass_email, contact=contact, email_address=contact.email_address
     )
     item = EmailQueueItem.objects.select_related("contact", "email_address").get(pk=item.pk)
-    return _received(CompiledMassEmail.compile(mass_email).render(item))
+    message = _received(CompiledMassEmail.compile(mass_email).render(item))
+    record = DkimKey.objects.get().dns_value.encode()
+    assert dkimpy.verify(message, dnsfunc=lambda name, timeout=5: record)
+    return message
 
 
 def _score(message: bytes) -> tuple[float, list[tuple[float, str, str]], str]:
