@@ -14,8 +14,14 @@ Per-recipient URLs, all under MassEmailSettings.base_url, with campaigns.tokens 
   open pixel         tracking:open       …/o/<OPEN item>/
   hidden link        tracking:click      …/c/<CLICK item, 0>/   (HTML only, before the first
                      {trackingUrl:ID}: a honeypot no person sees, so scanners' clicks show)
+  {webViewUrl}       web_view            …/v/<WEB_VIEW item>/   (campaigns.web_view)
 Headers: Message-ID <massmail.<HEADER item>@<from domain>> (the same when an item is retried),
-X-Queue-Item-Id: <HEADER item>; with VERP on, envelope sender bounce+<VERP item>@<domain>.
+X-Queue-Item-Id: <HEADER item>, List-Id and Feedback-ID; with VERP on, envelope sender
+bounce+<VERP item>@<domain>. With a DKIM key for the from domain (or a parent), each message
+is signed last, over its final bytes (campaigns.dkim).
+
+Before splitting, the template is prepared once (campaigns.preparing): CSS inlined, preheader
+and web view line, and with "track all links" every web link made a {trackingUrl:ID}.
 
 The admin switch "disable the mandatory opt-out link" only stops appending a link to the body:
 List-Unsubscribe stays, because Gmail and Yahoo require it of bulk senders. Informational
@@ -265,8 +271,7 @@ class CompiledMassEmail:
         self.web_view = False
         self.web_view_token = False
         self.signer: dkim.Signer | None = None
-        self.html_format: str | None = None  # the HTML body unencoded, kept for the web view
-        self.text_format: str | None = None
+        self.web_bodies: dict[str, str] = {}  # subtype -> unencoded %-format, for the web view
         self.skeleton = b""
 
     @classmethod
@@ -291,7 +296,7 @@ class CompiledMassEmail:
         compiled = cls(sender=sender, links=links, policy=policy, verp_domain=verp_domain)
         compiled.is_test = is_test
         compiled.web_view = for_web
-        compiled.signer = signer_for(sender.domain)
+        compiled.signer = None if for_web else signer_for(sender.domain)
         encoded_bodies = compiled._compile_text(subject, bodies)
         header_lines = _header_lines(sender, mass_email, policy)
         compiled.skeleton = mime.message_skeleton(
@@ -312,9 +317,7 @@ class CompiledMassEmail:
             expanded = slots.expand(pieces, "h" if subtype == "html" else "t", self.links)
             encoded[subtype] = slots.to_encoded_format(expanded, body_keys)
             if self.web_view:
-                setattr(
-                    self, f"{subtype.replace('plain', 'text')}_format", slots.to_format(expanded)
-                )
+                self.web_bodies[subtype] = slots.to_format(expanded)
         self.body_keys = tuple((key, key.encode()) for key in sorted(body_keys))
         keys |= body_keys
         field_keys = sorted({k[2:] for k in keys if not k.startswith("token|")})
@@ -352,9 +355,8 @@ class CompiledMassEmail:
         """The HTML body (or else the text body) of `item`'s message, and which it is ("html"
         or "plain"), for the web view; needs compile(…, for_web=True)."""
         values = self._values(item.id, item.target)
-        if self.html_format is not None:
-            return self.html_format % values, "html"
-        return (self.text_format or "") % values, "plain"
+        subtype = "html" if "html" in self.web_bodies else "plain"
+        return self.web_bodies[subtype] % values, subtype
 
     def render(self, item) -> RenderedMessage:
         """The complete message for queue item `item` (its target and address loaded);
