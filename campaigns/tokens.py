@@ -21,7 +21,8 @@ CLICK = "click"
 OPT_OUT = "opt-out"
 HEADER = "header"
 VERP = "verp"
-KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP)
+WEB_VIEW = "web-view"
+KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP, WEB_VIEW)
 MAC_BYTES = 16
 HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has id 0
 # What a token looks like, to find one in text (a returned message, an ESP's event); only

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from campaigns.web_view import web_view
 from crm import views
 
 # Refused requests get a page in the look of where they were headed (crm.error_pages).
@@ -19,6 +20,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
+    path("t/v/<str:token>/", web_view, name="web_view"),
     path("site-check/", views.site_check, name="site_check"),
 ]
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):

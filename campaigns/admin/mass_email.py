@@ -51,6 +51,11 @@ class MassEmailForm(forms.ModelForm):
             "smtp_account",
             "store_sent_emails",
             "opt_out_entirely",
+            "track_all_links",
+            "utm_tags",
+            "utm_source",
+            "utm_campaign",
+            "web_view_link",
         )
 
     def __init__(self, *args, **kwargs):
@@ -81,6 +86,16 @@ class MassEmailAdmin(admin.ModelAdmin):
         ),
         (_("Recipients"), {"fields": ("target_lists", "excluding_target_lists")}),
         (_("Sending"), {"fields": ("smtp_account", "store_sent_emails", "opt_out_entirely")}),
+        (
+            _("Links"),
+            {
+                "fields": (
+                    "track_all_links",
+                    ("utm_tags", "utm_source", "utm_campaign"),
+                    "web_view_link",
+                )
+            },
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -116,6 +131,7 @@ class MassEmailAdmin(admin.ModelAdmin):
         return {
             "campaign": campaign.pk,
             "name": f"{campaign.name} {timezone.localdate():%Y-%m-%d}",
+            "track_all_links": not campaign.is_informational,
             "target_lists": list(campaign.target_lists.values_list("pk", flat=True)),
             "excluding_target_lists": list(
                 campaign.excluding_target_lists.values_list("pk", flat=True)

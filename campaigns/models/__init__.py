@@ -1,4 +1,5 @@
 from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, TrackingUrl
+from campaigns.models.dkim import DkimKey
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
 from campaigns.models.sent_email import SentEmail
@@ -9,6 +10,7 @@ __all__ = [
     "CampaignLogRecord",
     "CampaignStatus",
     "CampaignType",
+    "DkimKey",
     "DomainDeferral",
     "EmailQueueItem",
     "MassEmail",
