@@ -1,6 +1,7 @@
 from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, TrackingUrl
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
+from campaigns.models.results import CounterWatermark, HitCounter, LogCounter
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 
@@ -9,8 +10,11 @@ __all__ = [
     "CampaignLogRecord",
     "CampaignStatus",
     "CampaignType",
+    "CounterWatermark",
     "DomainDeferral",
     "EmailQueueItem",
+    "HitCounter",
+    "LogCounter",
     "MassEmail",
     "MassEmailSettings",
     "SentEmail",
