@@ -141,7 +141,8 @@ def _watermark(source: str) -> CounterWatermark:
     return CounterWatermark.objects.select_for_update().get(source=source)
 
 
-def _fold_log() -> int:
+def _fold_log() -> int | None:
+    """Fold the next batch of log records; how many it folded, None when none had come."""
     with transaction.atomic():
         mark = _watermark(LOG)
         log = CampaignLogRecord.objects.filter(id__gt=mark.last_id).order_by("id")
@@ -150,10 +151,10 @@ def _fold_log() -> int:
             or log.values_list("id", flat=True).last()
         )
         if last is None:
-            return 0
+            return None
         batch = CampaignLogRecord.objects.filter(id__gt=mark.last_id, id__lte=last)
         _store(LogCounter, LOG_KEY, log_groups(batch))
-        folded = last - mark.last_id
+        folded = batch.count()
         mark.last_id, mark.updated_at = last, timezone.now()
         mark.save(update_fields=["last_id", "updated_at"])
     return folded
@@ -169,29 +170,30 @@ def settled_until(after: int) -> int | None:
     return hits.order_by("-id").values_list("id", flat=True).first()
 
 
-def _fold_hits() -> int:
+def _fold_hits() -> int | None:
+    """Fold the next batch of settled hits; how many it folded, None when none was settled."""
     with transaction.atomic():
         mark = _watermark(HITS)
         last = settled_until(mark.last_id)
         if last is None:
-            return 0
+            return None
         batch = tracking_hits().filter(id__gt=mark.last_id, id__lte=last)
         _store(HitCounter, HIT_KEY, hit_groups(batch))
-        folded = last - mark.last_id
+        folded = batch.count()
         mark.last_id, mark.updated_at = last, timezone.now()
         mark.save(update_fields=["last_id", "updated_at"])
     return folded
 
 
 def update_counters(max_batches: int = 50) -> dict[str, int]:
-    """Fold what came since the last run, in batches; returns the ids folded per source."""
+    """Fold what came since the last run, in batches; returns the rows folded per source."""
     folded = {LOG: 0, HITS: 0}
     for source, fold in ((LOG, _fold_log), (HITS, _fold_hits)):
         for _batch in range(max_batches):
             done = fold()
-            folded[source] += done
-            if not done:
+            if done is None:
                 break
+            folded[source] += done
     return folded
 
 

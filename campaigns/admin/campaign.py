@@ -10,9 +10,12 @@ from django.contrib import admin
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import statistics
+from campaigns.admin.results import campaign_results
 from campaigns.models import Campaign, MassEmail, TrackingUrl
 from campaigns.models.campaign import TRACKING_URL_TYPES
 
@@ -98,6 +101,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "end_date",
         "budget",
         "mass_email_count",
+        "results_link",
     )
     list_filter = ("status", "type", "start_date", "target_lists")
     search_fields = ("name", "description")
@@ -115,6 +119,11 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description=_("mass emails"), ordering="mass_email_total")
     def mass_email_count(self, obj: Campaign) -> int:
         return obj.mass_email_total
+
+    @admin.display(description=_("results"))
+    def results_link(self, obj: Campaign) -> str:
+        url = reverse("admin:campaigns_campaign_results", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Results"))
 
     def get_inlines(self, request: HttpRequest, obj: Campaign | None) -> list:
         inlines = []
@@ -140,3 +149,11 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context["allows_mass_email"] = campaign.allows_mass_email
             extra_context["can_add_mass_email"] = request.user.has_perm("campaigns.add_massemail")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.results_view)
+        own = [path("<int:pk>/results/", view, name="campaigns_campaign_results")]
+        return own + super().get_urls()
+
+    def results_view(self, request: HttpRequest, pk: int):
+        return campaign_results(self, request, pk)

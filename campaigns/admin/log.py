@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -11,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.log_lists import create_target_list_from_log
-from campaigns.models import Campaign, CampaignLogRecord
+from campaigns.models import Campaign, CampaignLogRecord, MassEmail
 from crm.admin.site import ReadOnlyAdmin
 
 Action = CampaignLogRecord.Action
@@ -27,10 +28,43 @@ def admin_link(obj, text: str | None = None) -> str:
     return format_html('<a href="{}">{}</a>', url, label)
 
 
+class ReasonFilter(admin.SimpleListFilter):
+    """Records of recipients whose last error starts with the words of a results page reason."""
+
+    title = _("failure reason")
+    parameter_name = "reason"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(queue_item__last_error__startswith=value) if value else queryset
+
+
+class MassEmailFilter(admin.SimpleListFilter):
+    """The records of one mass email of the campaign (through their queue items)."""
+
+    title = _("mass email")
+    parameter_name = "mass_email"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[int, str]]:
+        emails = MassEmail.objects.order_by("-created_at")
+        campaign = request.GET.get("campaign__id__exact", "")
+        if campaign.isdigit():
+            emails = emails.filter(campaign_id=campaign)
+        return [(email.pk, email.name) for email in emails[:50]]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(queue_item__mass_email_id=value) if value else queryset
+
+
 @admin.register(CampaignLogRecord)
 class CampaignLogRecordAdmin(ReadOnlyAdmin):
     list_display = ["action_date", "action_label", "campaign", "email", "person", "is_test"]
-    list_filter = ["action", "bounce_type", "is_test", "campaign"]
+    list_filter = ["action", "bounce_type", "is_test", "campaign", MassEmailFilter, ReasonFilter]
     search_fields = ["email"]
     date_hierarchy = "action_date"
     list_select_related = ["campaign", "tracking_url", "account", "contact", "lead", "user"]

@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from campaigns import sending
+from campaigns.admin.results import mass_email_results
 from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
 from campaigns.progress import progress
@@ -166,8 +167,16 @@ class MassEmailAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(require_POST(self.control_view)),
                 name="campaigns_massemail_control",
             ),
+            path(
+                "<int:pk>/results/",
+                self.admin_site.admin_view(self.results_view),
+                name="campaigns_massemail_results",
+            ),
         ]
         return own + super().get_urls()
+
+    def results_view(self, request: HttpRequest, pk: int):
+        return mass_email_results(self, request, pk)
 
     def control_view(self, request: HttpRequest, pk: int, control: str):
         if control not in CONTROLS or not request.user.has_perm("campaigns.change_massemail"):

@@ -3,11 +3,18 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from crm.jobs import ensure_scheduled_jobs
+
+
+def create_entry(apps, schema_editor):
+    ensure_scheduled_jobs(apps, schema_editor.connection.alias)
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0007_deferrals'),
+        ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 
     operations = [
@@ -52,4 +59,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('campaign', 'mass_email_id', 'action', 'bounce_type', 'domain', 'tracking_url_id'), name='logcounter_one_per_key')],
             },
         ),
+        migrations.RunPython(create_entry, migrations.RunPython.noop),
     ]

@@ -86,7 +86,11 @@ def check(found, first, home, shop):
     assert (domains["globex.test"].sent, domains["globex.test"].opened) == (2, 2)
     assert (domains["initech.test"].sent, domains["initech.test"].bounced) == (1, 1)
     compared = dict(found.mass_emails)
-    assert (compared[first].sent, compared[first].clicked, compared[first].human_opened) == (2, 1, 1)
+    assert (compared[first].sent, compared[first].clicked, compared[first].human_opened) == (
+        2,
+        1,
+        1,
+    )
     assert sum(p.opens for p in found.chart) == 2
     assert sum(p.machine_opens for p in found.chart) == 1
     assert sum(p.clicks + p.machine_clicks for p in found.chart) == 2
