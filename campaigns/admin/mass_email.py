@@ -22,10 +22,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from campaigns import sending
+from campaigns.admin.mass_email_tools import duplicate_view, send_now_view, sending_context
 from campaigns.admin.results import mass_email_results
 from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
-from campaigns.progress import progress
 from campaigns.test_send import TestSendError, send_test
 from crm.admin.site import ReadOnlyAdmin
 from crm.models import Account, Contact, Lead
@@ -150,7 +150,7 @@ class MassEmailAdmin(admin.ModelAdmin):
         mass_email = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if mass_email is not None:
-            extra_context["progress"] = progress(mass_email)
+            extra_context.update(sending_context(request, mass_email))
             extra_context["can_control"] = request.user.has_perm("campaigns.change_massemail")
             extra_context["can_send_test"] = extra_context["can_control"] and mass_email.is_editable
         return super().change_view(request, object_id, form_url, extra_context)
@@ -168,12 +168,28 @@ class MassEmailAdmin(admin.ModelAdmin):
                 name="campaigns_massemail_control",
             ),
             path(
+                "<int:pk>/send-now/",
+                self.admin_site.admin_view(require_POST(self.send_now_view)),
+                name="campaigns_massemail_send_now",
+            ),
+            path(
+                "<int:pk>/duplicate/",
+                self.admin_site.admin_view(require_POST(self.duplicate_view)),
+                name="campaigns_massemail_duplicate",
+            ),
+            path(
                 "<int:pk>/results/",
                 self.admin_site.admin_view(self.results_view),
                 name="campaigns_massemail_results",
             ),
         ]
         return own + super().get_urls()
+
+    def send_now_view(self, request: HttpRequest, pk: int):
+        return send_now_view(self, request, pk)
+
+    def duplicate_view(self, request: HttpRequest, pk: int):
+        return duplicate_view(self, request, pk)
 
     def results_view(self, request: HttpRequest, pk: int):
         return mass_email_results(self, request, pk)

@@ -79,9 +79,7 @@ def test_it_filters_the_log_to_a_reason_and_a_mass_email(client):
     url = reverse("admin:campaigns_campaignlogrecord_changelist")
 
     by_reason = client.get(url, {"campaign__id__exact": campaign.pk, "reason": "550 5.1.1 <"})
-    by_email = client.get(
-        url, {"campaign__id__exact": campaign.pk, "mass_email": first.pk}
-    )
+    by_email = client.get(url, {"campaign__id__exact": campaign.pk, "mass_email": first.pk})
 
     assert {r.email for r in by_reason.context["cl"].result_list} == {"bob@globex.test"}
     assert {r.email for r in by_email.context["cl"].result_list} == {
