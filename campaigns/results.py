@@ -20,6 +20,7 @@ from campaigns.models import (
     HitCounter,
     LogCounter,
     MassEmail,
+    MassEmailSettings,
     TrackingUrl,
 )
 
@@ -264,3 +265,41 @@ def results(campaign: Campaign, mass_email: MassEmail | None = None) -> Results:
         mass_emails=compared,
         reasons=reasons(campaign, mass_email),
     )
+
+
+def summary(campaign: Campaign) -> list:
+    """The campaign page's figures (statistics.Figure, the ones its type shows) from counters."""
+    from campaigns import statistics
+
+    figures = results_figures(campaign)
+    values = {
+        "sent": figures.sent,
+        "opened": figures.opened,
+        "clicked": figures.clicked,
+        "opted_out": figures.opted_out,
+        "bounced": figures.bounced,
+        "hard": figures.bounces_by_kind.get("hard", 0),
+        "soft": figures.bounces_by_kind.get("soft", 0),
+        "leads": figures.other_actions.get(Action.LEAD_CREATED, 0),
+    }
+    human = {"opened": figures.human_opened, "clicked": figures.human_clicked}
+    keys = list(statistics.FIGURES_BY_TYPE.get(campaign.type, statistics.EMAIL_FIGURES))
+    if "opened" in keys and not figures.opened and not MassEmailSettings.load().open_tracking:
+        keys.remove("opened")
+    return [
+        statistics.Figure(
+            key=key,
+            label=statistics.LABELS[key],
+            value=values[key],
+            percent=None
+            if key in ("sent", "leads")
+            else statistics.percent_of(values[key], figures.sent),
+            human=human.get(key),
+        )
+        for key in keys
+    ]
+
+
+def results_figures(campaign: Campaign, mass_email: MassEmail | None = None) -> Figures:
+    """Only the headline figures of `campaign` (or one of its mass emails)."""
+    return figures_from(_log_counts(campaign, mass_email), _hit_counts(campaign, mass_email))

@@ -14,10 +14,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import statistics
+from campaigns import results
 from campaigns.admin.results import campaign_results
 from campaigns.models import Campaign, MassEmail, TrackingUrl
 from campaigns.models.campaign import TRACKING_URL_TYPES
+from campaigns.progress import progress
 
 
 class CampaignForm(forms.ModelForm):
@@ -58,15 +59,24 @@ class TrackingUrlInline(admin.TabularInline):
     fields = ("name", "url", "action", "message", "code")
     readonly_fields = ("code",)
     formfield_overrides = {
-        models.URLField: {"assume_scheme": "https", "widget": forms.URLInput(attrs={"size": 40})},
-        models.CharField: {"widget": forms.TextInput(attrs={"size": 24})},
-        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})},
+        models.URLField: {"assume_scheme": "https", "widget": forms.URLInput(attrs={"size": 28})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 16})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 1, "cols": 20})},
     }
     verbose_name_plural = _("tracking URLs (paste the code into a template)")
 
     @admin.display(description=_("code to paste"))
     def code(self, obj: TrackingUrl) -> str:
-        return obj.code or _("shown once saved")
+        if not obj.code:
+            return _("shown once saved")
+        return format_html(
+            '<code>{}</code><button type="button" class="copy-code" data-code="{}" '
+            'data-copied="{}">{}</button>',
+            obj.code,
+            obj.code,
+            _("Copied"),
+            _("Copy"),
+        )
 
 
 class MassEmailInline(admin.TabularInline):
@@ -74,11 +84,25 @@ class MassEmailInline(admin.TabularInline):
 
     model = MassEmail
     extra = 0
-    fields = ("name", "status", "start_at", "email_template")
+    fields = ("name", "status", "start_at", "email_template", "sending_progress")
     readonly_fields = fields
     show_change_link = True
     can_delete = False
     ordering = ("-created_at",)
+
+    @admin.display(description=_("progress"))
+    def sending_progress(self, obj: MassEmail) -> str:
+        done = progress(obj)
+        if not done.total:
+            return "–"
+        return format_html(
+            '<span class="mass-email-progress-cell"><progress max="{}" value="{}"></progress> '
+            "{}</span>",
+            done.total,
+            done.sent,
+            _("%(sent)s of %(total)s sent, %(failed)s failed")
+            % {"sent": done.sent, "total": done.total, "failed": done.failed},
+        )
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -127,10 +151,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Campaign | None) -> list:
         inlines = []
-        if obj is not None and obj.allows_tracking_urls:
-            inlines.append(TrackingUrlInline)
         if obj is not None and obj.allows_mass_email:
             inlines.append(MassEmailInline)
+        if obj is not None and obj.allows_tracking_urls:
+            inlines.append(TrackingUrlInline)
         return inlines
 
     def get_form(self, request: HttpRequest, obj: Campaign | None = None, **kwargs):
@@ -145,7 +169,7 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if campaign is not None:
-            extra_context["statistics"] = statistics.campaign_statistics(campaign)
+            extra_context["statistics"] = results.summary(campaign)
             extra_context["allows_mass_email"] = campaign.allows_mass_email
             extra_context["can_add_mass_email"] = request.user.has_perm("campaigns.add_massemail")
         return super().change_view(request, object_id, form_url, extra_context)
