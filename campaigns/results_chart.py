@@ -85,11 +85,13 @@ def svg(points: list[ChartPoint], unit: str, cumulative: bool = False) -> str:
             f'stroke="#ddd"/><text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" '
             f'font-size="11" fill="#333">{value}</text>'
         )
-    every = max(len(points) // 8, 1)
+    every = max(len(points) // 6, 1)
     for i, point in enumerate(points):
         if i % every == 0:
+            # The first label starts at its point and the last ends there: none is cut off.
+            anchor = "start" if i == 0 else "end" if i == len(points) - 1 else "middle"
             parts.append(
-                f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+                f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}" '
                 f'font-size="11" fill="#333">{escape(_label(point, unit))}</text>'
             )
     colours = ("#205493", "#b35c00", "#6f7782", "#8a2be2")

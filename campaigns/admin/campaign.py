@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import results
+from campaigns.admin.mass_email_tools import started_display
 from campaigns.admin.results import campaign_results
 from campaigns.models import Campaign, MassEmail, TrackingUrl
 from campaigns.models.campaign import TRACKING_URL_TYPES
@@ -84,11 +85,15 @@ class MassEmailInline(admin.TabularInline):
 
     model = MassEmail
     extra = 0
-    fields = ("name", "status", "start_at", "email_template", "sending_progress")
+    fields = ("name", "status", "starts", "email_template", "sending_progress")
     readonly_fields = fields
     show_change_link = True
     can_delete = False
     ordering = ("-created_at",)
+
+    @admin.display(description=_("start at"))
+    def starts(self, obj: MassEmail) -> str:
+        return started_display(obj)
 
     @admin.display(description=_("progress"))
     def sending_progress(self, obj: MassEmail) -> str:

@@ -22,7 +22,13 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from campaigns import sending
-from campaigns.admin.mass_email_tools import duplicate_view, send_now_view, sending_context
+from campaigns.admin.mass_email_tools import (
+    duplicate_view,
+    send_now_view,
+    sending_context,
+    started_display,
+    started_fieldsets,
+)
 from campaigns.admin.results import mass_email_results
 from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
@@ -72,7 +78,7 @@ class MassEmailAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("campaign",)
     filter_horizontal = ("target_lists", "excluding_target_lists")
-    readonly_fields = ("failure_reason",)
+    readonly_fields = ("failure_reason", "started")
     actions = ("pause_selected", "resume_selected", "cancel_selected")
     fieldsets = (
         (None, {"fields": ("campaign", "name", ("status", "start_at"), "email_template")}),
@@ -101,9 +107,15 @@ class MassEmailAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: MassEmail | None = None):
         fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not obj.is_editable:
+            fieldsets = started_fieldsets(fieldsets)
         if obj is not None and obj.failure_reason:
             fieldsets = ((_("Failure"), {"fields": ("failure_reason",)}), *fieldsets)
         return fieldsets
+
+    @admin.display(description=_("start at"))
+    def started(self, obj: MassEmail) -> str:
+        return started_display(obj)
 
     def has_change_permission(self, request: HttpRequest, obj: MassEmail | None = None) -> bool:
         # Only Draft and Pending are editable; the others open read-only.

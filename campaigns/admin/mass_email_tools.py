@@ -8,6 +8,7 @@ from django.db.models import Min
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from campaigns.duplicate import duplicate_mass_email
@@ -54,6 +55,30 @@ def sending_context(request: HttpRequest, mass_email: MassEmail) -> dict:
         "can_send_now": may_change and not refusal(mass_email),
         "can_duplicate": request.user.has_perm("campaigns.add_massemail"),
     }
+
+
+def started_at(mass_email: MassEmail):
+    """The start time set, else when the first message went out (None if neither)."""
+    if mass_email.start_at:
+        return mass_email.start_at
+    items = EmailQueueItem.objects.filter(mass_email=mass_email, is_test=False)
+    return items.aggregate(first=Min("sent_at"))["first"]
+
+
+def started_display(mass_email: MassEmail) -> str:
+    started = started_at(mass_email)
+    return formats.localize(timezone.localtime(started)) if started else "–"
+
+
+def started_fieldsets(fieldsets) -> list:
+    """`fieldsets` with the start time shown as `started` (read-only pages: when it began)."""
+
+    def swap(fields):
+        if isinstance(fields, (list, tuple)):
+            return type(fields)(swap(f) for f in fields)
+        return "started" if fields == "start_at" else fields
+
+    return [(name, {**options, "fields": swap(options["fields"])}) for name, options in fieldsets]
 
 
 def send_now_view(model_admin: ModelAdmin, request: HttpRequest, pk: int):

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.models import MassEmail, MassEmailSettings
@@ -121,3 +121,16 @@ def test_a_complete_mass_email_offers_duplicate_but_no_test_nor_cancel(client, m
     )
     assert list(copy.target_lists.all()) == [readers]
     assert not copy.queue_items.exists()
+
+
+def test_a_sent_mass_email_shows_when_it_started(client, marketer):  # noqa: F811
+    mass_email = MassEmailFactory(status=Status.COMPLETE, start_at=None)
+    item = PendingQueueItemFactory(mass_email=mass_email, status="sent", sent_at=timezone.now())
+
+    page = client.get(change_url(mass_email))
+
+    lines = [line for fieldset in page.context["adminform"] for line in fieldset]
+    shown = [field for line in lines for field in line]
+    started = next(f for f in shown if f.field["name"] == "started")
+    assert started.contents() == formats.localize(timezone.localtime(item.sent_at))
+    assert "start_at" not in [f.field["name"] for f in shown]
