@@ -7,9 +7,9 @@ after the watermark, gives campaigns.results the figures not folded yet (`log_gr
 `hit_groups`).
 
 Tracking hits are folded only once settled (older than SETTLE_SECONDS): the machine rules may
-still mark a hit up to a few seconds after a later one arrives, and buffered hits come in up to
-a minute late; the newer ones are read live. Hits are read through the app registry: campaigns
-does not import tracking (it sits on the floor above).
+still mark a hit up to BURST_SECONDS (5 s) after a later one arrives, and buffered hits come in
+up to about a minute late; the newer ones are read live. Hits are read through the app registry:
+campaigns does not import tracking (it sits on the floor above).
 """
 
 from collections import defaultdict
@@ -26,7 +26,7 @@ from campaigns.models import CampaignLogRecord, CounterWatermark, HitCounter, Lo
 
 Action = CampaignLogRecord.Action
 LOG, HITS = "log", "hits"
-SETTLE_SECONDS = 600
+SETTLE_SECONDS = 120
 BATCH = 200_000
 ALL_RECIPIENTS = "*"  # bounce_type of the Bounced rows that count recipients
 NO_LINK = -1  # tracking_url_id of Clicked records whose link was deleted

@@ -117,18 +117,28 @@ def _log_counts(campaign: Campaign, mass_email: MassEmail | None) -> counters.Gr
     return groups
 
 
-def _hit_counts(campaign: Campaign, mass_email: MassEmail | None) -> counters.Groups:
+def _hit_counts(
+    campaign: Campaign, mass_email: MassEmail | None
+) -> tuple[counters.Groups, counters.Groups]:
+    """Hit counts by HIT_KEY of the campaign (or mass email), counters plus the unfolded tail:
+    without the hour (hour None), and per hour only (mass email and link 0), for the chart."""
     marks = counters.watermarks()
     stored = HitCounter.objects.filter(campaign=campaign)
     tail = counters.tracking_hits().filter(campaign=campaign, id__gt=marks[counters.HITS])
     if mass_email is not None:
         stored = stored.filter(mass_email_id=mass_email.pk)
         tail = tail.filter(queue_item__mass_email=mass_email)
-    groups = counters.hit_groups(tail)
-    rows = stored.values_list(*counters.HIT_KEY).annotate(n=Sum("count"))
-    for *key, n in rows:
-        groups[tuple(key)] += n
-    return groups
+    overall, hourly = defaultdict(int), defaultdict(int)
+    for (c, m, hour, kind, url, machine), n in counters.hit_groups(tail).items():
+        overall[c, m, None, kind, url, machine] += n
+        hourly[c, 0, hour, kind, 0, machine] += n
+    keys = ("campaign_id", "mass_email_id", "kind", "tracking_url_id", "is_machine")
+    for c, m, kind, url, machine, n in stored.values_list(*keys).annotate(n=Sum("count")):
+        overall[c, m, None, kind, url, machine] += n
+    per_hour = stored.values_list("hour", "kind", "is_machine").annotate(n=Sum("count"))
+    for hour, kind, machine, n in per_hour:
+        hourly[campaign.pk, 0, hour, kind, 0, machine] += n
+    return overall, hourly
 
 
 def figures_from(log: counters.Groups, hits: counters.Groups) -> Figures:
@@ -248,8 +258,8 @@ def reasons(campaign: Campaign, mass_email: MassEmail | None, limit: int = 10) -
 
 def results(campaign: Campaign, mass_email: MassEmail | None = None) -> Results:
     """Everything the results page shows for `campaign`, or for one of its mass emails."""
-    log, hits = _log_counts(campaign, mass_email), _hit_counts(campaign, mass_email)
-    points, unit = chart(hits)
+    log, (hits, hourly) = _log_counts(campaign, mass_email), _hit_counts(campaign, mass_email)
+    points, unit = chart(hourly)
     compared = []
     if mass_email is None:
         log_parts, hit_parts = _split(log, 1), _split(hits, 1)
@@ -302,4 +312,4 @@ def summary(campaign: Campaign) -> list:
 
 def results_figures(campaign: Campaign, mass_email: MassEmail | None = None) -> Figures:
     """Only the headline figures of `campaign` (or one of its mass emails)."""
-    return figures_from(_log_counts(campaign, mass_email), _hit_counts(campaign, mass_email))
+    return figures_from(_log_counts(campaign, mass_email), _hit_counts(campaign, mass_email)[0])
