@@ -6,6 +6,7 @@ one becomes `<timestamp>-<n>.eml` in settings.SMTP_CAPTURE_DIR, and the admin li
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -33,6 +34,23 @@ class CapturedMessage:
     headers: list[tuple[str, str]] = field(default_factory=list)
     text: str = ""
     html: str = ""
+    marks: list[str] = field(default_factory=list)  # e.g. "Test send", from the markers
+
+
+# Apps above crm register `marker(headers) -> label or ""` to tag captured messages (campaigns
+# marks its test sends), since crm may not import them.
+Marker = Callable[[EmailMessage], str]
+_markers: list[Marker] = []
+
+
+def register_marker(marker: Marker) -> None:
+    """Register a function that reads a captured message's headers and returns a label."""
+    if marker not in _markers:
+        _markers.append(marker)
+
+
+def _marks(headers: EmailMessage) -> list[str]:
+    return [label for marker in _markers if (label := marker(headers))]
 
 
 def store(directory: Path, raw: bytes, mail_from: str = "", rcpt_tos: tuple = ()) -> Path:
@@ -71,6 +89,7 @@ def _summary(path: Path) -> CapturedMessage:
         sender=str(headers.get("From", "")),
         to=str(headers.get("To", "") or headers.get("X-Envelope-To", "")),
         date=_dated(str(headers.get("Date", ""))) or _stored_at(path),
+        marks=_marks(headers),
     )
 
 
