@@ -87,3 +87,13 @@ def test_it_filters_the_log_to_a_reason_and_a_mass_email(client):
         "bob@globex.test",
         "me@initech.test",
     }
+
+
+def test_it_reads_in_spanish_with_spanish_numbers(marketer_client):
+    campaign, *_rest = scenario()
+    url = reverse("admin:campaigns_campaign_results", args=[campaign.pk])
+
+    page = marketer_client.get(url, headers={"accept-language": "es"}).content.decode()
+
+    assert "Resultados de" in page and "Aperturas y clics a lo largo del tiempo" in page
+    assert "50,00 %" in page and "50.00" not in page
