@@ -18,7 +18,7 @@ from datetime import UTC, timedelta
 
 from django.apps import apps
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower, StrIndex, Substr, Trunc
 from django.utils import timezone
 
@@ -95,20 +95,23 @@ def hit_groups(hits: QuerySet) -> Groups:
         "campaign_id", "mass_email_id", "hour", "kind", "url", "is_machine"
     ).annotate(n=Count("*"))
     _add(groups, rows)
-    for name, counted in (("opener", kinds), ("clicker", ("click",))):
-        earlier = tracking_hits().filter(
-            queue_item_id=OuterRef("queue_item_id"),
-            kind__in=counted,
-            is_machine=False,
-            is_test=False,
-            id__lt=OuterRef("id"),
-        )
-        first = keyed.filter(kind__in=counted, is_machine=False).exclude(Exists(earlier))
-        first = first.annotate(name=Value(name), no_url=Value(0), machine=Value(False))
-        rows = first.values_list(
-            "campaign_id", "mass_email_id", "hour", "name", "no_url", "machine"
-        ).annotate(n=Count("*"))
-        _add(groups, rows)
+    earlier = tracking_hits().filter(
+        queue_item_id=OuterRef("queue_item_id"),
+        is_machine=False,
+        is_test=False,
+        id__lt=OuterRef("id"),
+    )
+    # One pass over the people's hits counts both: the cheap kind test comes first.
+    first_open = ~Exists(earlier.filter(kind__in=kinds))
+    first_click = Q(kind="click") & ~Exists(earlier.filter(kind="click"))
+    people = keyed.filter(is_machine=False).values_list("campaign_id", "mass_email_id", "hour")
+    rows = people.annotate(
+        openers=Count("id", filter=Q(first_open)), clickers=Count("id", filter=first_click)
+    )
+    for campaign_id, mass_email_id, hour, openers, clickers in rows:
+        for name, n in (("opener", openers), ("clicker", clickers)):
+            if n:
+                groups[campaign_id, mass_email_id, hour, name, 0, False] += n
     return groups
 
 
