@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from campaigns.web_view import web_view
 from crm import views
@@ -10,6 +12,9 @@ handler400 = "crm.error_pages.bad_request"
 handler404 = "crm.error_pages.not_found"
 
 urlpatterns = [
+    # No public site: the address alone opens the admin; browsers asking for /favicon.ico get ours.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.svg"), permanent=True)),
     # Before admin/, whose catch-all would otherwise answer these paths.
     path("admin/captured-mail/", views.captured_mail_list, name="captured_mail_list"),
     path(

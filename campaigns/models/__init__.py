@@ -2,6 +2,7 @@ from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, Tr
 from campaigns.models.dkim import DkimKey
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
+from campaigns.models.results import CounterWatermark, HitCounter, LogCounter
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 
@@ -10,9 +11,12 @@ __all__ = [
     "CampaignLogRecord",
     "CampaignStatus",
     "CampaignType",
+    "CounterWatermark",
     "DkimKey",
     "DomainDeferral",
     "EmailQueueItem",
+    "HitCounter",
+    "LogCounter",
     "MassEmail",
     "MassEmailSettings",
     "SentEmail",

@@ -69,7 +69,7 @@ class CampaignLogRecord(TargetFields):
 
     class Meta:
         verbose_name = _("campaign log record")
-        verbose_name_plural = _("campaign log")
+        verbose_name_plural = _("campaign log records")
         ordering = ["-action_date", "-id"]
         constraints = [
             TargetFields.one_target_constraint("logrecord_one_target", allow_none=True),
