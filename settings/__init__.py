@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "targetlists",
     "campaigns",
     "tracking",
+    "people",
 ]
 
 MIDDLEWARE = [
