@@ -3,7 +3,7 @@
 UTF-8 (with or without a byte-order mark) is recognised by decoding the whole file once, in
 chunks; anything that is not valid UTF-8 is read as Windows-1252 (Latin-1 for the five bytes
 Windows-1252 leaves undefined). The delimiter is the one of `,` `;` tab `|` that splits the
-first lines into the same number of columns, the most columns winning.
+header into most columns while splitting most of the first lines alike.
 """
 
 import codecs
@@ -53,18 +53,23 @@ def _decodes(raw: BinaryIO, encoding: str) -> bool:
 
 
 def detect_delimiter(sample: str) -> str:
-    """The delimiter that gives the first lines a constant column count > 1 (else ',')."""
+    """The delimiter that splits the header into most columns, among those that split most of
+    the first lines like the header (a bad row or two does not change it); else ','."""
     lines = sample.splitlines()[:20]
     if len(lines) > 1 and len(sample) >= SAMPLE_BYTES:
         lines = lines[:-1]  # the sample may end mid-line
-    best, best_columns = ",", 1
+    best, best_score = ",", (0, 1)
     for delimiter in DELIMITERS:
         try:
-            counts = {len(row) for row in csv.reader(lines, delimiter=delimiter) if row}
+            counts = [len(row) for row in csv.reader(lines, delimiter=delimiter) if row]
         except csv.Error:
             continue
-        if len(counts) == 1 and (columns := counts.pop()) > best_columns:
-            best, best_columns = delimiter, columns
+        if not counts or counts[0] < 2:
+            continue
+        alike = sum(count == counts[0] for count in counts)
+        score = (alike * 2 >= len(counts), counts[0])
+        if score > best_score:
+            best, best_score = delimiter, score
     return best
 
 

@@ -199,9 +199,11 @@ class Stage:
             "WHERE person_id IS NULL",
             [_db_now()],
         )
+        # A new record is not in the list yet: it needs an entry when the import has a list.
         cursor.execute(
-            f"UPDATE {STAGE} SET person_id = p.id, is_new = TRUE FROM {table} p "
-            f"WHERE {STAGE}.person_id IS NULL AND p.email_address_id = {STAGE}.address_id"
+            f"UPDATE {STAGE} SET person_id = p.id, is_new = TRUE, entry_new = %s FROM {table} p "
+            f"WHERE {STAGE}.person_id IS NULL AND p.email_address_id = {STAGE}.address_id",
+            [bool(self.people_import.target_list_id)],
         )
 
     def _add_entries(self, cursor) -> None:
@@ -209,8 +211,9 @@ class Stage:
         column = f"{self.kind}_id"
         list_id = self.people_import.target_list_id
         cursor.execute(
-            f"UPDATE {STAGE} SET entry_new = TRUE WHERE is_new OR NOT EXISTS (SELECT 1 FROM "
-            f"{table} e WHERE e.target_list_id = %s AND e.{column} = {STAGE}.person_id)",
+            f"UPDATE {STAGE} SET entry_new = TRUE WHERE NOT is_new AND NOT EXISTS (SELECT 1 "
+            f"FROM {table} e WHERE e.target_list_id = %s AND e.{column} = {STAGE}.person_id "
+            f"AND e.{column} IS NOT NULL)",
             [list_id],
         )
         cursor.execute(

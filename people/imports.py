@@ -26,7 +26,7 @@ from people.models import PeopleImport, RememberedMapping
 from targetlists.models import TargetList
 
 logger = logging.getLogger(__name__)
-BATCH_ROWS = 10_000
+BATCH_ROWS = 20_000
 Status = PeopleImport.Status
 
 
@@ -110,13 +110,21 @@ def preview(people_import: PeopleImport, mapping: list[str], limit: int = 10) ->
     return shown
 
 
-def start(people_import: PeopleImport, mapping: list[str]) -> None:
-    """Save the mapping (remembered for this header), queue the import and its Celery task.
-
-    Raises CannotStart when the mapping is unusable or the import was started already."""
+def check_problems(people_import: PeopleImport, mapping: list[str] | None = None) -> list[str]:
+    """What stops the import from starting with `mapping` (default: its own)."""
+    mapping = people_import.mapping if mapping is None else mapping
     problems = check_mapping(mapping, people_import.kind, people_import.is_suppression)
     if len(mapping) != len(people_import.header):
         problems.append(_("The mapping does not match the file's columns."))
+    return problems
+
+
+def start(people_import: PeopleImport, mapping: list[str], enqueue: bool = True) -> None:
+    """Save the mapping (remembered for this header) and queue the import; with `enqueue`, its
+    Celery task runs it (else the caller runs run_import).
+
+    Raises CannotStart when the mapping is unusable or the import was started already."""
+    problems = check_problems(people_import, mapping)
     if problems:
         raise CannotStart(" ".join(problems))
     from people.tasks import run_import as task
@@ -131,7 +139,8 @@ def start(people_import: PeopleImport, mapping: list[str]) -> None:
         RememberedMapping.objects.update_or_create(
             kind=kind, header_key=header_key(people_import.header), defaults={"mapping": mapping}
         )
-        transaction.on_commit(lambda: task.delay(people_import.pk))
+        if enqueue:
+            transaction.on_commit(lambda: task.delay(people_import.pk))
     people_import.refresh_from_db()
 
 
