@@ -27,9 +27,11 @@ MARKETING_FULL = {
     },
     "targetlists": ALL_MODELS,
     "campaigns": {"campaign", "massemail", "trackingurl"},
+    "people": ALL_MODELS,  # imports and signup forms
 }
 # app label -> model names on which Marketing may only look.
 MARKETING_VIEW = {
+    "crm": {"consentrecord", "suppressedaddress"},
     "campaigns": {"emailqueueitem", "campaignlogrecord", "sentemail"},
     "tracking": ALL_MODELS,
     "auth": {"user"},

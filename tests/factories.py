@@ -128,6 +128,7 @@ MARKETER_MODELS = {
         "reportcondition",
     ),
     "campaigns": ("campaign", "massemail", "trackingurl"),
+    "people": ("peopleimport", "signupform", "signupconfirmation"),
 }
 
 

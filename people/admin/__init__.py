@@ -1,0 +1,1 @@
+from people.admin import imports  # noqa: F401  (registers the admins)
