@@ -12,6 +12,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
+    path("f/", include("people.urls")),  # signup forms (people.views)
     path("site-check/", views.site_check, name="site_check"),
 ]
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):

@@ -125,6 +125,13 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 LOGIN_URL = "admin:login"
 
+# Signup forms (people.signup): how long a double opt-in link works, how long a rendered form
+# may be posted, and how many submissions an hour one address and one client may make.
+SIGNUP_CONFIRMATION_DAYS = envint("SIGNUP_CONFIRMATION_DAYS", 7)
+SIGNUP_FORM_TOKEN_HOURS = envint("SIGNUP_FORM_TOKEN_HOURS", 24)
+SIGNUP_RATE_PER_ADDRESS = envint("SIGNUP_RATE_PER_ADDRESS", 3)
+SIGNUP_RATE_PER_CLIENT = envint("SIGNUP_RATE_PER_CLIENT", 20)
+
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")

@@ -124,9 +124,7 @@ class PeopleImportAdmin(admin.ModelAdmin):
                 messages.error(request, str(exc))
             else:
                 messages.success(request, _("The import has started."))
-                return HttpResponseRedirect(
-                    reverse("admin:people_peopleimport_change", args=[pk])
-                )
+                return HttpResponseRedirect(reverse("admin:people_peopleimport_change", args=[pk]))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -55,8 +56,8 @@ class SignupForm(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text=_(
-            "Its subject and body; {confirmUrl} is replaced by the confirmation link (added at "
-            "the end when missing). Empty: a short built-in message."
+            "Its subject and body, person placeholders filled; the confirmation link is added "
+            "below the body. Empty: a short built-in message."
         ),
     )
     consent_text = models.TextField(
@@ -88,6 +89,13 @@ class SignupForm(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        link = self.redirect_link
+        if link is not None and (link.campaign_id != self.campaign_id or not link.url):
+            raise ValidationError(
+                {"redirect_link": _("Choose a redirecting tracking URL of the form's campaign.")}
+            )
 
 
 class SignupSubmission(models.Model):

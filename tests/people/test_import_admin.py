@@ -28,7 +28,7 @@ def test_it_uploads_maps_previews_and_starts_an_import(
     target_list = TargetListFactory()
     response = upload(
         marketer_client,
-        "Correo;Nombre\nana@example.com;Ana\nmal;Malo\n".encode(),
+        b"Correo;Nombre\nana@example.com;Ana\nmal;Malo\n",
         target_list=target_list.pk,
     )
     draft = PeopleImport.objects.get()

@@ -124,7 +124,10 @@ def test_it_imports_leads_and_accounts():
         "Fair",
         "new",
     )
-    done = run_file(b"name,email,website\nAcme,info@acme.example,https://acme.example\n,x@y.com,\n", kind="account")
+    done = run_file(
+        b"name,email,website\nAcme,info@acme.example,https://acme.example\n,x@y.com,\n",
+        kind="account",
+    )
     assert (done.created, done.rejected) == (1, 1)
     assert Account.objects.get().website == "https://acme.example"
 
