@@ -121,9 +121,7 @@ def test_it_ignores_a_replayed_token(client):
     post(client, form, token)
     post(client, form, token, email="other@example.com")
 
-    assert list(EmailAddress.objects.values_list("address_lower", flat=True)) == [
-        "ann@example.com"
-    ]
+    assert list(EmailAddress.objects.values_list("address_lower", flat=True)) == ["ann@example.com"]
 
 
 def test_it_refuses_forged_and_foreign_tokens_with_a_form_again(client):
@@ -177,7 +175,9 @@ def test_it_expires_confirmation_links(client, settings):
         form=form, lead=lead, email_address=lead.email_address
     )
     issued = int(time.time()) - 8 * 86400
-    url = reverse("people:confirm", args=[tokens.make(tokens.SIGNUP_CONFIRM, confirmation.pk, issued)])
+    url = reverse(
+        "people:confirm", args=[tokens.make(tokens.SIGNUP_CONFIRM, confirmation.pk, issued)]
+    )
 
     assert client.get(url).status_code == 410
     assert client.post(url).status_code == 410
