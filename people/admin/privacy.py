@@ -13,8 +13,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm.admin.site import add_admin_action
-from crm.models import Account, ConsentRecord, Contact, Lead
+from crm.admin.site import ReadOnlyAdmin, add_admin_action
+from crm.models import Account, ConsentRecord, Contact, Lead, SuppressedAddress
 from crm.models.people import target_type_of
 from people import privacy
 
@@ -110,3 +110,16 @@ class PrivacyMixin:
 for _model in (Account, Contact, Lead):
     add_admin_action(_model, PrivacyMixin, "export_personal_data")
     type(admin.site.get_model_admin(_model)).actions.append("erase_personal_data")
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    list_display = ("at", "action", "method", "email", "source", "text_version")
+    list_filter = ("action", "method", "at")
+    search_fields = ("email", "source")
+    date_hierarchy = "at"
+
+
+@admin.register(SuppressedAddress)
+class SuppressedAddressAdmin(ReadOnlyAdmin):
+    list_display = ("address_hash", "at")
