@@ -6,6 +6,7 @@ with a CSRF token, so a mail scanner following the link confirms nothing.
 """
 
 from django import forms
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
@@ -49,6 +50,15 @@ def _active_form(key: str) -> SignupForm:
     return form
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or behind a proxy the right-most (the proxy's own)
+    entry of SIGNUP_CLIENT_IP_HEADER, which a client cannot forge."""
+    header = settings.SIGNUP_CLIENT_IP_HEADER
+    if header and request.META.get(header):
+        return request.META[header].split(",")[-1].strip()[:64]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def _page(request, form, fields, status=200) -> HttpResponse:
     context = {"form": form, "fields": fields, "token": signup.form_token(form)}
     return render(request, "people/signup_form.html", context, status=status)
@@ -70,7 +80,7 @@ def signup_page(request: HttpRequest, key: str) -> HttpResponse:
         data = signup.Submission(
             **fields.cleaned_data,
             honeypot=request.POST.get("website", ""),
-            client_ip=request.META.get("REMOTE_ADDR", ""),
+            client_ip=client_ip(request),
         )
         try:
             signup.submit(form, request.POST.get("token", ""), data)

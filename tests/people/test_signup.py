@@ -212,3 +212,14 @@ def test_it_answers_404_for_an_unknown_or_inactive_form(client):
     inactive = SignupFormFactory(is_active=False)
     assert client.get(reverse("people:signup", args=["nope"])).status_code == 404
     assert client.get(reverse("people:signup", args=[inactive.key])).status_code == 404
+
+
+def test_it_counts_clients_behind_a_proxy_by_the_header_the_proxy_appends(client, settings):
+    settings.SIGNUP_CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    settings.SIGNUP_RATE_PER_CLIENT = 1
+    form = SignupFormFactory(double_opt_in=False)
+    url = reverse("people:signup", args=[form.key])
+    for n, forwarded in enumerate(["198.51.100.7", "forged, 198.51.100.8", "198.51.100.7"]):
+        data = {"token": form_page(client, form), "email": f"p{n}@example.com"}
+        response = client.post(url, data, HTTP_X_FORWARDED_FOR=forwarded)
+        assert response.status_code == (429 if n == 2 else 200)
