@@ -8,6 +8,10 @@ def update_groups(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("people", "0001_imports_and_signup_forms"), ("crm", "0005_consent_records")]
+    dependencies = [
+        ("people", "0001_imports_and_signup_forms"),
+        ("crm", "0005_consent_records"),
+        ("tracking", "0004_opt_out_reasons"),  # its OptOutReason permissions too
+    ]
 
     operations = [migrations.RunPython(update_groups, migrations.RunPython.noop)]
