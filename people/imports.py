@@ -159,6 +159,7 @@ def run_import(import_id: int) -> PeopleImport | None:
         PeopleImport.objects.filter(pk=import_id).update(
             status=Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
         )
+    _forget_upload(import_id)
     people_import.refresh_from_db()
     return people_import
 
@@ -217,3 +218,11 @@ def _finish(people_import: PeopleImport, problems, rejected: int) -> None:
     people_import.finished_at = timezone.now()
     people_import.read_bytes = people_import.total_bytes
     people_import.save(update_fields=["rejected_file", "status", "finished_at", "read_bytes"])
+
+
+def _forget_upload(import_id: int) -> None:
+    """Delete the uploaded file once the import has run: nothing reads it again, and it holds
+    people's data that an erasure could not reach."""
+    people_import = PeopleImport.objects.get(pk=import_id)
+    if people_import.file:
+        people_import.file.delete(save=True)

@@ -96,6 +96,7 @@ def submit(form: SignupForm, token: str, data: Submission) -> None:
     except IntegrityError:
         logger.info("signup form %s: a replayed token was ignored", form.pk)
         return
+    _forget_old_submissions()
     if data.honeypot:
         logger.info("signup form %s: the honeypot field was filled; ignored", form.pk)
         return
@@ -105,6 +106,13 @@ def submit(form: SignupForm, token: str, data: Submission) -> None:
     if consent.is_suppressed(address_text):
         return
     _accept(form, data, address_text, client)
+
+
+def _forget_old_submissions() -> None:
+    """Submissions are kept while their token could be replayed and the rate limits count
+    them, then deleted (one indexed statement)."""
+    hours = max(settings.SIGNUP_FORM_TOKEN_HOURS, 1) + 1
+    SignupSubmission.objects.filter(at__lt=timezone.now() - timedelta(hours=hours)).delete()
 
 
 def _recent(**where) -> int:

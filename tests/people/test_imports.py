@@ -169,3 +169,8 @@ def test_it_refuses_a_mapping_without_an_email_column():
     draft = imports.upload(file, kind="contact", purpose="people", duplicates="skip")
     with pytest.raises(imports.CannotStart, match="email address"):
         imports.start(draft, [""])
+
+
+def test_it_deletes_the_uploaded_file_once_imported():
+    done = run_file(b"email\na@example.com\n")
+    assert not done.file

@@ -223,3 +223,18 @@ def test_it_counts_clients_behind_a_proxy_by_the_header_the_proxy_appends(client
         data = {"token": form_page(client, form), "email": f"p{n}@example.com"}
         response = client.post(url, data, HTTP_X_FORWARDED_FOR=forwarded)
         assert response.status_code == (429 if n == 2 else 200)
+
+
+def test_it_forgets_submissions_once_no_token_or_limit_needs_them(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from people.models import SignupSubmission
+
+    form = SignupFormFactory(double_opt_in=False)
+    post(client, form, form_page(client, form))
+    SignupSubmission.objects.update(at=timezone.now() - timedelta(hours=26))
+    post(client, form, form_page(client, form), email="b@example.com")
+
+    assert SignupSubmission.objects.count() == 1
