@@ -220,6 +220,14 @@ def _finish(people_import: PeopleImport, problems, rejected: int) -> None:
     people_import.save(update_fields=["rejected_file", "status", "finished_at", "read_bytes"])
 
 
+def delete_import(people_import: PeopleImport) -> None:
+    """Delete the import's record and its files (what it imported stays: that is undo)."""
+    for stored in (people_import.file, people_import.rejected_file):
+        if stored:
+            stored.delete(save=False)
+    people_import.delete()
+
+
 def _forget_upload(import_id: int) -> None:
     """Delete the uploaded file once the import has run: nothing reads it again, and it holds
     people's data that an erasure could not reach."""

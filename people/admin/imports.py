@@ -65,6 +65,13 @@ class PeopleImportAdmin(admin.ModelAdmin):
         "undone_at",
     )
 
+    def delete_model(self, request: HttpRequest, obj: PeopleImport) -> None:
+        imports.delete_import(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for row in queryset:
+            imports.delete_import(row)
+
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # what an import did is a record; its page shows it, nothing to edit
 

@@ -97,3 +97,17 @@ def test_it_hides_imports_from_users_without_permission(client):
 
     client.force_login(UserFactory(is_staff=True))
     assert client.get(reverse("admin:people_peopleimport_add")).status_code == 403
+
+
+def test_it_deletes_an_import_with_its_files(marketer_client):
+    upload(marketer_client, b"email\nbad\n")
+    draft = PeopleImport.objects.get()
+    imports.start(draft, draft.mapping)
+    done = imports.run_import(draft.pk)
+    path = done.rejected_file.path
+
+    url = reverse("admin:people_peopleimport_delete", args=[draft.pk])
+    marketer_client.post(url, {"post": "yes"})
+
+    assert not PeopleImport.objects.exists()
+    assert not __import__("os").path.exists(path)
