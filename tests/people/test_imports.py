@@ -174,3 +174,19 @@ def test_it_refuses_a_mapping_without_an_email_column():
 def test_it_deletes_the_uploaded_file_once_imported():
     done = run_file(b"email\na@example.com\n")
     assert not done.file
+
+
+def test_it_reads_utf16_with_a_bom_and_bytes_windows_1252_leaves_undefined():
+    utf16 = run_file("email\tnombre\nines@example.com\tInés\n".encode("utf-16"))
+    assert utf16.encoding == "utf-16" and Contact.objects.get().first_name == "Inés"
+
+    latin1 = run_file(b"email,last name\nx@example.com,M\x81ller\xe9\n")
+    assert latin1.encoding == "latin-1"
+    assert Contact.objects.get(last_name__startswith="M").last_name == "M\x81ller\xe9"
+
+
+def test_it_reports_a_field_with_too_many_characters_and_goes_on():
+    data = b"email,phone\na@example.com," + b"1" * 51 + b"\nb@example.com,123\n"
+    done = run_file(data)
+    assert (done.created, done.rejected) == (1, 1)
+    assert rejected_rows(done)[1][1] == "Phone too long (more than 50 characters)"

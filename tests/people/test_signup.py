@@ -238,3 +238,9 @@ def test_it_forgets_submissions_once_no_token_or_limit_needs_them(client):
     post(client, form, form_page(client, form), email="b@example.com")
 
     assert SignupSubmission.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", ["x" * 500, "é%00", "..", "%ff%fe"])
+def test_it_answers_404_to_garbage_form_keys(client, key):
+    assert client.get(f"/f/{key}/").status_code == 404
+    assert client.post(f"/f/{key}/", {"email": "a@example.com"}).status_code == 404
