@@ -22,7 +22,9 @@ OPT_OUT = "opt-out"
 HEADER = "header"
 VERP = "verp"
 WEB_VIEW = "web-view"
-KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP, WEB_VIEW)
+SIGNUP_FORM = "signup-form"  # a signup form's POST: form id, issue time, nonce (people.signup)
+SIGNUP_CONFIRM = "signup-confirm"  # a double opt-in link: confirmation id, issue time
+KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP, WEB_VIEW, SIGNUP_FORM, SIGNUP_CONFIRM)
 MAC_BYTES = 16
 HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has id 0
 # What a token looks like, to find one in text (a returned message, an ESP's event); only

@@ -27,11 +27,12 @@ MARKETING_FULL = {
     },
     "targetlists": ALL_MODELS,
     "campaigns": {"campaign", "massemail", "trackingurl"},
+    "people": ALL_MODELS,  # imports and signup forms
 }
 # app label -> model names on which Marketing may only look.
 MARKETING_VIEW = {
     # The job log: the troubleshooting steps of the user's guide ("did the job run?") are theirs.
-    "crm": {"jobrun"},
+    "crm": {"jobrun", "consentrecord", "suppressedaddress"},
     "campaigns": {"emailqueueitem", "campaignlogrecord", "sentemail"},
     "tracking": ALL_MODELS,
     "auth": {"user"},

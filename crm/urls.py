@@ -26,6 +26,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
     path("t/v/<str:token>/", web_view, name="web_view"),
+    path("f/", include("people.urls")),  # signup forms (people.views)
     path("site-check/", views.site_check, name="site_check"),
 ]
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):

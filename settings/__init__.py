@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "targetlists",
     "campaigns",
     "tracking",
+    "people",
 ]
 
 MIDDLEWARE = [
@@ -164,6 +165,16 @@ CONTENT_SECURITY_POLICY_VIEWS = {
 }
 # A form without its page's CSRF token gets a page in the look and language of where it went.
 CSRF_FAILURE_VIEW = "crm.error_pages.csrf_failure"
+
+# Signup forms (people.signup): how long a double opt-in link works, how long a rendered form
+# may be posted, and how many submissions an hour one address and one client may make.
+SIGNUP_CONFIRMATION_DAYS = envint("SIGNUP_CONFIRMATION_DAYS", 7)
+SIGNUP_FORM_TOKEN_HOURS = envint("SIGNUP_FORM_TOKEN_HOURS", 24)
+SIGNUP_RATE_PER_ADDRESS = envint("SIGNUP_RATE_PER_ADDRESS", 3)
+SIGNUP_RATE_PER_CLIENT = envint("SIGNUP_RATE_PER_CLIENT", 20)
+# Behind a proxy, the request header holding the client's address as the proxy appends it
+# (e.g. HTTP_X_FORWARDED_FOR: its right-most entry is used); empty: REMOTE_ADDR.
+SIGNUP_CLIENT_IP_HEADER = os.environ.get("SIGNUP_CLIENT_IP_HEADER", "")
 
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

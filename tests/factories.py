@@ -128,6 +128,7 @@ MARKETER_MODELS = {
         "reportcondition",
     ),
     "campaigns": ("campaign", "massemail", "trackingurl"),
+    "people": ("peopleimport", "signupform", "signupconfirmation"),
 }
 
 
@@ -199,3 +200,19 @@ class PendingQueueItemFactory(DjangoModelFactory):
     contact = factory.SubFactory(ContactFactory)
     email_address = factory.LazyAttribute(lambda o: o.contact.email_address)
     status = "pending"
+
+
+class SignupFormFactory(DjangoModelFactory):
+    class Meta:
+        model = "people.SignupForm"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Newsletter signup {n}")
+    campaign = factory.SubFactory(CampaignFactory)
+    consent_text = "I agree to receive the newsletter."
+    thank_you_text = "Welcome aboard."
+
+    @factory.post_generation
+    def target_lists(self, create, extracted, **kwargs):
+        if create:
+            self.target_lists.set(extracted if extracted is not None else [TargetListFactory()])

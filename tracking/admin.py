@@ -9,7 +9,7 @@ from crm.admin import mail_settings  # noqa: F401  (registers the account admin 
 from crm.admin.site import ReadOnlyAdmin, add_admin_action
 from crm.models import EmailAccount
 from tracking import mailboxes
-from tracking.models import TrackingHit
+from tracking.models import OptOutReason, TrackingHit
 
 
 @admin.register(TrackingHit)
@@ -18,6 +18,12 @@ class TrackingHitAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "is_machine", "reason", "is_test", "campaign"]
     search_fields = ["queue_item__email"]
     list_select_related = ["campaign", "queue_item__mass_email"]
+
+
+@admin.register(OptOutReason)
+class OptOutReasonAdmin(ReadOnlyAdmin):
+    list_display = ["at", "campaign", "reason", "text"]
+    list_filter = ["reason", "campaign"]
     show_full_result_count = False
     date_hierarchy = "at"
 

@@ -51,4 +51,4 @@ def record_complaint(item: EmailQueueItem) -> None:
     if item.email_address_id:
         EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
     if not item.mass_email.campaign.is_informational:
-        unsubscribing.opt_out(item, via="")
+        unsubscribing.opt_out(item, via="", consent_method="complaint")

@@ -75,3 +75,32 @@ class TrackingHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.queue_item_id} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class OptOutReason(models.Model):
+    """Why a recipient unsubscribed, when they said (a fixed choice and/or their own words)."""
+
+    class Choice(models.TextChoices):
+        TOO_MANY = "too_many", _("I receive too many emails")
+        NOT_RELEVANT = "not_relevant", _("The content is not relevant to me")
+        NEVER_SIGNED_UP = "never_signed_up", _("I never signed up")
+        OTHER = "other", _("Another reason")
+
+    queue_item = models.ForeignKey(
+        EmailQueueItem, verbose_name=_("queue item"), on_delete=models.CASCADE, related_name="+"
+    )
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Choice, blank=True)
+    text = models.TextField(_("in their words"), max_length=1000, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("opt-out reason")
+        verbose_name_plural = _("opt-out reasons")
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["campaign", "reason"])]
+
+    def __str__(self) -> str:
+        return self.get_reason_display() or self.text[:40]

@@ -8,6 +8,7 @@ email's "opt out entirely", the shared email address is opted out of all mass em
 from django.db import transaction
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem
+from crm import consent
 from crm.models import EmailAddress
 from targetlists.models import TargetListEntry
 from tracking.recording import Visit, add_hit, add_log_records, log_record
@@ -33,19 +34,38 @@ def _check(item: EmailQueueItem) -> None:
         raise NotSubscribable("informational campaigns cannot be unsubscribed from")
 
 
-def opt_out(item: EmailQueueItem, *, via: str, visit: Visit | None = None) -> None:
+# How each way of unsubscribing is kept in the consent records.
+CONSENT_METHODS = {"opt_out": consent.Method.PAGE, "one_click": consent.Method.ONE_CLICK}
+
+
+def _record_consent(item: EmailQueueItem, action: str, method: str, visit: Visit | None) -> None:
+    address = EmailAddress.objects.filter(pk=item.email_address_id).first()
+    client = visit.client_hash if visit is not None else ""
+    source = str(item.mass_email)
+    consent.record(
+        action, method, address=address, person=item.target, source=source, client=client
+    )
+
+
+def opt_out(
+    item: EmailQueueItem, *, via: str, visit: Visit | None = None, consent_method: str = ""
+) -> bool:
     """Unsubscribe the item's person; logs Opted Out once per item.
 
     `via` is the TrackingHit kind ("opt_out" for the page, "one_click" for RFC 8058). With a
     `visit`, the request is recorded as a hit too, classified by the machine rules for the
     reports; the rules never stop an unsubscribe (a request that reached here carried the
-    page's CSRF token or RFC 8058's body). Raises NotSubscribable for an informational
-    campaign.
+    page's CSRF token or RFC 8058's body). Returns True: the person is unsubscribed by this call
+    or already was. A first opt-out is kept as a consent record (`consent_method`, default by
+    `via`). Raises NotSubscribable for an informational campaign.
     """
     _check(item)
     with transaction.atomic():
         if visit is not None:
             add_hit(item, via, visit)
+        if not is_opted_out(item):
+            method = consent_method or CONSENT_METHODS.get(via, consent.Method.ESP)
+            _record_consent(item, consent.Action.OPT_OUT, method, visit)
         _entries_of(item).filter(opted_out=False).update(opted_out=True)
         if item.mass_email.opt_out_entirely and item.email_address_id:
             EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
@@ -66,6 +86,8 @@ def subscribe_again(item: EmailQueueItem) -> bool:
         deleted, _by_model = CampaignLogRecord.objects.filter(
             queue_item=item, action=CampaignLogRecord.Action.OPTED_OUT
         ).delete()
+        if changed + deleted:
+            _record_consent(item, consent.Action.OPT_IN, consent.Method.PAGE, None)
     return changed + deleted > 0
 
 

@@ -22,10 +22,10 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from campaigns import tokens
 from campaigns.models import EmailQueueItem, TrackingUrl
-from tracking import buffer, recording
+from tracking import buffer, preferences, recording
 from tracking import opt_out as unsubscribing
 from tracking.classification import HONEYPOT_URL_ID
-from tracking.models import TrackingHit
+from tracking.models import OptOutReason, TrackingHit
 from tracking.recording import Visit
 
 logger = logging.getLogger(__name__)
@@ -156,6 +156,8 @@ def _opt_out_page(request: HttpRequest, token: str, item: EmailQueueItem, done: 
         "opted_out": unsubscribing.is_opted_out(item),
         "entirely": item.mass_email.opt_out_entirely,
         "done": done,
+        "lists": preferences.choices(item),
+        "reasons": OptOutReason.Choice.choices,
     }
     return render(request, "tracking/opt_out.html", context)
 
@@ -170,10 +172,23 @@ def opt_out(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_link(request)
     if request.method != "POST":
         return _opt_out_page(request, token, item)
+    if request.POST.get("preferences"):
+        return _save_preferences(request, token, item)
     # Whatever the user agent: a person may use any browser, and the CSRF token shows the
     # request came from this page; the machine rules only classify the hit for the reports.
     unsubscribing.opt_out(item, via=TrackingHit.Kind.OPT_OUT, visit=Visit.from_request(request))
+    preferences.record_reason(item, request.POST.get("reason", ""), request.POST.get("why", ""))
     return _opt_out_page(request, token, item, done="out")
+
+
+def _save_preferences(request: HttpRequest, token: str, item: EmailQueueItem) -> HttpResponse:
+    """The preference center's POST: the lists ticked stay, the others (or all) are left."""
+    everything = request.POST.get("everything") == "1"
+    keep = preferences.entries_kept(request.POST, item)
+    preferences.save(item, keep, everything, Visit.from_request(request).client_hash)
+    if everything or unsubscribing.is_opted_out(item):
+        preferences.record_reason(item, request.POST.get("reason", ""), request.POST.get("why", ""))
+    return _opt_out_page(request, token, item, done="preferences")
 
 
 @csrf_exempt

@@ -1,10 +1,12 @@
 from crm.models.accounts import EmailAccount, OutboundEmailSettings, Security
+from crm.models.consent import ConsentRecord, SuppressedAddress
 from crm.models.jobs import JobRun
 from crm.models.people import Account, Contact, EmailAddress, Lead, TargetFields, TargetType
 from crm.models.templates import EmailTemplate, EmailTemplateAttachment
 
 __all__ = [
     "Account",
+    "ConsentRecord",
     "Contact",
     "EmailAccount",
     "EmailAddress",
@@ -14,6 +16,7 @@ __all__ = [
     "Lead",
     "OutboundEmailSettings",
     "Security",
+    "SuppressedAddress",
     "TargetFields",
     "TargetType",
 ]

@@ -70,3 +70,31 @@ def test_it_unsubscribes_when_headless_chrome_posts(live_server, browser):
     hit = TrackingHit.objects.get(queue_item=item)
     assert hit.is_machine is True  # counted apart in the reports, yet the opt-out stands
     context.close()
+
+
+def test_it_keeps_one_list_and_leaves_another_in_the_preference_center(live_server, page):
+    from targetlists.models import TargetListCategory
+    from tests.factories import TargetListFactory
+
+    news = TargetListEntryFactory(
+        target_list=TargetListFactory(category=TargetListCategory.objects.create(name="News"))
+    )
+    offers = TargetListEntryFactory(
+        target_list=TargetListFactory(name="Offers"), contact=news.contact
+    )
+    mass_email = MassEmailFactory()
+    mass_email.target_lists.set([news.target_list, offers.target_list])
+    item = SentQueueItemFactory(mass_email=mass_email, contact=news.contact)
+    path = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+
+    page.goto(live_server.url + path)
+    page.get_by_label("Offers").uncheck()
+    page.get_by_text("Tell us why (optional)").last.click()
+    page.get_by_label("I receive too many emails").last.check()
+    page.get_by_role("button", name="Save my choices").click()
+    page.get_by_text("Your choices are saved.").wait_for()
+
+    news.refresh_from_db()
+    offers.refresh_from_db()
+    assert (news.opted_out, offers.opted_out) == (False, True)
+    assert page.get_by_label("News").is_checked() and not page.get_by_label("Offers").is_checked()

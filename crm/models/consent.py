@@ -1,0 +1,85 @@
+"""What people agreed to: one record per opt-in and opt-out, and addresses suppressed for good."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from crm.models.people import EmailAddress, TargetFields
+
+
+class ConsentRecord(TargetFields):
+    """One opt-in or opt-out: when, how, what text the person agreed to, from where (hashed)."""
+
+    class Action(models.TextChoices):
+        OPT_IN = "opt_in", _("Opted in")
+        OPT_OUT = "opt_out", _("Opted out")
+
+    class Method(models.TextChoices):
+        FORM = "form", _("Signup form")
+        IMPORT = "import", _("Import")
+        ONE_CLICK = "one_click", _("One-click unsubscribe")
+        PAGE = "page", _("Opt-out page")
+        PREFERENCES = "preferences", _("Preference center")
+        COMPLAINT = "complaint", _("Spam complaint")
+        ESP = "esp", _("Email service provider")
+
+    email_address = models.ForeignKey(
+        EmailAddress,
+        verbose_name=_("email address"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="consent_records",
+    )
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    action = models.CharField(_("action"), max_length=10, choices=Action)
+    method = models.CharField(_("how"), max_length=12, choices=Method)
+    at = models.DateTimeField(_("when"), auto_now_add=True)
+    source = models.CharField(
+        _("source"), max_length=255, blank=True, help_text=_("The form, import or mass email.")
+    )
+    text = models.TextField(_("text agreed to"), blank=True)
+    text_version = models.PositiveIntegerField(_("text version"), null=True, blank=True)
+    client_hash = models.CharField(_("client (hashed)"), max_length=64, blank=True)
+
+    # Every target optional: a suppression import records an address without a person.
+    account = models.ForeignKey(
+        "crm.Account", verbose_name=_("account"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    contact = models.ForeignKey(
+        "crm.Contact", verbose_name=_("contact"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    lead = models.ForeignKey(
+        "crm.Lead", verbose_name=_("lead"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-at", "-id"]
+        constraints = [TargetFields.one_target_constraint("consent_one_target", allow_none=True)]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.email} ({self.get_method_display()})"
+
+
+class SuppressedAddress(models.Model):
+    """An erased person's address, kept only as a hash, so nothing adds it again."""
+
+    address_hash = models.CharField(_("address (hashed)"), max_length=64, unique=True)
+    at = models.DateTimeField(_("erased at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return self.address_hash[:12]

@@ -1,0 +1,236 @@
+"""CSV imports: upload and sniff a file, map its columns, preview it, run it in batches.
+
+`run_import` streams the file: rows are checked one by one (people.import_rows) and written
+10,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
+size; each batch is its own transaction, and the import's progress is saved after each. A row
+that cannot be imported goes to the rejected-rows CSV with its reason; it never stops the rest.
+"""
+
+import csv
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.consent import suppressed_hashes
+from people import csv_files
+from people.columns import check_mapping, guess_mapping, header_key
+from people.import_rows import Duplicate, Rejected, RowChecker, account_ids_by_name
+from people.import_sql import Counts, Stage
+from people.models import PeopleImport, RememberedMapping
+from targetlists.models import TargetList
+
+logger = logging.getLogger(__name__)
+BATCH_ROWS = 20_000
+Status = PeopleImport.Status
+
+
+class CannotStart(ValueError):
+    """The import cannot start: say why to the marketer (bad mapping, not in the right state)."""
+
+
+@dataclass
+class PreviewRow:
+    number: int
+    values: list[str]
+    problem: str
+
+
+def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **options):
+    """A draft import of `file` (any file object), its encoding, delimiter and header read and
+    its mapping guessed (or remembered from a file with the same header). `options` may name
+    `target_list` (a TargetList) or `new_list_name`. Raises csv_files.UnreadableFile."""
+    encoding, delimiter, header = csv_files.sniff(file)
+    target_list = options.get("target_list")
+    if not target_list and options.get("new_list_name") and purpose == PeopleImport.Purpose.PEOPLE:
+        target_list = TargetList.objects.create(name=options["new_list_name"])
+    people_import = PeopleImport(
+        kind=kind,
+        purpose=purpose,
+        duplicates=duplicates,
+        target_list=target_list if purpose == PeopleImport.Purpose.PEOPLE else None,
+        original_name=Path(getattr(file, "name", "") or "import.csv").name[:255],
+        encoding=encoding,
+        delimiter=delimiter,
+        header=header,
+        created_by=user,
+    )
+    people_import.mapping = remembered_mapping(people_import)
+    file.seek(0)
+    people_import.file.save(people_import.original_name, File(file), save=False)
+    people_import.total_bytes = people_import.file.size
+    people_import.save()
+    return people_import
+
+
+def remembered_mapping(people_import: PeopleImport) -> list[str]:
+    """The mapping chosen last time for this header, else one guessed from the header."""
+    key = header_key(people_import.header)
+    kind = "suppression" if people_import.is_suppression else people_import.kind
+    found = RememberedMapping.objects.filter(kind=kind, header_key=key).first()
+    if found and len(found.mapping) == len(people_import.header):
+        return found.mapping
+    return guess_mapping(people_import.header, people_import.kind, people_import.is_suppression)
+
+
+def _checker(people_import: PeopleImport, mapping: list[str]) -> RowChecker:
+    accounts = None
+    if people_import.kind == PeopleImport.Kind.CONTACT and "account" in mapping:
+        accounts = account_ids_by_name()
+    return RowChecker(
+        kind=people_import.kind,
+        mapping=mapping,
+        suppression=people_import.is_suppression,
+        suppressed=frozenset(suppressed_hashes()),
+        accounts=accounts,
+    )
+
+
+def preview(people_import: PeopleImport, mapping: list[str], limit: int = 10) -> list[PreviewRow]:
+    """The first rows with each one's problem ('' when it would be imported)."""
+    checker = _checker(people_import, mapping)
+    shown = []
+    with people_import.file.open("rb") as raw:
+        stream = csv_files.text_stream(raw.file, people_import.encoding)
+        for number, row in enumerate(csv_files.rows(stream, people_import.delimiter), start=2):
+            try:
+                checker.check(row)
+                problem = ""
+            except Rejected as exc:
+                problem = str(exc)
+            shown.append(PreviewRow(number, row, problem))
+            if len(shown) >= limit:
+                break
+        stream.detach()
+    return shown
+
+
+def check_problems(people_import: PeopleImport, mapping: list[str] | None = None) -> list[str]:
+    """What stops the import from starting with `mapping` (default: its own)."""
+    mapping = people_import.mapping if mapping is None else mapping
+    problems = check_mapping(mapping, people_import.kind, people_import.is_suppression)
+    if len(mapping) != len(people_import.header):
+        problems.append(_("The mapping does not match the file's columns."))
+    return problems
+
+
+def start(people_import: PeopleImport, mapping: list[str], enqueue: bool = True) -> None:
+    """Save the mapping (remembered for this header) and queue the import; with `enqueue`, its
+    Celery task runs it (else the caller runs run_import).
+
+    Raises CannotStart when the mapping is unusable or the import was started already."""
+    problems = check_problems(people_import, mapping)
+    if problems:
+        raise CannotStart(" ".join(problems))
+    from people.tasks import run_import as task
+
+    with transaction.atomic():
+        claimed = PeopleImport.objects.filter(pk=people_import.pk, status=Status.DRAFT).update(
+            mapping=mapping, status=Status.QUEUED
+        )
+        if not claimed:
+            raise CannotStart(_("This import has already been started."))
+        kind = "suppression" if people_import.is_suppression else people_import.kind
+        RememberedMapping.objects.update_or_create(
+            kind=kind, header_key=header_key(people_import.header), defaults={"mapping": mapping}
+        )
+        if enqueue:
+            transaction.on_commit(lambda: task.delay(people_import.pk))
+    people_import.refresh_from_db()
+
+
+def run_import(import_id: int) -> PeopleImport | None:
+    """Run a queued import to its end (None if it is not queued: another worker has it)."""
+    claimed = PeopleImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    people_import = PeopleImport.objects.get(pk=import_id)
+    try:
+        _run(people_import)
+    except Exception as exc:  # noqa: BLE001  (the marketer sees it on the import's page)
+        logger.exception("import %s failed", import_id)
+        PeopleImport.objects.filter(pk=import_id).update(
+            status=Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+    _forget_upload(import_id)
+    people_import.refresh_from_db()
+    return people_import
+
+
+def _run(people_import: PeopleImport) -> None:
+    checker = _checker(people_import, people_import.mapping)
+    counts, rejected = Counts(), 0
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="") as problems,
+        people_import.file.open("rb") as raw,
+        Stage(people_import) as stage,
+    ):
+        writer = csv.writer(problems)
+        writer.writerow([_("row"), _("problem"), *people_import.header])
+        stream = csv_files.text_stream(raw.file, people_import.encoding)
+        batch, read_rows = [], 0
+        for number, row in enumerate(csv_files.rows(stream, people_import.delimiter), start=2):
+            read_rows += 1
+            try:
+                batch.append(checker.check(row))
+            except Duplicate as exc:
+                counts.skipped += 1
+                writer.writerow([number, str(exc), *row])
+            except Rejected as exc:
+                rejected += 1
+                writer.writerow([number, str(exc), *row])
+            if len(batch) >= BATCH_ROWS:
+                _write(stage, people_import, batch, counts, rejected, read_rows, raw.file.tell())
+                batch = []
+        _write(stage, people_import, batch, counts, rejected, read_rows, raw.file.tell())
+        stream.detach()
+        _finish(people_import, problems, rejected)
+
+
+def _write(stage, people_import, batch, counts, rejected, read_rows, position) -> None:
+    with transaction.atomic():
+        if batch:
+            counts.add(stage.write(batch))
+        PeopleImport.objects.filter(pk=people_import.pk).update(
+            rows=read_rows,
+            created=counts.created,
+            updated=counts.updated,
+            skipped=counts.skipped,
+            rejected=rejected,
+            read_bytes=position,
+        )
+
+
+def _finish(people_import: PeopleImport, problems, rejected: int) -> None:
+    people_import.refresh_from_db()
+    if people_import.skipped or rejected:
+        problems.seek(0)
+        name = f"{Path(people_import.original_name).stem}-rejected.csv"
+        people_import.rejected_file.save(name, File(problems), save=False)
+    people_import.status = Status.DONE
+    people_import.finished_at = timezone.now()
+    people_import.read_bytes = people_import.total_bytes
+    people_import.save(update_fields=["rejected_file", "status", "finished_at", "read_bytes"])
+
+
+def delete_import(people_import: PeopleImport) -> None:
+    """Delete the import's record and its files (what it imported stays: that is undo)."""
+    for stored in (people_import.file, people_import.rejected_file):
+        if stored:
+            stored.delete(save=False)
+    people_import.delete()
+
+
+def _forget_upload(import_id: int) -> None:
+    """Delete the uploaded file once the import has run: nothing reads it again, and it holds
+    people's data that an erasure could not reach."""
+    people_import = PeopleImport.objects.get(pk=import_id)
+    if people_import.file:
+        people_import.file.delete(save=True)

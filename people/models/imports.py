@@ -1,0 +1,126 @@
+"""CSV imports of Accounts, Contacts and Leads, and of suppression lists."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from targetlists.models import TargetList
+
+
+class PeopleImport(models.Model):
+    """One uploaded file, its column mapping and options, and what importing it did."""
+
+    class Kind(models.TextChoices):
+        CONTACT = "contact", _("Contacts")
+        LEAD = "lead", _("Leads")
+        ACCOUNT = "account", _("Accounts")
+
+    class Purpose(models.TextChoices):
+        PEOPLE = "people", _("Import people")
+        OPT_OUT = "opt_out", _("Suppression list: mark the addresses opted out")
+        INVALID = "invalid", _("Suppression list: mark the addresses invalid")
+
+    class Duplicates(models.TextChoices):
+        SKIP = "skip", _("Skip existing records")
+        UPDATE = "update", _("Fill the empty fields of existing records")
+        OVERWRITE = "overwrite", _("Overwrite existing records with the file's values")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Mapping columns")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        UNDONE = "undone", _("Undone")
+
+    kind = models.CharField(_("records"), max_length=10, choices=Kind, default=Kind.CONTACT)
+    purpose = models.CharField(_("purpose"), max_length=10, choices=Purpose, default=Purpose.PEOPLE)
+    duplicates = models.CharField(
+        _("existing records"), max_length=10, choices=Duplicates, default=Duplicates.SKIP
+    )
+    target_list = models.ForeignKey(
+        TargetList,
+        verbose_name=_("target list"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    delimiter = models.CharField(_("delimiter"), max_length=1, blank=True)
+    header = models.JSONField(_("header"), default=list)
+    mapping = models.JSONField(_("column mapping"), default=list)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.DRAFT)
+    total_bytes = models.BigIntegerField(default=0, editable=False)
+    read_bytes = models.BigIntegerField(default=0, editable=False)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    rejected = models.PositiveIntegerField(_("rejected"), default=0)
+    rejected_file = models.FileField(_("rejected rows"), upload_to="imports/rejected/", blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name or f"#{self.pk}"
+
+    @property
+    def is_suppression(self) -> bool:
+        return self.purpose != self.Purpose.PEOPLE
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status in (self.Status.DONE, self.Status.UNDONE):
+            return 100
+        if not self.total_bytes:
+            return 0
+        return min(99, int(100 * self.read_bytes / self.total_bytes))
+
+
+class ImportedRow(models.Model):
+    """What one imported row added (a record, an address, a list entry), so it can be undone."""
+
+    people_import = models.ForeignKey(PeopleImport, on_delete=models.CASCADE, related_name="+")
+    person_id = models.BigIntegerField(null=True)
+    address_id = models.BigIntegerField(null=True)  # set when the import created the address
+    created = models.BooleanField(default=False)
+    entry_added = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.people_import_id}: {self.person_id or self.address_id}"
+
+
+class RememberedMapping(models.Model):
+    """The mapping last chosen for a header, offered again for a file with the same header."""
+
+    kind = models.CharField(max_length=12)  # a PeopleImport.Kind, or "suppression"
+    header_key = models.CharField(max_length=64)
+    mapping = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "header_key"], name="remembered_mapping_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.header_key[:8]}"

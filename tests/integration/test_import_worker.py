@@ -1,0 +1,75 @@
+"""A 100,000-row CSV import run by a real Celery worker, with its rejected-rows file checked."""
+
+import csv
+import io
+import time
+
+import pytest
+
+from crm.models import Contact, EmailAddress
+from people import imports
+from people.models import PeopleImport
+from targetlists.models import TargetList
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+ROWS = 100_000
+WAIT = 300  # seconds: a generous deadline for the worker to finish, never a timing assertion
+
+
+def contacts_file() -> io.BytesIO:
+    """ROWS rows in Windows-1252 with `;`: every 1,000th address bad, every 500th repeated."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["Correo electrónico", "Nombre", "Apellidos"])
+    for n in range(ROWS):
+        if n % 1000 == 999:
+            writer.writerow([f"no-address-{n}", "José", "Müller"])
+        elif n % 500 == 250:
+            writer.writerow([f"PERSON{n - 1}@example.com", "Dup", "Licate"])
+        else:
+            writer.writerow([f"person{n}@example.com", "José", "Müller"])
+    data = io.BytesIO(out.getvalue().encode("cp1252"))
+    data.name = "contacts.csv"
+    return data
+
+
+def wait_until_finished(import_id: int) -> PeopleImport:
+    deadline = time.monotonic() + WAIT
+    while True:
+        row = PeopleImport.objects.get(pk=import_id)
+        if row.status in (PeopleImport.Status.DONE, PeopleImport.Status.FAILED):
+            return row
+        if time.monotonic() > deadline:
+            pytest.fail(f"the import did not finish within {WAIT}s: {row.status} {row.rows}")
+        time.sleep(0.5)
+
+
+def test_it_imports_100000_rows_in_the_worker(worker, settings):
+    settings.MEDIA_ROOT = settings.VAR_DIR / "media"  # where the worker reads uploads
+    target_list = TargetList.objects.create(name="Imported")
+    draft = imports.upload(
+        contacts_file(),
+        kind="contact",
+        purpose="people",
+        duplicates="skip",
+        target_list=target_list,
+    )
+    assert draft.encoding == "cp1252" and draft.delimiter == ";"
+    imports.start(draft, draft.mapping)  # the task is sent when the transaction commits
+
+    done = wait_until_finished(draft.pk)
+
+    bad, repeated = ROWS // 1000, ROWS // 500
+    assert done.status == "done", done.error
+    assert (done.rows, done.rejected, done.skipped) == (ROWS, bad, repeated)
+    assert done.created == ROWS - bad - repeated
+    assert Contact.objects.count() == done.created == EmailAddress.objects.count()
+    assert target_list.entries.count() == done.created
+    assert Contact.objects.filter(first_name="José", last_name="Müller").count() == done.created
+    with done.rejected_file.open("rb") as raw:
+        rows = list(csv.reader(io.StringIO(raw.read().decode("utf-8-sig"), newline="")))
+    assert rows[0] == ["row", "problem", "Correo electrónico", "Nombre", "Apellidos"]
+    assert len(rows) == 1 + bad + repeated
+    problems = {int(row[0]): row[1] for row in rows[1:]}
+    assert problems[1001] == "not an email address: no-address-999"
+    assert problems[252] == "duplicate of an earlier row's address"
