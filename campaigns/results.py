@@ -288,8 +288,7 @@ def summary(campaign: Campaign) -> list:
         "clicked": figures.clicked,
         "opted_out": figures.opted_out,
         "bounced": figures.bounced,
-        "hard": figures.bounces_by_kind.get("hard", 0),
-        "soft": figures.bounces_by_kind.get("soft", 0),
+        **{kind: figures.bounces_by_kind.get(kind, 0) for kind in CampaignLogRecord.BounceType},
         "leads": figures.other_actions.get(Action.LEAD_CREATED, 0),
     }
     human = {"opened": figures.human_opened, "clicked": figures.human_clicked}

@@ -15,7 +15,8 @@ import {
   lineNumbers,
 } from "@codemirror/view";
 
-export function createHtmlEditor(parent, doc, onChange) {
+// `nonce`: the page's Content-Security-Policy nonce, so the editor's own style sheet may load.
+export function createHtmlEditor(parent, doc, onChange, nonce) {
   return new EditorView({
     parent,
     state: EditorState.create({
@@ -29,6 +30,7 @@ export function createHtmlEditor(parent, doc, onChange) {
         html({ autoCloseTags: false }),
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
         EditorView.lineWrapping,
+        ...(nonce ? [EditorView.cspNonce.of(nonce)] : []),
         keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(update.state.doc.toString());

@@ -8,6 +8,8 @@
  */
 (function () {
   "use strict";
+  // The page's CSP nonce, from this script's own tag: CodeMirror adds its styles with it.
+  const nonce = document.currentScript ? document.currentScript.nonce : "";
   const configNode = document.getElementById("template-editor-config");
   const form = document.getElementById("emailtemplate_form");
   if (!configNode || !form) return;
@@ -44,10 +46,13 @@
     const holder = element("div", { class: "template-source-editor", "data-field": "body_html" });
     fields.body_html.after(holder);
     fields.body_html.hidden = true;
-    editor = window.MassmailCodeMirror.createHtmlEditor(holder, fields.body_html.value, (value) => {
+    const changed = (value) => {
       fields.body_html.value = value;
       schedule();
-    });
+    };
+    editor = window.MassmailCodeMirror.createHtmlEditor(
+      holder, fields.body_html.value, changed, nonce
+    );
     editor.contentDOM.addEventListener("focus", () => { lastField = "body_html"; });
   }
   names.forEach((name) => {
