@@ -79,7 +79,7 @@ def test_the_server_words_are_kept_with_the_bounce(item):
     assert "zen.spamhaus.org" in bounce.diagnostic
     bounces.record(bounce)
     record = CampaignLogRecord.objects.get(queue_item=item, action="bounced")
-    assert (record.bounce_type, record.bounce_detail[:5]) == ("blocked", "5.7.1")
+    assert record.bounce_type == "blocked" and "5.7.1" in record.bounce_detail
     assert "blocked using zen.spamhaus.org" in record.bounce_detail
 
 
