@@ -50,6 +50,7 @@ def item():
         pytest.param(reports.dsn_in_mixed, "soft", "5.2.2", id="dsn-in-multipart-mixed"),
         pytest.param(reports.dsn_forwarded, "hard", "5.1.1", id="dsn-forwarded"),
         pytest.param(reports.dsn_base64_returned, "hard", "5.1.1", id="base64-message-rfc822"),
+        pytest.param(reports.qp_returned_headers, "hard", "5.1.1", id="quoted-printable-headers"),
         pytest.param(reports.qmail_base64_attachment, "hard", "5.1.1", id="base64-attachment"),
     ],
 )
