@@ -63,8 +63,8 @@ def test_it_reads_the_failure_and_its_kind(item, sample, kind, status):
 
 @pytest.mark.parametrize(
     "sample",
-    [samples.exim_delay_warning, samples.gmail_delayed],
-    ids=["exim", "gmail"],
+    [samples.exim_delay_warning, samples.gmail_delayed, samples.sendmail_warning],
+    ids=["exim", "gmail", "sendmail"],
 )
 def test_a_delay_warning_in_a_server_format_records_nothing(item, sample):
     bounce = bounces.parse(sample(item))
