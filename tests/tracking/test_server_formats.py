@@ -148,3 +148,13 @@ def test_the_verp_token_survives_any_case():
 def test_garbage_is_left_alone():
     for raw in (b"", b"\x00\xff" * 50, b"Content-Type: multipart/report\r\n\r\n--x--"):
         assert bounces.parse(raw) is None
+
+
+def test_a_token_with_look_alike_letters_names_nobody(item):
+    token = tokens.make_verp(item.pk)
+    kelvin = token.replace("k", "\u212a") if "k" in token else token[:-1] + "\u212a"
+    raw = reports.qp_returned_headers(item).replace(b"X-Queue-Item-Id", b"X-Other")
+    raw = raw.replace(b"n@example.com", f"bounce+{kelvin}@b.example".encode())
+
+    assert tokens.read_verp(kelvin) is None
+    assert bounces.parse(raw) is None
