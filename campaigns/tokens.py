@@ -116,8 +116,8 @@ def make_verp(item_id: int) -> str:
 def read_verp(token: str) -> int | None:
     """The queue item a VERP token names, whatever its letters' case; None when it is not a
     valid one. Tokens of the older case-sensitive form (make(VERP, id)) are read too."""
-    if len(token) > 200:
-        return None
+    if len(token) > 200 or not token.isascii():
+        return None  # e.g. the Kelvin sign, which a case-insensitive search takes for "k"
     payload, dot, mac = token.lower().partition(".")
     # compare_digest refuses non-ASCII text: such a token is simply not ours.
     if dot and len(mac) == VERP_MAC_LENGTH and f"{payload}{mac}".isascii() and payload.isalnum():
