@@ -158,11 +158,17 @@ def _name(link: Link) -> str:
     return (text or link.href)[:NAME_LENGTH]
 
 
+def _stored_url(href: str, utm: UtmTags | None) -> str:
+    """The address a tracking URL stores for `href`: with the UTM tags, unless too long then."""
+    tagged = utm.add_to(href) if utm else href
+    return tagged if len(tagged) <= URL_LENGTH else href
+
+
 def _tracking_ids(campaign: Campaign, links: list[Link], utm: UtmTags | None) -> dict[str, int]:
     """href -> tracking URL id, reusing the campaign's tracking URL of the same address."""
     wanted: dict[str, str] = {}  # stored URL -> name
     for link in links:
-        wanted.setdefault(utm.add_to(link.href) if utm else link.href, _name(link))
+        wanted.setdefault(_stored_url(link.href, utm), _name(link))
     with transaction.atomic():
         # One compile at a time per campaign, so that two workers never make one URL twice.
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
@@ -174,7 +180,7 @@ def _tracking_ids(campaign: Campaign, links: list[Link], utm: UtmTags | None) ->
         for url, name in wanted.items():
             if url not in found:
                 found[url] = TrackingUrl.objects.create(campaign=campaign, name=name, url=url).pk
-    return {link.href: found[utm.add_to(link.href) if utm else link.href] for link in links}
+    return {link.href: found[_stored_url(link.href, utm)] for link in links}
 
 
 def track_links(html: str, campaign: Campaign, utm: UtmTags | None) -> tuple[str, dict[str, int]]:

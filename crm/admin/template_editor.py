@@ -90,9 +90,12 @@ def _may_edit(model_admin, request: HttpRequest) -> bool:
 
 
 @require_POST
-def live_preview(request: HttpRequest, model_admin, models: dict) -> JsonResponse:
+def live_preview(request: HttpRequest, model_admin, preview_models) -> JsonResponse:
+    """The unsaved fields rendered for the chosen person (`preview_models(request)`: the kinds
+    the user may see), with the errors saving would give."""
     if not _may_edit(model_admin, request):
         raise PermissionDenied
+    models = preview_models(request)
     values = {field: request.POST.get(field, "")[:MAX_LENGTH] for field in FIELDS}
     template = EmailTemplate(name="preview", **values)
     try:

@@ -110,11 +110,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         def view(function, *args):
             return self.admin_site.admin_view(lambda request: function(request, self, *args))
 
-        live = self.admin_site.admin_view(
-            lambda request: template_editor.live_preview(request, self, preview_models(request))
-        )
         return [
-            path("live-preview/", live, name="crm_emailtemplate_live_preview"),
+            path(
+                "live-preview/",
+                view(template_editor.live_preview, preview_models),
+                name="crm_emailtemplate_live_preview",
+            ),
             path(
                 "preview-people/",
                 view(template_editor.people, search_people),

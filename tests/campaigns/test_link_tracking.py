@@ -173,3 +173,16 @@ def test_it_refuses_pending_while_the_template_names_another_campaigns_tracking_
     template.body_html = f'<a href="{ours.code}">x</a>'
     template.save()
     mass_email.full_clean()
+
+
+def test_it_keeps_a_long_link_trackable_when_the_tags_would_make_it_too_long():
+    long_url = "https://shop.example/" + "x" * 1970  # 1,991 characters of 2,000
+    mass_email = _mass_email(body_html=f'<a href="{long_url}">Long</a>', utm_tags=True)
+    _message(mass_email)
+    assert TrackingUrl.objects.get().url == long_url
+
+
+def test_it_leaves_a_link_too_long_to_store_as_it_is():
+    too_long = "https://shop.example/" + "y" * 2000
+    _item, html, _text = _message(_mass_email(body_html=f'<a href="{too_long}">Long</a>'))
+    assert not TrackingUrl.objects.exists() and too_long in html
