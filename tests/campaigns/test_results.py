@@ -171,3 +171,22 @@ def test_it_forgets_and_rebuilds_the_counters():
     result_counters.update_counters()
     result_counters.rebuild_counters()
     check(results(campaign), first, home, shop)
+
+
+def test_the_command_and_the_beat_entry_fold_the_counters(capsys):
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    scenario()
+    call_command("update_results")
+    folded = capsys.readouterr().out
+    call_command("update_results", "--rebuild")
+    rebuilt = capsys.readouterr().out
+
+    assert folded == rebuilt == "12 log records and 6 tracking hits folded into the counters\n"
+    entry = PeriodicTask.objects.get(name="Update Results")
+    assert (entry.task, entry.crontab.minute, entry.enabled) == (
+        "campaigns.tasks.update_results",
+        "*",
+        True,
+    )

@@ -4,6 +4,7 @@ import io
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import translation
 
 from campaigns import result_counters
 from tests.campaigns.test_results import scenario
@@ -93,7 +94,8 @@ def test_it_reads_in_spanish_with_spanish_numbers(marketer_client):
     campaign, *_rest = scenario()
     url = reverse("admin:campaigns_campaign_results", args=[campaign.pk])
 
-    page = marketer_client.get(url, headers={"accept-language": "es"}).content.decode()
+    with translation.override("en"):  # restores the language the request leaves active
+        page = marketer_client.get(url, headers={"accept-language": "es"}).content.decode()
 
     assert "Resultados de" in page and "Aperturas y clics a lo largo del tiempo" in page
     assert "50,00 %" in page and "50.00" not in page

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.models import MassEmailSettings
-from crm.models import EmailAccount, OutboundEmailSettings
+from crm.models import EmailAccount, JobRun, OutboundEmailSettings
 from tests.crm.smtp_servers import free_port, running_server
 from tests.factories import UserFactory
 
@@ -188,6 +188,21 @@ def test_it_hides_settings_from_the_marketers_index(marketer_client):
     for hidden in ("Outbound email settings", "Mass email settings", "Periodic tasks"):
         assert hidden not in html
     assert "Job runs" in html  # read-only: did the scheduled jobs run?
+
+
+def test_marketers_read_the_job_runs_but_change_nothing(marketer_client):
+    run = JobRun.objects.create(job="Send Mass Emails", summary="3 sent")
+
+    listing = marketer_client.get(reverse("admin:crm_jobrun_changelist"))
+    detail = marketer_client.get(reverse("admin:crm_jobrun_change", args=[run.pk]))
+    delete = marketer_client.post(
+        reverse("admin:crm_jobrun_delete", args=[run.pk]), {"post": "yes"}
+    )
+
+    assert "Job runs" in marketer_client.get(reverse("admin:index")).content.decode()
+    assert listing.status_code == 200 and "3 sent" in listing.content.decode()
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    assert delete.status_code == 403 and JobRun.objects.filter(pk=run.pk).exists()
 
 
 def test_it_lets_administrators_edit_scheduled_jobs(admin_client):
