@@ -17,7 +17,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 DEMO_PASSWORDS = {"admin": "admin", "marketer": "marketer"}  # user name -> its demo password
 
@@ -76,3 +76,38 @@ def check_demo_passwords(app_configs=None, **kwargs) -> list[checks.CheckMessage
         for user in users
         if user.check_password(DEMO_PASSWORDS[user.username])
     ]
+
+
+# django-axes ships no Spanish catalog: the labels its admin pages show are listed here so that
+# ours (LOCALE_PATHS, which takes precedence over apps' catalogs) translates them.
+AXES_ADMIN_LABELS = (
+    gettext_lazy("Access Attempt"),
+    gettext_lazy("Access lock out"),
+    gettext_lazy("Attempt Remaining"),
+    gettext_lazy("Attempt Time"),
+    gettext_lazy("Clean up expired attempts"),
+    gettext_lazy("Expires At"),
+    gettext_lazy("Failed Logins"),
+    gettext_lazy("Form Data"),
+    gettext_lazy("GET Data"),
+    gettext_lazy("HTTP Accept"),
+    gettext_lazy("IP Address"),
+    gettext_lazy("Locked Out"),
+    gettext_lazy("Logout Time"),
+    gettext_lazy("Meta Data"),
+    gettext_lazy("Not set"),
+    gettext_lazy("POST Data"),
+    gettext_lazy("Path"),
+    gettext_lazy("Session key hash (sha256)"),
+    gettext_lazy("The time when access attempt expires and is no longer valid."),
+    gettext_lazy("User Agent"),
+    gettext_lazy("Username"),
+    gettext_lazy("access attempt expiration"),
+    gettext_lazy("access attempt expirations"),
+    gettext_lazy("access attempt"),
+    gettext_lazy("access attempts"),
+    gettext_lazy("access failure"),
+    gettext_lazy("access failures"),
+    gettext_lazy("access log"),
+    gettext_lazy("access logs"),
+)

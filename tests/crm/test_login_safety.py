@@ -139,3 +139,11 @@ def test_load_demo_data_exits_non_zero_with_debug_off():
     assert result.returncode == 1
     assert "DEBUG is off" in result.stderr
     assert "admin/admin" in result.stderr
+
+
+def test_the_lockout_pages_of_the_admin_speak_spanish(admin_client):
+    response = admin_client.get(
+        reverse("admin:axes_accessattempt_changelist"), HTTP_ACCEPT_LANGUAGE="es"
+    )
+
+    assert "Intentos de acceso" in response.content.decode()

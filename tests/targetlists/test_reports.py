@@ -15,8 +15,8 @@ from targetlists import reports
 from targetlists.models import Report, ReportCondition, TargetListEntry
 from targetlists.tasks import run_report_sync
 from tests.factories import (
-    EmailAddressFactory,
     ContactFactory,
+    EmailAddressFactory,
     LeadFactory,
     TargetListFactory,
     UserFactory,
