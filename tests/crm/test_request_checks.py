@@ -81,6 +81,16 @@ def test_the_autocomplete_takes_any_term(admin_client):
         assert response.status_code == (400 if "\x00" in term else 200), term[:20]
 
 
+@pytest.mark.parametrize("page", ["abc", "-1", "0", "9" * 25, ""])
+def test_the_autocomplete_takes_any_page_number(admin_client, page):
+    ContactFactory()
+    params = {"app_label": "campaigns", "model_name": "emailqueueitem", "field_name": "contact"}
+
+    response = admin_client.get("/admin/autocomplete/", {**params, "term": "a", "page": page})
+
+    assert response.status_code in (200, 404)
+
+
 def test_a_form_with_nul_is_refused_and_saves_nothing(admin_client):
     data = {"first_name": "Ann\x00", "last_name": "Lee", "email": "ann@example.com"}
 
