@@ -5,8 +5,8 @@ the limit it answers with `lockout_response`, a page in the admin's look that sa
 logins are locked and who can clear the lockout. `client_address` is the address axes counts:
 REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the one they recorded in X-Forwarded-For
 (a client cannot forge the entries the proxies append, only those before them).
-`check_demo_passwords` is the system check that warns in production while a demo login
-(admin/admin, marketer/marketer) still has its demo password.
+`check_demo_passwords` is the system check that warns in production (`check --deploy`,
+`migrate`) while a demo login (admin/admin, marketer/marketer) still has its demo password.
 """
 
 from django.conf import settings
@@ -55,8 +55,20 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def check_demo_passwords(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """crm.W001 (check --deploy, DEBUG off): a demo login still has its demo password."""
+def check_demo_passwords(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """crm.W001 on `check --deploy` (DEBUG off): a demo login still has its demo password."""
+    return [] if databases else demo_password_warnings()
+
+
+@checks.register(checks.Tags.security, checks.Tags.database)
+def check_demo_passwords_on_migrate(app_configs=None, databases=None, **kwargs):
+    """The same on `migrate` and `check --database default`, the commands that open the
+    database for their checks (others, e.g. the jobs cron runs, do not hash passwords)."""
+    return demo_password_warnings() if databases else []
+
+
+def demo_password_warnings() -> list[checks.CheckMessage]:
+    """crm.W001 per active demo login that still has its demo password, with DEBUG off."""
     if settings.DEBUG:
         return []
     user_model = get_user_model()

@@ -128,6 +128,9 @@ def test_it_warns_in_production_while_a_demo_password_is_unchanged(settings):
 
     warnings = [message for message in found if message.id == "crm.W001"]
     assert [message.obj for message in warnings] == [admin]
+    on_migrate = checks.run_checks(tags=[checks.Tags.security], databases=["default"])
+    assert [m.obj for m in on_migrate if m.id == "crm.W001"] == [admin]
+    assert not [m for m in checks.run_checks() if m.id == "crm.W001"]  # e.g. the jobs' commands
     settings.DEBUG = True
     found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
     assert not [message for message in found if message.id == "crm.W001"]
