@@ -32,6 +32,14 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def client_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The user name axes counts: the one tried, cut to its column's 255 characters (a longer
+    one names no user, and whole it would not fit the attempts table)."""
+    source = credentials if credentials is not None else request.POST
+    username = source.get(settings.AXES_USERNAME_FORM_FIELD)
+    return username[:255] if isinstance(username, str) else username
+
+
 def lockout_response(request: HttpRequest, original_response=None, credentials=None):
     """axes' AXES_LOCKOUT_CALLABLE: 429 with a page saying why and for how long."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
