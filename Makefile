@@ -29,7 +29,7 @@ lint: venv
 
 # Needs GNU gettext; the compiled .mo files are committed so installs need not have it.
 messages: venv
-	$(BIN)/python manage.py makemessages -l es --ignore '.venv/*' --ignore 'tests/*' --ignore 'bench/*'
+	$(BIN)/python manage.py makemessages -l es --ignore '.venv/*' --ignore 'tests/*' --ignore 'bench/*' --ignore 'frontend/*'
 	$(BIN)/python manage.py compilemessages --ignore '.venv/*'
 
 clean:
