@@ -152,6 +152,24 @@ class Stage:
             ],
         )
 
+    def _opt_in_records(self, cursor) -> None:
+        """An opt-in consent record, with the consent the marketer states, for each person the
+        import added to the list (or created, without a list)."""
+        table = ConsentRecord._meta.db_table
+        added = "entry_new" if self.people_import.target_list_id else "is_new"
+        cursor.execute(
+            f"INSERT INTO {table} (email_address_id, email, {self.kind}_id, action, method, at, "
+            "source, text, client_hash) SELECT address_id, address, person_id, %s, %s, %s, %s, "
+            f"%s, '' FROM {STAGE} WHERE {added}",
+            [
+                ConsentRecord.Action.OPT_IN,
+                ConsentRecord.Method.IMPORT,
+                _db_now(),
+                str(self.people_import)[:255],
+                self.people_import.consent_text,
+            ],
+        )
+
     def _count(self, cursor, flag: str) -> tuple[int, int]:
         cursor.execute(f"SELECT COUNT(*) FILTER (WHERE {flag}), COUNT(*) FROM {STAGE}")
         flagged, total = cursor.fetchone()
@@ -169,6 +187,8 @@ class Stage:
         self._insert_people(cursor, table)
         if self.people_import.target_list_id:
             self._add_entries(cursor)
+        if self.people_import.consent_text:
+            self._opt_in_records(cursor)
         created, total = self._count(cursor, "is_new")
         return Counts(created=created, updated=updated, skipped=total - created - updated)
 

@@ -44,7 +44,8 @@ class PreviewRow:
 def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **options):
     """A draft import of `file` (any file object), its encoding, delimiter and header read and
     its mapping guessed (or remembered from a file with the same header). `options` may name
-    `target_list` (a TargetList) or `new_list_name`. Raises csv_files.UnreadableFile."""
+    `target_list` (a TargetList) or `new_list_name`, and `consent_text`. Raises
+    csv_files.UnreadableFile."""
     encoding, delimiter, header = csv_files.sniff(file)
     target_list = options.get("target_list")
     if not target_list and options.get("new_list_name") and purpose == PeopleImport.Purpose.PEOPLE:
@@ -57,6 +58,9 @@ def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **optio
         original_name=Path(getattr(file, "name", "") or "import.csv").name[:255],
         encoding=encoding,
         delimiter=delimiter,
+        consent_text=options.get("consent_text", "")
+        if purpose == PeopleImport.Purpose.PEOPLE
+        else "",
         header=header,
         created_by=user,
     )

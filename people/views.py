@@ -5,6 +5,8 @@ from CSRF (it works inside an iframe on any site); the confirmation page's butto
 with a CSRF token, so a mail scanner following the link confirms nothing.
 """
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -44,7 +46,9 @@ class SignupFields(forms.Form):
 
 
 def _active_form(key: str) -> SignupForm:
-    form = SignupForm.objects.filter(key=key[:32], is_active=True).first()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", key):
+        raise Http404  # never reaches the database (a NUL byte would make PostgreSQL fail)
+    form = SignupForm.objects.filter(key=key, is_active=True).first()
     if form is None:
         raise Http404
     return form

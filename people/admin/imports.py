@@ -31,6 +31,12 @@ class UploadForm(forms.Form):
     new_list_name = forms.CharField(
         label=_("… or to a new target list named"), max_length=255, required=False
     )
+    consent_text = forms.CharField(
+        label=_("Consent the people gave"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=PeopleImport._meta.get_field("consent_text").help_text,
+    )
 
 
 @admin.register(PeopleImport)
@@ -55,6 +61,7 @@ class PeopleImportAdmin(admin.ModelAdmin):
         "purpose",
         "duplicates",
         "target_list",
+        "consent_text",
         "encoding",
         "delimiter",
         "error",
@@ -106,6 +113,7 @@ class PeopleImportAdmin(admin.ModelAdmin):
                     user=request.user,
                     target_list=data["target_list"],
                     new_list_name=data["new_list_name"].strip(),
+                    consent_text=data["consent_text"].strip(),
                 )
             except UnreadableFile as exc:
                 form.add_error("file", _("This file cannot be read as CSV: %s") % exc)

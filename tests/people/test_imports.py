@@ -190,3 +190,34 @@ def test_it_reports_a_field_with_too_many_characters_and_goes_on():
     done = run_file(data)
     assert (done.created, done.rejected) == (1, 1)
     assert rejected_rows(done)[1][1] == "Phone too long (more than 50 characters)"
+
+
+def test_it_records_the_consent_people_gave_for_everyone_it_adds_to_the_list():
+    from crm.models import ConsentRecord
+
+    target_list = TargetListFactory()
+    ContactFactory(email_address=EmailAddressFactory(address="old@example.com"))
+    done = run_file(
+        b"email\nold@example.com\nnew@example.com\n",
+        target_list=target_list,
+        consent_text="Signed up at the 2025 fair",
+    )
+
+    records = ConsentRecord.objects.order_by("email")
+    assert [(r.email, r.action, r.method) for r in records] == [
+        ("new@example.com", "opt_in", "import"),
+        ("old@example.com", "opt_in", "import"),
+    ]
+    assert records[0].contact == Contact.objects.get(email_address__address_lower="new@example.com")
+    assert records[0].text == "Signed up at the 2025 fair" and records[0].source == str(done)
+
+
+def test_it_rejects_a_row_with_a_nul_character_and_imports_the_others():
+    done = run_file(b"email,last name\na@example.com,Nu\x00ll\nb@example.com,Fine\n")
+    assert (done.status, done.created, done.rejected) == ("done", 1, 1)
+    assert rejected_rows(done)[1][1] == "Last name contains a NUL character"
+
+
+def test_it_drops_nul_characters_from_the_header():
+    done = run_file(b"email,na\x00me\na@example.com,A\n")
+    assert done.header == ["email", "name"] and done.created == 1

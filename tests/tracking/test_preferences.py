@@ -106,3 +106,11 @@ def test_it_still_unsubscribes_at_once_with_one_click(client):
     second.refresh_from_db()
     assert first.opted_out and second.opted_out
     assert ConsentRecord.objects.get().method == "one_click"
+
+
+def test_it_stores_a_reason_with_a_nul_byte_without_failing(client):
+    item, first, second, url = two_lists()
+    client.post(url, {"preferences": "1", "everything": "1", "why": "bad\x00byte"})
+    from tracking.models import OptOutReason
+
+    assert OptOutReason.objects.get().text == "badbyte"
