@@ -244,3 +244,35 @@ def test_it_forgets_submissions_once_no_token_or_limit_needs_them(client):
 def test_it_answers_404_to_garbage_form_keys(client, key):
     assert client.get(f"/f/{key}/").status_code == 404
     assert client.post(f"/f/{key}/", {"email": "a@example.com"}).status_code == 404
+
+
+def test_it_keeps_a_failed_confirmation_email_and_sends_it_again_from_the_admin(
+    client, django_capture_on_commit_callbacks, mass_settings
+):
+    from crm.models import OutboundEmailSettings
+    from tests.factories import MarketerFactory
+    from tests.integration.smtp_server import free_port
+
+    configure_system_smtp(free_port())  # nobody listens there
+    form = SignupFormFactory(double_opt_in=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, form, form_page(client, form))
+    assert "Please check your inbox" in response.content.decode()
+    confirmation = SignupConfirmation.objects.get()
+    assert "Connection refused" in confirmation.email_error and not confirmation.email_sent_at
+
+    server = SmtpServer().start()
+    try:
+        outbound = OutboundEmailSettings.load()
+        outbound.smtp_port = server.port
+        outbound.save()
+        client.force_login(MarketerFactory())
+        client.post(
+            reverse("admin:people_signupconfirmation_changelist"),
+            {"action": "send_again", "_selected_action": [confirmation.pk]},
+        )
+        confirmation.refresh_from_db()
+        assert confirmation.email_sent_at and not confirmation.email_error
+        assert len(server.messages_to("ann@example.com")) == 1
+    finally:
+        server.stop()
