@@ -6,9 +6,8 @@ updated or skipped as chosen, new records are inserted in one INSERT … SELECT,
 added in another, and what the batch added is kept in ImportedRow for undo.
 """
 
-from dataclasses import dataclass
-
 import logging
+from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
