@@ -1,7 +1,7 @@
 """CSV imports: upload and sniff a file, map its columns, preview it, run it in batches.
 
 `run_import` streams the file: rows are checked one by one (people.import_rows) and written
-10,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
+20,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
 size; each batch is its own transaction, and the import's progress is saved after each. A row
 that cannot be imported goes to the rejected-rows CSV with its reason; it never stops the rest.
 """
@@ -55,7 +55,7 @@ def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **optio
         purpose=purpose,
         duplicates=duplicates,
         target_list=target_list if purpose == PeopleImport.Purpose.PEOPLE else None,
-        original_name=Path(getattr(file, "name", "") or "import.csv").name[:255],
+        original_name=_file_name(file),
         encoding=encoding,
         delimiter=delimiter,
         consent_text=options.get("consent_text", "")
@@ -70,6 +70,11 @@ def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **optio
     people_import.total_bytes = people_import.file.size
     people_import.save()
     return people_import
+
+
+def _file_name(file) -> str:
+    name = Path(str(getattr(file, "name", "") or "")).name.replace("\x00", "")
+    return name[:255] or "import.csv"
 
 
 def remembered_mapping(people_import: PeopleImport) -> list[str]:
