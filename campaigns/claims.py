@@ -59,7 +59,8 @@ def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
     ids. Nothing for a mass email that is not In Process (paused, canceled meanwhile).
 
     `claimed_at` keeps the time of the last claim, so an item that went back to Pending after a
-    temporary failure is not claimed again by the run that tried it (the one started at `now`).
+    temporary failure, or waits for its domain, is not claimed again by the run that tried it
+    (the one started at `now`). A deferred item is claimed once its `next_attempt_at` has come.
     Two concurrent calls never return the same id. Must run inside a transaction.
     """
     if limit <= 0:
@@ -67,17 +68,23 @@ def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     # Two statements on purpose: PostgreSQL may re-run an `IN (… LIMIT n SKIP LOCKED)` subquery
     # inside an UPDATE, and each re-run skips the rows just locked, claiming more than n.
+    # Fresh items first, in queue order; then deferred items whose next attempt is due, oldest
+    # due first: a deferred item never stands in front of fresh ones.
     pick = (
         f"SELECT id FROM {TABLE} WHERE mass_email_id = %s AND status = %s AND is_test = %s "
         f"AND (claimed_at IS NULL OR claimed_at < %s) "
         f"AND EXISTS (SELECT 1 FROM {MASS_EMAIL_TABLE} WHERE id = %s AND status = %s) "
-        f"ORDER BY id LIMIT %s{skip_locked}"
     )
+    fresh = f"{pick} AND next_attempt_at IS NULL ORDER BY id LIMIT %s{skip_locked}"
+    due = f"{pick} AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s{skip_locked}"
     stamp = connection.ops.adapt_datetimefield_value(now)
-    params = [mass_email_id, Status.PENDING, False, stamp, mass_email_id, IN_PROCESS, limit]
+    params = [mass_email_id, Status.PENDING, False, stamp, mass_email_id, IN_PROCESS]
     with connection.cursor() as cursor:
-        cursor.execute(pick, params)
+        cursor.execute(fresh, [*params, limit])
         ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) < limit:
+            cursor.execute(due, [*params, stamp, limit - len(ids)])
+            ids += [row[0] for row in cursor.fetchall()]
     # The rows are locked (PostgreSQL) or the database is (SQLite's write lock, taken at BEGIN
     # IMMEDIATE), so every picked row is still Pending here.
     EmailQueueItem.objects.filter(id__in=ids).update(status=Status.SENDING, claimed_at=now)

@@ -13,6 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from campaigns import deferrals
+from campaigns.bounce_kinds import HARD, SOFT, kind_of_reply
 from campaigns.models import (
     CampaignLogRecord,
     EmailQueueItem,
@@ -23,7 +25,8 @@ from campaigns.models import (
 from crm.models import EmailAddress
 
 Status = EmailQueueItem.Status
-SENT, RETRY, FAILED = "sent", "retry", "failed"
+# WAITING: not tried because the recipient's domain is deferring this run (campaigns.deferrals).
+SENT, RETRY, FAILED, WAITING = "sent", "retry", "failed", "waiting"
 TARGET_FIELDS = EmailQueueItem.TARGET_FIELDS
 
 
@@ -35,22 +38,26 @@ class Outcome:
     result: str
     error: str = ""
     attempted: bool = True
-    bounced: bool = False  # a 5xx refusal of the recipient: a hard bounce
+    bounced: bool = False  # a 5xx refusal of the recipient: a bounce of the kind its code says
     rendered: object = None
+    reply: str = ""  # the server's own words for a refusal, without ours around them
+    code: int | None = None
 
 
 def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSettings) -> None:
     """Store a chunk's results in one transaction: statuses, Sent log rows, stored copies.
 
     Only items still Sending are updated, so a claim that was resolved as stale meanwhile is
-    not overwritten. Temporary failures go back to Pending until `max_attempts` is reached;
-    test items are never retried. A 5xx refusal also logs a hard bounce and flags the address.
+    not overwritten. Deferred items go back to Pending with their next attempt time until
+    `max_attempts` is reached; test items are never retried. Items waiting for their domain go
+    back to Pending as they were. A 5xx refusal also logs a bounce of the kind its code and
+    words say (campaigns.bounce_kinds); only a hard one makes the address invalid.
     """
     now = timezone.now()
     for outcome in outcomes:
         _apply(outcome, now, config.max_attempts)
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
-    bounced = [outcome.item for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
+    bounced = [outcome for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
     with transaction.atomic():
         _update_items(sent, [outcome for outcome in outcomes if outcome.result != SENT], now)
         _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
@@ -69,7 +76,11 @@ def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.date
     # meanwhile belongs to another run now.
     claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
     claimed.filter(id__in=[outcome.item.pk for outcome in sent]).update(
-        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error=""
+        status=Status.SENT,
+        sent_at=now,
+        attempts=F("attempts") + 1,
+        last_error="",
+        next_attempt_at=None,
     )
     for outcome in sent:
         if outcome.item.email != outcome.rendered.recipient:
@@ -78,7 +89,10 @@ def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.date
     for outcome in others:
         item = outcome.item
         claimed.filter(pk=item.pk).update(
-            status=item.status, attempts=item.attempts, last_error=item.last_error
+            status=item.status,
+            attempts=item.attempts,
+            last_error=item.last_error,
+            next_attempt_at=item.next_attempt_at,
         )
 
 
@@ -111,12 +125,20 @@ def _insert_sent_log(item_ids: list[int], campaign_id: int, now: datetime.dateti
 
 def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
     item = outcome.item
-    item.last_error = outcome.error
     item.attempts += outcome.attempted
+    if outcome.result == WAITING and not item.is_test:
+        item.status = Status.PENDING  # its last error and next attempt stay as they were
+        return
+    item.last_error = outcome.error
     if outcome.result == SENT:
         item.status, item.sent_at = Status.SENT, now
     elif outcome.result == RETRY and not item.is_test and item.attempts < max_attempts:
         item.status = Status.PENDING
+        item.next_attempt_at = deferrals.next_attempt_at(item.attempts, now)
+        item.last_error = _("%(error)s Next attempt at %(time)s.") % {
+            "error": outcome.error,
+            "time": timezone.localtime(item.next_attempt_at).strftime("%Y-%m-%d %H:%M %Z"),
+        }
     else:
         item.status = Status.FAILED
         if outcome.result == RETRY:
@@ -144,18 +166,26 @@ def _log_row(
     return row
 
 
-def _record_bounces(items: list[EmailQueueItem], mass_email: MassEmail) -> None:
-    hard = CampaignLogRecord.BounceType.HARD
-    CampaignLogRecord.objects.bulk_create(
-        [
-            _log_row(item, mass_email, CampaignLogRecord.Action.BOUNCED, bounce_type=hard)
-            for item in items
-        ],
-        ignore_conflicts=True,  # a hard bounce already logged for the item (logged once)
-    )
-    EmailAddress.objects.filter(id__in=[item.email_address_id for item in items]).update(
-        invalid=True
-    )
+def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> None:
+    """Log each 5xx refusal as a hard, soft or blocked bounce; invalidate only hard ones'
+    addresses (a blocklisting of our server says nothing about the recipients)."""
+    rows, hard = [], []
+    for outcome in bounced:
+        kind = kind_of_reply(outcome.reply or outcome.error, outcome.code) or SOFT
+        rows.append(
+            _log_row(
+                outcome.item,
+                mass_email,
+                CampaignLogRecord.Action.BOUNCED,
+                bounce_type=kind,
+                bounce_detail=outcome.error[:500],
+            )
+        )
+        if kind == HARD:
+            hard.append(outcome.item.email_address_id)
+    # ignore_conflicts: a bounce of this kind already logged for the item (logged once)
+    CampaignLogRecord.objects.bulk_create(rows, ignore_conflicts=True)
+    EmailAddress.objects.filter(id__in=hard).update(invalid=True)
 
 
 def _as_text(data: bytes) -> str:

@@ -31,7 +31,7 @@ from django.utils.translation import gettext
 
 from campaigns import mime, slots, tokens
 from campaigns.models import CampaignType, MassEmailSettings, TrackingUrl
-from crm import placeholders
+from crm import addresses, placeholders
 from crm.models import OutboundEmailSettings
 from crm.placeholders import Placeholder, header_safe
 
@@ -300,7 +300,8 @@ class CompiledMassEmail:
 
     def render(self, item) -> RenderedMessage:
         """The complete message for queue item `item` (its target and address loaded);
-        raises RenderError when the item has no address."""
+        raises RenderError when the item has no address, AddressError when SMTP cannot carry
+        it."""
         email = item.email or (item.email_address.address if item.email_address_id else "")
         recipient = mime.clean_address(email)
         if not recipient:
@@ -311,8 +312,9 @@ class CompiledMassEmail:
         header_token = tokens.make(tokens.HEADER, item.id)
         message_id = f"<massmail.{header_token}@{self.sender.domain}>"
         name = placeholders.person_value("Person.name", target) if target is not None else ""
+        # The To header names the domain as its A-label, as the envelope does (RFC 5890).
         fields = {
-            b"to": mime.address(name, recipient).encode(),
+            b"to": mime.address(name, addresses.for_smtp(recipient).address).encode(),
             b"subject": self.subject_bytes or mime.unstructured(self.subject % values).encode(),
             b"date": mime.date_now(),
             b"message_id": message_id.encode(),
@@ -324,5 +326,5 @@ class CompiledMassEmail:
             fields[field] = mime.qp_value(values[key])
         envelope_from = self.sender.address
         if self.envelope_domain:
-            envelope_from = f"bounce+{tokens.make(tokens.VERP, item.id)}@{self.envelope_domain}"
+            envelope_from = f"bounce+{tokens.make_verp(item.id)}@{self.envelope_domain}"
         return RenderedMessage(envelope_from, recipient, message_id, self.skeleton % fields)

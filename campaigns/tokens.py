@@ -11,6 +11,7 @@ people unsubscribe from mail that is years old.
 import base64
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 from django.conf import settings
@@ -28,6 +29,11 @@ HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has
 # What a token looks like, to find one in text (a returned message, an ESP's event); only
 # read() says whether it is valid.
 PATTERN = r"[0-9a-z]+(?:-[0-9a-z]+)*\.[A-Za-z0-9_-]+"
+_SHAPE = re.compile(PATTERN, re.ASCII)
+# A VERP token written by make_verp(): base 36 id, '.', the MAC in lower-case base 32, so the
+# address still verifies after a server on the way back lower-cased (or upper-cased) it.
+VERP_PATTERN = r"[0-9a-zA-Z]+\.[A-Za-z0-9_-]+"
+VERP_MAC_LENGTH = 26  # 16 bytes in base 32, unpadded
 
 
 class BadToken(ValueError):
@@ -70,18 +76,17 @@ def make(kind: str, *ids: int) -> str:
 
 def read(kind: str, token: str, count: int = 1) -> tuple[int, ...]:
     """The ids a valid `kind` token names; raises BadToken otherwise."""
-    payload, dot, mac = token.partition(".")
-    if not dot or len(token) > 200:
+    # Any string may arrive here from a URL or a header: only what make() can produce is read
+    # further (compare_digest refuses non-ASCII str, and int() takes "+1" or " 1").
+    if not isinstance(token, str) or len(token) > 200 or not _SHAPE.fullmatch(token):
         raise BadToken("malformed token")
+    payload, _dot, mac = token.partition(".")
     for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
-        if hmac.compare_digest(mac, _mac(secret, kind, payload)):
+        if hmac.compare_digest(mac.encode(), _mac(secret, kind, payload).encode()):
             break
     else:
         raise BadToken("token signature does not match")
-    try:
-        ids = tuple(int(part, 36) for part in payload.split("-"))
-    except ValueError as exc:
-        raise BadToken("malformed token") from exc
+    ids = tuple(int(part, 36) for part in payload.split("-"))
     if len(ids) != count:
         raise BadToken("token names the wrong number of ids")
     return ids
@@ -93,3 +98,31 @@ def read_or_none(kind: str, token: str, count: int = 1) -> tuple[int, ...] | Non
         return read(kind, token, count)
     except BadToken:
         return None
+
+
+def _verp_mac(secret: str, payload: str) -> str:
+    mac = _keyed(secret, VERP).copy()
+    mac.update(payload.encode())
+    return base64.b32encode(mac.digest()[:MAC_BYTES]).rstrip(b"=").decode().lower()
+
+
+def make_verp(item_id: int) -> str:
+    """The VERP token of a queue item: case-insensitive, e.g. `2n9c.ve3dym0v2yvva…` (26)."""
+    payload = _base36(item_id)
+    return f"{payload}.{_verp_mac(settings.SECRET_KEY, payload)}"
+
+
+def read_verp(token: str) -> int | None:
+    """The queue item a VERP token names, whatever its letters' case; None when it is not a
+    valid one. Tokens of the older case-sensitive form (make(VERP, id)) are read too."""
+    if len(token) > 200:
+        return None
+    payload, dot, mac = token.lower().partition(".")
+    # compare_digest refuses non-ASCII text: such a token is simply not ours.
+    if dot and len(mac) == VERP_MAC_LENGTH and f"{payload}{mac}".isascii() and payload.isalnum():
+        for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+            if hmac.compare_digest(mac, _verp_mac(secret, payload)):
+                return int(payload, 36)
+        return None
+    ids = read_or_none(VERP, token)
+    return ids[0] if ids else None

@@ -41,8 +41,9 @@ SCHEDULED_JOBS = (
 def record_run(job: str) -> Iterator[JobRun]:
     """Log one run of `job`: a JobRun row that ends as success, or failed with the error.
 
-    Set `run.summary` inside the block to say what the run did. An exception is recorded with
-    its text and re-raised. Use it outside any transaction, so the record survives a rollback.
+    Set `run.summary` inside the block to say what the run did, and `run.error` if part of it
+    failed. An exception is recorded with its text and re-raised. Use it outside any
+    transaction, so the record survives a rollback.
     """
     run = JobRun.objects.create(job=job)
     try:
@@ -53,9 +54,10 @@ def record_run(job: str) -> Iterator[JobRun]:
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "error", "summary", "finished_at"])
         raise
-    run.status = JobRun.Status.SUCCESS
+    # A run that did its work but reports an error (e.g. one mass email broke) is Failed too.
+    run.status = JobRun.Status.FAILED if run.error else JobRun.Status.SUCCESS
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "summary", "finished_at"])
+    run.save(update_fields=["status", "summary", "error", "finished_at"])
 
 
 def ensure_scheduled_jobs(apps=global_apps, using: str = DEFAULT_DB_ALIAS) -> list[str]:

@@ -108,7 +108,7 @@ def _close(connection: smtplib.SMTP | None) -> None:
         connection.close()  # The session is already broken; closing the socket is all that's left.
 
 
-def _server_words(error: bytes | str) -> str:
+def server_words(error: bytes | str) -> str:
     text = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
     return " ".join(text.split())
 
@@ -121,24 +121,24 @@ def failure_from(exc: BaseException, host: str, port: int, timeout: float) -> Sm
         message = _("The server refused the recipient %(address)s: %(code)s %(words)s") % {
             "address": address,
             "code": code,
-            "words": _server_words(words),
+            "words": server_words(words),
         }
         return SmtpFailure(message, code=code, temporary=400 <= code < 500)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         message = _("The server refused the login: %(code)s %(words)s. Check user and password.")
-        words = {"code": exc.smtp_code, "words": _server_words(exc.smtp_error)}
+        words = {"code": exc.smtp_code, "words": server_words(exc.smtp_error)}
         return SmtpFailure(message % words, code=exc.smtp_code)
     if isinstance(exc, smtplib.SMTPSenderRefused):
         message = _("The server refused the sender %(address)s: %(code)s %(words)s") % {
             "address": exc.sender,
             "code": exc.smtp_code,
-            "words": _server_words(exc.smtp_error),
+            "words": server_words(exc.smtp_error),
         }
         return SmtpFailure(message, code=exc.smtp_code, temporary=400 <= exc.smtp_code < 500)
     if isinstance(exc, smtplib.SMTPResponseException):
         message = _("The server answered %(code)s %(words)s") % {
             "code": exc.smtp_code,
-            "words": _server_words(exc.smtp_error),
+            "words": server_words(exc.smtp_error),
         }
         return SmtpFailure(message, code=exc.smtp_code, temporary=400 <= exc.smtp_code < 500)
     return _network_failure(exc, where, timeout)

@@ -5,8 +5,10 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from crm import captured_mail, site_url
+from crm.security_headers import EMAIL_IN_FRAME, content_security_policy
 
 
 def site_check(request: HttpRequest) -> HttpResponse:
@@ -44,3 +46,15 @@ def captured_mail_detail(request: HttpRequest, name: str) -> HttpResponse:
         "message": message,
     }
     return render(request, "crm/captured_mail_detail.html", context)
+
+
+@xframe_options_sameorigin
+@content_security_policy(EMAIL_IN_FRAME)
+def captured_mail_html(request: HttpRequest, name: str) -> HttpResponse:
+    """A captured message's HTML part alone, for the sandboxed frame of its detail page."""
+    _check_allowed(request)
+    try:
+        message = captured_mail.read_message(settings.SMTP_CAPTURE_DIR, name)
+    except captured_mail.CapturedMailNotFound as exc:
+        raise Http404("no captured message with that name") from exc
+    return HttpResponse(message.html, content_type="text/html; charset=utf-8")

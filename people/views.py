@@ -8,7 +8,6 @@ with a CSRF token, so a mail scanner following the link confirms nothing.
 import re
 
 from django import forms
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
@@ -18,6 +17,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from crm.login_safety import client_address
+from crm.security_headers import content_security_policy
 from people import signup
 from people.models import SignupForm
 
@@ -54,20 +55,12 @@ def _active_form(key: str) -> SignupForm:
     return form
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or behind a proxy the right-most (the proxy's own)
-    entry of SIGNUP_CLIENT_IP_HEADER, which a client cannot forge."""
-    header = settings.SIGNUP_CLIENT_IP_HEADER
-    if header and request.META.get(header):
-        return request.META[header].split(",")[-1].strip()[:64]
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def _page(request, form, fields, status=200) -> HttpResponse:
     context = {"form": form, "fields": fields, "token": signup.form_token(form)}
     return render(request, "people/signup_form.html", context, status=status)
 
 
+@content_security_policy(frame_ancestors=["*"])  # the snippet frames it on any site
 @csrf_exempt
 @never_cache
 @xframe_options_exempt
@@ -84,7 +77,7 @@ def signup_page(request: HttpRequest, key: str) -> HttpResponse:
         data = signup.Submission(
             **fields.cleaned_data,
             honeypot=request.POST.get("website", ""),
-            client_ip=client_ip(request),
+            client_ip=client_address(request),  # behind TRUSTED_PROXY_COUNT proxies too
         )
         try:
             signup.submit(form, request.POST.get("token", ""), data)

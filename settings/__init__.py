@@ -6,6 +6,7 @@ DATABASE_URL and CELERY_BROKER_URL; `manage.py check --deploy` is then clean.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "anymail",
+    "axes",
     "crm",
     "targetlists",
     "campaigns",
@@ -59,13 +61,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "crm.security_headers.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.request_checks.RefuseNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -83,6 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.development",
+                "crm.security_headers.nonce",
             ],
         },
     },
@@ -105,6 +111,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Login safety (django-axes): 5 failed logins for one user name, or from one client address, lock
+# that user name or address out for 15 minutes (counted while failures keep coming within 15
+# minutes of each other). Administrators see and clear lockouts under Axes → Access attempts.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no "AXES: BEGIN" line on every command
+AXES_LOCKOUT_CALLABLE = "crm.login_safety.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "crm.login_safety.client_address"
+# Proxies in front of the app that append the client's address to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -124,6 +148,20 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 LOGIN_URL = "admin:login"
+# The text of one form (files not counted) may be this big: room for large email templates;
+# beyond it the sender gets the 413 page (crm.error_pages) instead of Django's bare 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("FORM_MAX_MEGABYTES", 10) * 1024 * 1024
+# Content-Security-Policy changes for views defined elsewhere, by URL name (crm.security_headers).
+CONTENT_SECURITY_POLICY_VIEWS = {
+    # The preview's sandboxed srcdoc frame inherits the page's policy: the email's own inline
+    # styles and remote images must show (scripts stay off: the frame has no allow-scripts).
+    "admin:crm_emailtemplate_preview": {
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:", "http:"],
+    },
+}
+# A form without its page's CSRF token gets a page in the look and language of where it went.
+CSRF_FAILURE_VIEW = "crm.error_pages.csrf_failure"
 
 # Signup forms (people.signup): how long a double opt-in link works, how long a rendered form
 # may be posted, and how many submissions an hour one address and one client may make.
@@ -131,9 +169,6 @@ SIGNUP_CONFIRMATION_DAYS = envint("SIGNUP_CONFIRMATION_DAYS", 7)
 SIGNUP_FORM_TOKEN_HOURS = envint("SIGNUP_FORM_TOKEN_HOURS", 24)
 SIGNUP_RATE_PER_ADDRESS = envint("SIGNUP_RATE_PER_ADDRESS", 3)
 SIGNUP_RATE_PER_CLIENT = envint("SIGNUP_RATE_PER_CLIENT", 20)
-# Behind a proxy, the request header holding the client's address as the proxy appends it
-# (e.g. HTTP_X_FORWARDED_FOR: its right-most entry is used); empty: REMOTE_ADDR.
-SIGNUP_CLIENT_IP_HEADER = os.environ.get("SIGNUP_CLIENT_IP_HEADER", "")
 
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -143,6 +178,17 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "marketing@example.com
 SMTP_CAPTURE_DIR = VAR_DIR / "mail"
 SMTP_TIMEOUT = envint("SMTP_TIMEOUT", 15)
 IMAP_TIMEOUT = envint("IMAP_TIMEOUT", 30)
+# Sending (docs/delivery.md): a claim older than the lease belongs to a worker that died; a
+# deferred message waits RETRY seconds, doubling up to RETRY_MAX; a domain deferring this many
+# messages in a run waits for a later run; a run reopens a server that dropped it this often.
+MASS_EMAIL_SENDING_LEASE_SECONDS = envint("MASS_EMAIL_SENDING_LEASE_SECONDS", 900)
+MASS_EMAIL_RETRY_SECONDS = envint("MASS_EMAIL_RETRY_SECONDS", 600)
+MASS_EMAIL_RETRY_MAX_SECONDS = envint("MASS_EMAIL_RETRY_MAX_SECONDS", 21600)
+MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN = envint("MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN", 3)
+MASS_EMAIL_RECONNECTS_PER_RUN = envint("MASS_EMAIL_RECONNECTS_PER_RUN", 10)
+# One run of "Check Group Email Accounts" reads new messages for at most this long; the
+# rest waits for the next run (tracking.mailboxes).
+BOUNCE_CHECK_SECONDS = envint("BOUNCE_CHECK_SECONDS", 600)
 
 # ESP webhooks (tracking.esp): anymail's settings from the environment, ANYMAIL_<NAME> as
 # ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET ("user:password" the ESP posts with, required
@@ -197,6 +243,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "mail.log": {"level": "WARNING"},  # aiosmtpd (the SMTP capture) logs every command.
+        "axes": {"level": "WARNING"},  # failures and lockouts, not every check it makes
     },
 }
 

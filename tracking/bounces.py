@@ -1,154 +1,165 @@
-"""Returned mail: reading a delivery status notification, and recording the bounce it reports.
+"""Returned mail: reading what a message in the bounce mailbox reports, and recording it.
 
-A bounce counts only when it is an RFC 3464 delivery status notification (multipart/report;
-report-type=delivery-status) that names one of our queue items, by either
+parse() recognises three things, and only when the message names one of our queue items by a
+signed token (tracking.returned: the VERP address, or the returned X-Queue-Item-Id header):
 
-- the VERP address it was sent back to (bounce+<signed id>@domain, in To, Delivered-To,
-  X-Original-To or Envelope-To), or
-- the signed X-Queue-Item-Id header of the returned message (message/rfc822 or
-  text/rfc822-headers part, or quoted anywhere in the report).
+- a delivery status notification (RFC 3464), read leniently wherever its delivery-status part
+  is (tracking.dsn);
+- a bounce in a mail server's own format, sent by a mail system (tracking.server_bounces,
+  with flufl.bounce's detectors);
+- a feedback-loop complaint (ARF, RFC 5965; tracking.feedback).
 
-Both carry a signed token (campaigns.tokens), so a forged report cannot mark anybody's address.
-The kind comes from the per-recipient Status code, not from keywords in the text: 5.x.x is a
-hard bounce, 4.x.x a soft one. A report whose action is "delayed" is a warning that the server
-is still trying: it is read, and recorded as nothing. Anything else (auto-replies, reports in a
-vendor's own format, reports that name no item of ours) is left alone: parse() returns None.
+Anything else is left alone (None): auto-replies, people quoting our mail, reports that name
+no item of ours, tokens that do not verify.
 
-Hard: log Bounced (Hard) and mark the address invalid, so no mass email goes to it again.
-Soft: log Bounced (Soft) and count it on the address; at MassEmailSettings.soft_bounce_limit
-soft bounces the address becomes invalid too. Test sends are logged, and change no address.
+The bounce's kind comes from the enhanced status code and the server's words, by one rule for
+every path (campaigns.bounce_kinds):
+
+- hard: log Bounced (Hard) and mark the address invalid, so no mass email goes to it again;
+- soft: log Bounced (Soft) and count it on the address; at MassEmailSettings.soft_bounce_limit
+  soft bounces the address becomes invalid too;
+- blocked (the message or our server was refused: spam, blocklist, DMARC): log Bounced
+  (Blocked) with the server's words; the address is left as it is;
+- delayed (the server is still trying): read, and recorded as nothing.
+
+Test sends are logged and change no address.
 """
 
+import collections
 import email
-import re
 from dataclasses import dataclass
 from email import policy
-from email.message import Message
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 
-from campaigns import tokens
+from campaigns.bounce_kinds import BLOCKED, HARD, SOFT
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmailSettings
 from crm.models import EmailAddress
-from tracking import recording
+from tracking import dsn, feedback, recording, returned, server_bounces
 
-HARD, SOFT, DELAYED = "hard", "soft", "delayed"
-STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
-TOKEN = f"({tokens.PATTERN})"
-VERP_ADDRESS = re.compile(rf"bounce\+{TOKEN}@", re.IGNORECASE)
-ITEM_HEADER = re.compile(rf"^X-Queue-Item-Id:[ \t]*{TOKEN}[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
-RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
-REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
-RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers")
+DELAYED, COMPLAINT = "delayed", "complaint"
+KINDS = (HARD, SOFT, BLOCKED, DELAYED, COMPLAINT)
+
+__all__ = ["BLOCKED", "COMPLAINT", "DELAYED", "HARD", "SOFT", "Bounce", "parse", "record"]
 
 
 @dataclass(frozen=True)
 class Bounce:
-    """What a delivery status notification says of one of our queue items."""
+    """What a returned message says of one of our queue items."""
 
     item_id: int
-    kind: str  # HARD, SOFT, or DELAYED (read, recorded as nothing)
-    status: str  # the enhanced status code, e.g. "5.1.1"
-    diagnostic: str = ""
+    kind: str  # HARD, SOFT, BLOCKED, DELAYED (read, recorded as nothing) or COMPLAINT
+    status: str  # the enhanced status code, e.g. "5.1.1"; "" when the server gave none
+    diagnostic: str = ""  # the server's words (a complaint's: its Feedback-Type)
+    recipient: str = ""  # the failed address the report names, "" when it names none
 
 
 def parse(raw: bytes) -> Bounce | None:
-    """The bounce `raw` (a whole message) reports, or None when it is not one we can trust."""
+    """What `raw` (a whole message) reports of one of our items, or None when it reports no
+    failure, delay or complaint, or names no item of ours by a token that verifies."""
     message = email.message_from_bytes(raw, policy=policy.compat32)
-    if message.get_content_type() != "multipart/report":
-        return None
-    recipients = [block for part in _parts(message, REPORT_TYPES) for block in _blocks(part)]
-    verdict = _verdict(recipients)
+    found = returned.contents(message)
+    verdict = _verdict(message, found)
     if verdict is None:
         return None
-    item_id = _item_id(message, raw)
+    item_id = returned.item_id(found)
     if item_id is None:
         return None
-    kind, status, diagnostic = verdict
-    return Bounce(item_id=item_id, kind=kind, status=status, diagnostic=diagnostic[:500])
+    kind, status, diagnostic, recipient = verdict
+    return Bounce(item_id, kind, status, diagnostic[:500], recipient[:254])
 
 
-def _parts(message: Message, content_types: tuple[str, ...]) -> list[Message]:
-    return [part for part in message.walk() if part.get_content_type() in content_types]
-
-
-def _blocks(part: Message) -> list[Message]:
-    """The per-recipient field blocks of a delivery-status part (the first block is the
-    per-message one). Python splits message/delivery-status into blocks; the UTF-8 variant
-    (RFC 6533) it parses as one message, whose text is split here."""
-    payload = part.get_payload()
-    if part.get_content_type() == "message/delivery-status" and isinstance(payload, list):
-        blocks = payload
-    else:
-        parsed = payload if isinstance(payload, list) else []
-        text = "".join(inner.as_string() for inner in parsed) or str(payload)
-        blocks = [email.message_from_string(chunk) for chunk in re.split(r"\r?\n\s*\r?\n", text)]
-    return [block for block in blocks[1:] if block.get("Action") or block.get("Status")]
-
-
-def _verdict(recipients: list[Message]) -> tuple[str, str, str] | None:
-    """(kind, status, diagnostic) of the worst recipient block: a failure before a delay;
-    None when no block reports a failure or a delay."""
-    found = []
-    for block in recipients:
-        action = (block.get("Action") or "").strip().lower()
-        status = STATUS.match(block.get("Status") or "")
-        if status is None or action not in ("failed", "delayed"):
-            continue  # delivered, relayed, expanded, or no status we can read
-        code = status.group(0).strip()
-        diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())
-        if action == "delayed":
-            kind = DELAYED
-        else:
-            kind = HARD if code.startswith("5") else SOFT
-        found.append((kind, code, diagnostic))
-    order = {HARD: 0, SOFT: 1, DELAYED: 2}
-    return min(found, key=lambda verdict: order[verdict[0]], default=None)
-
-
-def _item_id(message: Message, raw: bytes) -> int | None:
-    """The queue item the report names: by VERP address first, then by the returned header."""
-    for header in RECIPIENT_HEADERS:
-        for value in message.get_all(header) or []:
-            for token in VERP_ADDRESS.findall(str(value)):
-                if ids := tokens.read_or_none(tokens.VERP, token):
-                    return ids[0]
-    returned = [str(part) for part in _parts(message, RETURNED_TYPES)]
-    text = raw.decode("utf-8", errors="replace")
-    for source in (*returned, text):
-        for token in ITEM_HEADER.findall(source):
-            if ids := tokens.read_or_none(tokens.HEADER, token):
-                return ids[0]
-    return None  # no token, or only forged or foreign ones: it names nobody
+def _verdict(message, found: returned.Contents) -> tuple[str, str, str, str] | None:
+    """(kind, status, diagnostic, recipient) of the failure, delay or complaint `message`
+    reports, or None."""
+    complaint = feedback.feedback_type(message)
+    if complaint is not None:
+        if not feedback.is_complaint(complaint):
+            return None
+        return COMPLAINT, "", complaint, ""
+    notice = found.notice_text
+    recipients = dsn.parse_report(message, notice)
+    if recipients is None:  # no delivery-status part: a server's own format, if any
+        if not server_bounces.from_mail_system(message) and not dsn.says_report(message):
+            return None
+        failure = server_bounces.failure(message, notice)
+        recipients = [failure] if failure is not None else []
+    chosen = dsn.worst(recipients or [])
+    if chosen is None:
+        return None
+    kind = DELAYED if chosen.action == dsn.DELAYED else chosen.kind
+    return kind, chosen.status, chosen.diagnostic, chosen.address
 
 
 def record(bounce: Bounce) -> bool:
-    """Log the bounce and flag the address (see the module's docstring); False when there is
-    nothing to record: a delay warning, an item that no longer exists, or a bounce of this kind
-    already logged for the item (a report read twice)."""
-    if bounce.kind == DELAYED:
-        return False
-    item = EmailQueueItem.objects.select_related("mass_email").filter(pk=bounce.item_id).first()
-    if item is None:
-        return False
-    bounce_type = CampaignLogRecord.BounceType(bounce.kind)
-    logged = recording.log_record(item, CampaignLogRecord.Action.BOUNCED, bounce_type=bounce_type)
-    try:
-        with transaction.atomic():
-            logged.save()  # unique per item and bounce type: a second report stops here
-            if not item.is_test and item.email_address_id:
-                _flag_address(item.email_address_id, bounce.kind)
-    except IntegrityError:
-        return False
-    return True
+    """Log the bounce and flag the address (see the module's docstring), or opt out the
+    complaining address; False when there is nothing to record: a delay warning, an item that
+    no longer exists, or a bounce of this kind already logged for the item (read twice)."""
+    return record_all([bounce]) == [True]
 
 
-def _flag_address(address_id: int, kind: str) -> None:
-    addresses = EmailAddress.objects.filter(pk=address_id)
-    if kind == HARD:
-        addresses.update(invalid=True)
+def record_all(reports: list[Bounce]) -> list[bool]:
+    """record() for many reports in a few queries (the mailbox reads them a batch at a time):
+    one True or False each, in order. The items' rows are locked first, so a report recorded
+    at the same moment by an ESP's webhook is counted once."""
+    with transaction.atomic():
+        items = _locked_items({report.item_id for report in reports if report.kind != DELAYED})
+        logged = set(
+            CampaignLogRecord.objects.filter(
+                queue_item_id__in=items, action=CampaignLogRecord.Action.BOUNCED
+            ).values_list("queue_item_id", "bounce_type")
+        )
+        done, rows, hard, soft = [], [], set(), collections.Counter()
+        for report in reports:
+            item = items.get(report.item_id)
+            key = (report.item_id, report.kind)
+            if report.kind == DELAYED or item is None or key in logged:
+                done.append(False)
+                continue
+            done.append(True)
+            if report.kind == COMPLAINT:
+                feedback.record_complaint(item)
+                continue
+            logged.add(key)
+            rows.append(_log_row(item, report))
+            if item.is_test or not item.email_address_id:
+                continue
+            if report.kind == HARD:
+                hard.add(item.email_address_id)
+            elif report.kind == SOFT:
+                soft[item.email_address_id] += 1
+        CampaignLogRecord.objects.bulk_create(rows)
+        _flag_addresses(hard, soft)
+    return done
+
+
+def _locked_items(ids: set[int]) -> dict[int, EmailQueueItem]:
+    items = EmailQueueItem.objects.select_related("mass_email__campaign").filter(pk__in=ids)
+    return {item.pk: item for item in items.select_for_update(of=("self",))}
+
+
+def _log_row(item: EmailQueueItem, report: Bounce) -> CampaignLogRecord:
+    return recording.log_record(
+        item,
+        CampaignLogRecord.Action.BOUNCED,
+        bounce_type=CampaignLogRecord.BounceType(report.kind),
+        bounce_detail=" ".join(filter(None, [report.status, report.diagnostic]))[:500],
+    )
+
+
+def _flag_addresses(hard: set[int], soft: collections.Counter) -> None:
+    """Hard: the address is invalid. Soft: counted, invalid at the soft-bounce limit.
+    Blocked: the address is fine (the refusal was of the message or of our server)."""
+    if hard:
+        EmailAddress.objects.filter(pk__in=hard).update(invalid=True)
+    if not soft:
         return
-    addresses.update(soft_bounces=F("soft_bounces") + 1)
+    by_count = collections.defaultdict(list)
+    for address_id, count in soft.items():
+        by_count[count].append(address_id)
+    for count, ids in by_count.items():
+        addresses = EmailAddress.objects.filter(pk__in=ids)
+        addresses.update(soft_bounces=F("soft_bounces") + count)
     limit = MassEmailSettings.load().soft_bounce_limit
-    addresses.filter(soft_bounces__gte=limit).update(invalid=True)
+    EmailAddress.objects.filter(pk__in=list(soft), soft_bounces__gte=limit).update(invalid=True)

@@ -16,10 +16,11 @@ seconds, so raw figures overstate interest. A hit is a machine's when:
 5. ``BURST_LINKS`` or more different links of one item were clicked within ``BURST_SECONDS``:
    all of those clicks are marked.
 
-A machine hit still writes the Opened/Clicked log record (EspoCRM's totals), but never
-unsubscribes anybody. A one-click unsubscribe POST (RFC 8058) is sent by the mailbox provider on
-the person's behalf, often from a plain HTTP library, so only rules 2 (scanner products only)
-and 4 apply to it.
+A machine hit still writes the Opened/Clicked log record (EspoCRM's totals). The rules only
+decide which opens and clicks count as a person's: an unsubscribe (the opt-out page's POST with
+its CSRF token, or an RFC 8058 one-click POST) always unsubscribes, and its hit is classified for
+the reports alone. A one-click POST is sent by the mailbox provider on the person's behalf,
+often from a plain HTTP library, so only rules 2 (scanner products only) and 4 mark it.
 
 On PostgreSQL the click's verdict (rules 3 to 5) is computed in SQL by tracking.fast_path, in
 the same statement that records it; the tests run on both databases, so both agree. Hits

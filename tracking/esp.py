@@ -14,10 +14,11 @@ ESP_METADATA_HEADERS), or, for ESPs that
 echo the message's headers or Message-ID, in those. A token that does not verify names nobody:
 the event is ignored, as are events of no item of ours (the ESP's other mail).
 
-- bounced: a bounce, hard or soft by the SMTP status code in the ESP's report (5.x.x or 4.x.x,
-  as for returned mail, tracking.bounces); hard when the report has none, as anymail's
-  "bounced" means the ESP gave up. Postmark's SoftBounce, SendGrid's "blocked" and Amazon
-  SES's Transient bounces are soft.
+- bounced: a bounce, hard, soft or blocked by the SMTP codes and words in the ESP's report,
+  by the same rule as returned mail (campaigns.bounce_kinds: 5.1.1 hard, 4.x.x and 5.2.2 soft,
+  5.7.x blocked); without a code, by the ESP's type (Postmark's SoftBounce and Amazon SES's
+  Transient are soft; SendGrid's "blocked" and Postmark's ISPBlock, SpamNotification are
+  blocked); hard when nothing says otherwise, as anymail's "bounced" means the ESP gave up.
 - rejected because the ESP knows the address bounced or is invalid: a hard bounce.
 - deferred (the ESP is still trying) and delivered, sent, queued: nothing.
 - complained (marked as spam): the address is opted out of all mass email, and Opted Out logged.
@@ -38,10 +39,10 @@ from django.dispatch import receiver
 from django.urls import Resolver404, resolve
 
 from campaigns import tokens
+from campaigns.bounce_kinds import bounce_kind, codes_in
 from campaigns.models import EmailQueueItem, TrackingUrl
 from campaigns.rendering import ESP_METADATA_KEY
-from crm.models import EmailAddress
-from tracking import bounces, recording
+from tracking import bounces, feedback, recording
 from tracking import opt_out as unsubscribing
 from tracking.classification import HONEYPOT_URL_ID
 from tracking.recording import Visit
@@ -49,8 +50,10 @@ from tracking.recording import Visit
 logger = logging.getLogger(__name__)
 
 ECHOED_TOKEN = re.compile(rf"(?:massmail\.|X-Queue-Item-Id\W+)({tokens.PATTERN})", re.IGNORECASE)
-STATUS_CODE = re.compile(r"\b([45])\.\d{1,3}\.\d{1,3}\b")
-SOFT_ESP_TYPES = {"SoftBounce", "blocked"}  # Postmark's Type, SendGrid's bounce type
+SOFT_ESP_TYPES = {"SoftBounce", "Transient"}  # Postmark's Type
+# The receiving server refused the message, not the address: SendGrid's "blocked" bounce type,
+# Postmark's SpamNotification/Blocked/ISPBlock/DMARCPolicy.
+BLOCKED_ESP_TYPES = {"blocked", "Blocked", "ISPBlock", "SpamNotification", "DMARCPolicy"}
 SOFT_DESCRIPTION = "Transient:"  # Amazon SES's bounceType, in anymail's description
 HARD_REJECTIONS = {RejectReason.BOUNCED, RejectReason.INVALID}
 
@@ -93,13 +96,26 @@ def _text(esp_event) -> str:
 
 
 def _bounced(item: EmailQueueItem, event) -> None:
-    kind = bounces.HARD
-    found = STATUS_CODE.search(" ".join(filter(None, [event.mta_response, event.description])))
+    bounces.record(bounces.Bounce(item.pk, *esp_bounce_kind(event)))
+
+
+def esp_bounce_kind(event) -> tuple[str, str, str]:
+    """(kind, status, words) of an ESP's bounce event: by the SMTP codes and words in the
+    ESP's report, as for returned mail (campaigns.bounce_kinds); failing those, by the ESP's
+    own bounce type; hard when it names none, as anymail's "bounced" means the ESP gave up."""
+    words = " ".join(filter(None, [event.mta_response, event.description]))
+    reply, enhanced = codes_in(words)
     esp_type = _esp_field(event.esp_event, "Type") or _esp_field(event.esp_event, "type")
-    transient = (event.description or "").startswith(SOFT_DESCRIPTION)
-    if (found is not None and found.group(1) == "4") or esp_type in SOFT_ESP_TYPES or transient:
+    kind = bounce_kind(reply, enhanced, words) if (reply or enhanced) else None
+    if kind is None and esp_type in BLOCKED_ESP_TYPES:
+        kind = bounces.BLOCKED
+    elif kind is None and (esp_type in SOFT_ESP_TYPES or _transient(event)):
         kind = bounces.SOFT
-    bounces.record(bounces.Bounce(item.pk, kind, found.group(0) if found else ""))
+    return kind or bounce_kind(None, None, words) or bounces.HARD, enhanced or "", words[:500]
+
+
+def _transient(event) -> bool:
+    return (event.description or "").startswith(SOFT_DESCRIPTION)
 
 
 def _rejected(item: EmailQueueItem, event) -> None:
@@ -109,10 +125,7 @@ def _rejected(item: EmailQueueItem, event) -> None:
 
 def _complained(item: EmailQueueItem, event) -> None:
     """A spam complaint: no mass email goes to the address again, whatever the campaign."""
-    if item.email_address_id:
-        EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
-    if not item.mass_email.campaign.is_informational:
-        unsubscribing.opt_out(item, via="", consent_method="complaint")
+    feedback.record_complaint(item)
 
 
 def _unsubscribed(item: EmailQueueItem, event) -> None:

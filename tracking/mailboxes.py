@@ -4,18 +4,26 @@ Every active account with "check for bounces" on is read over IMAP (its security
 STARTTLS or SSL/TLS; every network operation times out after settings.IMAP_TIMEOUT seconds).
 Only messages newer than the last one read are fetched: the account keeps the folder's
 UIDVALIDITY and the last UID it read, so a folder that was re-created is read again from its
-start. Messages are fetched with BODY.PEEK, which marks nothing; a bounce that tracking.bounces
-recognises is recorded and its message flagged \\Seen; every other message is left exactly as
-it was. At most MAX_MESSAGES per account and run: the rest waits for the next run.
+start. Messages are fetched FETCH_BATCH at a time with BODY.PEEK, which marks nothing; a
+bounce, delay warning or complaint that tracking.bounces recognises is recorded, and its message
+flagged \\Seen at the end of the run; every other message is left exactly as it was.
 
-The last UID moves in the transaction that records the message's bounce, under a lock on the
-account's row: a run that dies halfway resumes after the last message it finished, and two runs
-at once (beat and cron, say) take turns message by message, never recording one twice.
+A run reads every new message, however many (10,000 bounces after a big send are one run),
+bounded by time rather than by a count: after settings.BOUNCE_CHECK_SECONDS the run stops
+between two batches, and the next run resumes at the next UID.
+
+The last UID moves in the transaction that records a batch's bounces, under a lock on the
+account's row: a run that dies halfway resumes after the last batch it finished (the batch it
+was in is read again, and recorded once), and two runs at once (beat and cron, say) take turns
+batch by batch, never recording a message twice.
 """
 
 import imaplib
 import logging
+import re
 import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,7 +36,9 @@ from tracking import bounces
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGES = 500
+FETCH_BATCH = 200  # messages per UID FETCH: one round trip each, a bounded response
+STORE_BATCH = 1000  # UIDs per STORE that flags recognised messages \\Seen
+FETCHED_UID = re.compile(rb"\bUID (\d+)")
 
 
 class MailboxFailure(Exception):
@@ -43,24 +53,33 @@ class MailboxResult:
     read: int = 0
     hard: int = 0
     soft: int = 0
+    blocked: int = 0
     delayed: int = 0
+    complaint: int = 0
     left_alone: int = 0
+    waiting: int = 0  # new messages left for the next run when the time was up
     error: str = ""
 
     def __str__(self) -> str:
         if self.error:
             return _("%(account)s: %(error)s") % {"account": self.account.name, "error": self.error}
-        return _(
+        text = _(
             "%(account)s: %(read)s new messages, %(hard)s hard bounces, %(soft)s soft bounces, "
-            "%(delayed)s delay warnings, %(left)s left alone"
+            "%(blocked)s blocked, %(delayed)s delay warnings, %(complaint)s complaints, "
+            "%(left)s left alone"
         ) % {
             "account": self.account.name,
             "read": self.read,
             "hard": self.hard,
             "soft": self.soft,
+            "blocked": self.blocked,
             "delayed": self.delayed,
+            "complaint": self.complaint,
             "left": self.left_alone,
         }
+        if self.waiting:
+            text += _(" (%(count)s more wait for the next run)") % {"count": self.waiting}
+        return text
 
 
 def accounts_to_check():
@@ -68,13 +87,18 @@ def accounts_to_check():
 
 
 def check_all() -> list[MailboxResult]:
-    """Read every account set to be checked; one result each, failures included."""
-    return [check_account(account) for account in accounts_to_check()]
+    """Read every account set to be checked; one result each, failures included. The accounts
+    share the run's time (settings.BOUNCE_CHECK_SECONDS)."""
+    deadline = time.monotonic() + settings.BOUNCE_CHECK_SECONDS
+    return [check_account(account, deadline) for account in accounts_to_check()]
 
 
-def check_account(account: EmailAccount) -> MailboxResult:
-    """Read the account's new messages and record their bounces; never raises for the
+def check_account(account: EmailAccount, deadline: float | None = None) -> MailboxResult:
+    """Read the account's new messages (until `deadline`, a time.monotonic() value; by default
+    settings.BOUNCE_CHECK_SECONDS from now) and record their bounces; never raises for the
     mailbox's own failures (they are in the result's `error`)."""
+    if deadline is None:
+        deadline = time.monotonic() + settings.BOUNCE_CHECK_SECONDS
     result = MailboxResult(account)
     try:
         imap = connect(account)
@@ -82,7 +106,7 @@ def check_account(account: EmailAccount) -> MailboxResult:
         result.error = str(exc)
         return result
     try:
-        _read_new(imap, account, result)
+        _read_new(imap, account, result, deadline)
     except (imaplib.IMAP4.error, OSError) as exc:
         result.error = _("the mailbox stopped answering: %(error)s") % {"error": exc}
     except MailboxFailure as exc:
@@ -136,7 +160,44 @@ def _failure_message(exc: Exception, host: str, port: int, timeout: float) -> st
     return message % {**where, "error": exc.strerror or exc}
 
 
-def _read_new(imap: imaplib.IMAP4, account: EmailAccount, result: MailboxResult) -> None:
+def _read_new(
+    imap: imaplib.IMAP4, account: EmailAccount, result: MailboxResult, deadline: float
+) -> None:
+    validity, uids = _new_uids(imap, account)
+    recognised: list[int] = []
+    batches = [uids[start : start + FETCH_BATCH] for start in range(0, len(uids), FETCH_BATCH)]
+    # The next batch is fetched while this one is recorded: the IMAP server works meanwhile.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+        pending = fetcher.submit(_fetch, imap, batches[0]) if batches else None
+        for number, _batch in enumerate(batches):
+            if time.monotonic() >= deadline:
+                result.waiting = sum(map(len, batches[number:]))
+                break
+            fetched = pending.result()
+            more = number + 1 < len(batches)
+            pending = fetcher.submit(_fetch, imap, batches[number + 1]) if more else None
+            _count(result, _process(account.pk, validity, fetched), recognised)
+        if pending is not None:
+            pending.result()  # the connection must be done answering before the STORE
+    # Flagged once at the end: with Maildir storage every flag change renames files, and a
+    # STORE between two FETCHes makes the server rescan the folder (quadratic on 10,000).
+    for start in range(0, len(recognised), STORE_BATCH):
+        uid_set = _uid_set(recognised[start : start + STORE_BATCH])
+        imap.uid("STORE", uid_set, "+FLAGS.SILENT", "(\\Seen)")
+
+
+def _count(result: MailboxResult, outcomes: dict[int, str], recognised: list[int]) -> None:
+    for uid, outcome in outcomes.items():
+        result.read += 1
+        if outcome:
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            recognised.append(uid)
+        else:
+            result.left_alone += 1
+
+
+def _new_uids(imap: imaplib.IMAP4, account: EmailAccount) -> tuple[int, list[int]]:
+    """Open the account's folder: its UIDVALIDITY and the UIDs not read yet, in order."""
     status, _data = imap.select(_quoted(account.imap_folder))
     if status != "OK":
         raise MailboxFailure(
@@ -149,37 +210,60 @@ def _read_new(imap: imaplib.IMAP4, account: EmailAccount, result: MailboxResult)
     last = account.imap_last_uid if account.imap_uid_validity == validity else 0
     status, data = imap.uid("SEARCH", None, f"UID {last + 1}:*")
     # "n:*" names the last message even when its UID is below n: keep only newer ones.
-    uids = sorted(uid for uid in map(int, data[0].split()) if uid > last)[:MAX_MESSAGES]
+    return validity, sorted(uid for uid in map(int, data[0].split()) if uid > last)
+
+
+def _uid_set(uids: list[int]) -> str:
+    """An IMAP sequence set for sorted `uids`, runs written as ranges: "3:7,9,12:20"."""
+    runs: list[list[int]] = []
     for uid in uids:
-        status, data = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        raw = next((part[1] for part in data if isinstance(part, tuple)), None)
-        if raw is None:
-            continue  # expunged meanwhile
-        outcome = _process(account.pk, validity, uid, raw)
-        if outcome is None:
-            continue  # another run read it first
-        result.read += 1
-        if outcome == "":
-            result.left_alone += 1
-            continue
-        setattr(result, outcome, getattr(result, outcome) + 1)
-        imap.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in runs)
 
 
-def _process(account_id: int, validity: int, uid: int, raw: bytes) -> str | None:
-    """Record what message `uid` reports and move the account past it, in one transaction:
-    the bounce's kind (bounces.HARD, SOFT or DELAYED), "" for a message left alone, or None when
-    another run has read it already."""
-    bounce = bounces.parse(raw)
+def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> list[tuple[int, bytes]]:
+    """(uid, message) of each of `uids` still there, in UID order, in one round trip."""
+    status, data = imap.uid("FETCH", _uid_set(uids), "(UID BODY.PEEK[])")
+    if status != "OK":
+        raise MailboxFailure(
+            _("The IMAP server refused to send messages: %(error)s")
+            % {"error": _text(imaplib.IMAP4.error(data[0] if data else status))}
+        )
+    fetched = {}
+    for part in data:
+        if isinstance(part, tuple) and (found := FETCHED_UID.search(part[0])):
+            fetched[int(found.group(1))] = part[1]
+    return sorted(fetched.items())  # an expunged message is simply absent
+
+
+def _process(account_id: int, validity: int, fetched: list[tuple[int, bytes]]) -> dict:
+    """Record what a batch of messages reports and move the account past it, in one
+    transaction: {uid: the report's kind (bounces.HARD, SOFT, BLOCKED, DELAYED or COMPLAINT),
+    or "" for a message left alone}, without the messages another run has read already."""
+    parsed = [(uid, _parsed(uid, raw)) for uid, raw in fetched]
     with transaction.atomic():
         account = EmailAccount.objects.select_for_update().get(pk=account_id)
-        if account.imap_uid_validity == validity and account.imap_last_uid >= uid:
-            return None
-        if bounce is not None:
-            bounces.record(bounce)
-        account.imap_uid_validity, account.imap_last_uid = validity, uid
+        if account.imap_uid_validity == validity:
+            parsed = [(uid, bounce) for uid, bounce in parsed if uid > account.imap_last_uid]
+        if not parsed:
+            return {}
+        bounces.record_all([bounce for _uid, bounce in parsed if bounce is not None])
+        account.imap_uid_validity, account.imap_last_uid = validity, parsed[-1][0]
         account.save(update_fields=["imap_uid_validity", "imap_last_uid"])
-    return bounce.kind if bounce is not None else ""
+    return {uid: bounce.kind if bounce is not None else "" for uid, bounce in parsed}
+
+
+def _parsed(uid: int, raw: bytes) -> bounces.Bounce | None:
+    """bounces.parse(); a message it cannot read is logged and left alone, so one odd
+    message never stops the mailbox."""
+    try:
+        return bounces.parse(raw)
+    except Exception:  # noqa: BLE001 (arbitrary mail from anywhere)
+        logger.exception("message UID %s could not be read; it is left alone", uid)
+        return None
 
 
 def _quoted(folder: str) -> str:

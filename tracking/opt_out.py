@@ -49,19 +49,20 @@ def _record_consent(item: EmailQueueItem, action: str, method: str, visit: Visit
 
 def opt_out(
     item: EmailQueueItem, *, via: str, visit: Visit | None = None, consent_method: str = ""
-) -> bool:
+) -> None:
     """Unsubscribe the item's person; logs Opted Out once per item.
 
     `via` is the TrackingHit kind ("opt_out" for the page, "one_click" for RFC 8058). With a
-    `visit`, the request is recorded as a hit first, and a machine's hit changes nothing.
-    Returns True when the person is unsubscribed by this call or already was; False for a
-    machine. A first opt-out is kept as a consent record (`consent_method`, default by `via`).
-    Raises NotSubscribable for an informational campaign.
+    `visit`, the request is recorded as a hit too, classified by the machine rules for the
+    reports; the rules never stop an unsubscribe (a request that reached here carried the
+    page's CSRF token or RFC 8058's body). A first opt-out is kept as a consent record
+    (`consent_method`, default by `via`). Raises NotSubscribable for an informational
+    campaign.
     """
     _check(item)
     with transaction.atomic():
-        if visit is not None and add_hit(item, via, visit).is_machine:
-            return False
+        if visit is not None:
+            add_hit(item, via, visit)
         if not is_opted_out(item):
             method = consent_method or CONSENT_METHODS.get(via, consent.Method.ESP)
             _record_consent(item, consent.Action.OPT_OUT, method, visit)
@@ -69,7 +70,6 @@ def opt_out(
         if item.mass_email.opt_out_entirely and item.email_address_id:
             EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
         add_log_records([log_record(item, CampaignLogRecord.Action.OPTED_OUT)])
-    return True
 
 
 def subscribe_again(item: EmailQueueItem) -> bool:

@@ -31,6 +31,9 @@ LINK_FIELDS = ("name", "url", "action", "message")
 LINK_CACHE_SECONDS = 5
 
 
+CONTROL_CODES = dict.fromkeys([*range(32), 127])
+
+
 @dataclass(frozen=True)
 class Visit:
     """Who asked, as far as a hit records it: no raw client address."""
@@ -42,7 +45,8 @@ class Visit:
     @classmethod
     def from_request(cls, request: HttpRequest) -> "Visit":
         return cls(
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            # NUL cannot be stored in PostgreSQL text, and no real browser sends control codes.
+            user_agent=request.META.get("HTTP_USER_AGENT", "").translate(CONTROL_CODES)[:300],
             client_hash=classification.client_hash(request.META.get("REMOTE_ADDR", "")),
         )
 

@@ -8,11 +8,14 @@ providers send without cookies, is exempt.
 
 import base64
 import logging
+from functools import wraps
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -98,12 +101,44 @@ def _honeypot(request: HttpRequest, item_id: int) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+class Informational(Exception):
+    """The item belongs to an informational campaign: there is nothing to unsubscribe from."""
+
+
 def _subscribable_item(token: str) -> EmailQueueItem | None:
+    """The sent item the token names; None if none; raises Informational for a service notice."""
     ids = tokens.read_or_none(tokens.OPT_OUT, token)
     item = recording.sent_item(ids[0]) if ids else None
-    if item is None or item.mass_email.campaign.is_informational:
-        return None
+    if item is not None and item.mass_email.campaign.is_informational:
+        raise Informational
     return item
+
+
+def _not_subscribable(request: HttpRequest) -> HttpResponse:
+    context = {
+        "title": _("This email cannot be unsubscribed from"),
+        "reason": _(
+            "It was a service message (about your account, an order or a change to our terms), "
+            "sent to everyone it concerns rather than to a mailing list, so there is no list "
+            "to leave. Nothing was changed."
+        ),
+    }
+    response = render(request, "tracking/refused.html", context, status=404)
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def subscription_view(view):
+    """The opt-out views' refusal of informational campaigns, with the reason."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            return view(request, token)
+        except Informational:
+            return _not_subscribable(request)
+
+    return guarded
 
 
 def _person_name(target) -> str:
@@ -129,6 +164,7 @@ def _opt_out_page(request: HttpRequest, token: str, item: EmailQueueItem, done: 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@subscription_view
 def opt_out(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the page with an Unsubscribe button and changes nothing; POST unsubscribes."""
     item = _subscribable_item(token)
@@ -138,11 +174,11 @@ def opt_out(request: HttpRequest, token: str) -> HttpResponse:
         return _opt_out_page(request, token, item)
     if request.POST.get("preferences"):
         return _save_preferences(request, token, item)
-    visit = Visit.from_request(request)
-    done = unsubscribing.opt_out(item, via=TrackingHit.Kind.OPT_OUT, visit=visit)
-    if done:
-        preferences.record_reason(item, request.POST.get("reason", ""), request.POST.get("why", ""))
-    return _opt_out_page(request, token, item, done="out" if done else "")
+    # Whatever the user agent: a person may use any browser, and the CSRF token shows the
+    # request came from this page; the machine rules only classify the hit for the reports.
+    unsubscribing.opt_out(item, via=TrackingHit.Kind.OPT_OUT, visit=Visit.from_request(request))
+    preferences.record_reason(item, request.POST.get("reason", ""), request.POST.get("why", ""))
+    return _opt_out_page(request, token, item, done="out")
 
 
 def _save_preferences(request: HttpRequest, token: str, item: EmailQueueItem) -> HttpResponse:
@@ -158,6 +194,7 @@ def _save_preferences(request: HttpRequest, token: str, item: EmailQueueItem) ->
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@subscription_view
 def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The List-Unsubscribe URL: an RFC 8058 POST unsubscribes at once; a GET shows the page."""
     item = _subscribable_item(token)
@@ -166,15 +203,30 @@ def one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _opt_out_page(request, token, item)
     if request.POST.get("List-Unsubscribe") != "One-Click":
-        return HttpResponseBadRequest(
-            "Expected the body List-Unsubscribe=One-Click (RFC 8058).", content_type="text/plain"
-        )
+        return _not_one_click(request, token)
+    # RFC 8058: the body alone is the request (no cookies, no user agent rules), answered
+    # without a redirect.
     unsubscribing.opt_out(item, via=TrackingHit.Kind.ONE_CLICK, visit=Visit.from_request(request))
     return HttpResponse("Unsubscribed.\n", content_type="text/plain; charset=utf-8")
 
 
+def _not_one_click(request: HttpRequest, token: str) -> HttpResponse:
+    """400 for a POST without RFC 8058's body: the page says why and leads to the opt-out page."""
+    context = {
+        "title": _("This is the mail programs' unsubscribe address"),
+        "reason": _(
+            "It accepts only the one-click request mail programs send (RFC 8058), and this "
+            "request was not one. Nothing was changed."
+        ),
+        "link": reverse("tracking:opt_out", args=[token]),
+        "link_text": _("Go to the unsubscribe page"),
+    }
+    return render(request, "tracking/refused.html", context, status=400)
+
+
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@subscription_view
 def subscribe_again(request: HttpRequest, token: str) -> HttpResponse:
     """POST undoes the opt-out; a GET only leads back to the opt-out page."""
     item = _subscribable_item(token)

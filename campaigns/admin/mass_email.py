@@ -9,7 +9,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.core.validators import validate_email
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -26,6 +25,7 @@ from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
 from campaigns.progress import progress
 from campaigns.test_send import TestSendError, send_test
+from crm.address_fields import validate_stored_address
 from crm.admin.site import ReadOnlyAdmin
 from crm.models import Account, Contact, Lead
 
@@ -280,16 +280,14 @@ class TestSendForm(forms.Form):
     def clean_addresses(self) -> list[str]:
         raw = self.cleaned_data["addresses"].replace(",", "\n").replace(";", "\n")
         addresses = [line.strip() for line in raw.splitlines() if line.strip()]
-        bad = []
+        problems = []
         for address in addresses:
             try:
-                validate_email(address)
-            except forms.ValidationError:
-                bad.append(address)
-        if bad:
-            raise forms.ValidationError(
-                _("Not a valid email address: %(list)s") % {"list": ", ".join(bad)}
-            )
+                validate_stored_address(address)
+            except forms.ValidationError as exc:
+                problems.extend(exc.messages)
+        if problems:
+            raise forms.ValidationError(problems)
         return addresses
 
     def clean(self) -> dict:

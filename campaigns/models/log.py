@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign, TrackingUrl
 from campaigns.models.mass_email import EmailQueueItem
+from crm.address_fields import AddressField
 from crm.models import EmailAddress, TargetFields
 
 ONCE_PER_ITEM = ("sent", "opened", "opted_out")
@@ -23,6 +24,8 @@ class CampaignLogRecord(TargetFields):
     class BounceType(models.TextChoices):
         HARD = "hard", _("Hard")
         SOFT = "soft", _("Soft")
+        # The message or the sender was refused (spam, blocklist, DMARC); the address is fine.
+        BLOCKED = "blocked", _("Blocked")
 
     # campaign and email_address lead composite indexes below; a separate FK index each would
     # only add a write to every open and click.
@@ -58,8 +61,10 @@ class CampaignLogRecord(TargetFields):
         on_delete=models.SET_NULL,
         db_index=False,
     )
-    email = models.EmailField(_("email"), blank=True)
+    email = AddressField(_("email"), blank=True)
     bounce_type = models.CharField(_("bounce type"), max_length=10, choices=BounceType, blank=True)
+    # A bounce's enhanced status code and the server's words, e.g. "5.7.1 … listed on …".
+    bounce_detail = models.CharField(_("bounce detail"), max_length=500, blank=True)
     is_test = models.BooleanField(_("test"), default=False)
 
     class Meta:

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign
+from crm.address_fields import AddressField
 from crm.models import EmailAccount, EmailAddress, EmailTemplate, TargetFields
 from targetlists.models import TargetList
 
@@ -33,9 +34,9 @@ class MassEmail(models.Model):
     email_template = models.ForeignKey(
         EmailTemplate, verbose_name=_("email template"), on_delete=models.PROTECT
     )
-    from_address = models.EmailField(_("from address"), blank=True)
+    from_address = AddressField(_("from address"), blank=True)
     from_name = models.CharField(_("from name"), max_length=255, blank=True)
-    reply_to_address = models.EmailField(_("reply-to address"), blank=True)
+    reply_to_address = AddressField(_("reply-to address"), blank=True)
     reply_to_name = models.CharField(_("reply-to name"), max_length=255, blank=True)
     target_lists = models.ManyToManyField(
         TargetList, verbose_name=_("target lists"), blank=True, related_name="mass_emails"
@@ -106,7 +107,7 @@ class EmailQueueItem(TargetFields):
     email_address = models.ForeignKey(
         EmailAddress, verbose_name=_("email address"), null=True, on_delete=models.SET_NULL
     )
-    email = models.EmailField(_("email"), blank=True)
+    email = AddressField(_("email"), blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     is_test = models.BooleanField(_("test"), default=False)

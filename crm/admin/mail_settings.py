@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import smtp
+from crm.address_fields import AddressFormField
 from crm.admin.site import SingletonAdmin
 from crm.models import EmailAccount, OutboundEmailSettings
 
@@ -101,7 +102,7 @@ class EmailAccountForm(WriteOnlyPasswordsForm):
 
 
 class TestEmailForm(forms.Form):
-    to_address = forms.EmailField(label=gettext_lazy("Send to"))
+    to_address = AddressFormField(label=gettext_lazy("Send to"))
 
 
 SMTP_FIELDS = (*SMTP_MODEL_FIELDS, "smtp_password", "clear_smtp_password")

@@ -8,6 +8,7 @@ extends these classes: crm must not import targetlists.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -16,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm.address_fields import AddressFormField
 from crm.models import Account, Contact, EmailAddress, Lead
 from crm.models.people import normalize_address
 
@@ -23,7 +25,7 @@ from crm.models.people import normalize_address
 class PersonForm(forms.ModelForm):
     """A person's form with a plain Email field in place of the shared-address foreign key."""
 
-    email = forms.EmailField(
+    email = AddressFormField(
         label=_("Email"),
         required=False,
         help_text=_(
@@ -244,3 +246,27 @@ class EmailAddressAdmin(admin.ModelAdmin):
             "%(count)d address marked valid.", "%(count)d addresses marked valid.", count
         )
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+
+class UserEmailAdmin(type(admin.site.get_model_admin(get_user_model()))):
+    """Django's user pages, with the email box checked like every other address (a user can
+    be a mass email's recipient): UTF-8 local parts accepted, each problem named."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "email":
+            return AddressFormField(label=db_field.verbose_name.capitalize(), required=False)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class AddressCheckedForm(form):
+            def _get_validation_exclusions(self):
+                # User.email's own EmailValidator would refuse UTF-8 local parts again.
+                return {*super()._get_validation_exclusions(), "email"}
+
+        return AddressCheckedForm
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserEmailAdmin)

@@ -118,7 +118,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         ]
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        template = get_object_or_404(EmailTemplate, pk=object_id)
+        template = self.get_object(request, object_id)  # None for an id that is no number
+        if template is None:
+            raise Http404(_("There is no email template with this id."))
         if not self.has_view_permission(request, template):
             raise PermissionDenied
         person = self._chosen_person(request)

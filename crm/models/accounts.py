@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from crm import secrets
+from crm.address_fields import AddressField
 
 
 class Security(models.TextChoices):
@@ -39,7 +40,7 @@ class SmtpFields(models.Model):
 class OutboundEmailSettings(SmtpFields):
     """The system SMTP account (a single row), used unless a mass email names another account."""
 
-    from_address = models.EmailField(_("from address"), blank=True)
+    from_address = AddressField(_("from address"), blank=True)
     from_name = models.CharField(_("from name"), max_length=255, blank=True)
 
     class Meta:
@@ -67,7 +68,7 @@ class EmailAccount(SmtpFields):
     """A group email account: an SMTP identity to send from and/or an IMAP mailbox to watch."""
 
     name = models.CharField(_("name"), max_length=255)
-    email_address = models.EmailField(_("email address"))
+    email_address = AddressField(_("email address"))
     from_name = models.CharField(_("from name"), max_length=255, blank=True)
     use_smtp = models.BooleanField(_("use for sending"), default=False)
     imap_host = models.CharField(_("IMAP host"), max_length=255, blank=True)

@@ -2,8 +2,9 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+from crm.address_fields import AddressField
 
 
 def normalize_address(address: str) -> str:
@@ -13,7 +14,7 @@ def normalize_address(address: str) -> str:
 class EmailAddress(models.Model):
     """One row per address, shared by every person who uses it; flags apply everywhere."""
 
-    address = models.EmailField(_("address"), max_length=254)
+    address = AddressField(_("address"))
     address_lower = models.CharField(max_length=254, unique=True, editable=False)
     opt_out = models.BooleanField(
         _("opted out"), default=False, help_text=_("Receives no mass email at all.")
@@ -26,13 +27,9 @@ class EmailAddress(models.Model):
     class Meta:
         verbose_name = _("email address")
         verbose_name_plural = _("email addresses")
+        # address_lower is set by save() with Python's lower(): SQL's LOWER() differs for
+        # non-ASCII letters (SQLite lowers only A-Z), so no CHECK constraint compares them.
         ordering = ["address_lower"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(address_lower=Lower("address")),
-                name="emailaddress_lower_matches",
-            )
-        ]
 
     def __str__(self) -> str:
         return self.address

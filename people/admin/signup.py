@@ -62,8 +62,7 @@ class SignupFormAdmin(admin.ModelAdmin):
             'style="width:100%;max-width:36rem;height:34rem;border:0"></iframe>'
         )
         return format_html(
-            '<textarea readonly rows="3" cols="80" onclick="this.select()">{}</textarea>'
-            '<div class="help">{}</div>',
+            '<textarea readonly rows="3" cols="80">{}</textarea><div class="help">{}</div>',
             code,
             _("Paste it into any web page: it shows the hosted form, with a fresh signed token."),
         )

@@ -204,7 +204,7 @@ def test_send_test_refuses_a_malformed_address(client, marketer, smtp_server):
         send_test_url(MassEmailFactory()), {"addresses": "good@example.org, not-an-address"}
     )
 
-    assert "Not a valid email address: not-an-address" in page.content.decode()
+    assert "is not an email address (no @)" in page.content.decode()
     assert smtp_server.total == 0
 
 

@@ -184,8 +184,8 @@ def test_it_retries_a_4xx_in_a_later_run_then_gives_up(smtp_server, limits):
     greylisted.refresh_from_db()
     assert (greylisted.status, greylisted.attempts) == (Status.PENDING, 1)
     assert "451" in greylisted.last_error and "Greylisted" in greylisted.last_error
-    run_send_job()
-    run_send_job()
+    run_send_job(now=timezone.now() + timedelta(minutes=11))
+    run_send_job(now=timezone.now() + timedelta(minutes=32))
 
     greylisted.refresh_from_db()
     assert (greylisted.status, greylisted.attempts) == (Status.FAILED, 3)

@@ -51,6 +51,7 @@ def test_it_counts_each_figure_in_recipients_with_percentages_of_sent():
     log(items[1], "opted_out")
     log(items[2], "bounced", bounce_type="hard")
     log(items[1], "bounced", bounce_type="soft")
+    log(items[0], "bounced", bounce_type="blocked")
     CampaignLogRecordFactory(
         queue_item=None,
         campaign=campaign,
@@ -71,6 +72,7 @@ def test_it_counts_each_figure_in_recipients_with_percentages_of_sent():
         "bounced",
         "hard",
         "soft",
+        "blocked",
         "leads",
     ]
     assert {key: f.value for key, f in shown.items()} == {
@@ -78,9 +80,10 @@ def test_it_counts_each_figure_in_recipients_with_percentages_of_sent():
         "opened": 2,
         "clicked": 1,
         "opted_out": 1,
-        "bounced": 2,
+        "bounced": 3,
         "hard": 1,
         "soft": 1,
+        "blocked": 1,
         "leads": 1,
     }
     assert shown["opened"].percent == Decimal("66.67")
@@ -135,8 +138,11 @@ def test_it_shows_opens_when_there_are_some_even_with_tracking_off():
 @pytest.mark.parametrize(
     ("campaign_type", "keys"),
     [
-        ("newsletter", ["sent", "clicked", "opted_out", "bounced", "hard", "soft", "leads"]),
-        ("informational", ["sent", "bounced", "hard", "soft"]),
+        (
+            "newsletter",
+            ["sent", "clicked", "opted_out", "bounced", "hard", "soft", "blocked", "leads"],
+        ),
+        ("informational", ["sent", "bounced", "hard", "soft", "blocked"]),
         ("mail", ["sent", "leads"]),
         ("web", ["leads"]),
         ("television", ["leads"]),

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaigns import tokens
 
@@ -30,3 +32,51 @@ def test_it_accepts_tokens_signed_with_a_fallback_key(settings):
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-key-after-rotation-0123456789abcdefghijklmnop"
     assert tokens.read(tokens.OPEN, token) == (9,)
+
+
+# Any string at all may come in from a URL or a header.
+ANY_TOKEN = st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet="0123456789abcdefz-._=+/ ", max_size=60),
+    st.builds(
+        lambda ids, mac: f"{ids}.{mac}",
+        st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz-+ ", max_size=40),
+        st.text(alphabet="ABCDEFabcdef0123456789_-=äö", max_size=40),
+    ),
+    st.integers(min_value=0, max_value=20_000).map(lambda n: "1." + "A" * n),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(kind=st.sampled_from(tokens.KINDS), token=ANY_TOKEN, count=st.integers(1, 3))
+def test_it_answers_any_string_with_ids_or_bad_token(kind, token, count):
+    try:
+        ids = tokens.read(kind, token, count)
+    except tokens.BadToken:
+        return
+    assert tokens.make(kind, *ids) == token  # only a token make() gave is ever read
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=3))
+def test_it_reads_back_any_ids(ids):
+    assert tokens.read(tokens.CLICK, tokens.make(tokens.CLICK, *ids), count=len(ids)) == tuple(ids)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "äö.ü",
+        "1.ÄÖÜ",
+        "+1.AAAA",
+        " 1.AAAA",
+        "1..AAAA",
+        "1-.AAAA",
+        "-1.AAAA",
+        "1.AA==",
+        "1" * 10_000,
+    ],
+)
+def test_it_refuses_what_once_broke_it(garbage):
+    with pytest.raises(tokens.BadToken):
+        tokens.read(tokens.OPEN, garbage)

@@ -69,7 +69,24 @@ def test_the_detail_shows_headers_text_and_sandboxed_escaped_html(admin_client, 
     assert "news@example.com" in html
     assert 'sandbox=""' in html
     assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    frame_url = reverse("captured_mail_html", args=[message.name])
+    assert f'src="{frame_url}"' in html
+
+
+def test_the_frame_serves_the_html_with_a_policy_that_runs_no_script(admin_client, capture_dir):
+    send_to_capture(capture_dir, "With HTML", html="<p style='color:red'>Hi</p><script>x</script>")
+    [message] = list_messages(capture_dir)
+
+    response = admin_client.get(reverse("captured_mail_html", args=[message.name]))
+
+    policy = response["Content-Security-Policy"]
+    assert "<p style='color:red'>Hi</p>" in response.content.decode()
+    assert "default-src 'none'" in policy
+    assert "style-src 'unsafe-inline'" in policy
+    assert "script-src" not in policy  # so default-src 'none' refuses scripts
+    assert "sandbox" in policy.split("; ")
+    assert "frame-ancestors 'self'" in policy
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
 
 
 def test_the_pages_do_not_exist_without_debug(admin_client, capture_dir, settings):
@@ -78,6 +95,7 @@ def test_the_pages_do_not_exist_without_debug(admin_client, capture_dir, setting
     settings.DEBUG = False
 
     assert admin_client.get(reverse("captured_mail_list")).status_code == 404
+    assert admin_client.get(reverse("captured_mail_html", args=[message.name])).status_code == 404
     assert admin_client.get(reverse("captured_mail_detail", args=[message.name])).status_code == 404
     assert "Captured mail" not in admin_client.get(reverse("admin:index")).content.decode()
 

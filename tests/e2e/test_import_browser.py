@@ -29,7 +29,7 @@ def test_it_imports_a_file_and_follows_its_progress(page, live_server, tmp_path,
     page.click("input[type=submit]")
     page.wait_for_selector("#mapping")
     assert page.locator("select[name=column_0]").input_value() == "email"
-    assert page.get_by_text("not an email address: mal").is_visible()
+    assert page.get_by_text("“mal” is not an email address (no @).").is_visible()
     page.select_option("select[name=column_2]", "")
     page.screenshot(path=str(SCREENSHOTS / "import-mapping.png"))
     page.click("input[name=start]")

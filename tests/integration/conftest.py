@@ -43,7 +43,7 @@ class Worker:
     """One `celery worker --pool=solo` process: the task runs in the process itself, so a
     SIGKILL to `pid` kills the run mid-way."""
 
-    def __init__(self, name: str, log_dir: Path):
+    def __init__(self, name: str, log_dir: Path, extra_env: dict | None = None):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         env = {
@@ -52,6 +52,7 @@ class Worker:
             "DATABASE_URL": database_url(),
             "VAR_DIR": str(settings.VAR_DIR),
             "LOG_LEVEL": "INFO",
+            **(extra_env or {}),
         }
         command = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=solo"]
         command += ["--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]

@@ -1,7 +1,9 @@
 """A real SMTP server for tests (aiosmtpd, in-process, on a free port) that counts what it gets.
 
-It can be told to refuse chosen recipients (e.g. 550 or 451 at RCPT) and to answer 421 to every
-MAIL FROM until told to recover, like a server that is overloaded for a while.
+It can be told to refuse chosen recipients (e.g. 550 or 451 at RCPT), to answer a recipient a
+scripted sequence of replies (`script`: "421 …" twice, then accept; "DROP" hangs up while that
+message is in flight), to defer a whole domain, to answer 421 to every MAIL FROM until told to
+recover, like a server that is overloaded for a while, and to offer SMTPUTF8 (RFC 6531) or not.
 """
 
 import logging
@@ -28,8 +30,12 @@ class CountingHandler:
         self.messages: list[tuple[str, str, bytes]] = []
         self.received: Counter[str] = Counter()
         self.sessions_with_mail: set[int] = set()
+        self.mail_options: dict[str, list[str]] = {}  # by recipient: the MAIL FROM parameters
         self.refusals: dict[str, str] = {}
+        self.scripts: dict[str, list[str]] = {}
+        self.domain_refusals: dict[str, str] = {}
         self.closing: str = ""
+        self.messages_per_session: int | None = None  # then 421 to MAIL, like many servers
         self.pipelining = True  # advertise RFC 2920 PIPELINING, as Postfix and most MTAs do
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -41,12 +47,28 @@ class CountingHandler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.closing:
             return self.closing
+        carried = getattr(session, "carried", 0)
+        if self.messages_per_session is not None and carried >= self.messages_per_session:
+            server.transport.close()
+            return "421 4.7.0 Too many messages in this session"
+        session.carried = carried + 1
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        refusal = self.refusals.get(address.lower())
+        address = address.lower()
+        with self.lock:
+            script = self.scripts.get(address)
+            scripted = script.pop(0) if script else ""
+        if scripted == "DROP":
+            server.transport.close()  # the connection is lost while this message is in flight
+            return "421 4.4.2 Connection dropped"
+        refusal = (
+            scripted
+            or self.refusals.get(address)
+            or self.domain_refusals.get(address.rpartition("@")[2])
+        )
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -57,6 +79,7 @@ class CountingHandler:
             for recipient in envelope.rcpt_tos:
                 self.messages.append((envelope.mail_from, recipient.lower(), envelope.content))
                 self.received[recipient.lower()] += 1
+                self.mail_options[recipient.lower()] = list(envelope.mail_options)
             self.sessions_with_mail.add(id(session))
         return "250 2.0.0 Message accepted"
 
@@ -64,10 +87,16 @@ class CountingHandler:
 class SmtpServer:
     """Start with `start()`, stop with `stop()`; `handler` holds what was received."""
 
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = True) -> None:
         self.port = free_port()
         self.handler = CountingHandler()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.smtputf8 = smtputf8
+        self._controller = self._new_controller()
+
+    def _new_controller(self) -> Controller:
+        return Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
 
     def start(self) -> "SmtpServer":
         self._controller.start()
@@ -78,8 +107,15 @@ class SmtpServer:
 
     def restart(self) -> None:
         """Stop (dropping every open session) and listen again on the same port."""
+        self.go_down()
+        self.come_up()
+
+    def go_down(self) -> None:
+        """Stop listening (connections are refused) until `come_up()`."""
         self._controller.stop()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def come_up(self) -> None:
+        self._controller = self._new_controller()
         self._controller.start()
 
     # What tests read and set.
@@ -102,6 +138,14 @@ class SmtpServer:
 
     def refuse(self, address: str, reply: str) -> None:
         self.handler.refusals[address.lower()] = reply
+
+    def script(self, address: str, *replies: str) -> None:
+        """Answer `address`'s next RCPTs with `replies` in turn ("DROP" hangs up), then accept."""
+        with self.handler.lock:
+            self.handler.scripts[address.lower()] = list(replies)
+
+    def defer_domain(self, domain: str, reply: str = "450 4.7.1 Rate limited, try later") -> None:
+        self.handler.domain_refusals[domain.lower()] = reply
 
     def answer_closing(self, reply: str = "421 4.3.2 Too busy, closing the channel") -> None:
         self.handler.closing = reply

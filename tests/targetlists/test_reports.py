@@ -16,6 +16,7 @@ from targetlists.models import Report, ReportCondition, TargetListEntry
 from targetlists.tasks import run_report_sync
 from tests.factories import (
     ContactFactory,
+    EmailAddressFactory,
     LeadFactory,
     TargetListFactory,
     UserFactory,
@@ -202,3 +203,24 @@ def test_the_admin_refuses_a_condition_the_records_do_not_have(marketer_client):
     assert response.status_code == 200
     assert "Contacts have no field “status”." in response.content.decode()
     assert not Report.objects.exists()
+
+
+def test_a_report_finds_an_international_address_and_refuses_an_over_long_value(
+    marketer_client,
+):
+    target_list = TargetListFactory()
+    ContactFactory(email_address=EmailAddressFactory(address="josé@exämple.com"))
+    ContactFactory()
+    add_url = reverse("admin:targetlists_report_add")
+
+    too_long = marketer_client.post(
+        add_url, report_form(target_list, ("email", "equals", "x" * 306))
+    )
+    saved = marketer_client.post(
+        add_url, report_form(target_list, ("email", "equals", "JOSé@EXäMPLE.COM"))
+    )
+
+    assert too_long.status_code == 200
+    assert "at most 255 characters" in too_long.content.decode()
+    assert saved.status_code == 302
+    assert [c.email for c in reports.matching(Report.objects.get())] == ["josé@exämple.com"]

@@ -30,6 +30,7 @@ def test_a_permanent_failure_is_a_hard_bounce_that_invalidates_the_address(item)
         kind="hard",
         status="5.1.1",
         diagnostic=f"smtp; 550 5.1.1 <{item.email}>: Recipient address rejected: User unknown",
+        recipient=item.email,
     )
     assert bounces.record(bounce) is True
     assert bounced(item) == ["hard"]
@@ -42,7 +43,7 @@ def test_a_permanent_failure_is_a_hard_bounce_that_invalidates_the_address(item)
 def test_a_report_to_the_verp_address_names_its_item_without_our_header(item):
     raw = exim_headers_dsn(item, tokens.make(tokens.VERP, item.pk))
 
-    assert bounces.parse(raw) == bounces.Bounce(item.pk, "hard", "5.2.2", "")
+    assert bounces.parse(raw) == bounces.Bounce(item.pk, "soft", "5.2.2", "", item.email)
 
 
 def test_soft_bounces_count_until_the_limit_makes_the_address_invalid(item):
@@ -125,7 +126,7 @@ X-Queue-Item-Id: {header}
 
     assert bounces.parse(auto_reply) is None
     assert bounces.parse(postfix_dsn(item, status="2.0.0", action="delivered")) is None
-    assert bounces.parse(postfix_dsn(item, status="unknown")) is None
+    assert bounces.parse(postfix_dsn(item, status="2.0.0", action="relayed")) is None
 
 
 def test_a_report_naming_no_item_of_ours_is_left_alone(item):

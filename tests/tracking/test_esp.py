@@ -138,6 +138,24 @@ def test_a_sendgrid_block_is_a_soft_bounce(client, item):
     assert (item.email_address.soft_bounces, item.email_address.invalid) == (1, False)
 
 
+def test_a_sendgrid_blocklisting_is_a_blocked_bounce_that_leaves_the_address(client, item):
+    reason = "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using Spamhaus"
+
+    post(client, "sendgrid", sendgrid(item, "bounce", type="blocked", reason=reason))
+
+    assert log(item) == [("bounced", "blocked")]
+    item.email_address.refresh_from_db()
+    assert (item.email_address.soft_bounces, item.email_address.invalid) == (0, False)
+
+
+def test_a_sendgrid_bounce_for_a_full_mailbox_is_soft(client, item):
+    reason = "552 5.2.2 The email account that you tried to reach is over quota."
+
+    post(client, "sendgrid", sendgrid(item, "bounce", type="bounce", status="5.2.2", reason=reason))
+
+    assert log(item) == [("bounced", "soft")]
+
+
 def test_the_echoed_message_id_names_the_item_without_metadata(client, item):
     payload = sendgrid(item, "bounce", type="bounce", status="5.1.1", reason="550 5.1.1 unknown")
     del payload[0]["massmail_item"]

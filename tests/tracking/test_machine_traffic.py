@@ -131,7 +131,7 @@ def test_it_leaves_clicks_of_one_link_in_other_windows_alone(client, item, links
     assert not any(h.is_machine for h in hits())
 
 
-def test_it_never_unsubscribes_for_a_machine_in_a_burst(client, item):
+def test_it_unsubscribes_in_a_burst_and_only_classifies_the_hit(client, item):
     entry = TargetListEntryFactory(contact=item.contact)
     item.mass_email.target_lists.set([entry.target_list])
     click(client, item, 0)
@@ -141,5 +141,6 @@ def test_it_never_unsubscribes_for_a_machine_in_a_burst(client, item):
 
     assert response.status_code == 200
     entry.refresh_from_db()
-    assert entry.opted_out is False
-    assert not CampaignLogRecord.objects.filter(action="opted_out").exists()
+    assert entry.opted_out is True  # RFC 8058's request is honoured; the rules only classify
+    assert CampaignLogRecord.objects.filter(action="opted_out").count() == 1
+    assert hits("one_click")[0].is_machine is True

@@ -1,6 +1,7 @@
 """The job "Check Group Email Accounts" against a real IMAP server (Dovecot)."""
 
 import socket
+import time
 
 import pytest
 from django.urls import reverse
@@ -65,7 +66,8 @@ def test_it_records_the_bounces_of_a_mailbox_and_leaves_other_mail_alone(imap_ma
     summary = run_bounce_check()
 
     assert summary == (
-        "Bounces: 5 new messages, 1 hard bounces, 1 soft bounces, 1 delay warnings, 2 left alone"
+        "Bounces: 5 new messages, 1 hard bounces, 1 soft bounces, 0 blocked, 1 delay warnings, "
+        "0 complaints, 2 left alone"
     )
     assert bounce_types(hard, soft, delayed, forged) == [["hard"], ["soft"], [], []]
     hard.email_address.refresh_from_db()
@@ -115,21 +117,22 @@ def test_a_recreated_folder_is_read_again_without_recording_twice(imap_mailbox):
 def test_a_run_that_dies_halfway_resumes_after_the_last_message_it_finished(
     imap_mailbox, monkeypatch
 ):
+    monkeypatch.setattr(mailboxes, "FETCH_BATCH", 1)  # a batch is one message
     first, second = SentQueueItemFactory.create_batch(2)
     imap_mailbox.append(postfix_dsn(first))
     imap_mailbox.append(postfix_dsn(second))
     account = account_for(imap_mailbox)
-    record = bounces.record
+    record_all = bounces.record_all
 
-    def dies_at_the_second(bounce):
-        if bounce.item_id == second.pk:
+    def dies_at_the_second(reports):
+        if reports[0].item_id == second.pk:
             raise RuntimeError("worker killed")
-        return record(bounce)
+        return record_all(reports)
 
-    monkeypatch.setattr(bounces, "record", dies_at_the_second)
+    monkeypatch.setattr(bounces, "record_all", dies_at_the_second)
     with pytest.raises(RuntimeError):
         mailboxes.check_account(account)
-    monkeypatch.setattr(bounces, "record", record)
+    monkeypatch.setattr(bounces, "record_all", record_all)
     assert bounce_types(first, second) == [["hard"], []]
 
     account.refresh_from_db()
@@ -197,6 +200,71 @@ def test_administrators_check_an_account_from_the_list(imap_mailbox, admin_clien
 
     shown = [str(message) for message in response.context["messages"]]
     assert shown == [
-        "Bounces: 1 new messages, 1 hard bounces, 0 soft bounces, 0 delay warnings, 0 left alone"
+        "Bounces: 1 new messages, 1 hard bounces, 0 soft bounces, 0 blocked, 0 delay warnings, "
+        "0 complaints, 0 left alone"
     ]
     assert bounce_types(item) == [["hard"]]
+
+
+def test_one_run_reads_every_new_message_past_any_count_cap(imap_mailbox, monkeypatch):
+    monkeypatch.setattr(mailboxes, "FETCH_BATCH", 7)  # many batches from a small mailbox
+    items = SentQueueItemFactory.create_batch(12)
+    for n, item in enumerate(items):
+        imap_mailbox.append(postfix_dsn(item, status="4.2.2" if n % 2 else "5.1.1"))
+        imap_mailbox.append(ORDINARY)
+
+    result = mailboxes.check_account(account_for(imap_mailbox))
+
+    assert (result.read, result.hard, result.soft, result.left_alone) == (24, 6, 6, 12)
+    assert result.waiting == 0
+    assert seen_flags(imap_mailbox) == [True, False] * 12
+
+
+def test_a_run_out_of_time_leaves_the_rest_for_the_next_run(imap_mailbox):
+    items = SentQueueItemFactory.create_batch(3)
+    for item in items:
+        imap_mailbox.append(postfix_dsn(item))
+    account = account_for(imap_mailbox)
+
+    stopped = mailboxes.check_account(account, deadline=time.monotonic())
+    account.refresh_from_db()
+    resumed = mailboxes.check_account(account)
+
+    assert (stopped.read, stopped.waiting) == (0, 3)
+    assert "3 more wait for the next run" in str(stopped)
+    assert (resumed.read, resumed.hard, resumed.waiting) == (3, 3, 0)
+    assert bounce_types(*items) == [["hard"]] * 3
+
+
+def test_a_batch_that_dies_is_read_again_and_recorded_once(imap_mailbox, monkeypatch):
+    items = SentQueueItemFactory.create_batch(3)
+    for item in items:
+        imap_mailbox.append(postfix_dsn(item, status="4.2.2"))
+    account = account_for(imap_mailbox)
+    record_all = bounces.record_all
+
+    def dies_after_recording(reports):
+        record_all(reports)
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(bounces, "record_all", dies_after_recording)
+    with pytest.raises(RuntimeError):
+        mailboxes.check_account(account)
+    monkeypatch.setattr(bounces, "record_all", record_all)
+    account.refresh_from_db()
+    result = mailboxes.check_account(account)
+
+    assert (result.read, result.soft) == (3, 3)
+    assert bounce_types(*items) == [["soft"]] * 3
+    items[0].email_address.refresh_from_db()
+    assert items[0].email_address.soft_bounces == 1
+
+
+def test_a_message_that_cannot_be_read_is_left_alone_and_the_rest_are_read(imap_mailbox):
+    item = SentQueueItemFactory()
+    imap_mailbox.append(b"Content-Type: multipart/report; boundary=\r\n\r\n\xff\xfe--\r\n")
+    imap_mailbox.append(postfix_dsn(item))
+
+    result = mailboxes.check_account(account_for(imap_mailbox))
+
+    assert (result.read, result.hard, result.left_alone) == (2, 1, 1)

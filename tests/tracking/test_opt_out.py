@@ -137,6 +137,7 @@ def test_it_refuses_a_one_click_post_without_the_rfc_8058_body(item, entries):
     response = Client(enforce_csrf_checks=True).post(url("one_click", item), {"other": "x"})
 
     assert response.status_code == 400
+    assert "RFC 8058" in response.content.decode()
     assert flags(entries) == [False, False, False]
 
 
@@ -215,8 +216,13 @@ def test_it_answers_404_for_informational_campaigns(client, name):
     mass_email = MassEmailFactory(campaign=CampaignFactory(type="informational"))
     item = SentQueueItemFactory(mass_email=mass_email)
 
-    assert client.get(url(name, item)).status_code == 404
-    assert client.post(url(name, item), {"List-Unsubscribe": "One-Click"}).status_code == 404
+    page = client.get(url(name, item), HTTP_ACCEPT_LANGUAGE="es")
+    posted = client.post(url(name, item), {"List-Unsubscribe": "One-Click"})
+
+    assert page.status_code == 404
+    assert '<html lang="es">' in page.content.decode()
+    assert posted.status_code == 404
+    assert "service message" in posted.content.decode()  # the page says why
     assert not CampaignLogRecord.objects.exists()
 
 
@@ -237,13 +243,66 @@ def test_it_follows_the_browsers_language(client, item):
     assert '<html lang="es">' in response.content.decode()
 
 
-def test_it_never_unsubscribes_for_a_scanner(client, item, entries):
-    response = client.post(url("opt_out", item), HTTP_USER_AGENT="Mimecast URL Protect/1.0")
+@pytest.mark.parametrize(
+    "user_agent", ["Mimecast URL Protect/1.0", "HeadlessChrome/120.0", "python-requests/2.31", ""]
+)
+def test_it_unsubscribes_whatever_the_user_agent(item, entries, user_agent):
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(url("opt_out", item), HTTP_USER_AGENT=user_agent)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())[1]
+
+    response = browser.post(
+        url("opt_out", item), {"csrfmiddlewaretoken": token}, HTTP_USER_AGENT=user_agent
+    )
 
     assert response.status_code == 200
+    assert "You are unsubscribed" in response.content.decode()
+    assert flags(entries) == [True, True, False]
+    assert opted_out_records(item).count() == 1
+    assert TrackingHit.objects.get().is_machine is True  # for the reports only
+
+
+def test_it_honours_a_one_click_post_from_a_scanner_product(item, entries):
+    response = Client(enforce_csrf_checks=True).post(
+        url("one_click", item),
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_USER_AGENT="Mimecast URL Protect/1.0",
+    )
+
+    assert response.status_code == 200
+    assert flags(entries) == [True, True, False]
+    assert opted_out_records(item).count() == 1
+
+
+def test_it_says_why_a_one_click_post_without_its_body_is_refused(item, entries):
+    response = Client(enforce_csrf_checks=True).post(
+        url("one_click", item), {"other": "x"}, HTTP_ACCEPT_LANGUAGE="es"
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert '<html lang="es">' in body
+    assert "RFC 8058" in body
+    assert f'href="{url("opt_out", item)}"' in body
     assert flags(entries) == [False, False, False]
-    assert not opted_out_records(item).exists()
-    assert TrackingHit.objects.get().is_machine is True
+
+
+def test_it_offers_the_button_again_when_the_csrf_cookie_is_missing(item, entries):
+    browser = Client(enforce_csrf_checks=True)
+
+    refused = browser.post(url("opt_out", item), HTTP_ACCEPT_LANGUAGE="es", HTTP_USER_AGENT=BROWSER)
+    body = refused.content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body)[1]
+    again = browser.post(
+        url("opt_out", item), {"csrfmiddlewaretoken": token}, HTTP_USER_AGENT=BROWSER
+    )
+
+    assert refused.status_code == 403
+    assert '<html lang="es">' in body
+    assert f'action="{url("opt_out", item)}"' in body
+    assert again.status_code == 200
+    assert flags(entries) == [True, True, False]
 
 
 def test_it_greets_a_user_by_full_name(client):

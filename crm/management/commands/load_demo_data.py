@@ -2,7 +2,8 @@
 
 Idempotent: every row is looked up by its name first, so running it twice leaves the same rows,
 and nothing an administrator changed (passwords, SMTP settings) is overwritten. Refuses to run
-with DEBUG off unless --force, so production never gets the demo logins.
+with DEBUG off (exit 1), so production never gets the demo logins; `check --deploy` warns if
+one of them still has its demo password (crm.login_safety).
 """
 
 from dataclasses import dataclass
@@ -155,14 +156,13 @@ def load_settings() -> None:
 class Command(BaseCommand):
     help = "Load demo users, people, a target list, a template and a campaign (idempotent)."
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--force", action="store_true", help="Load even with DEBUG off (not for production)."
-        )
-
-    def handle(self, *args, force: bool, **options) -> None:
-        if not settings.DEBUG and not force:
-            raise CommandError("DEBUG is off: demo logins do not belong in production (--force).")
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "DEBUG is off: the demo data (with the logins admin/admin and "
+                "marketer/marketer) is for development only and was not loaded. "
+                "Create real users with manage.py createsuperuser."
+            )
         with transaction.atomic():
             load_users()
             load_settings()

@@ -1,0 +1,215 @@
+"""Per-recipient deferrals, per-domain backoff and the bounded reconnects, against a real SMTP
+server (aiosmtpd) that answers each recipient as told."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns import deferrals
+from campaigns.models import DomainDeferral, EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.sending import run_send_job
+from campaigns.transport import RECONNECTS_PER_RUN
+from crm.models import EmailAddress
+from tests.factories import ContactFactory, MassEmailFactory, PendingQueueItemFactory
+from tests.integration.smtp_server import SmtpServer, configure_system_smtp
+
+Status = EmailQueueItem.Status
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def smtp_server(request):
+    server = SmtpServer()
+    server.handler.pipelining = request.param
+    server.start()
+    configure_system_smtp(server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def limits():
+    row = MassEmailSettings.load()
+    row.max_per_hour, row.max_per_batch, row.max_attempts = 100_000, None, 4
+    row.save()
+    return row
+
+
+def queue_to(*addresses: str) -> MassEmail:
+    mass_email = MassEmailFactory(status=MassEmail.Status.IN_PROCESS)
+    for address in addresses:
+        contact = ContactFactory(email_address=EmailAddress.for_address(address))
+        PendingQueueItemFactory(
+            mass_email=mass_email, contact=contact, email_address=contact.email_address
+        )
+    return mass_email
+
+
+def item_to(mass_email: MassEmail, address: str) -> EmailQueueItem:
+    return mass_email.queue_items.get(email_address__address_lower=address.lower())
+
+
+def later(minutes: float):
+    return timezone.now() + timedelta(minutes=minutes)
+
+
+def test_the_backoff_doubles_from_ten_minutes_up_to_six_hours():
+    now = timezone.now()
+    delays = [deferrals.next_attempt_at(n, now) - now for n in range(1, 9)]
+    assert delays[:4] == [timedelta(minutes=m) for m in (10, 20, 40, 80)]
+    assert delays[-1] == timedelta(hours=6) and max(delays) == timedelta(hours=6)
+
+
+def test_a_421_at_rcpt_defers_that_recipient_alone(smtp_server):
+    addresses = [f"reader{n}@example.org" for n in range(6)]
+    mass_email = queue_to(*addresses)
+    smtp_server.script(addresses[2], "421 4.7.0 [TSS04] Try again later")
+
+    report = run_send_job()
+
+    throttled = item_to(mass_email, addresses[2])
+    assert (throttled.status, throttled.attempts) == (Status.PENDING, 1)
+    assert "421 4.7.0 [TSS04] Try again later" in throttled.last_error
+    assert throttled.next_attempt_at > timezone.now() + timedelta(minutes=9)
+    assert report.sent == 5 and report.retried == 1
+    assert all(smtp_server.received[a] == 1 for a in addresses if a != addresses[2])
+
+
+def test_a_deferred_item_waits_for_its_time_then_goes_out_once(smtp_server):
+    mass_email = queue_to("slow@example.org", "other@example.org")
+    smtp_server.script("slow@example.org", "451 4.7.1 Greylisted")
+
+    run_send_job()
+    assert run_send_job(now=later(5)).handled == 0  # not due yet
+    run_send_job(now=later(11))
+
+    item = item_to(mass_email, "slow@example.org")
+    assert (item.status, item.attempts) == (Status.SENT, 2)
+    assert smtp_server.received["slow@example.org"] == 1
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+def test_fresh_items_are_claimed_before_due_deferred_ones(smtp_server, limits):
+    mass_email = queue_to("deferred@example.org", "fresh1@example.org", "fresh2@example.org")
+    deferred = item_to(mass_email, "deferred@example.org")
+    EmailQueueItem.objects.filter(pk=deferred.pk).update(
+        attempts=1, next_attempt_at=timezone.now() - timedelta(minutes=1)
+    )
+    limits.max_per_batch = 2
+    limits.save()
+
+    run_send_job()
+
+    assert smtp_server.received["fresh1@example.org"] == 1
+    assert smtp_server.received["fresh2@example.org"] == 1
+    assert smtp_server.received["deferred@example.org"] == 0
+
+
+def test_max_attempts_ends_a_deferred_item_failed_with_the_last_words(smtp_server, limits):
+    limits.max_attempts = 2
+    limits.save()
+    mass_email = queue_to("full@example.org")
+    smtp_server.script("full@example.org", "452 4.2.2 Mailbox full", "452 4.2.2 Still full")
+
+    run_send_job()
+    run_send_job(now=later(11))
+
+    item = item_to(mass_email, "full@example.org")
+    assert item.status == Status.FAILED and item.attempts == 2
+    assert "Gave up after 2 attempts" in item.last_error and "Still full" in item.last_error
+
+
+def test_a_421_to_mail_after_some_messages_moves_on_to_a_new_session(smtp_server):
+    addresses = [f"reader{n}@example.org" for n in range(7)]
+    mass_email = queue_to(*addresses)
+    smtp_server.handler.messages_per_session = 3
+
+    report = run_send_job()
+
+    assert report.sent == 7 and report.retried == 0
+    assert all(smtp_server.received[a] == 1 for a in addresses)
+    assert set(mass_email.queue_items.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_connection_lost_during_one_message_defers_it_and_the_rest_go_on(smtp_server):
+    addresses = [f"reader{n}@example.org" for n in range(5)]
+    mass_email = queue_to(*addresses)
+    smtp_server.script(addresses[1], "DROP")
+
+    report = run_send_job()
+
+    dropped = item_to(mass_email, addresses[1])
+    assert (dropped.status, dropped.attempts) == (Status.PENDING, 1)
+    assert "connection was lost" in dropped.last_error
+    assert report.sent == 4
+    assert [smtp_server.received[a] for a in addresses] == [1, 0, 1, 1, 1]
+
+
+def test_a_run_reopens_a_dropping_server_a_bounded_number_of_times(smtp_server):
+    count = RECONNECTS_PER_RUN + 5
+    addresses = [f"reader{n}@drops{n}.example.org" for n in range(count)]
+    mass_email = queue_to(*addresses)
+    for address in addresses:
+        smtp_server.script(address, "DROP")
+
+    report = run_send_job()
+
+    items = mass_email.queue_items.order_by("id")
+    tried = [item for item in items if item.attempts == 1]
+    assert len(tried) == RECONNECTS_PER_RUN + 1  # the first session, then each reopened one
+    untouched = [item for item in items if item.attempts == 0]
+    assert untouched and all(item.status == Status.PENDING for item in untouched)
+    assert "dropped the connection" in report.summary()
+
+
+def test_a_domain_that_defers_three_messages_waits_while_others_go_on(smtp_server):
+    slow = [f"user{n}@slow.example" for n in range(8)]
+    fast = [f"user{n}@fast.example" for n in range(4)]
+    mass_email = queue_to(*slow[:4], *fast, *slow[4:])
+    smtp_server.defer_domain("slow.example", "450 4.7.1 Too many messages, slow down")
+
+    report = run_send_job()
+
+    assert all(smtp_server.received[address] == 1 for address in fast)
+    attempts = [item_to(mass_email, address).attempts for address in slow]
+    assert attempts == [1, 1, 1, 0, 0, 0, 0, 0]
+    assert all(item_to(mass_email, a).status == Status.PENDING for a in slow)
+    assert report.waiting == 5
+    deferral = DomainDeferral.objects.get(mass_email=mass_email)
+    assert deferral.domain == "slow.example" and deferral.deferrals == 3
+    assert "slow down" in deferral.last_error
+
+    smtp_server.handler.domain_refusals.clear()
+    run_send_job(now=later(1))  # the untried ones: no backoff, they were never attempted
+    assert sum(smtp_server.received[a] for a in slow) == 5
+    assert not DomainDeferral.objects.filter(mass_email=mass_email).exists()
+    run_send_job(now=later(11))
+    assert all(smtp_server.received[a] == 1 for a in slow)
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(smtp_server):
+    addresses = [f"user{n}@big.example" for n in range(12)]
+    mass_email = queue_to(*addresses)
+    for address in addresses[::3]:  # every third mailbox is throttled: 4 deferrals, not in a row
+        smtp_server.script(address, "452 4.2.1 Mailbox is receiving too much mail")
+
+    report = run_send_job()
+
+    assert report.sent == 8 and report.retried == 4 and report.waiting == 0
+    assert not DomainDeferral.objects.filter(mass_email=mass_email).exists()
+
+
+def test_the_mass_email_page_lists_the_deferring_domains(smtp_server, admin_client):
+    mass_email = queue_to(*[f"user{n}@slow.example" for n in range(4)])
+    smtp_server.defer_domain("slow.example", "450 4.7.1 Slow down please")
+    run_send_job()
+
+    page = admin_client.get(f"/admin/campaigns/massemail/{mass_email.pk}/change/")
+
+    content = page.content.decode()
+    assert "slow.example" in content and "Slow down please" in content
+    assert 'class="progress-deferred">3<' in content
