@@ -75,7 +75,7 @@ def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
     names = _tables()
     targets = ", ".join(TARGETS)
     item_targets = ", ".join(f"q.{column}" for column in TARGETS)
-    values = f"{targets}, email_address_id, email, '', is_test"
+    values = f"{targets}, email_address_id, email, '', '', is_test"
     source = "verdict" if click else "item WHERE status = %(sent)s::text"
     logged = f"""
         SELECT campaign_id, %(opened)s::text, %(at)s::timestamptz, id, NULL::bigint, {values}
@@ -99,7 +99,7 @@ def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
         logged AS (
             INSERT INTO {names["log"]} (campaign_id, action, action_date, queue_item_id,
                                         tracking_url_id, {targets}, email_address_id, email,
-                                        bounce_type, is_test)
+                                        bounce_type, bounce_detail, is_test)
             {logged}
             ON CONFLICT DO NOTHING
         )"""
@@ -244,7 +244,10 @@ def insert_batch(log_records: list[tuple], hits: list[tuple]) -> None:
     names = _tables()
     if log_records:
         _insert_arrays(
-            names["log"], LOG_COLUMNS, log_records, "action_date = now(), bounce_type = ''"
+            names["log"],
+            LOG_COLUMNS,
+            log_records,
+            "action_date = now(), bounce_type = '', bounce_detail = ''",
         )
     if hits:
         _insert_arrays(names["hits"], HIT_COLUMNS, hits)
