@@ -215,7 +215,7 @@ def run(count: int, dovecot_root: Path, profile: bool = False) -> None:
         seconds = time.perf_counter() - started
         if profiler:
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     finally:
         _stop(process)
     floor_after, _parsed = time_parse(messages)

@@ -45,14 +45,17 @@ NO_SUCH_USER = re.compile(
     r"|host (or domain name )?not found|domain (name )?not found|null mx"
     r"|not listed in [\w &]{0,40}(directory|address book)|name is not recognized"
     r"|not a known user|is not a valid (user|mailbox|recipient|address)|no valid recipients"
-    r"|recipientnotfound|address (is )?(unknown|invalid|not valid)",
+    r"|recipientnotfound|recipnotfound|address (is )?(unknown|invalid|not valid)"
+    r"|has been (disabled|deactivated|closed|suspended|terminated)|been deactivated"
+    r"|no longer (active|in use|valid|exists|available)|mailbox (is )?not available",
     re.IGNORECASE,
 )
 BLOCKED_WORDS = re.compile(
     r"spam|block|black.?list|(?<!not )listed (on|in|at|by)|\bdnsbl|\brbl\b|reputation|policy|dmarc"
     r"|\bspf\b|dkim|authenticat|not authori[sz]ed|relay(ing)? (access )?(denied|not permitted)"
     r"|access denied|denied by|rejected by (the )?(content|policy)|virus|malware|phish"
-    r"|content (rejected|filter)|bulk mail|too many (messages|connections|recipients)"
+    r"|content (rejected|filter|restriction|polic)|bulk mail"
+    r"|too many (messages|connections|recipients)"
     r"|rate limit|throttl|unsolicited|junk|poor reputation|not accepted from|banned",
     re.IGNORECASE,
 )
@@ -124,10 +127,18 @@ def _by_text(text: str) -> str | None:
 
 
 def codes_in(text: str) -> tuple[int | None, str | None]:
-    """The first SMTP reply code and the first enhanced status code in a server's words."""
+    """The first SMTP reply code and the most telling enhanced status code in a server's
+    words: the first with a specific meaning ("#5.5.0 smtp;550 5.1.1" gives 5.1.1), else the
+    first."""
     reply = REPLY.search(text)
-    enhanced = ENHANCED.search(text)
+    codes = list(ENHANCED.finditer(text))
+    specific = [c for c in codes if c.group(1) != "5" or _by_status(*_numbers(c)) is not None]
+    enhanced = (specific or codes or [None])[0]
     return (int(reply.group(1)) if reply else None), (enhanced.group(0) if enhanced else None)
+
+
+def _numbers(code: re.Match) -> tuple[int, int]:
+    return int(code.group(2)), int(code.group(3))
 
 
 def kind_of_reply(text: str, smtp_code: int | None = None) -> str | None:

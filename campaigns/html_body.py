@@ -38,6 +38,7 @@ BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 TRACKED_LINK = re.compile(r"\{trackingUrl:\d+\}")
 WHITESPACE = re.compile(r"\s+")
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -93,11 +94,18 @@ def _link_text(link) -> str:
     return f"{text} ({shown})" if text and text != shown else shown
 
 
+def _is_hidden(tag) -> bool:
+    return bool(HIDDEN_STYLE.search(tag.get("style") or ""))
+
+
 def to_plain_text(html: str) -> str:
     """A readable plain-text version of `html`: paragraphs and line breaks kept, links written
-    as "text (url)", scripts, styles and comments dropped."""
+    as "text (url)", scripts, styles, comments and hidden elements (display:none, such as the
+    preheader) dropped."""
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup.find_all(INVISIBLE):
+        tag.decompose()
+    for tag in soup.find_all(_is_hidden):
         tag.decompose()
     for markup in soup.find_all(string=lambda string: isinstance(string, NOT_TEXT)):
         markup.extract()

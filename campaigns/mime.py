@@ -91,6 +91,24 @@ def address(name: str, email: str) -> str:
     return f"{encoded_words(name)} <{email}>"
 
 
+def ascii_domain(domain: str) -> str:
+    """`domain` as an IDNA A-label (ASCII) where it can be, for header values."""
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def list_id(campaign_name: str, campaign_id: int, domain: str) -> str:
+    """RFC 2919 List-Id: the campaign's name, and `campaign-<id>.<sender domain>`."""
+    return address(campaign_name, f"campaign-{campaign_id}.{ascii_domain(domain)}")
+
+
+def feedback_id(mass_email_id: int, campaign_id: int, campaign_type: str, domain: str) -> str:
+    """Feedback-ID for mailbox providers' feedback loops, Gmail's `a:b:c:SenderId` form."""
+    return f"m{mass_email_id}:c{campaign_id}:{campaign_type}:{ascii_domain(domain)}"
+
+
 def _split_long(line: bytes, limit: int) -> list[bytes]:
     """`line` cut with soft breaks ("=" at 76) until the rest has at most `limit` characters,
     never inside an =XX escape (binascii leaves some hard lines at 77 characters)."""

@@ -277,3 +277,97 @@ class _Defaults:
                 self.params[f"default_{field.column}"] = field.get_db_prep_save(value, connection)
         self.columns = "".join(f", {column}" for column in columns)
         self.values = "".join(f", {value}" for value in values)
+
+
+@dataclass(frozen=True)
+class RecipientCount:
+    """Who would receive a mass email if its queue were built now, and who is left out, why."""
+
+    receives: int = 0
+    excluded: int = 0  # the address is used by a record of an excluding list
+    list_opted_out: int = 0  # the entry is opted out of its target list
+    opted_out: int = 0  # the address is opted out of all mass email
+    invalid: int = 0  # the address is marked invalid (hard bounces)
+    no_address: int = 0  # the record has no email address
+    duplicate: int = 0  # the address was already taken by an earlier entry
+    already_sent: int = 0  # sent (or being sent) by an earlier build of this mass email
+
+    @property
+    def left_out(self) -> int:
+        return self.total - self.receives
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, name) for name in self.__dataclass_fields__)
+
+
+def count_recipients(mass_email: MassEmail) -> RecipientCount:
+    """Count, with the queue's own SQL (the CTEs of _insert_recipients, the same rules in the
+    same order), who `build_queue` would queue now and why each other entry is left out.
+
+    Users of a list whose address has no EmailAddress row yet (build_queue creates it) count as
+    receiving: a new row is neither invalid nor opted out. Only reads.
+    """
+    sql = f"""
+        WITH
+        targeted AS (
+            SELECT t.id AS list_order, e.id AS entry_id, e.opted_out AS entry_opted_out,
+                   {_ENTRY_ADDRESS} AS email_address_id, COALESCE(TRIM(us.email), '') AS user_email
+            FROM {_through("target_lists")} t
+            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
+            {_entry_address_joins()}
+            WHERE t.massemail_id = %(mass_email)s
+        ),
+        excluded AS (
+            SELECT {_ENTRY_ADDRESS} AS email_address_id
+            FROM {_through("excluding_target_lists")} t
+            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
+            {_entry_address_joins()}
+            WHERE t.massemail_id = %(mass_email)s
+        ),
+        classified AS (
+            SELECT targeted.*, CASE
+                WHEN NOT %(informational)s AND entry_opted_out THEN 'list_opted_out'
+                WHEN email_address_id IS NULL AND user_email = '' THEN 'no_address'
+                WHEN email_address_id IS NULL THEN 'receives'
+                WHEN email_address_id IN (
+                    SELECT email_address_id FROM excluded WHERE email_address_id IS NOT NULL
+                ) THEN 'excluded'
+                END AS reason
+            FROM targeted
+        ),
+        ranked AS (
+            SELECT classified.*, ROW_NUMBER() OVER (
+                PARTITION BY email_address_id ORDER BY list_order, entry_id
+            ) AS address_rank
+            FROM classified
+            WHERE reason IS NULL
+        )
+        SELECT reason, COUNT(*) FROM (
+            SELECT reason FROM classified WHERE reason IS NOT NULL
+            UNION ALL
+            SELECT CASE
+                WHEN r.address_rank > 1 THEN 'duplicate'
+                WHEN a.invalid THEN 'invalid'
+                WHEN NOT %(informational)s AND a.opt_out THEN 'opted_out'
+                WHEN EXISTS (
+                    SELECT 1 FROM {_table(EmailQueueItem)} q
+                    WHERE q.mass_email_id = %(mass_email)s AND q.email_address_id = a.id
+                      AND q.is_test = %(false)s AND q.status IN (%(sent)s, %(sending)s)
+                ) THEN 'already_sent'
+                ELSE 'receives' END AS reason
+            FROM ranked r
+            JOIN {_table(EmailAddress)} a ON a.id = r.email_address_id
+        ) counted
+        GROUP BY reason
+    """
+    params = {
+        "mass_email": mass_email.pk,
+        "informational": mass_email.campaign.is_informational,
+        "false": False,
+        "sent": Item.SENT,
+        "sending": Item.SENDING,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return RecipientCount(**dict(cursor.fetchall()))

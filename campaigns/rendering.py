@@ -14,14 +14,21 @@ Per-recipient URLs, all under MassEmailSettings.base_url, with campaigns.tokens 
   open pixel         tracking:open       …/o/<OPEN item>/
   hidden link        tracking:click      …/c/<CLICK item, 0>/   (HTML only, before the first
                      {trackingUrl:ID}: a honeypot no person sees, so scanners' clicks show)
+  {webViewUrl}       web_view            …/v/<WEB_VIEW item>/   (campaigns.web_view)
 Headers: Message-ID <massmail.<HEADER item>@<from domain>> (the same when an item is retried),
-X-Queue-Item-Id: <HEADER item>; with VERP on, envelope sender bounce+<VERP item>@<domain>.
+X-Queue-Item-Id: <HEADER item>, List-Id and Feedback-ID; with VERP on, envelope sender
+bounce+<VERP item>@<domain>. With a DKIM key for the from domain (or a parent), each message
+is signed last, over its final bytes (campaigns.dkim).
+
+Before splitting, the template is prepared once (campaigns.preparing): CSS inlined, preheader
+and web view line, and with "track all links" every web link made a {trackingUrl:ID}.
 
 The admin switch "disable the mandatory opt-out link" only stops appending a link to the body:
 List-Unsubscribe stays, because Gmail and Yahoo require it of bulk senders. Informational
 campaigns get neither, no tracking, and empty {optOutUrl}/{optOutLink}.
 """
 
+import dataclasses
 import html
 import os
 from dataclasses import dataclass
@@ -29,8 +36,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext
 
-from campaigns import mime, slots, tokens
-from campaigns.models import CampaignType, MassEmailSettings, TrackingUrl
+from campaigns import dkim, mime, preparing, slots, tokens
+from campaigns.models import CampaignType, DkimKey, MassEmailSettings, TrackingUrl
 from crm import addresses, placeholders
 from crm.models import OutboundEmailSettings
 from crm.placeholders import Placeholder, header_safe
@@ -164,7 +171,8 @@ ESP_METADATA_HEADERS = {
 }
 
 
-def _header_lines(sender: Sender, campaign, policy: Policy) -> list[str]:
+def _header_lines(sender: Sender, mass_email, policy: Policy) -> list[str]:
+    campaign = mass_email.campaign
     lines = [f"From: {sender.from_header.replace('%', '%%')}"]
     if sender.reply_to_header:
         lines.append(f"Reply-To: {sender.reply_to_header.replace('%', '%%')}")
@@ -177,6 +185,10 @@ def _header_lines(sender: Sender, campaign, policy: Policy) -> list[str]:
     ]
     if policy.esp in ESP_METADATA_HEADERS:
         lines.append(ESP_METADATA_HEADERS[policy.esp])
+    list_id = mime.list_id(campaign.name, campaign.pk, sender.domain)
+    lines.append(f"List-Id: {list_id.replace('%', '%%')}")
+    feedback_id = mime.feedback_id(mass_email.pk, campaign.pk, campaign.type, sender.domain)
+    lines.append(f"Feedback-ID: {feedback_id.replace('%', '%%')}")
     if policy.list_unsubscribe:
         lines.append("List-Unsubscribe: <%(unsubscribe)s>")
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
@@ -205,6 +217,29 @@ def _pieces(template, policy: Policy) -> tuple[list, dict[str, list]]:
     return subject, bodies
 
 
+def _prepared(mass_email, policy: Policy) -> preparing.PreparedTemplate:
+    try:
+        return preparing.prepare(mass_email, tracked=not policy.informational)
+    except preparing.InliningError as exc:
+        message = gettext("The CSS of the email template “%(name)s” cannot be inlined: %(error)s")
+        raise RenderError(message % {"name": mass_email.email_template.name, "error": exc}) from exc
+
+
+def signer_for(domain: str) -> dkim.Signer | None:
+    """The signer of the active DKIM key for `domain` or its nearest parent domain (DMARC's
+    relaxed alignment); None without one. Raises RenderError when the key cannot be read."""
+    labels = domain.lower().rstrip(".").split(".")
+    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    keys = {key.domain: key for key in DkimKey.objects.filter(domain__in=candidates, active=True)}
+    for candidate in candidates:
+        if candidate in keys:
+            try:
+                return dkim.Signer.for_key(keys[candidate])
+            except dkim.DkimError as exc:
+                raise RenderError(str(exc)) from exc
+    return None
+
+
 def _links(mass_email, policy: Policy, base_url: str, pieces: list[list]) -> slots.Links:
     names = set().union(*map(_names, pieces))
     tracking_ids = {Placeholder(name).tracking_url_id for name in names} - {None}
@@ -229,30 +264,41 @@ class CompiledMassEmail:
         self.subject = ""
         self.subject_bytes: bytes | None = None  # the encoded subject when it has no slots
         self.body_keys: tuple[tuple[str, bytes], ...] = ()
-        self.person_names: tuple[str, ...] = ()
+        self.person_fields: tuple[tuple[str, str, str | None], ...] = ()  # key, name, fallback
         self.clicks: tuple[tuple[int, str], ...] = ()
         self.open_pixel = False
         self.needs_opt_out = False
+        self.web_view = False
+        self.web_view_token = False
+        self.signer: dkim.Signer | None = None
+        self.web_bodies: dict[str, str] = {}  # subtype -> unencoded %-format, for the web view
         self.skeleton = b""
 
     @classmethod
-    def compile(cls, mass_email, *, is_test: bool = False) -> "CompiledMassEmail":
+    def compile(
+        cls, mass_email, *, is_test: bool = False, for_web: bool = False
+    ) -> "CompiledMassEmail":
         """Compile `mass_email` for sending; raises RenderError (TrackingUrlError for a tracking
         URL of another campaign) with a message for the marketer.
 
-        Test sends (`is_test`) render exactly like real ones, working links included.
+        Test sends (`is_test`) render exactly like real ones, working links included. `for_web`
+        compiles for the web view (campaigns.web_view): no open pixel, bodies kept unencoded.
         """
         mass_settings = MassEmailSettings.load()
         policy = _policy(mass_email, mass_settings)
+        if for_web:
+            policy = dataclasses.replace(policy, open_pixel=False)
         sender = _sender(mass_email)
         template = mass_email.email_template
-        subject, bodies = _pieces(template, policy)
+        subject, bodies = _pieces(_prepared(mass_email, policy), policy)
         links = _links(mass_email, policy, mass_settings.base_url, [subject, *bodies.values()])
         verp_domain = (mass_settings.verp_domain or sender.domain) if mass_settings.verp else ""
         compiled = cls(sender=sender, links=links, policy=policy, verp_domain=verp_domain)
         compiled.is_test = is_test
+        compiled.web_view = for_web
+        compiled.signer = None if for_web else signer_for(sender.domain)
         encoded_bodies = compiled._compile_text(subject, bodies)
-        header_lines = _header_lines(sender, mass_email.campaign, policy)
+        header_lines = _header_lines(sender, mass_email, policy)
         compiled.skeleton = mime.message_skeleton(
             header_lines, encoded_bodies, _attachments(template)
         )
@@ -266,18 +312,20 @@ class CompiledMassEmail:
         if not keys:
             self.subject_bytes = mime.unstructured(self.subject % {}).encode()
         body_keys: set[str] = set()
-        encoded = {
-            subtype: slots.to_encoded_format(
-                slots.expand(pieces, "h" if subtype == "html" else "t", self.links), body_keys
-            )
-            for subtype, pieces in bodies.items()
-        }
+        encoded = {}
+        for subtype, pieces in bodies.items():
+            expanded = slots.expand(pieces, "h" if subtype == "html" else "t", self.links)
+            encoded[subtype] = slots.to_encoded_format(expanded, body_keys)
+            if self.web_view:
+                self.web_bodies[subtype] = slots.to_format(expanded)
         self.body_keys = tuple((key, key.encode()) for key in sorted(body_keys))
         keys |= body_keys
-        self.person_names = tuple(sorted({k[2:] for k in keys if not k.startswith("token|")}))
+        field_keys = sorted({k[2:] for k in keys if not k.startswith("token|")})
+        self.person_fields = tuple((key, *slots.parse_field_key(key)) for key in field_keys)
         clicks = {int(k.rpartition(":")[2]) for k in keys if k.startswith("token|click:")}
         self.clicks = tuple((pk, slots.click_token(pk)) for pk in sorted(clicks))
         self.open_pixel = slots.OPEN_TOKEN in keys
+        self.web_view_token = slots.WEB_VIEW_TOKEN in keys
         self.needs_opt_out = self.links.tracked and (
             self.list_unsubscribe or slots.OPT_OUT_TOKEN in keys
         )
@@ -286,17 +334,29 @@ class CompiledMassEmail:
     def _values(self, item_id: int, target) -> dict[str, str]:
         """The recipient's value for every slot: person fields (escaped for HTML) and tokens."""
         values = {}
-        for name in self.person_names:
+        for key, name, fallback in self.person_fields:
             raw = header_safe(placeholders.person_value(name, target)) if target is not None else ""
-            values["t|" + name] = values["s|" + name] = raw
-            values["h|" + name] = html.escape(raw)
+            if fallback is not None and not raw.strip():
+                values["t|" + key] = values["s|" + key] = values["h|" + key] = fallback
+                continue
+            values["t|" + key] = values["s|" + key] = raw
+            values["h|" + key] = html.escape(raw)
         for tracking_id, key in self.clicks:
             values[key] = tokens.make(tokens.CLICK, item_id, tracking_id)
         if self.open_pixel:
             values[slots.OPEN_TOKEN] = tokens.make(tokens.OPEN, item_id)
         if self.needs_opt_out:
             values[slots.OPT_OUT_TOKEN] = tokens.make(tokens.OPT_OUT, item_id)
+        if self.web_view_token:
+            values[slots.WEB_VIEW_TOKEN] = tokens.make(tokens.WEB_VIEW, item_id)
         return values
+
+    def web_page(self, item) -> tuple[str, str]:
+        """The HTML body (or else the text body) of `item`'s message, and which it is ("html"
+        or "plain"), for the web view; needs compile(…, for_web=True)."""
+        values = self._values(item.id, item.target)
+        subtype = "html" if "html" in self.web_bodies else "plain"
+        return self.web_bodies[subtype] % values, subtype
 
     def render(self, item) -> RenderedMessage:
         """The complete message for queue item `item` (its target and address loaded);
@@ -327,4 +387,7 @@ class CompiledMassEmail:
         envelope_from = self.sender.address
         if self.envelope_domain:
             envelope_from = f"bounce+{tokens.make_verp(item.id)}@{self.envelope_domain}"
-        return RenderedMessage(envelope_from, recipient, message_id, self.skeleton % fields)
+        data = self.skeleton % fields
+        if self.signer is not None:
+            data = self.signer.sign(data)  # last: the signature covers the bytes as sent
+        return RenderedMessage(envelope_from, recipient, message_id, data)

@@ -21,14 +21,15 @@ HIDDEN_LINK = Placeholder("hiddenLink")  # the honeypot's place, never written i
 OPT_OUT_NAMES = ("optOutUrl", "optOutLink")
 OPT_OUT_PARAGRAPH = '\r\n<p style="font-size:12px;color:#666666;">{optOutLink}</p>\r\n'
 PIXEL_TAG = '<img src="{url}" width="1" height="1" alt="" style="border:0;width:1px;height:1px;">'
-# A link no person sees or reaches by keyboard; scanners that follow every link hit it.
-HIDDEN_LINK_TAG = (
-    '<a href="{url}" style="display:none" aria-hidden="true" tabindex="-1">&#8203;</a>'
-)
-LINK_NAMES = (*OPT_OUT_NAMES, PIXEL.name, HIDDEN_LINK.name)
+# A link no person sees or reaches by keyboard; scanners that follow every link hit it. Empty:
+# a zero-width character in it reads as obfuscated text to spam filters (HTML_OBFUSCATE_*).
+HIDDEN_LINK_TAG = '<a href="{url}" style="display:none" aria-hidden="true" tabindex="-1"></a>'
+WEB_VIEW = "webViewUrl"
+LINK_NAMES = (*OPT_OUT_NAMES, PIXEL.name, HIDDEN_LINK.name, WEB_VIEW)
 MARKER = "TOKENMARKER"
 OPT_OUT_TOKEN = "token|opt-out"
 OPEN_TOKEN = "token|open"
+WEB_VIEW_TOKEN = "token|web-view"
 
 
 def click_token(tracking_id: int) -> str:
@@ -72,9 +73,12 @@ class Links:
         self.one_click = TokenUrl.named(base_url, "tracking:one_click")
         self.click = TokenUrl.named(base_url, "tracking:click")
         self.open = TokenUrl.named(base_url, "tracking:open")
+        self.web_view = TokenUrl.named(base_url, "web_view")
 
     def expand(self, name: str, context: str) -> list:
         """The pieces that stand for link placeholder `name` in `context`."""
+        if name == WEB_VIEW:  # not tracking: Informational emails have a web view too
+            return self.web_view.pieces(context, WEB_VIEW_TOKEN)
         tracking_id = Placeholder(name).tracking_url_id
         if not self.tracked:
             stored = self.tracking_urls.get(tracking_id, "") if tracking_id is not None else ""
@@ -162,8 +166,22 @@ def expand(pieces: list, context: str, links: Links) -> list:
         elif is_link(piece.name):
             out += links.expand(piece.name, context)
         else:
-            out.append(Slot(f"{context}|{piece.name}"))
+            out.append(Slot(f"{context}|{field_key(piece)}"))
     return out
+
+
+def field_key(piece: Placeholder) -> str:
+    """A person field's slot name without its context: the name, then the fallback in hex (so
+    that any fallback text stays a valid %-format key)."""
+    if piece.fallback is None:
+        return piece.name
+    return f"{piece.name}|{piece.fallback.encode().hex()}"
+
+
+def parse_field_key(key: str) -> tuple[str, str | None]:
+    """The placeholder name and fallback that field_key(…) made `key` from."""
+    name, bar, fallback = key.partition("|")
+    return name, bytes.fromhex(fallback).decode() if bar else None
 
 
 def to_format(expanded: list) -> str:

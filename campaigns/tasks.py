@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from campaigns.result_counters import update_counters
 from campaigns.sending import run_recorded_send_job
 
 
@@ -9,3 +10,9 @@ from campaigns.sending import run_recorded_send_job
 def send_mass_emails() -> str:
     """The beat entry "Send Mass Emails": one run of the sending job, logged as a JobRun."""
     return run_recorded_send_job().summary()
+
+
+@shared_task(name="campaigns.tasks.update_results")
+def update_results() -> dict[str, int]:
+    """The beat entry "Update Results" (every minute): fold new log records and hits."""
+    return update_counters()

@@ -21,9 +21,10 @@ CLICK = "click"
 OPT_OUT = "opt-out"
 HEADER = "header"
 VERP = "verp"
+WEB_VIEW = "web-view"
 SIGNUP_FORM = "signup-form"  # a signup form's POST: form id, issue time, nonce (people.signup)
 SIGNUP_CONFIRM = "signup-confirm"  # a double opt-in link: confirmation id, issue time
-KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP, SIGNUP_FORM, SIGNUP_CONFIRM)
+KINDS = (OPEN, CLICK, OPT_OUT, HEADER, VERP, WEB_VIEW, SIGNUP_FORM, SIGNUP_CONFIRM)
 MAC_BYTES = 16
 HONEYPOT_LINK_ID = 0  # the hidden link's id in CLICK tokens; no TrackingUrl has id 0
 # What a token looks like, to find one in text (a returned message, an ESP's event); only
@@ -115,8 +116,8 @@ def make_verp(item_id: int) -> str:
 def read_verp(token: str) -> int | None:
     """The queue item a VERP token names, whatever its letters' case; None when it is not a
     valid one. Tokens of the older case-sensitive form (make(VERP, id)) are read too."""
-    if len(token) > 200:
-        return None
+    if len(token) > 200 or not token.isascii():
+        return None  # e.g. the Kelvin sign, which a case-insensitive search takes for "k"
     payload, dot, mac = token.lower().partition(".")
     # compare_digest refuses non-ASCII text: such a token is simply not ours.
     if dot and len(mac) == VERP_MAC_LENGTH and f"{payload}{mac}".isascii() and payload.isalnum():

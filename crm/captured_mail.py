@@ -6,11 +6,13 @@ one becomes `<timestamp>-<n>.eml` in settings.SMTP_CAPTURE_DIR, and the admin li
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 SAFE_NAME = re.compile(r"^[\w.-]+\.eml$")
@@ -28,10 +30,27 @@ class CapturedMessage:
     subject: str
     sender: str
     to: str
-    date: str
+    date: datetime | None  # the Date header, else when the capture stored it
     headers: list[tuple[str, str]] = field(default_factory=list)
     text: str = ""
     html: str = ""
+    marks: list[str] = field(default_factory=list)  # e.g. "Test send", from the markers
+
+
+# Apps above crm register `marker(headers) -> label or ""` to tag captured messages (campaigns
+# marks its test sends), since crm may not import them.
+Marker = Callable[[EmailMessage], str]
+_markers: list[Marker] = []
+
+
+def register_marker(marker: Marker) -> None:
+    """Register a function that reads a captured message's headers and returns a label."""
+    if marker not in _markers:
+        _markers.append(marker)
+
+
+def _marks(headers: EmailMessage) -> list[str]:
+    return [label for marker in _markers if (label := marker(headers))]
 
 
 def store(directory: Path, raw: bytes, mail_from: str = "", rcpt_tos: tuple = ()) -> Path:
@@ -69,17 +88,27 @@ def _summary(path: Path) -> CapturedMessage:
         subject=str(headers.get("Subject", "")),
         sender=str(headers.get("From", "")),
         to=str(headers.get("To", "") or headers.get("X-Envelope-To", "")),
-        date=str(headers.get("Date", "")) or _stored_at(path),
+        date=_dated(str(headers.get("Date", ""))) or _stored_at(path),
+        marks=_marks(headers),
     )
 
 
-def _stored_at(path: Path) -> str:
+def _dated(header: str) -> datetime | None:
+    """The Date header as an aware datetime (so pages show it in the reader's language)."""
+    try:
+        date = parsedate_to_datetime(header) if header else None
+    except (TypeError, ValueError):
+        return None
+    return date if date is None or date.tzinfo else date.replace(tzinfo=UTC)
+
+
+def _stored_at(path: Path) -> datetime | None:
     """When the capture stored `path`, read from its name (for mail without a Date header)."""
     try:
         stamp = datetime.strptime(path.name.partition("-")[0], "%Y%m%dT%H%M%S%f")
     except ValueError:
-        return ""
-    return stamp.replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return None
+    return stamp.replace(tzinfo=UTC)
 
 
 def list_messages(directory: Path, limit: int = LIST_LIMIT) -> list[CapturedMessage]:

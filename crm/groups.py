@@ -1,8 +1,8 @@
 """The two user groups and the rule for their permissions.
 
 Marketing works with people, templates, target lists and campaigns; it does not see settings,
-email accounts, the job log, scheduled tasks, or change users; it may look at queues, logs and
-tracking hits. Administrators get everything.
+email accounts, scheduled tasks, or change users; it may look at queues, logs, the job log
+and tracking hits. Administrators get everything.
 `update_groups` is re-runnable: a later migration that adds models calls it again so the
 groups pick up the new permissions (it only adds, never removes).
 """
@@ -31,7 +31,8 @@ MARKETING_FULL = {
 }
 # app label -> model names on which Marketing may only look.
 MARKETING_VIEW = {
-    "crm": {"consentrecord", "suppressedaddress"},
+    # The job log: the troubleshooting steps of the user's guide ("did the job run?") are theirs.
+    "crm": {"jobrun", "consentrecord", "suppressedaddress"},
     "campaigns": {"emailqueueitem", "campaignlogrecord", "sentemail"},
     "tracking": ALL_MODELS,
     "auth": {"user"},

@@ -2,8 +2,9 @@
 
 Each job of SCHEDULED_JOBS runs from a Celery beat entry the administrator can edit (schedule,
 active) or from cron through its management command; either way it is wrapped in `record_run`,
-so the admin's job log shows every run and its error (all but "Record Tracking Hits", which
-runs every minute). The apps' migrations create the entries with `ensure_scheduled_jobs`.
+so the admin's job log shows every run and its error (all but "Record Tracking Hits" and
+"Update Results", which run every minute). The apps' migrations create the entries with
+`ensure_scheduled_jobs`.
 """
 
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ SEND_MASS_EMAILS = "Send Mass Emails"
 CHECK_GROUP_EMAIL_ACCOUNTS = "Check Group Email Accounts"
 SYNC_REPORTS = "Sync Target Lists with Reports"
 RECORD_TRACKING_HITS = "Record Tracking Hits"
+UPDATE_RESULTS = "Update Results"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ SCHEDULED_JOBS = (
     ScheduledJob(CHECK_GROUP_EMAIL_ACCOUNTS, "tracking.tasks.check_bounce_mailboxes"),
     ScheduledJob(RECORD_TRACKING_HITS, "tracking.tasks.record_tracking_hits", minute="*"),
     ScheduledJob(SYNC_REPORTS, "targetlists.tasks.sync_reports", minute="0"),
+    ScheduledJob(UPDATE_RESULTS, "campaigns.tasks.update_results", minute="*"),
 )
 
 

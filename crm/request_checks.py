@@ -3,7 +3,8 @@
 No text column can hold NUL (PostgreSQL refuses it: a search for `%00` would end in a
 DatabaseError), no person types it, and a form that carries one was pasted from binary data.
 Such a request gets a 400 page in the look of where it was going that names the field and says
-nothing was saved (crm.error_pages). Uploaded files are not looked at: they may hold any byte.
+nothing was saved (crm.error_pages); a public link with NUL in its address is answered as any
+link that is not valid (404). Uploaded files are not looked at: they may hold any byte.
 The open pixel and ESP webhooks are left alone (ALWAYS_ANSWERED).
 Oversized forms are refused by Django itself (DATA_UPLOAD_MAX_MEMORY_SIZE); handler400 turns
 that into the 413 page.
@@ -12,9 +13,11 @@ that into the 413 page.
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
-from crm.error_pages import refused
+from crm.error_pages import is_admin_path, refused
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -56,6 +59,11 @@ class RefuseNulMiddleware:
         fields = fields_with_nul(request)
         if not fields:
             return self.get_response(request)
+        if fields == [""] and not is_admin_path(request):
+            # A public link with NUL in it (a token's place) is simply not a valid link.
+            response = render(request, "tracking/invalid_link.html", status=404)
+            patch_cache_control(response, no_store=True)
+            return response
         names = ", ".join(f"“{name.replace(chr(0), '')}”" for name in fields if name)
         reason = _(
             "The request contains a NUL character (an invisible control code, usually pasted "

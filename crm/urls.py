@@ -1,7 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
+from campaigns.web_view import web_view
 from crm import views
 
 # Refused requests get a page in the look of where they were headed (crm.error_pages).
@@ -9,6 +12,9 @@ handler400 = "crm.error_pages.bad_request"
 handler404 = "crm.error_pages.not_found"
 
 urlpatterns = [
+    # No public site: the address alone opens the admin; browsers asking for /favicon.ico get ours.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("crm/favicon.svg"), permanent=True)),
     # Before admin/, whose catch-all would otherwise answer these paths.
     path("admin/captured-mail/", views.captured_mail_list, name="captured_mail_list"),
     path(
@@ -19,6 +25,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
+    path("t/v/<str:token>/", web_view, name="web_view"),
     path("f/", include("people.urls")),  # signup forms (people.views)
     path("site-check/", views.site_check, name="site_check"),
 ]

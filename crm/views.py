@@ -57,4 +57,6 @@ def captured_mail_html(request: HttpRequest, name: str) -> HttpResponse:
         message = captured_mail.read_message(settings.SMTP_CAPTURE_DIR, name)
     except captured_mail.CapturedMailNotFound as exc:
         raise Http404("no captured message with that name") from exc
-    return HttpResponse(message.html, content_type="text/html; charset=utf-8")
+    # Links clicked in the frame open in a new tab instead of inside the frame.
+    page = f'<base target="_blank">{message.html}'
+    return HttpResponse(page, content_type="text/html; charset=utf-8")

@@ -136,4 +136,6 @@ class ReportCondition(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.field} {self.operator} {self.value}".strip()
+        from targetlists.reports import describe  # reports reads these models
+
+        return describe(self)

@@ -48,6 +48,14 @@ class ConditionInline(admin.TabularInline):
     formset = ConditionFormSet
     extra = 1
 
+    def get_formset(self, request: HttpRequest, obj: Report | None = None, **kwargs):
+        """The field menu offers the fields of the report's kind of record (all, in groups,
+        until the report is saved with one)."""
+        choices = reports.entity_field_choices(obj.entity if obj is not None else None)
+        field = forms.ChoiceField(label=_("field"), choices=choices)
+        kwargs["form"] = type("EntityConditionForm", (ConditionForm,), {"field": field})
+        return super().get_formset(request, obj, **kwargs)
+
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from crm.models import Account, Contact, Lead
 from targetlists.adding import add_to_target_list
@@ -127,6 +127,26 @@ def field_choices() -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda pair: str(pair[1]))
 
 
+def entity_field_choices(entity: str | None = None) -> list:
+    """The fields of `entity`'s records; with no entity, every kind's fields in groups."""
+    if entity in FIELDS:
+        return [(field.key, field.label) for field in FIELDS[entity]]
+    return [
+        (Report.Entity(kind).label, [(field.key, field.label) for field in fields])
+        for kind, fields in FIELDS.items()
+    ]
+
+
+def describe(condition: ReportCondition) -> str:
+    """The condition in the marketer's words: “email address ends with globex.test”."""
+    entity = condition.report.entity if condition.report_id else None
+    fields = FIELDS.get(entity) or [f for kind in FIELDS.values() for f in kind]
+    label = next((f.label for f in fields if f.key == condition.field), condition.field)
+    operator = OPERATORS.get(condition.operator, (condition.operator, ()))[0]
+    value = "" if condition.operator in NO_VALUE else condition.value
+    return f"{label} {operator} {value}".strip()
+
+
 def operator_choices() -> list[tuple[str, str]]:
     return [(key, label) for key, (label, _kinds) in OPERATORS.items()]
 
@@ -216,7 +236,11 @@ class SyncResult:
     lists: int = 0
 
     def __str__(self) -> str:
-        return _("%(added)s added, %(removed)s removed in %(lists)s target lists") % {
+        return ngettext(
+            "%(added)s added, %(removed)s removed in %(lists)s target list",
+            "%(added)s added, %(removed)s removed in %(lists)s target lists",
+            self.lists,
+        ) % {
             "added": self.added,
             "removed": self.removed,
             "lists": self.lists,

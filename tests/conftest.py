@@ -16,6 +16,17 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request in Spanish leaves Spanish active in
+    its thread (LocaleMiddleware), and the next test's messages would be Spanish."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def marketer_client(client):
     client.force_login(MarketerFactory())

@@ -149,6 +149,7 @@ class MarketerFactory(UserFactory):
         if not create:
             return
         condition = Q(content_type__app_label="auth", codename="view_user")
+        condition |= Q(content_type__app_label="crm", codename="view_jobrun")  # read-only
         for app_label, models in MARKETER_MODELS.items():
             condition |= Q(content_type__app_label=app_label, content_type__model__in=models)
         self.user_permissions.add(*Permission.objects.filter(condition))

@@ -159,6 +159,7 @@ class PostfixMta:
     base: Path
     port: int
     sink: _Sink
+    log_name: str = "maillog"
 
     def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
         """Submit one message over SMTP, as our sender does."""
@@ -184,7 +185,7 @@ class PostfixMta:
             self.sink.received.clear()
 
     def log(self) -> str:
-        path = self.base / "maillog"
+        path = self.base / self.log_name
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
 
 

@@ -144,8 +144,15 @@ def _log_row(item: EmailQueueItem, report: Bounce) -> CampaignLogRecord:
         item,
         CampaignLogRecord.Action.BOUNCED,
         bounce_type=CampaignLogRecord.BounceType(report.kind),
-        bounce_detail=" ".join(filter(None, [report.status, report.diagnostic]))[:500],
+        bounce_detail=_detail(report),
     )
+
+
+def _detail(report: Bounce) -> str:
+    """The status code and the server's words, e.g. "5.7.1 smtp; 550 … listed on …"."""
+    if report.status and report.status in report.diagnostic:
+        return report.diagnostic[:500]
+    return " ".join(filter(None, [report.status, report.diagnostic]))[:500]
 
 
 def _flag_addresses(hard: set[int], soft: collections.Counter) -> None:

@@ -168,9 +168,9 @@ def _status(field: str, diagnostic: str, text: str) -> str:
     if status and not status.endswith(".0.0"):
         return status
     for source in (diagnostic, text):
-        better = ENHANCED.search(source)
-        if better is not None and (not status or better.group(1) == status[0]):
-            return better.group(0)
+        better = codes_in(source)[1]
+        if better is not None and (not status or better[0] == status[0]):
+            return better
     return status
 
 

@@ -243,11 +243,7 @@ def insert_batch(log_records: list[tuple], hits: list[tuple]) -> None:
     inside recording.hit_transaction()."""
     names = _tables()
     if log_records:
-        _insert_arrays(
-            names["log"],
-            LOG_COLUMNS,
-            log_records,
-            "action_date = now(), bounce_type = '', bounce_detail = ''",
-        )
+        fixed = "action_date = now(), bounce_type = '', bounce_detail = ''"
+        _insert_arrays(names["log"], LOG_COLUMNS, log_records, fixed)
     if hits:
         _insert_arrays(names["hits"], HIT_COLUMNS, hits)

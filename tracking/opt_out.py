@@ -49,15 +49,15 @@ def _record_consent(item: EmailQueueItem, action: str, method: str, visit: Visit
 
 def opt_out(
     item: EmailQueueItem, *, via: str, visit: Visit | None = None, consent_method: str = ""
-) -> None:
+) -> bool:
     """Unsubscribe the item's person; logs Opted Out once per item.
 
     `via` is the TrackingHit kind ("opt_out" for the page, "one_click" for RFC 8058). With a
     `visit`, the request is recorded as a hit too, classified by the machine rules for the
     reports; the rules never stop an unsubscribe (a request that reached here carried the
-    page's CSRF token or RFC 8058's body). A first opt-out is kept as a consent record
-    (`consent_method`, default by `via`). Raises NotSubscribable for an informational
-    campaign.
+    page's CSRF token or RFC 8058's body). Returns True: the person is unsubscribed by this call
+    or already was. A first opt-out is kept as a consent record (`consent_method`, default by
+    `via`). Raises NotSubscribable for an informational campaign.
     """
     _check(item)
     with transaction.atomic():

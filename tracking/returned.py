@@ -147,13 +147,12 @@ def item_id(found: Contents) -> int | None:
     for text in (*found.notice, *found.returned):
         if (verp := _first_verp(text)) is not None:
             return verp
-    for token in found.item_headers:
-        if ids := tokens.read_or_none(tokens.HEADER, token.strip().strip("<>")):
-            return ids[0]
+    candidates = [token.strip().strip("<>") for token in found.item_headers]
     for text in (*found.returned, *found.notice):
-        for token in ITEM_HEADER.findall(text):
-            if ids := tokens.read_or_none(tokens.HEADER, token):
-                return ids[0]
+        candidates += ITEM_HEADER.findall(text)
+    for token in candidates:
+        if token.isascii() and (ids := tokens.read_or_none(tokens.HEADER, token)):
+            return ids[0]
     return None
 
 

@@ -60,7 +60,8 @@ FAILURE_WORDS = re.compile(
 )
 PERMANENT = re.compile(
     r"permanent(ly)?|fatal|given up|giving up|gave up|not going to try again|will not be retried"
-    r"|removed from the (mail )?queue|no further (delivery )?attempts",
+    r"|removed from the (mail )?queue|no further (delivery )?attempts"
+    r"|deleted from (the )?(mail )?queue|will be deleted",
     re.IGNORECASE,
 )
 AFTER_RECIPIENT = 600  # characters after the failed address where its reply is looked for

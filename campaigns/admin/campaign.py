@@ -10,11 +10,16 @@ from django.contrib import admin
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import statistics
+from campaigns import results
+from campaigns.admin.mass_email_tools import started_display
+from campaigns.admin.results import campaign_results
 from campaigns.models import Campaign, MassEmail, TrackingUrl
 from campaigns.models.campaign import TRACKING_URL_TYPES
+from campaigns.progress import progress
 
 
 class CampaignForm(forms.ModelForm):
@@ -55,15 +60,24 @@ class TrackingUrlInline(admin.TabularInline):
     fields = ("name", "url", "action", "message", "code")
     readonly_fields = ("code",)
     formfield_overrides = {
-        models.URLField: {"assume_scheme": "https", "widget": forms.URLInput(attrs={"size": 40})},
-        models.CharField: {"widget": forms.TextInput(attrs={"size": 24})},
-        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})},
+        models.URLField: {"assume_scheme": "https", "widget": forms.URLInput(attrs={"size": 28})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 16})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 1, "cols": 20})},
     }
     verbose_name_plural = _("tracking URLs (paste the code into a template)")
 
     @admin.display(description=_("code to paste"))
     def code(self, obj: TrackingUrl) -> str:
-        return obj.code or _("shown once saved")
+        if not obj.code:
+            return _("shown once saved")
+        return format_html(
+            '<code>{}</code><button type="button" class="copy-code" data-code="{}" '
+            'data-copied="{}">{}</button>',
+            obj.code,
+            obj.code,
+            _("Copied"),
+            _("Copy"),
+        )
 
 
 class MassEmailInline(admin.TabularInline):
@@ -71,11 +85,29 @@ class MassEmailInline(admin.TabularInline):
 
     model = MassEmail
     extra = 0
-    fields = ("name", "status", "start_at", "email_template")
+    fields = ("name", "status", "starts", "email_template", "sending_progress")
     readonly_fields = fields
     show_change_link = True
     can_delete = False
     ordering = ("-created_at",)
+
+    @admin.display(description=_("start at"))
+    def starts(self, obj: MassEmail) -> str:
+        return started_display(obj)
+
+    @admin.display(description=_("progress"))
+    def sending_progress(self, obj: MassEmail) -> str:
+        done = progress(obj)
+        if not done.total:
+            return "–"
+        return format_html(
+            '<span class="mass-email-progress-cell"><progress max="{}" value="{}"></progress> '
+            "{}</span>",
+            done.total,
+            done.sent,
+            _("%(sent)s of %(total)s sent, %(failed)s failed")
+            % {"sent": done.sent, "total": done.total, "failed": done.failed},
+        )
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -98,6 +130,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "end_date",
         "budget",
         "mass_email_count",
+        "results_link",
     )
     list_filter = ("status", "type", "start_date", "target_lists")
     search_fields = ("name", "description")
@@ -116,12 +149,17 @@ class CampaignAdmin(admin.ModelAdmin):
     def mass_email_count(self, obj: Campaign) -> int:
         return obj.mass_email_total
 
+    @admin.display(description=_("results"))
+    def results_link(self, obj: Campaign) -> str:
+        url = reverse("admin:campaigns_campaign_results", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Results"))
+
     def get_inlines(self, request: HttpRequest, obj: Campaign | None) -> list:
         inlines = []
-        if obj is not None and obj.allows_tracking_urls:
-            inlines.append(TrackingUrlInline)
         if obj is not None and obj.allows_mass_email:
             inlines.append(MassEmailInline)
+        if obj is not None and obj.allows_tracking_urls:
+            inlines.append(TrackingUrlInline)
         return inlines
 
     def get_form(self, request: HttpRequest, obj: Campaign | None = None, **kwargs):
@@ -136,7 +174,15 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if campaign is not None:
-            extra_context["statistics"] = statistics.campaign_statistics(campaign)
+            extra_context["statistics"] = results.summary(campaign)
             extra_context["allows_mass_email"] = campaign.allows_mass_email
             extra_context["can_add_mass_email"] = request.user.has_perm("campaigns.add_massemail")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.results_view)
+        own = [path("<int:pk>/results/", view, name="campaigns_campaign_results")]
+        return own + super().get_urls()
+
+    def results_view(self, request: HttpRequest, pk: int):
+        return campaign_results(self, request, pk)

@@ -21,9 +21,16 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from campaigns import sending
+from campaigns.admin.mass_email_tools import (
+    duplicate_view,
+    send_now_view,
+    sending_context,
+    started_display,
+    started_fieldsets,
+)
+from campaigns.admin.results import mass_email_results
 from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
-from campaigns.progress import progress
 from campaigns.test_send import TestSendError, send_test
 from crm.address_fields import validate_stored_address
 from crm.admin.site import ReadOnlyAdmin
@@ -51,6 +58,11 @@ class MassEmailForm(forms.ModelForm):
             "smtp_account",
             "store_sent_emails",
             "opt_out_entirely",
+            "track_all_links",
+            "utm_tags",
+            "utm_source",
+            "utm_campaign",
+            "web_view_link",
         )
 
     def __init__(self, *args, **kwargs):
@@ -71,7 +83,7 @@ class MassEmailAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("campaign",)
     filter_horizontal = ("target_lists", "excluding_target_lists")
-    readonly_fields = ("failure_reason",)
+    readonly_fields = ("failure_reason", "started")
     actions = ("pause_selected", "resume_selected", "cancel_selected")
     fieldsets = (
         (None, {"fields": ("campaign", "name", ("status", "start_at"), "email_template")}),
@@ -81,6 +93,16 @@ class MassEmailAdmin(admin.ModelAdmin):
         ),
         (_("Recipients"), {"fields": ("target_lists", "excluding_target_lists")}),
         (_("Sending"), {"fields": ("smtp_account", "store_sent_emails", "opt_out_entirely")}),
+        (
+            _("Links"),
+            {
+                "fields": (
+                    "track_all_links",
+                    ("utm_tags", "utm_source", "utm_campaign"),
+                    "web_view_link",
+                )
+            },
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -100,9 +122,15 @@ class MassEmailAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: MassEmail | None = None):
         fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not obj.is_editable:
+            fieldsets = started_fieldsets(fieldsets)
         if obj is not None and obj.failure_reason:
             fieldsets = ((_("Failure"), {"fields": ("failure_reason",)}), *fieldsets)
         return fieldsets
+
+    @admin.display(description=_("start at"))
+    def started(self, obj: MassEmail) -> str:
+        return started_display(obj)
 
     def has_change_permission(self, request: HttpRequest, obj: MassEmail | None = None) -> bool:
         # Only Draft and Pending are editable; the others open read-only.
@@ -116,6 +144,7 @@ class MassEmailAdmin(admin.ModelAdmin):
         return {
             "campaign": campaign.pk,
             "name": f"{campaign.name} {timezone.localdate():%Y-%m-%d}",
+            "track_all_links": not campaign.is_informational,
             "target_lists": list(campaign.target_lists.values_list("pk", flat=True)),
             "excluding_target_lists": list(
                 campaign.excluding_target_lists.values_list("pk", flat=True)
@@ -149,7 +178,7 @@ class MassEmailAdmin(admin.ModelAdmin):
         mass_email = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if mass_email is not None:
-            extra_context["progress"] = progress(mass_email)
+            extra_context.update(sending_context(request, mass_email))
             extra_context["can_control"] = request.user.has_perm("campaigns.change_massemail")
             extra_context["can_send_test"] = extra_context["can_control"] and mass_email.is_editable
         return super().change_view(request, object_id, form_url, extra_context)
@@ -166,8 +195,32 @@ class MassEmailAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(require_POST(self.control_view)),
                 name="campaigns_massemail_control",
             ),
+            path(
+                "<int:pk>/send-now/",
+                self.admin_site.admin_view(require_POST(self.send_now_view)),
+                name="campaigns_massemail_send_now",
+            ),
+            path(
+                "<int:pk>/duplicate/",
+                self.admin_site.admin_view(require_POST(self.duplicate_view)),
+                name="campaigns_massemail_duplicate",
+            ),
+            path(
+                "<int:pk>/results/",
+                self.admin_site.admin_view(self.results_view),
+                name="campaigns_massemail_results",
+            ),
         ]
         return own + super().get_urls()
+
+    def send_now_view(self, request: HttpRequest, pk: int):
+        return send_now_view(self, request, pk)
+
+    def duplicate_view(self, request: HttpRequest, pk: int):
+        return duplicate_view(self, request, pk)
+
+    def results_view(self, request: HttpRequest, pk: int):
+        return mass_email_results(self, request, pk)
 
     def control_view(self, request: HttpRequest, pk: int, control: str):
         if control not in CONTROLS or not request.user.has_perm("campaigns.change_massemail"):

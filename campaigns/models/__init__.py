@@ -1,6 +1,8 @@
 from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, TrackingUrl
+from campaigns.models.dkim import DkimKey
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
+from campaigns.models.results import CounterWatermark, HitCounter, LogCounter
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 
@@ -9,8 +11,12 @@ __all__ = [
     "CampaignLogRecord",
     "CampaignStatus",
     "CampaignType",
+    "CounterWatermark",
+    "DkimKey",
     "DomainDeferral",
     "EmailQueueItem",
+    "HitCounter",
+    "LogCounter",
     "MassEmail",
     "MassEmailSettings",
     "SentEmail",

@@ -64,12 +64,15 @@ class CampaignLogRecord(TargetFields):
     email = AddressField(_("email"), blank=True)
     bounce_type = models.CharField(_("bounce type"), max_length=10, choices=BounceType, blank=True)
     # A bounce's enhanced status code and the server's words, e.g. "5.7.1 … listed on …".
-    bounce_detail = models.CharField(_("bounce detail"), max_length=500, blank=True)
+    # db_default: the tracking fast path and buffer insert log rows with SQL of their own.
+    bounce_detail = models.CharField(
+        _("bounce detail"), max_length=500, blank=True, default="", db_default=""
+    )
     is_test = models.BooleanField(_("test"), default=False)
 
     class Meta:
         verbose_name = _("campaign log record")
-        verbose_name_plural = _("campaign log")
+        verbose_name_plural = _("campaign log records")
         ordering = ["-action_date", "-id"]
         constraints = [
             TargetFields.one_target_constraint("logrecord_one_target", allow_none=True),

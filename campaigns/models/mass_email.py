@@ -62,6 +62,40 @@ class MassEmail(models.Model):
         default=False,
         help_text=_("Unsubscribing opts the address out of all mass email, not only these lists."),
     )
+    track_all_links = models.BooleanField(
+        _("track all links"),
+        default=True,
+        help_text=_(
+            "Each web link of the template becomes a tracking URL of the campaign when sending "
+            "starts, so clicks are counted per link. Links marked data-notrack are left alone; "
+            "Informational emails track no links."
+        ),
+    )
+    utm_tags = models.BooleanField(
+        _("add UTM tags"),
+        default=False,
+        help_text=_(
+            "Adds utm_source, utm_medium=email and utm_campaign to tracked links "
+            "(tags a link already has are kept)."
+        ),
+    )
+    utm_source = models.CharField(
+        _("utm_source"), max_length=100, blank=True, help_text=_("Empty: the campaign type.")
+    )
+    utm_campaign = models.CharField(
+        _("utm_campaign"),
+        max_length=100,
+        blank=True,
+        help_text=_("Empty: the campaign name, in lower case with hyphens."),
+    )
+    web_view_link = models.BooleanField(
+        _("“View in browser” line"),
+        default=False,
+        help_text=_(
+            "Adds a link at the top of the HTML to the recipient's own copy on the web "
+            "(the template can also place {webViewUrl} itself)."
+        ),
+    )
     failure_reason = models.TextField(_("failure reason"), blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
@@ -85,6 +119,10 @@ class MassEmail(models.Model):
         if self.campaign_id and not self.campaign.allows_mass_email:
             message = _("Mass emails are only for Email, Newsletter and Informational campaigns.")
             raise ValidationError({"campaign": message})
+        if self.status == self.Status.PENDING and self.campaign_id and self.email_template_id:
+            from campaigns.link_tracking import check_codes_of_campaign
+
+            check_codes_of_campaign(self.email_template, self.campaign)
 
 
 class EmailQueueItem(TargetFields):

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 admin.site.site_header = _("Mass Email")
 admin.site.site_title = _("Mass Email")
 admin.site.index_title = _("Administration")
+# There is no public site to view: "/" only leads back to the admin.
+admin.site.site_url = None
 
 
 class SingletonAdmin(admin.ModelAdmin):

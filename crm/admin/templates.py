@@ -13,10 +13,11 @@ from django.db.models import Model, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm import placeholders
+from crm.admin import template_editor
 from crm.models import Account, Contact, EmailTemplate, EmailTemplateAttachment, Lead
 
 MATCHES_PER_TYPE = 10
@@ -54,19 +55,21 @@ def search_people(request: HttpRequest, term: str) -> list[dict]:
     return found
 
 
-def render_template_for(template: EmailTemplate, person: Model) -> dict[str, str]:
-    """Subject, HTML and text bodies of `template` for `person`; raises PlaceholderError."""
-    return {
-        "subject": placeholders.render_preview(template.subject, person, html_context=False),
-        "html": placeholders.render_preview(template.body_html, person, html_context=True),
-        "text": placeholders.render_preview(template.body_text, person, html_context=False),
-    }
+def placeholder_names() -> list[str]:
+    """Every placeholder a template can use, as the marketer writes it."""
+    names = [
+        f"{{{entity}.{field}}}"
+        for entity, fields in placeholders.ENTITY_FIELDS.items()
+        for field in sorted(fields)
+    ]
+    names += ["{Contact.account.name}", "{today}", "{now}", "{currentYear}"]
+    return names + ["{optOutUrl}", "{optOutLink}", "{webViewUrl}"]
 
 
 class EmailTemplateForm(forms.ModelForm):
     class Meta:
         model = EmailTemplate
-        fields = ("name", "subject", "body_html", "body_text")
+        fields = ("name", "subject", "preheader", "body_html", "body_text")
         widgets = {
             "subject": forms.TextInput(attrs={"class": "vLargeTextField"}),
             "body_html": forms.Textarea(attrs={"rows": 20, "class": "vLargeTextField"}),
@@ -95,27 +98,54 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     date_hierarchy = "updated_at"
     readonly_fields = ("placeholder_help",)
     fieldsets = (
-        (None, {"fields": ("name", "subject", "body_html", "body_text")}),
+        (None, {"fields": ("name", "subject", "preheader", "body_html", "body_text")}),
         (_("Placeholders"), {"fields": ("placeholder_help",), "classes": ("collapse",)}),
     )
 
     @admin.display(description=_("available placeholders"))
     def placeholder_help(self, obj: EmailTemplate | None = None) -> str:
-        names = [
-            f"{{{entity}.{field}}}"
-            for entity, fields in placeholders.ENTITY_FIELDS.items()
-            for field in sorted(fields)
-        ]
-        names += ["{Contact.account.name}", "{today}", "{now}", "{currentYear}"]
-        names += ["{optOutUrl}", "{optOutLink}", "{trackingUrl:ID}"]
-        return " ".join(names)
+        return " ".join([*placeholder_names(), "{trackingUrl:ID}", "{Person.firstName|fallback}"])
 
     def get_urls(self):
-        preview = self.admin_site.admin_view(self.preview_view)
+        def view(function, *args):
+            return self.admin_site.admin_view(lambda request: function(request, self, *args))
+
         return [
-            path("<path:object_id>/preview/", preview, name="crm_emailtemplate_preview"),
+            path(
+                "live-preview/",
+                view(template_editor.live_preview, preview_models),
+                name="crm_emailtemplate_live_preview",
+            ),
+            path(
+                "preview-people/",
+                view(template_editor.people, search_people),
+                name="crm_emailtemplate_preview_people",
+            ),
+            path(
+                "tracking-codes/",
+                view(template_editor.tracking_codes),
+                name="crm_emailtemplate_tracking_codes",
+            ),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="crm_emailtemplate_preview",
+            ),
             *super().get_urls(),
         ]
+
+    def render_change_form(self, request: HttpRequest, context: dict, *args, **kwargs):
+        context["editor"] = {
+            "placeholders": placeholder_names(),
+            "campaigns": template_editor.campaign_choices(request),
+            "urls": {
+                "live": reverse("admin:crm_emailtemplate_live_preview"),
+                "people": reverse("admin:crm_emailtemplate_preview_people"),
+                "codes": reverse("admin:crm_emailtemplate_tracking_codes"),
+            },
+            "text": template_editor.editor_texts(),
+        }
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         template = self.get_object(request, object_id)  # None for an id that is no number
@@ -124,26 +154,28 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, template):
             raise PermissionDenied
         person = self._chosen_person(request)
+        is_sample = isinstance(person, placeholders.SamplePerson)
         context = {
             **self.admin_site.each_context(request),
             "title": _("Preview of “%(name)s”") % {"name": template},
             "opts": self.model._meta,
             "original": template,
             "person": person,
-            "person_type": person._meta.verbose_name,
+            "person_type": _("sample person") if is_sample else person._meta.verbose_name,
             "term": request.GET.get("q", "").strip(),
         }
         if context["term"]:
             context["matches"] = search_people(request, context["term"])
-        try:
-            context["rendered"] = render_template_for(template, person)
-        except placeholders.PlaceholderError as exc:
-            context["error"] = str(exc)
+        context["rendered"], errors = template_editor.render_fields(template, person)
+        if errors:
+            context["error"] = " ".join(errors.values())
         return TemplateResponse(request, "admin/crm/emailtemplate/preview.html", context)
 
-    def _chosen_person(self, request: HttpRequest) -> Model:
+    def _chosen_person(self, request: HttpRequest) -> Model | placeholders.SamplePerson:
         kind, pk = request.GET.get("type"), request.GET.get("id")
         if not kind:
+            return placeholders.SamplePerson()
+        if kind == "me":
             return request.user
         model = preview_models(request).get(kind)
         if model is None or not str(pk).isdigit():

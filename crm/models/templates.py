@@ -10,6 +10,15 @@ from crm import placeholders
 class EmailTemplate(models.Model):
     name = models.CharField(_("name"), max_length=255)
     subject = models.CharField(_("subject"), max_length=998)
+    preheader = models.CharField(
+        _("preheader"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "The preview text mail apps show after the subject; hidden in the message itself. "
+            "Placeholders work here too."
+        ),
+    )
     body_html = models.TextField(_("HTML body"), blank=True)
     body_text = models.TextField(
         _("plain-text body"),
@@ -31,13 +40,16 @@ class EmailTemplate(models.Model):
         if not self.body_html.strip() and not self.body_text.strip():
             raise ValidationError(_("Write an HTML body, a plain-text body, or both."))
         errors = {}
-        for field in ("subject", "body_html", "body_text"):
+        for field in ("subject", "preheader", "body_html", "body_text"):
             try:
                 placeholders.validate(getattr(self, field))
             except placeholders.PlaceholderError as exc:
                 errors[field] = str(exc)
         if errors:
             raise ValidationError(errors)
+        from campaigns.link_tracking import check_codes_exist
+
+        check_codes_exist(self)
 
 
 class EmailTemplateAttachment(models.Model):

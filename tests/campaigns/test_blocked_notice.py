@@ -11,7 +11,7 @@ from campaigns.statistics import blocked_bursts
 from tests.factories import ContactFactory, EmailAddressFactory, SentQueueItemFactory
 
 pytestmark = pytest.mark.django_db
-LISTED = "5.7.1 550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent: listed on S3150"
+LISTED = "smtp; 550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent: listed on S3150"
 
 
 def blocked(mass_email, address: str, detail: str = LISTED, hours_ago: float = 1.0, **fields):

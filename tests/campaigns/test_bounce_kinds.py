@@ -36,6 +36,10 @@ from campaigns.bounce_kinds import bounce_kind, codes_in, kind_of_reply
         ("554 Your message was rejected as spam", "blocked"),
         ("550 Sender address rejected: User unknown in local recipient table", "blocked"),
         ("550 5.0.0 User jdoe (jdoe@example.org) not listed in Domino Directory", "hard"),
+        ("550 The account jdoe@example.org has been disabled", "hard"),
+        ("550 Message rejected due to content restrictions", "blocked"),
+        ("<mx.example.org #5.5.0 smtp;550 5.1.1 User unknown>", "hard"),
+        ("#< #5.1.1 smtp;550 5.1.1 RESOLVER.ADR.RecipNotFound; not found> #SMTP#", "hard"),
     ],
 )
 def test_it_classifies_a_servers_reply(reply, kind):
@@ -58,4 +62,6 @@ def test_it_finds_the_codes_in_a_servers_words():
     assert codes_in("host mx said: 550-5.1.1 The email account") == (550, "5.1.1")
     assert codes_in("Sorry, no mailbox here by that name. (#5.1.1)") == (None, "5.1.1")
     assert codes_in("554: delivery error: dd This user") == (554, None)
+    assert codes_in("<mx #5.5.0 smtp;550 5.1.1 User unknown>") == (550, "5.1.1")
+    assert codes_in("Status 5.0.0; 550 5.0.0 nothing specific") == (550, "5.0.0")
     assert codes_in("at 192.5.1.1, version 3.10.1, port :2525, 2.9.1") == (None, None)

@@ -212,4 +212,4 @@ def test_the_mass_email_page_lists_the_deferring_domains(smtp_server, admin_clie
 
     content = page.content.decode()
     assert "slow.example" in content and "Slow down please" in content
-    assert 'class="progress-deferred">3<' in content
+    assert 'class="progress-deferred">Deferred: 3<' in content

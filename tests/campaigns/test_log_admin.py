@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Permission
+from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
 
@@ -12,8 +13,10 @@ from tests.factories import (
     MarketerFactory,
     MassEmailFactory,
     SentQueueItemFactory,
+    TrackingUrlFactory,
     UserFactory,
 )
+from tracking.models import TrackingHit
 
 pytestmark = pytest.mark.django_db
 
@@ -97,9 +100,15 @@ def test_it_is_read_only_and_only_superusers_delete(log_viewer_client, superuser
 def test_it_offers_a_target_list_from_the_filtered_campaign(log_viewer_client):
     campaign = CampaignFactory()
 
-    response = log_viewer_client.get(reverse(CHANGELIST), {"campaign__id__exact": campaign.pk})
+    response = log_viewer_client.get(
+        reverse(CHANGELIST), {"campaign__id__exact": campaign.pk, "action__exact": "clicked"}
+    )
 
-    assert f"{reverse(CREATE_LIST)}?campaign={campaign.pk}" in response.content.decode()
+    url = response.context["create_list_url"]
+    assert url.startswith(reverse(CREATE_LIST))
+    assert QueryDict(url.split("?", 1)[1]) == QueryDict(
+        f"campaign__id__exact={campaign.pk}&action__exact=clicked&campaign={campaign.pk}"
+    )
 
 
 def test_it_creates_a_target_list_from_the_log(log_viewer_client):
@@ -148,3 +157,62 @@ def test_it_refuses_the_page_to_users_without_the_log(client):
     client.force_login(MarketerFactory())
 
     assert client.get(reverse(CREATE_LIST)).status_code == 403
+
+
+def hit(entry, kind, machine, **fields):
+    return TrackingHit.objects.create(
+        queue_item=entry.queue_item,
+        campaign=entry.campaign,
+        kind=kind,
+        is_machine=machine,
+        **fields,
+    )
+
+
+def clicked(campaign, link):
+    item = SentQueueItemFactory(mass_email=MassEmailFactory(campaign=campaign))
+    return CampaignLogRecordFactory(queue_item=item, action="clicked", tracking_url=link)
+
+
+def test_it_shows_whether_a_person_or_a_machine_opened(log_viewer_client):
+    campaign = CampaignFactory()
+    person, proxy, unseen = (record(campaign, "opened") for _ in range(3))
+    hit(person, "open", machine=False)
+    hit(proxy, "open", machine=True)
+
+    response = log_viewer_client.get(reverse(CHANGELIST), {"action__exact": "opened"})
+
+    admin = response.context["cl"].model_admin
+    judged = {r.pk: admin.judged(r) for r in response.context["cl"].result_list}
+    assert judged == {person.pk: "person", proxy.pk: "machine", unseen.pk: "no hit recorded"}
+
+
+def test_the_new_list_keeps_the_log_filters_and_leaves_machines_out(log_viewer_client):
+    campaign = CampaignFactory()
+    link, other = TrackingUrlFactory(campaign=campaign), TrackingUrlFactory(campaign=campaign)
+    keen, scanned = clicked(campaign, link), clicked(campaign, link)
+    elsewhere = clicked(campaign, other)
+    hit(keen, "click", machine=False, tracking_url=link)
+    hit(scanned, "click", machine=True, tracking_url=link)
+    hit(elsewhere, "click", machine=False, tracking_url=other)
+    filters = {"campaign__id__exact": campaign.pk, "tracking_url__id__exact": link.pk}
+    listing = log_viewer_client.get(reverse(CHANGELIST), {**filters, "action__exact": "clicked"})
+    form_url = listing.context["create_list_url"]
+
+    page = log_viewer_client.get(form_url)
+    initial = page.context["form"].initial
+    data = {**initial, "name": "Clicked the offer", "leave_out_machines": "on"}
+    response = log_viewer_client.post(form_url, data)
+
+    assert (
+        initial["include_actions"] == ["clicked"]
+        and "tracking_url__id__exact" in initial["filters"]
+    )
+    assert 'id="kept-filters"' in page.content.decode()
+    assert response.status_code == 302
+    target_list = TargetList.objects.get(name="Clicked the offer")
+    assert [entry.contact for entry in target_list.entries.all()] == [keen.contact]
+    data = {**initial, "name": "With scanners"}
+    log_viewer_client.post(form_url, data)
+    with_machines = TargetList.objects.get(name="With scanners").entries.all()
+    assert {entry.contact for entry in with_machines} == {keen.contact, scanned.contact}

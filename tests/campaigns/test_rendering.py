@@ -434,3 +434,34 @@ def test_it_adds_no_provider_header_without_a_provider():
     headers = _parse(rendered).keys()
     provider_headers = {"X-SMTPAPI", "X-Mailgun-Variables", "X-PM-Metadata-massmail_item"}
     assert not (provider_headers | {"X-Metadata"}) & set(headers)
+
+
+def test_it_fills_a_fallback_for_an_empty_value_in_subject_html_and_text():
+    mass_email = _mass_email(
+        subject="Hi {Person.firstName|there}, {Person.lastName|friend} 100%",
+        body_html="<p>Dear {Person.firstName|<b>reader</b>} {Person.firstName}.</p>",
+        body_text="Dear {Person.firstName|reader} ({Contact.title|no title})",
+    )
+    _item, rendered = _render(mass_email, ContactFactory(first_name="", last_name="Lee"))
+    message = _parse(rendered)
+    assert message["Subject"] == "Hi there, Lee 100%"
+    assert "<p>Dear <b>reader</b> .</p>" in _body(message, "html")
+    assert "Dear reader (no title)" in _body(message, "plain")
+    _item, rendered = _render(mass_email, ContactFactory(first_name="Ann <3", last_name="Lee"))
+    message = _parse(rendered)
+    assert message["Subject"] == "Hi Ann <3, Lee 100%"
+    assert "<p>Dear Ann &lt;3 Ann &lt;3.</p>" in _body(message, "html")
+
+
+def test_it_names_the_list_and_the_feedback_loop_ids():
+    mass_email = _mass_email(CampaignType.NEWSLETTER)
+    campaign = mass_email.campaign
+    campaign.name = 'Otoño "2026"'
+    campaign.save()
+    _item, rendered = _render(mass_email)
+    message = _parse(rendered)
+    # RFC 2919: a phrase (here RFC 2047 encoded) and <list-label.namespace>
+    assert str(message["List-Id"]) == f'Otoño "2026" <campaign-{campaign.pk}.shop.example>'
+    assert rendered.data.count(b"List-Id: =?utf-8?b?") == 1
+    assert message["Feedback-ID"] == f"m{mass_email.pk}:c{campaign.pk}:newsletter:shop.example"
+    assert message["Precedence"] == "bulk" and message["List-Unsubscribe"]

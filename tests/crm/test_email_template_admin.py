@@ -10,6 +10,7 @@ from tests.factories import (
     EmailTemplateFactory,
     LeadFactory,
     MarketerFactory,
+    TrackingUrlFactory,
     UserFactory,
 )
 
@@ -37,10 +38,11 @@ def post_template(client, **fields):
 
 
 def test_it_saves_a_template_with_known_placeholders(client, marketer):
+    link = TrackingUrlFactory()
     response = post_template(
         client,
-        body_html="<p>{Contact.account.name} {today} <a href='{trackingUrl:3}'>x</a></p>"
-        "<style>p{color:red}</style>{optOutLink}",
+        body_html=f"<p>{{Contact.account.name}} {{today}} <a href='{link.code}'>x</a></p>"
+        "<style>p{color:red}</style>{optOutLink} {Person.firstName|there}",
     )
 
     assert response.status_code == 302
@@ -85,14 +87,16 @@ def test_it_links_the_preview_from_the_change_page(client, marketer):
     assert preview_url in response.content.decode()
 
 
-def test_it_previews_for_the_marketer_by_default(client, marketer):
+def test_it_previews_for_the_sample_person_by_default_or_for_me(client, marketer):
     template = EmailTemplateFactory(subject="Hi {Person.firstName}", body_text="Bye {Person.name}")
+    url = reverse("admin:crm_emailtemplate_preview", args=[template.pk])
 
-    response = client.get(reverse("admin:crm_emailtemplate_preview", args=[template.pk]))
+    response = client.get(url)
 
     assert response.status_code == 200
-    assert response.context["rendered"]["subject"] == "Hi Mia"
-    assert response.context["rendered"]["text"] == "Bye Mia Marketer"
+    assert response.context["rendered"]["subject"] == "Hi Alex"
+    assert response.context["rendered"]["text"] == "Bye Alex Morgan"
+    assert client.get(url, {"type": "me"}).context["rendered"]["text"] == "Bye Mia Marketer"
 
 
 def test_it_previews_for_a_chosen_contact_with_html_escaped_in_a_sandbox(client, marketer):

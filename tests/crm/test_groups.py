@@ -22,12 +22,13 @@ MARKETING_HAS = [
     "campaigns.view_emailqueueitem",
     "campaigns.view_campaignlogrecord",
     "auth.view_user",
+    "crm.view_jobrun",
 ]
 MARKETING_LACKS = [
     "crm.view_outboundemailsettings",
     "crm.change_outboundemailsettings",
     "crm.view_emailaccount",
-    "crm.view_jobrun",
+    "crm.change_jobrun",
     "campaigns.view_massemailsettings",
     "campaigns.change_emailqueueitem",
     "campaigns.delete_campaignlogrecord",

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.models import MassEmailSettings
-from crm.models import EmailAccount, OutboundEmailSettings
+from crm.models import EmailAccount, JobRun, OutboundEmailSettings
 from tests.crm.smtp_servers import free_port, running_server
 from tests.factories import UserFactory
 
@@ -171,7 +171,6 @@ def test_it_sends_a_test_email_from_a_sending_account_only(admin_client):
         reverse("admin:crm_emailaccount_changelist"),
         reverse("admin:campaigns_massemailsettings_changelist"),
         reverse("admin:campaigns_massemailsettings_change", args=[1]),
-        reverse("admin:crm_jobrun_changelist"),
         reverse("admin:django_celery_beat_periodictask_changelist"),
     ],
 )
@@ -186,8 +185,24 @@ def test_it_hides_settings_from_the_marketers_index(marketer_client):
     html = marketer_client.get(reverse("admin:index")).content.decode()
 
     assert "Contacts" in html
-    for hidden in ("Outbound email settings", "Mass email settings", "Periodic tasks", "Job runs"):
+    for hidden in ("Outbound email settings", "Mass email settings", "Periodic tasks"):
         assert hidden not in html
+    assert "Job runs" in html  # read-only: did the scheduled jobs run?
+
+
+def test_marketers_read_the_job_runs_but_change_nothing(marketer_client):
+    run = JobRun.objects.create(job="Send Mass Emails", summary="3 sent")
+
+    listing = marketer_client.get(reverse("admin:crm_jobrun_changelist"))
+    detail = marketer_client.get(reverse("admin:crm_jobrun_change", args=[run.pk]))
+    delete = marketer_client.post(
+        reverse("admin:crm_jobrun_delete", args=[run.pk]), {"post": "yes"}
+    )
+
+    assert "Job runs" in marketer_client.get(reverse("admin:index")).content.decode()
+    assert listing.status_code == 200 and "3 sent" in listing.content.decode()
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    assert delete.status_code == 403 and JobRun.objects.filter(pk=run.pk).exists()
 
 
 def test_it_lets_administrators_edit_scheduled_jobs(admin_client):

@@ -165,3 +165,30 @@ def test_it_shows_the_admin_login_page_in_spanish():
     assert "Iniciar sesión" in body  # Django's own catalog
     assert "Contraseña" in body
     assert "Correo Electrónico Masivo" in body  # the site header, from ours
+
+
+@pytest.mark.django_db
+def test_the_two_box_selector_reads_without_gender_in_spanish(admin_client):
+    with translation.override("en"):  # restores the language the request leaves active
+        response = admin_client.get("/admin/jsi18n/", headers={"accept-language": "es"})
+
+    catalog = response.content.decode()
+    assert "Selecci\\u00f3n: %s" in catalog or "Selección: %s" in catalog
+    assert "Seleccionar todos %s" not in catalog
+
+
+@pytest.mark.django_db
+def test_the_captured_mail_list_shows_dates_in_spanish(admin_client, settings, tmp_path):
+    from crm.captured_mail import store
+
+    settings.SMTP_CAPTURE_DIR, settings.DEBUG = tmp_path / "mail", True
+    store(
+        settings.SMTP_CAPTURE_DIR,
+        b"Subject: Hola\r\nDate: Fri, 27 Nov 2026 12:00:00 +0000\r\n\r\nHi",
+    )
+
+    with translation.override("en"):
+        page = admin_client.get(reverse("captured_mail_list"), headers={"accept-language": "es"})
+
+    assert "27/11/2026" in page.content.decode()
+    assert "Fri, 27 Nov" not in page.content.decode()

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,22 @@ def page(browser):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+# The sending tests press Send now and watch a real worker send to a real SMTP server.
+from tests.integration.conftest import smtp_server, worker, workers  # noqa: E402, F401
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+@pytest.fixture
+def screenshot():
+    """Save a full-page screenshot as var/screenshots/<name>.png, for a reviewer to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

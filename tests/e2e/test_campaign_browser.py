@@ -90,5 +90,5 @@ def test_it_lets_a_marketer_build_a_report_and_fill_a_list_with_it(page, live_se
     page.check("input[name=_selected_action]")
     page.select_option("select[name=action]", "sync_now")
     page.click("button[name=index]")
-    page.wait_for_selector("text=People named Berg: 2 added, 0 removed in 1 target lists")
+    page.wait_for_selector("text=People named Berg: 2 added, 0 removed in 1 target list")
     assert TargetList.objects.get(name="Bergs").entries.count() == 2

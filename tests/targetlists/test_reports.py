@@ -122,7 +122,7 @@ def test_syncing_adds_matches_once_and_keeps_manual_entries_and_opt_outs():
     kept = target_list.entries.all()
     assert {entry.target for entry in kept} == {smiths[1], jones, lead}
     report.refresh_from_db()
-    assert report.last_sync_summary == "0 added, 1 removed in 1 target lists"
+    assert report.last_sync_summary == "0 added, 1 removed in 1 target list"
 
 
 def test_the_hourly_job_syncs_only_reports_set_to_and_is_scheduled(capsys):
@@ -135,7 +135,7 @@ def test_the_hourly_job_syncs_only_reports_set_to_and_is_scheduled(capsys):
 
     call_command("sync_reports")
 
-    assert capsys.readouterr().out.strip() == "contact report: 1 added, 0 removed in 1 target lists"
+    assert capsys.readouterr().out.strip() == "contact report: 1 added, 0 removed in 1 target list"
     assert (hourly_list.entries.count(), manual_list.entries.count()) == (1, 0)
     assert JobRun.objects.get(job=SYNC_REPORTS).status == "success"
     entry = PeriodicTask.objects.get(name=SYNC_REPORTS)
@@ -187,7 +187,7 @@ def test_a_marketer_builds_a_report_sees_its_matches_and_syncs_it(marketer_clien
         follow=True,
     )
     assert [str(m) for m in synced.context["messages"]] == [
-        "Smiths: 1 added, 0 removed in 1 target lists"
+        "Smiths: 1 added, 0 removed in 1 target list"
     ]
     assert target_list.entries.count() == 1
 
@@ -224,3 +224,24 @@ def test_a_report_finds_an_international_address_and_refuses_an_over_long_value(
     assert "at most 255 characters" in too_long.content.decode()
     assert saved.status_code == 302
     assert [c.email for c in reports.matching(Report.objects.get())] == ["josé@exämple.com"]
+
+
+def test_a_condition_reads_in_the_marketers_words():
+    report = report_of(Report.Entity.CONTACT, ("email", "ends_with", "globex.test"))
+    report_of(Report.Entity.LEAD, ("email_invalid", "true", ""))
+    assert str(report.conditions.get()) == "email address ends with globex.test"
+    assert str(ReportCondition.objects.get(field="email_invalid")) == "address invalid is yes"
+
+
+def test_the_field_menu_offers_the_fields_of_the_reports_kind_of_record(marketer_client):
+    report = report_of(Report.Entity.USER)
+    page = marketer_client.get(reverse("admin:targetlists_report_change", args=[report.pk]))
+    field = page.context["inline_admin_formsets"][0].formset.forms[0].fields["field"]
+    keys = [key for key, _label in field.choices]
+    assert "username" in keys and "last_name" in keys
+    assert "industry" not in keys and "status" not in keys
+    added = marketer_client.get(reverse("admin:targetlists_report_add"))
+    groups = added.context["inline_admin_formsets"][0].formset.forms[0].fields["field"].choices
+    assert [str(label) for label, _fields in groups] == [
+        str(Report.Entity(kind).label) for kind in reports.FIELDS
+    ]

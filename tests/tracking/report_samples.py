@@ -207,3 +207,13 @@ I am out of the office until Monday: delivery failed, mailbox full, 550 5.1.1.
 
 > {original(item).replace(chr(10), chr(10) + "> ")}
 """)
+
+
+def qp_returned_headers(item):
+    """The returned headers sent quoted-printable, the signed header's line broken softly."""
+    token = original(item).split("X-Queue-Item-Id: ")[1].split("\n")[0]
+    half = len(token) // 2
+    headers = f"From: Newsletter <news@example.com>\nTo: {item.email}\nX-Queue-Item-Id: "
+    headers += f"{token[:half]}=\n{token[half:]}\nSubject: November=20news\n"
+    part = "Content-Type: text/rfc822-headers\nContent-Transfer-Encoding: quoted-printable\n\n"
+    return _dsn(item, "Action: failed\nStatus: 5.1.1", returned=part + headers, to="n@example.com")

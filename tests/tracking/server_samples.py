@@ -462,3 +462,28 @@ def qmail_no_mailbox(item):
         b"192.0.2.10 does not like recipient.\r\nRemote host said: ",
         b"Sorry, no mailbox here by that name. (#5.1.1)\r\nRemote host said: ",
     )
+
+
+def sendmail_warning(item):
+    return crlf(f"""\
+Return-Path: <>
+To: {verp(item)}
+From: Mail Delivery Subsystem <MAILER-DAEMON@smtp.example.org>
+Subject: Warning: could not send message for past 4 hours
+
+    **********************************************
+    **      THIS IS A WARNING MESSAGE ONLY      **
+    **  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **
+    **********************************************
+
+The original message was received at Fri, 27 Nov 2026 06:00:00 +0100
+from relay.example.com [192.0.2.1]
+
+   ----- Transcript of session follows -----
+<{item.email}>... Deferred: Connection timed out with mx.example.org.
+Warning: message still undelivered after 4 hours
+Will keep trying until message is 5 days old
+
+   ----- Original message follows -----
+
+{original(item)}""")

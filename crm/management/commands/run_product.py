@@ -14,7 +14,9 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TextIO
+from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -92,6 +94,26 @@ class Supervisor:
             return  # The whole group is already gone.
 
 
+def served_url(host: str, port: int) -> str:
+    """The address this command serves on, as recipients' links should use it locally."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"http://{shown}:{port}"
+
+
+def follow_served_url(url: str) -> bool:
+    """Point the stored site URL at `url` when it is empty or another local port (the demo's
+    first run), never when an administrator set a real address; whether it changed."""
+    mass_settings = apps.get_model("campaigns", "MassEmailSettings")
+    row = mass_settings.load()
+    stored = urlsplit(row.site_url or "")
+    local = stored.hostname in ("127.0.0.1", "localhost", None) and stored.scheme in ("http", "")
+    if not local or row.site_url.rstrip("/") == url:
+        return False
+    row.site_url = url
+    row.save(update_fields=["site_url"])
+    return True
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=POLL_SECONDS):
@@ -112,6 +134,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, no_capture: bool, **options) -> None:
         capture = settings.DEBUG and not no_capture
+        if not os.environ.get("SITE_URL"):
+            # Every child (web, worker, beat) builds links on the address served here.
+            os.environ["SITE_URL"] = served_url(host, port)
+            follow_served_url(os.environ["SITE_URL"])
         supervisor = Supervisor(self.children(host, port, capture), out=self.stdout)
         supervisor.start()
         announced = []
