@@ -254,17 +254,27 @@ def reason_words(error: str) -> str:
 
 
 def reasons(campaign: Campaign, mass_email: MassEmail | None, limit: int = 10) -> list:
-    """The most frequent failure reasons (the failed queue items' last errors grouped by their
-    words), with how many items; at most REASON_TEXTS distinct texts are read."""
+    """The most frequent bounce and failure reasons, grouped by their words, with how many:
+    the failed queue items' last errors and the server's words of the bounces returned later
+    (log records' bounce detail); at most REASON_TEXTS distinct texts of each are read."""
     failed = EmailQueueItem.objects.filter(
         mass_email__campaign=campaign, is_test=False, status=EmailQueueItem.Status.FAILED
     ).exclude(last_error="")
+    bounced = CampaignLogRecord.objects.filter(
+        campaign=campaign, action=Action.BOUNCED, is_test=False
+    ).exclude(bounce_detail="")
     if mass_email is not None:
         failed = failed.filter(mass_email=mass_email)
-    rows = failed.order_by().values_list("last_error").annotate(n=Count("id"))
+        bounced = bounced.filter(queue_item__mass_email=mass_email)
+    # A bounce refused at send time is a failed item too: its words are counted there once.
+    bounced = bounced.exclude(queue_item__status=EmailQueueItem.Status.FAILED)
     grouped = defaultdict(int)
-    for error, n in rows.order_by("-n")[:REASON_TEXTS]:
-        grouped[reason_words(error)] += n
+    for rows in (
+        failed.order_by().values_list("last_error").annotate(n=Count("id")),
+        bounced.order_by().values_list("bounce_detail").annotate(n=Count("id")),
+    ):
+        for words, n in rows.order_by("-n")[:REASON_TEXTS]:
+            grouped[reason_words(words)] += n
     return sorted(grouped.items(), key=lambda row: (-row[1], row[0]))[:limit]
 
 

@@ -5,8 +5,8 @@ the limit it answers with `lockout_response`, a page in the admin's look that sa
 logins are locked and who can clear the lockout. `client_address` is the address axes counts:
 REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the one they recorded in X-Forwarded-For
 (a client cannot forge the entries the proxies append, only those before them).
-`check_demo_passwords` is the system check that warns in production while a demo login
-(admin/admin, marketer/marketer) still has its demo password.
+`check_demo_passwords` is the system check that warns in production (`check --deploy`,
+`migrate`) while a demo login (admin/admin, marketer/marketer) still has its demo password.
 """
 
 from django.conf import settings
@@ -17,7 +17,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 DEMO_PASSWORDS = {"admin": "admin", "marketer": "marketer"}  # user name -> its demo password
 
@@ -30,6 +30,14 @@ def client_address(request: HttpRequest) -> str:
     if proxies > 0 and len(forwarded) >= proxies:
         return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR", "")
+
+
+def client_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The user name axes counts: the one tried, cut to its column's 255 characters (a longer
+    one names no user, and whole it would not fit the attempts table)."""
+    source = credentials if credentials is not None else request.POST
+    username = source.get(settings.AXES_USERNAME_FORM_FIELD)
+    return username[:255] if isinstance(username, str) else username
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None):
@@ -55,8 +63,20 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def check_demo_passwords(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """crm.W001 (check --deploy, DEBUG off): a demo login still has its demo password."""
+def check_demo_passwords(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """crm.W001 on `check --deploy` (DEBUG off): a demo login still has its demo password."""
+    return [] if databases else demo_password_warnings()
+
+
+@checks.register(checks.Tags.security, checks.Tags.database)
+def check_demo_passwords_on_migrate(app_configs=None, databases=None, **kwargs):
+    """The same on `migrate` and `check --database default`, the commands that open the
+    database for their checks (others, e.g. the jobs cron runs, do not hash passwords)."""
+    return demo_password_warnings() if databases else []
+
+
+def demo_password_warnings() -> list[checks.CheckMessage]:
+    """crm.W001 per active demo login that still has its demo password, with DEBUG off."""
     if settings.DEBUG:
         return []
     user_model = get_user_model()
@@ -76,3 +96,38 @@ def check_demo_passwords(app_configs=None, **kwargs) -> list[checks.CheckMessage
         for user in users
         if user.check_password(DEMO_PASSWORDS[user.username])
     ]
+
+
+# django-axes ships no Spanish catalog: the labels its admin pages show are listed here so that
+# ours (LOCALE_PATHS, which takes precedence over apps' catalogs) translates them.
+AXES_ADMIN_LABELS = (
+    gettext_lazy("Access Attempt"),
+    gettext_lazy("Access lock out"),
+    gettext_lazy("Attempt Remaining"),
+    gettext_lazy("Attempt Time"),
+    gettext_lazy("Clean up expired attempts"),
+    gettext_lazy("Expires At"),
+    gettext_lazy("Failed Logins"),
+    gettext_lazy("Form Data"),
+    gettext_lazy("GET Data"),
+    gettext_lazy("HTTP Accept"),
+    gettext_lazy("IP Address"),
+    gettext_lazy("Locked Out"),
+    gettext_lazy("Logout Time"),
+    gettext_lazy("Meta Data"),
+    gettext_lazy("Not set"),
+    gettext_lazy("POST Data"),
+    gettext_lazy("Path"),
+    gettext_lazy("Session key hash (sha256)"),
+    gettext_lazy("The time when access attempt expires and is no longer valid."),
+    gettext_lazy("User Agent"),
+    gettext_lazy("Username"),
+    gettext_lazy("access attempt expiration"),
+    gettext_lazy("access attempt expirations"),
+    gettext_lazy("access attempt"),
+    gettext_lazy("access attempts"),
+    gettext_lazy("access failure"),
+    gettext_lazy("access failures"),
+    gettext_lazy("access log"),
+    gettext_lazy("access logs"),
+)

@@ -30,7 +30,6 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils.functional import SimpleLazyObject
 
 NONCE = "'nonce'"  # placeholder: the request's nonce, e.g. 'nonce-q3Jb…'
 HEADER = "Content-Security-Policy"
@@ -109,6 +108,34 @@ def header_value(policy: dict[str, list[str]], nonce: str | None) -> str:
     return text.replace(NONCE, f"'nonce-{nonce}'") if nonce else text
 
 
+class Nonce:
+    """The request's nonce, made on first use (most responses, e.g. the pixel, need none)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = ""
+
+    def __str__(self) -> str:
+        if not self.value:
+            self.value = secrets.token_urlsafe(16)
+        return self.value
+
+
+@lru_cache(maxsize=256)
+def _texts(admin: bool, override: tuple | None) -> tuple[str, str]:
+    """(header without a nonce, header with NONCE in it) for a path kind and an override."""
+    base, changes = override or (None, ())
+    policy = policy_for("/admin/" if admin else "/", base and dict(base), dict(changes))
+    return header_value(policy, None), header_value(policy, NONCE.strip("'"))
+
+
+def _frozen(base: dict | None, changes: dict) -> tuple:
+    # Hashable, so each distinct policy's texts are built once per process.
+    freeze = lambda d: tuple((k, tuple(v)) for k, v in d.items())  # noqa: E731
+    return (freeze(base) if base is not None else None, freeze(changes))
+
+
 class ContentSecurityPolicyMiddleware:
     """Sets the Content-Security-Policy header on every response (see the module)."""
 
@@ -116,20 +143,17 @@ class ContentSecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        made: list[str] = []
-
-        def make_nonce() -> str:
-            made.append(secrets.token_urlsafe(16))
-            return made[0]
-
-        request.csp_nonce = SimpleLazyObject(make_nonce)
+        nonce = request.csp_nonce = Nonce()
         response = self.get_response(request)
-        if settings.DEBUG and response.status_code >= 400 and not made:
+        if settings.DEBUG and response.status_code >= 400 and not nonce.value:
             return response  # Django's debug pages (development only) carry inline code
         if HEADER not in response:
-            base, changes = getattr(request, "_csp_policy", (None, {}))
-            policy = policy_for(request.path_info, base, changes)
-            response[HEADER] = header_value(policy, made[0] if made else None)
+            admin = request.path_info.startswith("/admin/")
+            plain, with_nonce = _texts(admin, getattr(request, "_csp_policy", None))
+            if nonce.value:
+                response[HEADER] = with_nonce.replace("'nonce-nonce'", f"'nonce-{nonce.value}'")
+            else:
+                response[HEADER] = plain
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
@@ -140,7 +164,7 @@ class ContentSecurityPolicyMiddleware:
             base, changes = override or (None, {})
             override = (base, {**changes, **by_name})
         if override is not None:
-            request._csp_policy = override
+            request._csp_policy = _frozen(*override)
 
 
 def nonce(request: HttpRequest) -> dict:

@@ -128,6 +128,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no "AXES: BEGIN" line on every command
 AXES_LOCKOUT_CALLABLE = "crm.login_safety.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "crm.login_safety.client_address"
+AXES_USERNAME_CALLABLE = "crm.login_safety.client_username"
+AXES_USERNAME_FORM_FIELD = "username"
 # Proxies in front of the app that append the client's address to X-Forwarded-For (0: none,
 # REMOTE_ADDR is the client).
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)

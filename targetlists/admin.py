@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.admin import people  # noqa: F401  (registers the people admins extended below)
-from crm.admin.site import add_admin_action
+from crm.admin.site import CheckedAutocompleteAdmin, add_admin_action
 from crm.models import Account, Contact, Lead, TargetFields, TargetType
 from targetlists import (
     adding,
@@ -128,7 +128,7 @@ class TargetListEntryForm(forms.ModelForm):
 
 
 @admin.register(TargetListEntry)
-class TargetListEntryAdmin(admin.ModelAdmin):
+class TargetListEntryAdmin(CheckedAutocompleteAdmin):
     form = TargetListEntryForm
     list_display = ("person", "type_label", "email", "opted_out", "target_list", "added_at")
     # The person column links to the person, so the entry itself opens from its type.

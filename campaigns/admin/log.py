@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -34,9 +34,10 @@ def admin_link(obj, text: str | None = None) -> str:
 
 
 class ReasonFilter(admin.SimpleListFilter):
-    """Records of recipients whose last error starts with the words of a results page reason."""
+    """Records of recipients whose last error, or bounces whose server's words, start with the
+    words of a results page reason."""
 
-    title = _("failure reason")
+    title = _("bounce or failure reason")
     parameter_name = "reason"
 
     def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
@@ -45,7 +46,11 @@ class ReasonFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        return queryset.filter(queue_item__last_error__startswith=value) if value else queryset
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(queue_item__last_error__startswith=value) | Q(bounce_detail__startswith=value)
+        )
 
 
 class MassEmailFilter(admin.SimpleListFilter):

@@ -6,7 +6,6 @@ email stores sent emails, the copy that went out.
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
@@ -33,7 +32,11 @@ from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
 from campaigns.test_send import TestSendError, send_test
 from crm.address_fields import validate_stored_address
-from crm.admin.site import ReadOnlyAdmin
+from crm.admin.site import (
+    CheckedAutocompleteSelectMultiple,
+    CheckedModelMultipleChoiceField,
+    ReadOnlyAdmin,
+)
 from crm.models import Account, Contact, Lead
 
 EDITABLE_CHOICES = [(s.value, s.label) for s in MassEmail.EDITABLE_STATUSES]
@@ -308,8 +311,10 @@ def _people_field(model, source: str) -> forms.ModelMultipleChoiceField:
     model_admin = admin.site._registry.get(model)
     widget = forms.SelectMultiple
     if model_admin is not None and model_admin.search_fields:
-        widget = AutocompleteSelectMultiple(EmailQueueItem._meta.get_field(source), admin.site)
-    return forms.ModelMultipleChoiceField(
+        widget = CheckedAutocompleteSelectMultiple(
+            EmailQueueItem._meta.get_field(source), admin.site
+        )
+    return CheckedModelMultipleChoiceField(
         model.objects.all(), required=False, widget=widget, label=model._meta.verbose_name_plural
     )
 

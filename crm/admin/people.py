@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.address_fields import AddressFormField
+from crm.admin.site import CheckedAutocompleteAdmin
 from crm.models import Account, Contact, EmailAddress, Lead
 from crm.models.people import normalize_address
 
@@ -45,7 +46,7 @@ class PersonForm(forms.ModelForm):
         return super().save(commit)
 
 
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(CheckedAutocompleteAdmin):
     """What the Account, Contact and Lead pages share: the email column, flags and filters."""
 
     form = PersonForm

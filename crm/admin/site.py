@@ -1,7 +1,9 @@
 """Admin site branding, and the bases for settings pages (one row) and read-only records."""
 
+from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -66,3 +68,59 @@ def add_admin_action(model, mixin: type, action: str) -> None:
     )
     admin.site.unregister(model)
     admin.site.register(model, extended)
+
+
+class _CheckedSelection:
+    """Django's autocomplete widgets look the selected values up to show them again; a value
+    that is no id of the target (a tampered form: "x" for an integer key) raised there, a 500
+    instead of the form's "Select a valid choice". Such values are left out of that lookup."""
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        target = remote.model._meta.get_field(getattr(remote, "field_name", None) or "pk")
+        kept = []
+        for choice in value:
+            try:
+                prepared = target.get_prep_value(target.to_python(choice))
+            except (ValidationError, ValueError, TypeError, OverflowError):
+                continue
+            if isinstance(prepared, int) and abs(prepared) >= 2**63:
+                continue  # past 64 bits: SQLite's IN (…) would overflow
+            kept.append(choice)
+        return super().optgroups(name, kept, attr)
+
+
+class CheckedAutocompleteSelect(_CheckedSelection, AutocompleteSelect):
+    pass
+
+
+class CheckedAutocompleteSelectMultiple(_CheckedSelection, AutocompleteSelectMultiple):
+    pass
+
+
+class CheckedAutocompleteAdmin(admin.ModelAdmin):
+    """autocomplete_fields with the checked widgets above."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request):
+            kwargs.setdefault(
+                "widget",
+                CheckedAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using")),
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class CheckedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice whose ids past 64 bits are a form error ("not a valid value"), not
+    SQLite's OverflowError from the `IN (…)` lookup (PostgreSQL finds no row either way)."""
+
+    def _check_values(self, value):
+        for pk in value or ():
+            text = str(pk)
+            if text.lstrip("-").isdigit() and abs(int(text)) >= 2**63:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": text},
+                )
+        return super()._check_values(value)

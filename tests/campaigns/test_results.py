@@ -166,6 +166,29 @@ def test_it_groups_failure_reasons_by_their_words():
     assert reason_words("5.7.1 listed at 10.0.0.1") == "5.7.1 listed at …"
 
 
+def test_it_groups_the_words_of_returned_bounces_with_the_failures(admin_client):
+    campaign = CampaignFactory()
+    mass_email = MassEmailFactory(campaign=campaign)
+    for address in ("ann@x.test", "bob@y.test", "cy@z.test"):
+        item = sent_to(mass_email, address)
+        detail = f"5.7.1 {address} rejected: listed on zen.spamhaus.org 2026"
+        log(item, "bounced", bounce_type="blocked", bounce_detail=detail)
+    refused = sent_to(mass_email, "dee@w.test", status="failed", last_error="550 5.1.1 no user")
+    log(refused, "bounced", bounce_type="hard", bounce_detail="550 5.1.1 no user")
+
+    found = results(campaign, mass_email).reasons
+
+    assert found == [
+        ("5.7.1 … rejected: listed on zen.spamhaus.org …", 3),
+        ("550 5.1.1 no user", 1),
+    ]
+    page = admin_client.get(
+        "/admin/campaigns/campaignlogrecord/",
+        {"campaign__id__exact": campaign.pk, "reason": "5.7.1 "},
+    )
+    assert page.context["cl"].result_count == 3
+
+
 def test_it_forgets_and_rebuilds_the_counters():
     campaign, first, _second, home, shop = scenario()
     result_counters.update_counters()

@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.test import Client
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.crm.test_deploy_check import PRODUCTION_ENV, manage
 from tests.factories import MarketerFactory, UserFactory
@@ -128,6 +130,9 @@ def test_it_warns_in_production_while_a_demo_password_is_unchanged(settings):
 
     warnings = [message for message in found if message.id == "crm.W001"]
     assert [message.obj for message in warnings] == [admin]
+    on_migrate = checks.run_checks(tags=[checks.Tags.security], databases=["default"])
+    assert [m.obj for m in on_migrate if m.id == "crm.W001"] == [admin]
+    assert not [m for m in checks.run_checks() if m.id == "crm.W001"]  # e.g. the jobs' commands
     settings.DEBUG = True
     found = checks.run_checks(include_deployment_checks=True, tags=[checks.Tags.security])
     assert not [message for message in found if message.id == "crm.W001"]
@@ -139,3 +144,41 @@ def test_load_demo_data_exits_non_zero_with_debug_off():
     assert result.returncode == 1
     assert "DEBUG is off" in result.stderr
     assert "admin/admin" in result.stderr
+
+
+def test_the_lockout_pages_of_the_admin_speak_spanish(admin_client):
+    response = admin_client.get(
+        reverse("admin:axes_accessattempt_changelist"), HTTP_ACCEPT_LANGUAGE="es"
+    )
+
+    assert "Intentos de acceso" in response.content.decode()
+
+
+def test_it_answers_a_login_with_over_long_values_with_the_form(staff):
+    long_values = {"username": "u" * 10_000, "password": "p" * 10_000}
+
+    response = Client().post(
+        LOGIN, long_values, HTTP_USER_AGENT="A" * 10_000, HTTP_ACCEPT="t/x" * 5000
+    )
+
+    assert response.status_code == 200
+    assert "errornote" in response.content.decode()
+    assert AccessAttempt.objects.get().username == "u" * 255
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    username=st.text(max_size=400),
+    password=st.text(max_size=100),
+    user_agent=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=600),
+)
+def test_any_login_attempt_gets_the_form_or_the_lockout_page(username, password, user_agent):
+    response = Client().post(
+        LOGIN, {"username": username, "password": password}, HTTP_USER_AGENT=user_agent
+    )
+
+    assert response.status_code in (200, 400, 429)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.models import Contact, EmailTemplate
-from tests.factories import ContactFactory, EmailTemplateFactory
+from tests.factories import ContactFactory, EmailTemplateFactory, MassEmailFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +79,16 @@ def test_the_autocomplete_takes_any_term(admin_client):
     for term in NASTY:
         response = admin_client.get("/admin/autocomplete/", {**base, "term": term})
         assert response.status_code == (400 if "\x00" in term else 200), term[:20]
+
+
+@pytest.mark.parametrize("page", ["abc", "-1", "0", "9" * 25, ""])
+def test_the_autocomplete_takes_any_page_number(admin_client, page):
+    ContactFactory()
+    params = {"app_label": "campaigns", "model_name": "emailqueueitem", "field_name": "contact"}
+
+    response = admin_client.get("/admin/autocomplete/", {**params, "term": "a", "page": page})
+
+    assert response.status_code in (200, 404)
 
 
 def test_a_form_with_nul_is_refused_and_saves_nothing(admin_client):
@@ -160,3 +170,38 @@ def test_a_form_over_the_limit_gets_a_413_page_in_the_admins_look(admin_client, 
     assert f"at most {limit // (1024 * 1024)} MB" in body
     assert 'id="site-name"' in body
     assert not EmailTemplate.objects.exists()
+
+
+def add_pages() -> list[str]:
+    return sorted(
+        reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_add") for m in admin.site._registry
+    )
+
+
+@pytest.mark.parametrize("url", add_pages())
+def test_every_add_form_answers_over_long_values_with_errors(admin_client, url):
+    page = admin_client.get(url)
+    if page.status_code != 200:
+        return  # no add page for this model (settings rows, read-only records)
+    form = page.context["adminform"].form
+    data = {name: "x" * 10_000 for name in form.fields}
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code in (200, 302, 400), url
+
+
+@pytest.mark.parametrize("value", ["x", "9" * 30, "-1", "1.5"])
+def test_a_tampered_choice_in_an_autocomplete_is_a_form_error(admin_client, value):
+    mass_email = MassEmailFactory()
+    url = reverse("admin:campaigns_massemail_send_test", args=[mass_email.pk])
+
+    response = admin_client.post(url, {"contacts": [value], "addresses": ""})
+    person = admin_client.post(
+        reverse("admin:crm_contact_add"), {"first_name": "A", "last_name": "B", "account": value}
+    )
+
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    assert person.status_code == 200
+    assert "account" in person.context["adminform"].form.errors

@@ -53,6 +53,12 @@ def test_it_answers_any_token_without_a_500(client, template, token):
             assert "This link is not valid" in response.content.decode()
 
 
+@pytest.mark.parametrize("path", [f"{t.format('%FF%FE')}?a=%FF" for t in PATHS])
+def test_it_answers_bytes_that_are_not_utf8(client, path):
+    for response in (client.get(path), client.post(path)):
+        assert_answered(response, path)
+
+
 @pytest.fixture(scope="module")
 def item(django_db_blocker):
     """One sent item (and a link) the valid-token examples share, made once for the module."""
