@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -121,7 +122,13 @@ class PeopleImportAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:people_peopleimport_mapping", args=[draft.pk])
                 )
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            # As on every admin add page (tests and tools read the form from here).
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
+        }
         return TemplateResponse(request, "admin/people/peopleimport/upload.html", context)
 
     def mapping_view(self, request: HttpRequest, pk: int):
