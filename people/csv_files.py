@@ -92,7 +92,7 @@ def sniff(raw: BinaryIO) -> tuple[str, str, list[str]]:
         stream.detach()
     if not header or not any(cell.strip() for cell in header):
         raise UnreadableFile("the file has no header row")
-    return encoding, delimiter, [cell.strip() for cell in header]
+    return encoding, delimiter, [cell.replace("\x00", "").strip() for cell in header]
 
 
 def rows(stream: io.TextIOWrapper, delimiter: str) -> Iterator[list[str]]:

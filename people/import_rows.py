@@ -51,6 +51,8 @@ class RowChecker:
         values = {}
         for index, field in self.columns:
             value = row[index].strip() if index < len(row) else ""
+            if "\x00" in value:
+                raise Rejected(_("%(field)s contains a NUL character") % {"field": field.label})
             if len(value) > field.max_length and field.name != EMAIL:
                 raise Rejected(
                     _("%(field)s too long (more than %(max)s characters)")

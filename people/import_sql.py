@@ -6,9 +6,10 @@ updated or skipped as chosen, new records are inserted in one INSERT … SELECT,
 added in another, and what the batch added is kept in ImportedRow for undo.
 """
 
+import logging
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
@@ -17,6 +18,8 @@ from people.models import ImportedRow, PeopleImport
 from targetlists.models import TargetListEntry
 
 STAGE = "people_import_stage"
+TEMP_BUFFERS = "64MB"
+logger = logging.getLogger(__name__)
 PERSON_MODELS = {"contact": Contact, "lead": Lead, "account": Account}
 
 
@@ -53,15 +56,29 @@ class Stage:
             f"{name} BIGINT" if name == "account_id" else f"{name} TEXT"
             for name in self.load_columns
         )
-        temporary = "TEMPORARY TABLE"
         with connection.cursor() as cursor:
+            if self.postgres:
+                self._enough_temp_buffers(cursor)
             cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
             cursor.execute(
-                f"CREATE {temporary} {STAGE} ({columns}, address_id BIGINT, person_id BIGINT, "
+                f"CREATE TEMPORARY TABLE {STAGE} ({columns}, address_id BIGINT, person_id BIGINT, "
                 "address_new BOOLEAN DEFAULT FALSE, is_new BOOLEAN DEFAULT FALSE, "
                 "entry_new BOOLEAN DEFAULT FALSE)"
             )
         return self
+
+    def _enough_temp_buffers(self, cursor) -> None:
+        """A batch and its updated row versions fit in memory (the default 8 MB spills to
+        disk). PostgreSQL allows this only before the session's first temporary table, so a
+        connection that made one already keeps the value it has."""
+        cursor.execute("SHOW temp_buffers")
+        if cursor.fetchone()[0] == TEMP_BUFFERS:
+            return
+        try:
+            with transaction.atomic():
+                cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+        except DatabaseError:
+            logger.info("temp_buffers stays as it is: this session used temporary tables")
 
     def __exit__(self, *exc_info) -> None:
         with connection.cursor() as cursor:
@@ -87,6 +104,9 @@ class Stage:
                 # so an import would slow down quadratically as the tables grow.
                 cursor.execute("SET LOCAL enable_hashjoin = off")
                 cursor.execute("SET LOCAL enable_mergejoin = off")
+                # Those plans look costly to the planner, which would then JIT-compile every
+                # statement of every batch: more time than the statement itself.
+                cursor.execute("SET LOCAL jit = off")
             self._addresses(cursor)
             if self.kind == "suppression":
                 counts = self._suppress(cursor)
@@ -152,6 +172,24 @@ class Stage:
             ],
         )
 
+    def _opt_in_records(self, cursor) -> None:
+        """An opt-in consent record, with the consent the marketer states, for each person the
+        import added to the list (or created, without a list)."""
+        table = ConsentRecord._meta.db_table
+        added = "entry_new" if self.people_import.target_list_id else "is_new"
+        cursor.execute(
+            f"INSERT INTO {table} (email_address_id, email, {self.kind}_id, action, method, at, "
+            "source, text, client_hash) SELECT address_id, address, person_id, %s, %s, %s, %s, "
+            f"%s, '' FROM {STAGE} WHERE {added}",
+            [
+                ConsentRecord.Action.OPT_IN,
+                ConsentRecord.Method.IMPORT,
+                _db_now(),
+                str(self.people_import)[:255],
+                self.people_import.consent_text,
+            ],
+        )
+
     def _count(self, cursor, flag: str) -> tuple[int, int]:
         cursor.execute(f"SELECT COUNT(*) FILTER (WHERE {flag}), COUNT(*) FROM {STAGE}")
         flagged, total = cursor.fetchone()
@@ -160,15 +198,18 @@ class Stage:
     def _people(self, cursor) -> Counts:
         model = PERSON_MODELS[self.kind]
         table = model._meta.db_table
-        # The oldest record with the address; a new address has none.
+        # The oldest record with the address; a new address has none. "+ 0" keeps PostgreSQL
+        # from answering MIN(id) by walking the primary key and filtering on the address.
         cursor.execute(
-            f"UPDATE {STAGE} SET person_id = (SELECT MIN(p.id) FROM {table} p "
+            f"UPDATE {STAGE} SET person_id = (SELECT MIN(p.id + 0) FROM {table} p "
             f"WHERE p.email_address_id = {STAGE}.address_id) WHERE NOT address_new"
         )
         updated = self._update_existing(cursor, table)
         self._insert_people(cursor, table)
         if self.people_import.target_list_id:
             self._add_entries(cursor)
+        if self.people_import.consent_text:
+            self._opt_in_records(cursor)
         created, total = self._count(cursor, "is_new")
         return Counts(created=created, updated=updated, skipped=total - created - updated)
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem
-from crm.models import Account, Contact, EmailAddress, Lead
+from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.import_sql import PERSON_MODELS
 from people.models import ImportedRow, PeopleImport
 from targetlists.models import TargetListEntry
@@ -85,6 +85,8 @@ def _undo_people(people_import: PeopleImport) -> int:
             ).delete()[0]
     model = PERSON_MODELS[people_import.kind]
     for ids in _chunks(rows.filter(created=True), "person_id"):
+        imported_consent = ConsentRecord.objects.filter(method=ConsentRecord.Method.IMPORT)
+        imported_consent.filter(**{f"{people_import.kind}_id__in": ids}).delete()
         deleted = model.objects.filter(pk__in=ids).delete()[1]
         removed += deleted.get(model._meta.label, 0) + deleted.get(TargetListEntry._meta.label, 0)
     _delete_unused_addresses(rows.filter(address_id__isnull=False))

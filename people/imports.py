@@ -1,7 +1,7 @@
 """CSV imports: upload and sniff a file, map its columns, preview it, run it in batches.
 
 `run_import` streams the file: rows are checked one by one (people.import_rows) and written
-10,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
+20,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
 size; each batch is its own transaction, and the import's progress is saved after each. A row
 that cannot be imported goes to the rejected-rows CSV with its reason; it never stops the rest.
 """
@@ -44,7 +44,8 @@ class PreviewRow:
 def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **options):
     """A draft import of `file` (any file object), its encoding, delimiter and header read and
     its mapping guessed (or remembered from a file with the same header). `options` may name
-    `target_list` (a TargetList) or `new_list_name`. Raises csv_files.UnreadableFile."""
+    `target_list` (a TargetList) or `new_list_name`, and `consent_text`. Raises
+    csv_files.UnreadableFile."""
     encoding, delimiter, header = csv_files.sniff(file)
     target_list = options.get("target_list")
     if not target_list and options.get("new_list_name") and purpose == PeopleImport.Purpose.PEOPLE:
@@ -54,9 +55,12 @@ def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **optio
         purpose=purpose,
         duplicates=duplicates,
         target_list=target_list if purpose == PeopleImport.Purpose.PEOPLE else None,
-        original_name=Path(getattr(file, "name", "") or "import.csv").name[:255],
+        original_name=_file_name(file),
         encoding=encoding,
         delimiter=delimiter,
+        consent_text=options.get("consent_text", "")
+        if purpose == PeopleImport.Purpose.PEOPLE
+        else "",
         header=header,
         created_by=user,
     )
@@ -66,6 +70,11 @@ def upload(file, *, kind: str, purpose: str, duplicates: str, user=None, **optio
     people_import.total_bytes = people_import.file.size
     people_import.save()
     return people_import
+
+
+def _file_name(file) -> str:
+    name = Path(str(getattr(file, "name", "") or "")).name.replace("\x00", "")
+    return name[:255] or "import.csv"
 
 
 def remembered_mapping(people_import: PeopleImport) -> list[str]:

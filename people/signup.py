@@ -139,11 +139,23 @@ def _accept(form: SignupForm, data: Submission, address_text: str, client: str) 
 
 
 def _send(confirmation: SignupConfirmation) -> None:
+    send_confirmation_email(confirmation)
+
+
+def send_confirmation_email(confirmation: SignupConfirmation) -> bool:
+    """Send (again) the confirmation email with a fresh link; whether it went out. A failure
+    is kept on the confirmation (the admin lists it and can send again) and logged."""
     token = tokens.make(tokens.SIGNUP_CONFIRM, confirmation.pk, int(time.time()))
     try:
         send_confirmation(confirmation, token)
-    except Exception:  # noqa: BLE001  (the person can sign up again; the error is logged)
+    except Exception as exc:  # noqa: BLE001  (kept on the row; the admin sees it)
         logger.exception("the confirmation email of signup %s could not be sent", confirmation.pk)
+        SignupConfirmation.objects.filter(pk=confirmation.pk).update(email_error=str(exc)[:1000])
+        return False
+    SignupConfirmation.objects.filter(pk=confirmation.pk).update(
+        email_sent_at=timezone.now(), email_error=""
+    )
+    return True
 
 
 def find_or_create_lead(form: SignupForm, address: EmailAddress, data: Submission) -> Lead:

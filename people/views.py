@@ -5,8 +5,9 @@ from CSRF (it works inside an iframe on any site); the confirmation page's butto
 with a CSRF token, so a mail scanner following the link confirms nothing.
 """
 
+import re
+
 from django import forms
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
@@ -16,6 +17,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from crm.login_safety import client_address
+from crm.security_headers import content_security_policy
 from people import signup
 from people.models import SignupForm
 
@@ -44,19 +47,12 @@ class SignupFields(forms.Form):
 
 
 def _active_form(key: str) -> SignupForm:
-    form = SignupForm.objects.filter(key=key[:32], is_active=True).first()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", key):
+        raise Http404  # never reaches the database (a NUL byte would make PostgreSQL fail)
+    form = SignupForm.objects.filter(key=key, is_active=True).first()
     if form is None:
         raise Http404
     return form
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or behind a proxy the right-most (the proxy's own)
-    entry of SIGNUP_CLIENT_IP_HEADER, which a client cannot forge."""
-    header = settings.SIGNUP_CLIENT_IP_HEADER
-    if header and request.META.get(header):
-        return request.META[header].split(",")[-1].strip()[:64]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _page(request, form, fields, status=200) -> HttpResponse:
@@ -64,6 +60,7 @@ def _page(request, form, fields, status=200) -> HttpResponse:
     return render(request, "people/signup_form.html", context, status=status)
 
 
+@content_security_policy(frame_ancestors=["*"])  # the snippet frames it on any site
 @csrf_exempt
 @never_cache
 @xframe_options_exempt
@@ -80,7 +77,7 @@ def signup_page(request: HttpRequest, key: str) -> HttpResponse:
         data = signup.Submission(
             **fields.cleaned_data,
             honeypot=request.POST.get("website", ""),
-            client_ip=client_ip(request),
+            client_ip=client_address(request),  # behind TRUSTED_PROXY_COUNT proxies too
         )
         try:
             signup.submit(form, request.POST.get("token", ""), data)

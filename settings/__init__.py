@@ -174,9 +174,6 @@ SIGNUP_CONFIRMATION_DAYS = envint("SIGNUP_CONFIRMATION_DAYS", 7)
 SIGNUP_FORM_TOKEN_HOURS = envint("SIGNUP_FORM_TOKEN_HOURS", 24)
 SIGNUP_RATE_PER_ADDRESS = envint("SIGNUP_RATE_PER_ADDRESS", 3)
 SIGNUP_RATE_PER_CLIENT = envint("SIGNUP_RATE_PER_CLIENT", 20)
-# Behind a proxy, the request header holding the client's address as the proxy appends it
-# (e.g. HTTP_X_FORWARDED_FOR: its right-most entry is used); empty: REMOTE_ADDR.
-SIGNUP_CLIENT_IP_HEADER = os.environ.get("SIGNUP_CLIENT_IP_HEADER", "")
 
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

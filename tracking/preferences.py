@@ -99,7 +99,7 @@ def _consent(item, address, left: int, back: int, client: str) -> None:
 def record_reason(item: EmailQueueItem, reason: str, text: str) -> OptOutReason | None:
     """Store the reason the person gave (None when they gave none or an unknown choice)."""
     reason = reason if reason in OptOutReason.Choice.values else ""
-    text = text.strip()[:MAX_REASON_TEXT]
+    text = text.replace("\x00", "").strip()[:MAX_REASON_TEXT]  # PostgreSQL refuses NUL
     if not reason and not text:
         return None
     return OptOutReason.objects.create(

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -31,6 +32,12 @@ class UploadForm(forms.Form):
     new_list_name = forms.CharField(
         label=_("… or to a new target list named"), max_length=255, required=False
     )
+    consent_text = forms.CharField(
+        label=_("Consent the people gave"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=PeopleImport._meta.get_field("consent_text").help_text,
+    )
 
 
 @admin.register(PeopleImport)
@@ -55,6 +62,7 @@ class PeopleImportAdmin(admin.ModelAdmin):
         "purpose",
         "duplicates",
         "target_list",
+        "consent_text",
         "encoding",
         "delimiter",
         "error",
@@ -106,6 +114,7 @@ class PeopleImportAdmin(admin.ModelAdmin):
                     user=request.user,
                     target_list=data["target_list"],
                     new_list_name=data["new_list_name"].strip(),
+                    consent_text=data["consent_text"].strip(),
                 )
             except UnreadableFile as exc:
                 form.add_error("file", _("This file cannot be read as CSV: %s") % exc)
@@ -113,7 +122,13 @@ class PeopleImportAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:people_peopleimport_mapping", args=[draft.pk])
                 )
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            # As on every admin add page (tests and tools read the form from here).
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
+        }
         return TemplateResponse(request, "admin/people/peopleimport/upload.html", context)
 
     def mapping_view(self, request: HttpRequest, pk: int):

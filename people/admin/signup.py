@@ -1,13 +1,14 @@
 """Admin of signup forms: what they ask and do, their public page and the snippet to paste."""
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin.site import ReadOnlyAdmin
+from people import signup
 from people.models import SignupConfirmation, SignupForm
 
 
@@ -61,8 +62,7 @@ class SignupFormAdmin(admin.ModelAdmin):
             'style="width:100%;max-width:36rem;height:34rem;border:0"></iframe>'
         )
         return format_html(
-            '<textarea readonly rows="3" cols="80" onclick="this.select()">{}</textarea>'
-            '<div class="help">{}</div>',
+            '<textarea readonly rows="3" cols="80">{}</textarea><div class="help">{}</div>',
             code,
             _("Paste it into any web page: it shows the hosted form, with a fresh signed token."),
         )
@@ -75,6 +75,29 @@ class SignupFormAdmin(admin.ModelAdmin):
 
 @admin.register(SignupConfirmation)
 class SignupConfirmationAdmin(ReadOnlyAdmin):
-    list_display = ("email_address", "form", "lead", "created_at", "confirmed_at")
-    list_filter = ("form", ("confirmed_at", admin.EmptyFieldListFilter))
+    list_display = (
+        "email_address",
+        "form",
+        "lead",
+        "created_at",
+        "email_sent_at",
+        "email_error",
+        "confirmed_at",
+    )
+    list_filter = ("form", ("confirmed_at", admin.EmptyFieldListFilter), "email_sent_at")
     search_fields = ("email_address__address_lower",)
+    actions = ["send_again"]
+
+    @admin.action(description=_("Send the confirmation email again"), permissions=["view"])
+    def send_again(self, request: HttpRequest, queryset) -> None:
+        waiting = queryset.filter(confirmed_at__isnull=True).select_related(
+            "form", "lead", "email_address"
+        )
+        sent = sum(signup.send_confirmation_email(row) for row in waiting[:500])
+        failed = min(waiting.count(), 500) - sent
+        self.message_user(
+            request,
+            _("%(sent)s sent, %(failed)s failed (see the email error column).")
+            % {"sent": sent, "failed": failed},
+            messages.SUCCESS if not failed else messages.WARNING,
+        )

@@ -46,6 +46,15 @@ class PeopleImport(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    consent_text = models.TextField(
+        _("consent the people gave"),
+        blank=True,
+        help_text=_(
+            "What the people in the file agreed to, where and when (e.g. the signup form of your "
+            "previous tool): kept as an opt-in consent record for each person the import adds "
+            "to the list. Empty: no consent is recorded."
+        ),
+    )
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
     original_name = models.CharField(_("file name"), max_length=255, blank=True)
     encoding = models.CharField(_("encoding"), max_length=20, blank=True)

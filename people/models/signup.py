@@ -135,6 +135,8 @@ class SignupConfirmation(models.Model):
     client_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    email_sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
+    email_error = models.TextField(_("email error"), blank=True)
 
     class Meta:
         verbose_name = _("signup confirmation")

@@ -71,5 +71,5 @@ def test_it_imports_100000_rows_in_the_worker(worker, settings):
     assert rows[0] == ["row", "problem", "Correo electrónico", "Nombre", "Apellidos"]
     assert len(rows) == 1 + bad + repeated
     problems = {int(row[0]): row[1] for row in rows[1:]}
-    assert problems[1001] == "not an email address: no-address-999"
+    assert problems[1001] == "“no-address-999” is not an email address (no @)."
     assert problems[252] == "duplicate of an earlier row's address"

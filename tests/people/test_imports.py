@@ -61,9 +61,9 @@ def test_it_skips_duplicates_in_the_file_and_rejects_bad_rows_with_reasons():
     assert rows[0][:3] == ["row", "problem", "email"]
     problems = {row[0]: row[1] for row in rows[1:]}
     assert problems["3"] == "duplicate of an earlier row's address"
-    assert problems["4"].startswith("not an email address")
-    assert problems["5"].startswith("email address too long")
-    assert problems["6"].startswith("email address without a domain")
+    assert problems["4"] == "“not-an-address” is not an email address (no @)."
+    assert "longer than 64 characters" in problems["5"]
+    assert problems["6"] == "The domain of b@nodomain is not a valid domain."
     assert problems["7"] == "no email address"
     assert problems["8"].startswith("Last name too long")
     assert rows[1][2:] == ["A@Example.com", "Again"]
@@ -161,7 +161,7 @@ def test_it_previews_rows_with_their_problems():
     draft = imports.upload(file, kind="contact", purpose="people", duplicates="skip")
     rows = imports.preview(draft, draft.mapping)
 
-    assert [(row.number, row.problem[:14]) for row in rows] == [(2, ""), (3, "not an email a")]
+    assert [(row.number, row.problem[:14]) for row in rows] == [(2, ""), (3, "“bad” is not a")]
 
 
 def test_it_refuses_a_mapping_without_an_email_column():
@@ -190,3 +190,34 @@ def test_it_reports_a_field_with_too_many_characters_and_goes_on():
     done = run_file(data)
     assert (done.created, done.rejected) == (1, 1)
     assert rejected_rows(done)[1][1] == "Phone too long (more than 50 characters)"
+
+
+def test_it_records_the_consent_people_gave_for_everyone_it_adds_to_the_list():
+    from crm.models import ConsentRecord
+
+    target_list = TargetListFactory()
+    ContactFactory(email_address=EmailAddressFactory(address="old@example.com"))
+    done = run_file(
+        b"email\nold@example.com\nnew@example.com\n",
+        target_list=target_list,
+        consent_text="Signed up at the 2025 fair",
+    )
+
+    records = ConsentRecord.objects.order_by("email")
+    assert [(r.email, r.action, r.method) for r in records] == [
+        ("new@example.com", "opt_in", "import"),
+        ("old@example.com", "opt_in", "import"),
+    ]
+    assert records[0].contact == Contact.objects.get(email_address__address_lower="new@example.com")
+    assert records[0].text == "Signed up at the 2025 fair" and records[0].source == str(done)
+
+
+def test_it_rejects_a_row_with_a_nul_character_and_imports_the_others():
+    done = run_file(b"email,last name\na@example.com,Nu\x00ll\nb@example.com,Fine\n")
+    assert (done.status, done.created, done.rejected) == ("done", 1, 1)
+    assert rejected_rows(done)[1][1] == "Last name contains a NUL character"
+
+
+def test_it_drops_nul_characters_from_the_header():
+    done = run_file(b"email,na\x00me\na@example.com,A\n")
+    assert done.header == ["email", "name"] and done.created == 1

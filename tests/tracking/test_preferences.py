@@ -106,3 +106,13 @@ def test_it_still_unsubscribes_at_once_with_one_click(client):
     second.refresh_from_db()
     assert first.opted_out and second.opted_out
     assert ConsentRecord.objects.get().method == "one_click"
+
+
+def test_it_refuses_a_reason_with_a_nul_byte_and_changes_nothing(client):
+    item, first, second, url = two_lists()
+    response = client.post(url, {"preferences": "1", "everything": "1", "why": "bad\x00byte"})
+    from tracking.models import OptOutReason
+
+    first.refresh_from_db()
+    assert response.status_code == 400 and not first.opted_out
+    assert not OptOutReason.objects.exists()

@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--kind", choices=sorted(KINDS), default="contacts")
         parser.add_argument("--target-list", help="the list to add everyone to (made if new)")
+        parser.add_argument(
+            "--consent", default="", help="the consent they gave, kept as opt-in records"
+        )
         existing = parser.add_mutually_exclusive_group()
         existing.add_argument("--update", action="store_true", help="fill empty fields")
         existing.add_argument("--overwrite", action="store_true", help="overwrite fields")
@@ -77,6 +80,7 @@ class Command(BaseCommand):
                     purpose=purpose,
                     duplicates=duplicates,
                     target_list=target_list,
+                    consent_text=options["consent"],
                 )
         except OSError as exc:
             raise CommandError(f"Cannot read {options['file']}: {exc.strerror}") from exc
