@@ -12,20 +12,9 @@ from campaigns.sending import run_send_job
 from campaigns.transport import RECONNECTS_PER_RUN
 from crm.models import EmailAddress
 from tests.factories import ContactFactory, MassEmailFactory, PendingQueueItemFactory
-from tests.integration.smtp_server import SmtpServer, configure_system_smtp
 
 Status = EmailQueueItem.Status
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
-def smtp_server(request):
-    server = SmtpServer()
-    server.handler.pipelining = request.param
-    server.start()
-    configure_system_smtp(server.port)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -16,19 +16,11 @@ Status = EmailQueueItem.Status
 pytestmark = pytest.mark.django_db
 
 
-def server(smtputf8: bool = True, pipelining: bool = True) -> SmtpServer:
+def server(smtputf8: bool = True) -> SmtpServer:
     smtp = SmtpServer(smtputf8=smtputf8)
-    smtp.handler.pipelining = pipelining
     smtp.start()
     configure_system_smtp(smtp.port)
     return smtp
-
-
-@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
-def smtp_server(request):
-    smtp = server(pipelining=request.param)
-    yield smtp
-    smtp.stop()
 
 
 @pytest.fixture

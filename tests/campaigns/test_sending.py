@@ -20,20 +20,10 @@ from tests.factories import (
     MassEmailFactory,
     PendingQueueItemFactory,
 )
-from tests.integration.smtp_server import SmtpServer, configure_system_smtp, free_port
+from tests.integration.smtp_server import configure_system_smtp, free_port
 
 Status = EmailQueueItem.Status
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
-def smtp_server(request):
-    server = SmtpServer()
-    server.handler.pipelining = request.param
-    server.start()
-    configure_system_smtp(server.port)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
