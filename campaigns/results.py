@@ -10,7 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from campaigns import result_counters as counters
 from campaigns.models import (
@@ -101,6 +103,7 @@ class Results:
     domains: list[tuple[str, Figures]]
     mass_emails: list[tuple[MassEmail, Figures]]
     reasons: list[tuple[str, int]]
+    opt_out_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _has_rows_after(rows: QuerySet, last_id: int) -> bool:
@@ -278,6 +281,20 @@ def reasons(campaign: Campaign, mass_email: MassEmail | None, limit: int = 10) -
     return sorted(grouped.items(), key=lambda row: (-row[1], row[0]))[:limit]
 
 
+def opt_out_reasons(campaign: Campaign, mass_email: MassEmail | None) -> list[tuple[str, int]]:
+    """Why people unsubscribed, as the opt-out page's preference center asked them: each
+    reason's label with how many gave it (tests excluded), most given first."""
+    # tracking sits above campaigns: its model is reached through the app registry.
+    reasons = apps.get_model("tracking", "OptOutReason")
+    rows = reasons.objects.filter(campaign=campaign, queue_item__is_test=False)
+    if mass_email is not None:
+        rows = rows.filter(queue_item__mass_email=mass_email)
+    labels = dict(reasons.Choice.choices)
+    counted = rows.order_by().values_list("reason").annotate(n=Count("id"))
+    named = [(str(labels.get(reason, _("In their own words only"))), n) for reason, n in counted]
+    return sorted(named, key=lambda row: (-row[1], row[0]))
+
+
 def results(campaign: Campaign, mass_email: MassEmail | None = None) -> Results:
     """Everything the results page shows for `campaign`, or for one of its mass emails."""
     log, (hits, hourly) = _log_counts(campaign, mass_email), _hit_counts(campaign, mass_email)
@@ -296,6 +313,7 @@ def results(campaign: Campaign, mass_email: MassEmail | None = None) -> Results:
         domains=domains(log),
         mass_emails=compared,
         reasons=reasons(campaign, mass_email),
+        opt_out_reasons=opt_out_reasons(campaign, mass_email),
     )
 
 

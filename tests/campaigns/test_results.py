@@ -189,6 +189,27 @@ def test_it_groups_the_words_of_returned_bounces_with_the_failures(admin_client)
     assert page.context["cl"].result_count == 3
 
 
+def test_it_counts_why_people_unsubscribed(admin_client):
+    from tracking.models import OptOutReason
+
+    campaign = CampaignFactory()
+    mass_email = MassEmailFactory(campaign=campaign)
+    given = ["too_many", "too_many", "never_signed_up", ""]
+    for n, reason in enumerate(given):
+        item = sent_to(mass_email, f"reader{n}@example.org")
+        OptOutReason.objects.create(queue_item=item, campaign=campaign, reason=reason, text="x")
+
+    found = results(campaign, mass_email).opt_out_reasons
+
+    assert found == [
+        ("I receive too many emails", 2),
+        ("I never signed up", 1),
+        ("In their own words only", 1),
+    ]
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/results/")
+    assert "Why people unsubscribed" in page.content.decode()
+
+
 def test_it_forgets_and_rebuilds_the_counters():
     campaign, first, _second, home, shop = scenario()
     result_counters.update_counters()
