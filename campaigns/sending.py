@@ -18,6 +18,7 @@ import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.db import DatabaseError
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -168,6 +169,7 @@ class Portion:
         self.report, self.now = report, now
         self.backoff = backoff or DomainBackoff()
         self.unsent: set[int] = set()  # claimed, not yet handed to the SMTP thread
+        self.in_flight: Chunk | None = None  # handed to the SMTP thread, not recorded yet
 
     def send(self, limit: int | None) -> None:
         """Send the portion; an exception it did not expect is reported, never raised."""
@@ -205,6 +207,7 @@ class Portion:
                 if upcoming is None:
                     return True
                 sending = submit_chunk(upcoming, self.transport, sender, self.backoff)
+                self.in_flight = sending
                 self.unsent.difference_update(item.pk for item in upcoming.items)
 
     def _finish(self, chunk: "Chunk") -> bool:
@@ -213,6 +216,7 @@ class Portion:
         if unsent:
             claims.release([item.pk for item in unsent])
         record(outcomes, self.mass_email, self.config)
+        self.in_flight = None
         self.backoff.remember(self.mass_email)
         self.report.add(outcomes)
         if stopped is not None:
@@ -220,10 +224,18 @@ class Portion:
         return stopped is None
 
     def _crashed(self, exc: Exception) -> None:
-        # Items handed to the SMTP thread may have been accepted by the server: they stay
-        # Sending for the lease (at-least-once). The others were never tried.
-        claims.release(sorted(self.unsent))
+        # Messages the server accepted but that were not recorded stay Sending for the lease
+        # (at-least-once); every other claimed item was not delivered and is Pending again now.
+        not_sent = set(self.unsent)
+        if self.in_flight is not None:  # the SMTP thread has finished: the executor was shut
+            chunk = self.in_flight
+            not_sent |= {o.item.pk for o in chunk.decided}
+            not_sent |= {i.pk for i, _m, future in chunk.sending if future.exception() is not None}
         logger.exception("Sending %s broke", self.mass_email)
+        try:
+            claims.release(sorted(not_sent))
+        except DatabaseError:
+            logger.exception("Could not release %s items; the lease will", len(not_sent))
         self.report.crashes.append(
             f"{self.mass_email.name} (#{self.mass_email.pk}):\n{traceback.format_exc()}"
         )
