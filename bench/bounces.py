@@ -39,21 +39,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
+from bench.scratch import setup_django  # noqa: E402
+
 DATABASE = "mm_bench_bounces"
-
-
-def setup_django(var_dir: str, database_url: str | None) -> None:
-    os.environ["VAR_DIR"] = var_dir
-    os.environ.pop("DATABASE_URL", None)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def make_items(count: int) -> list[SimpleNamespace]:
@@ -157,7 +145,7 @@ def main() -> None:
     var_dir = tempfile.mkdtemp(prefix="bench-bounces-")
     dovecot_root = Path(tempfile.mkdtemp(prefix="bench-dovecot-"))
     try:
-        setup_django(var_dir, database_url)
+        setup_django(database_url, var_dir)
         run(arguments.count, dovecot_root, arguments.profile)
     finally:
         from django.db import connections

@@ -36,18 +36,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from bench.newsletter import template_html, tracked_links  # noqa: E402
-
-
-def setup_django(var_dir: str) -> None:
-    os.environ["VAR_DIR"] = var_dir
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+from bench.newsletter import add_dkim_key, template_html, tracked_links  # noqa: E402
+from bench.scratch import setup_django  # noqa: E402
 
 
 def make_mass_email():
@@ -112,20 +102,6 @@ def make_authored_mass_email(mass_email):
         track_all_links=True,
         utm_tags=True,
         web_view_link=True,
-    )
-
-
-def add_dkim_key(domain: str) -> None:
-    from campaigns import dkim
-    from campaigns.models import DkimKey
-    from crm import secrets
-
-    pem = dkim.generate_private_key()
-    DkimKey.objects.create(
-        domain=domain,
-        selector="bench",
-        private_key_encrypted=secrets.encrypt(pem),
-        public_key=dkim.public_key_record(pem),
     )
 
 
@@ -285,7 +261,7 @@ def main() -> int:
     parser.add_argument("--smtp", action="store_true", help="also send through smtp-sink")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mm-bench-render-") as var_dir:
-        setup_django(var_dir)
+        setup_django(None, var_dir)
         from campaigns.rendering import CompiledMassEmail
 
         mass_email, link_ids = make_mass_email()

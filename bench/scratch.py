@@ -33,9 +33,14 @@ def drop_database(base_url: str, name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def setup_django(database_url: str) -> None:
-    """Set Django up on `database_url` with the product's settings, and migrate it."""
-    os.environ["DATABASE_URL"] = database_url
+def setup_django(database_url: str | None, var_dir: str | None = None) -> None:
+    """Set Django up with the product's settings, and migrate: on `database_url`, or on the
+    embedded SQLite under `var_dir` (a temporary folder of the benchmark's) when it is None."""
+    if var_dir is not None:
+        os.environ["VAR_DIR"] = var_dir
+    os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django

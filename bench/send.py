@@ -37,7 +37,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from bench.newsletter import template_html, tracked_links  # noqa: E402
+from bench import scratch  # noqa: E402
+from bench.newsletter import add_dkim_key, template_html, tracked_links  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -64,18 +65,11 @@ def start_sink() -> tuple[subprocess.Popen, int]:
 
 
 def setup_django(var_dir: str, database_url: str | None) -> None:
-    os.environ["VAR_DIR"] = var_dir
-    os.environ.pop("DATABASE_URL", None)
+    """scratch.setup_django, then a scratch PostgreSQL database emptied (SQLite is new)."""
+    scratch.setup_django(database_url, var_dir)
     if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
+        from django.core.management import call_command
 
-    django.setup()
-    call_command("migrate", verbosity=0)
-    if database_url:
         call_command("flush", interactive=False, verbosity=0)
 
 
@@ -125,19 +119,9 @@ def make_mass_email(count: int, port: int):
 
 
 def enable_dkim(domain: str = "shop.example") -> None:
-    """--dkim: a 2048-bit DKIM key for the sender's domain, so that every message is signed
-    (the floor sends a prebuilt message signed once; the pipeline signs each one)."""
-    from campaigns import dkim
-    from campaigns.models import DkimKey
-    from crm import secrets
-
-    pem = dkim.generate_private_key()
-    DkimKey.objects.create(
-        domain=domain,
-        selector="bench",
-        private_key_encrypted=secrets.encrypt(pem),
-        public_key=dkim.public_key_record(pem),
-    )
+    """--dkim: a DKIM key for the sender's domain, so that every message is signed (the floor
+    sends a prebuilt message signed once; the pipeline signs each one)."""
+    add_dkim_key(domain)
 
 
 def time_floor(prebuilt: bytes, count: int, port: int) -> float:
