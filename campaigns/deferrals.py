@@ -51,6 +51,7 @@ class DomainBackoff:
         self._last_error: dict[str, str] = {}
         self._accepted: set[str] = set()
         self._stored: dict[tuple[int, str], int] = {}  # deferrals already in DomainDeferral rows
+        self._rows: dict[int, set[str]] = {}  # by mass email: the domains its rows name
 
     def waiting(self, domain: str) -> bool:
         """True if `domain` deferred enough messages in a row that the rest waits for later."""
@@ -70,17 +71,21 @@ class DomainBackoff:
 
     def remember(self, mass_email: MassEmail, now: datetime.datetime | None = None) -> None:
         """Store the domains of this run that defer `mass_email` and forget those that took a
-        message again (for its page)."""
+        message again (for its page). Called after each chunk: it writes only what changed."""
         now = now or timezone.now()
         with self._lock:
             waiting = {d: self._deferrals[d] for d, n in self._streak.items() if n >= self.limit}
             accepted = self._accepted - set(waiting)
             errors = dict(self._last_error)
+        listed = self._listed(mass_email)
         deferrals = DomainDeferral.objects.filter(mass_email=mass_email)
-        if accepted:
-            deferrals.filter(domain__in=accepted).delete()
+        if gone := accepted & listed:
+            deferrals.filter(domain__in=gone).delete()
+            listed -= gone
         for domain, count in waiting.items():
             new = count - self._stored.get((mass_email.pk, domain), 0)
+            if not new:
+                continue
             self._stored[(mass_email.pk, domain)] = count
             row, created = DomainDeferral.objects.get_or_create(
                 mass_email=mass_email,
@@ -92,7 +97,15 @@ class DomainBackoff:
                     "last_error": errors[domain],
                 },
             )
-            if not created and new:
+            listed.add(domain)
+            if not created:
                 deferrals.filter(pk=row.pk).update(
                     last_deferred_at=now, deferrals=F("deferrals") + new, last_error=errors[domain]
                 )
+
+    def _listed(self, mass_email: MassEmail) -> set[str]:
+        """The domains `mass_email`'s page lists as deferring: read once per run."""
+        if mass_email.pk not in self._rows:
+            rows = DomainDeferral.objects.filter(mass_email=mass_email)
+            self._rows[mass_email.pk] = set(rows.values_list("domain", flat=True))
+        return self._rows[mass_email.pk]

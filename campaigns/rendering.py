@@ -56,9 +56,10 @@ class TrackingUrlError(RenderError):
 @dataclass(frozen=True)
 class RenderedMessage:
     envelope_from: str  # MAIL FROM (the VERP address when on)
-    recipient: str  # RCPT TO
+    recipient: str  # the address as stored (the log keeps it as written)
     message_id: str
     data: bytes  # the whole message, CRLF line endings, ready for smtplib.SMTP.sendmail
+    smtp_recipient: addresses.SmtpAddress | None = None  # RCPT TO, as the To header has it
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,7 @@ class CompiledMassEmail:
         if not recipient:
             message = gettext("The queue item %(id)s has no email address.")
             raise RenderError(message % {"id": item.id})
+        smtp_recipient = addresses.for_smtp(recipient)
         target = item.target
         values = self._values(item.id, target)
         header_token = tokens.make(tokens.HEADER, item.id)
@@ -374,7 +376,7 @@ class CompiledMassEmail:
         name = placeholders.person_value("Person.name", target) if target is not None else ""
         # The To header names the domain as its A-label, as the envelope does (RFC 5890).
         fields = {
-            b"to": mime.address(name, addresses.for_smtp(recipient).address).encode(),
+            b"to": mime.address(name, smtp_recipient.address).encode(),
             b"subject": self.subject_bytes or mime.unstructured(self.subject % values).encode(),
             b"date": mime.date_now(),
             b"message_id": message_id.encode(),
@@ -390,4 +392,4 @@ class CompiledMassEmail:
         data = self.skeleton % fields
         if self.signer is not None:
             data = self.signer.sign(data)  # last: the signature covers the bytes as sent
-        return RenderedMessage(envelope_from, recipient, message_id, data)
+        return RenderedMessage(envelope_from, recipient, message_id, data, smtp_recipient)

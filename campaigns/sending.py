@@ -135,18 +135,6 @@ def run_send_job(now: datetime.datetime | None = None) -> SendReport:
     return report
 
 
-def send_portion(
-    mass_email: MassEmail,
-    transport: Transport,
-    config: MassEmailSettings,
-    report: SendReport,
-    limit: int | None = None,
-    now: datetime.datetime | None = None,
-) -> None:
-    """Send what the hourly window (and `limit`) allows of one In Process mass email."""
-    Portion(mass_email, transport, config, report, now or timezone.now()).send(limit)
-
-
 class Portion:
     """One run's portion of one mass email.
 
@@ -302,7 +290,8 @@ def send_one(
     if backoff.waiting(domain):
         raise DomainWaiting(domain)
     try:
-        transport.send(message.envelope_from, message.recipient, message.data)
+        recipient = message.smtp_recipient or message.recipient
+        transport.send(message.envelope_from, recipient, message.data)
     except TemporaryRejection as exc:
         if not retry:
             backoff.deferred(domain, str(exc))

@@ -180,7 +180,7 @@ class Transport:
         self._opened = False
         self._carried = 0  # messages the current session has carried, whatever their fate
 
-    def send(self, envelope_from: str, recipient: str, data: bytes) -> None:
+    def send(self, envelope_from: str, recipient: str | addresses.SmtpAddress, data: bytes) -> None:
         """Send one message; raises a SmtpProblem subclass when it was not accepted."""
         if self.broken:
             raise self.broken
@@ -218,7 +218,9 @@ class Transport:
         finally:
             self._carried += 1
 
-    def _smtp_address(self, address: str) -> addresses.SmtpAddress:
+    def _smtp_address(self, address: str | addresses.SmtpAddress) -> addresses.SmtpAddress:
+        if isinstance(address, addresses.SmtpAddress):
+            return address  # already converted, once per message, by the renderer
         try:
             return addresses.for_smtp(address)
         except addresses.AddressError as exc:

@@ -25,6 +25,7 @@ ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010FFFF]+"
 DOT_ATOM = re.compile(rf"{ATOM}(?:\.{ATOM})*")
 # A quoted local part: printable characters, escaped quotes and backslashes, no controls.
 QUOTED = re.compile(r'"(?:[^"\\\x00-\x1f\x7f]|\\[\x20-\x7e])*"')
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LITERAL = re.compile(r"\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]")
 
 
@@ -44,7 +45,7 @@ class SmtpAddress:
 def for_smtp(address: str) -> SmtpAddress:
     """The SMTP form of `address`; raises AddressError naming the problem."""
     address = address.strip()
-    if any(ord(char) < 32 or ord(char) == 127 for char in address):
+    if CONTROL.search(address):
         raise AddressError(_("The address contains control characters."))
     local, at, domain = address.rpartition("@")
     if not at or not local:
