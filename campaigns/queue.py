@@ -185,13 +185,7 @@ def _insert_recipients(mass_email_id: int, informational: bool) -> int:
         ),
         -- Step 3: every address of every record of the excluding lists, opted out or not.
         -- Excluding by address also excludes the records themselves: each has one address.
-        excluded AS (
-            SELECT {_ENTRY_ADDRESS} AS email_address_id
-            FROM {_through("excluding_target_lists")} t
-            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
-            {_entry_address_joins()}
-            WHERE t.massemail_id = %(mass_email)s
-        ),
+        excluded AS ({_excluded()}),
         -- First wins: rank the entries sharing an address (so also the same record twice).
         ranked AS (
             SELECT targeted.*, ROW_NUMBER() OVER (
@@ -249,6 +243,18 @@ def _table(model: type[models.Model]) -> str:
 def _through(field_name: str) -> str:
     """The mass email's M2M table to target lists; its columns are massemail_id, targetlist_id."""
     return _table(MassEmail._meta.get_field(field_name).remote_field.through)
+
+
+def _excluded() -> str:
+    """A CTE's body: every address of every record of the excluding lists, opted out or not;
+    the queue and the recipient count leave out the same people."""
+    return f"""
+            SELECT {_ENTRY_ADDRESS} AS email_address_id
+            FROM {_through("excluding_target_lists")} t
+            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
+            {_entry_address_joins()}
+            WHERE t.massemail_id = %(mass_email)s
+        """
 
 
 def _prefixed(alias: str, columns: str) -> str:
@@ -318,13 +324,7 @@ def count_recipients(mass_email: MassEmail) -> RecipientCount:
             {_entry_address_joins()}
             WHERE t.massemail_id = %(mass_email)s
         ),
-        excluded AS (
-            SELECT {_ENTRY_ADDRESS} AS email_address_id
-            FROM {_through("excluding_target_lists")} t
-            JOIN {_table(TargetListEntry)} e ON e.target_list_id = t.targetlist_id
-            {_entry_address_joins()}
-            WHERE t.massemail_id = %(mass_email)s
-        ),
+        excluded AS ({_excluded()}),
         classified AS (
             SELECT targeted.*, CASE
                 WHEN NOT %(informational)s AND entry_opted_out THEN 'list_opted_out'
