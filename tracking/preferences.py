@@ -74,26 +74,16 @@ def save(item: EmailQueueItem, keep: set[int], everything: bool, client: str = "
 
 
 def _consent(item, address, left: int, back: int, client: str) -> None:
-    source = str(item.mass_email)
-    method = consent.Method.PREFERENCES
-    if left:
-        consent.record(
-            consent.Action.OPT_OUT,
-            method,
-            address=address,
-            person=item.target,
-            source=source,
-            client=client,
-        )
-    if back:
-        consent.record(
-            consent.Action.OPT_IN,
-            method,
-            address=address,
-            person=item.target,
-            source=source,
-            client=client,
-        )
+    for action, happened in ((consent.Action.OPT_OUT, left), (consent.Action.OPT_IN, back)):
+        if happened:
+            consent.record(
+                action,
+                consent.Method.PREFERENCES,
+                address=address,
+                person=item.target,
+                source=str(item.mass_email),
+                client=client,
+            )
 
 
 def record_reason(item: EmailQueueItem, reason: str, text: str) -> OptOutReason | None:
