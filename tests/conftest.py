@@ -28,6 +28,18 @@ def _default_language():
 
 
 @pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd, in-process) that the system settings point at; it counts
+    what it receives. The integration and campaigns tests have their own variants."""
+    from tests.integration.smtp_server import SmtpServer, configure_system_smtp
+
+    server = SmtpServer().start()
+    configure_system_smtp(server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def marketer_client(client):
     client.force_login(MarketerFactory())
     return client

@@ -8,21 +8,12 @@ import pytest
 from campaigns.models import CampaignLogRecord, MassEmailSettings
 from crm.models import ConsentRecord
 from tests.factories import SignupFormFactory
-from tests.integration.smtp_server import SmtpServer, configure_system_smtp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    configure_system_smtp(server.port)
-    yield server
-    server.stop()
-
-
-def test_it_signs_up_with_double_opt_in_in_a_browser(live_server, page, smtp):
+def test_it_signs_up_with_double_opt_in_in_a_browser(live_server, page, smtp_server):
     row = MassEmailSettings.load()
     row.site_url = live_server.url
     row.save()
@@ -36,7 +27,7 @@ def test_it_signs_up_with_double_opt_in_in_a_browser(live_server, page, smtp):
     page.get_by_role("button", name="Sign up").click()
     page.get_by_text("Please check your inbox").wait_for()
 
-    (message,) = smtp.messages_to("rosa@example.com")
+    (message,) = smtp_server.messages_to("rosa@example.com")
     text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
     link = re.search(r"https?://\S+/f/confirm/\S+/", text.get_payload(decode=True).decode())
     log = CampaignLogRecord.objects.filter(campaign=form.campaign)

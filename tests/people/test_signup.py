@@ -16,14 +16,6 @@ from tests.integration.smtp_server import SmtpServer, configure_system_smtp
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    configure_system_smtp(server.port)
-    yield server
-    server.stop()
-
-
 def form_page(client, form):
     response = client.get(reverse("people:signup", args=[form.key]))
     assert response.status_code == 200
@@ -42,8 +34,8 @@ def actions(form):
     )
 
 
-def confirmation_link(smtp, address="ann@example.com") -> str:
-    (message,) = smtp.messages_to(address)
+def confirmation_link(smtp_server, address="ann@example.com") -> str:
+    (message,) = smtp_server.messages_to(address)
     part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
     body = part.get_payload(decode=True).decode()
     return re.search(r"https?://\S+/f/confirm/(\S+)/", body).group(1)
@@ -66,7 +58,7 @@ def test_it_subscribes_at_once_without_double_opt_in(client):
 
 
 def test_it_sends_a_confirmation_and_subscribes_only_when_confirmed(
-    client, smtp, django_capture_on_commit_callbacks, mass_settings
+    client, smtp_server, django_capture_on_commit_callbacks, mass_settings
 ):
     form = SignupFormFactory(double_opt_in=True)
     with django_capture_on_commit_callbacks(execute=True):
@@ -75,7 +67,7 @@ def test_it_sends_a_confirmation_and_subscribes_only_when_confirmed(
     assert "Please check your inbox" in response.content.decode()
     assert actions(form) == ["lead_created"]
     assert not form.target_lists.get().entries.exists()
-    token = confirmation_link(smtp)
+    token = confirmation_link(smtp_server)
     url = reverse("people:confirm", args=[token])
 
     assert "Confirm my subscription" in client.get(url).content.decode()
