@@ -45,7 +45,11 @@ class TargetListEntry(TargetFields):
     """One person in one list; `opted_out` removes them from mail sent to this list only."""
 
     target_list = models.ForeignKey(
-        TargetList, verbose_name=_("target list"), on_delete=models.CASCADE, related_name="entries"
+        TargetList,
+        verbose_name=_("target list"),
+        on_delete=models.CASCADE,
+        related_name="entries",
+        db_index=False,  # the (target_list, opted_out) index leads with it
     )
     opted_out = models.BooleanField(_("opted out"), default=False)
     added_at = models.DateTimeField(_("added at"), auto_now_add=True)
@@ -56,9 +60,11 @@ class TargetListEntry(TargetFields):
         ordering = ["id"]
         constraints = [
             TargetFields.one_target_constraint("targetlistentry_one_target"),
+            # Led by the person's key, so each is also the index a person's deletion (the
+            # cascade) and "which lists is this person in" use.
             *[
                 models.UniqueConstraint(
-                    fields=["target_list", field],
+                    fields=[field, "target_list"],
                     condition=models.Q(**{f"{field}__isnull": False}),
                     name=f"targetlistentry_unique_{field}",
                 )

@@ -94,6 +94,7 @@ class CampaignLogRecord(TargetFields):
             ),
         ]
         indexes = [
+            *TargetFields.target_indexes("logrecord"),
             models.Index(fields=["campaign", "action", "is_test"]),
             models.Index(fields=["email_address", "action"]),
         ]

@@ -169,6 +169,7 @@ class EmailQueueItem(TargetFields):
             ),
         ]
         indexes = [
+            *TargetFields.target_indexes("queueitem"),
             models.Index(fields=["mass_email", "status"]),
             # The hourly window and stale claims look only at the few items in Sending.
             models.Index(

@@ -43,14 +43,30 @@ class ConsentRecord(TargetFields):
     client_hash = models.CharField(_("client (hashed)"), max_length=64, blank=True)
 
     # Every target optional: a suppression import records an address without a person.
+    # Indexed by target_indexes() below, as in TargetFields.
     account = models.ForeignKey(
-        "crm.Account", verbose_name=_("account"), null=True, blank=True, on_delete=models.SET_NULL
+        "crm.Account",
+        verbose_name=_("account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
     contact = models.ForeignKey(
-        "crm.Contact", verbose_name=_("contact"), null=True, blank=True, on_delete=models.SET_NULL
+        "crm.Contact",
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
     lead = models.ForeignKey(
-        "crm.Lead", verbose_name=_("lead"), null=True, blank=True, on_delete=models.SET_NULL
+        "crm.Lead",
+        verbose_name=_("lead"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -58,6 +74,7 @@ class ConsentRecord(TargetFields):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,
     )
 
     class Meta:
@@ -65,6 +82,7 @@ class ConsentRecord(TargetFields):
         verbose_name_plural = _("consent records")
         ordering = ["-at", "-id"]
         constraints = [TargetFields.one_target_constraint("consent_one_target", allow_none=True)]
+        indexes = TargetFields.target_indexes("consent")
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.email} ({self.get_method_display()})"

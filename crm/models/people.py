@@ -15,7 +15,9 @@ class EmailAddress(models.Model):
     """One row per address, shared by every person who uses it; flags apply everywhere."""
 
     address = AddressField(_("address"))
-    address_lower = models.CharField(max_length=254, unique=True, editable=False)
+    # Unique by a constraint rather than unique=True, which would add a second, LIKE-only
+    # index that nothing searches with and every new address has to write.
+    address_lower = models.CharField(max_length=254, editable=False)
     opt_out = models.BooleanField(
         _("opted out"), default=False, help_text=_("Receives no mass email at all.")
     )
@@ -30,6 +32,9 @@ class EmailAddress(models.Model):
         # address_lower is set by save() with Python's lower(): SQL's LOWER() differs for
         # non-ASCII letters (SQLite lowers only A-Z), so no CHECK constraint compares them.
         ordering = ["address_lower"]
+        constraints = [
+            models.UniqueConstraint(fields=["address_lower"], name="emailaddress_address_once")
+        ]
 
     def __str__(self) -> str:
         return self.address
@@ -115,11 +120,19 @@ class Contact(NamedPerson):
         null=True,
         blank=True,
         related_name="contacts",
+        db_index=False,  # the partial index below: most contacts have no account
     )
 
     class Meta(NamedPerson.Meta):
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
+        indexes = [
+            models.Index(
+                fields=["account"],
+                condition=models.Q(account__isnull=False),
+                name="contact_account",
+            )
+        ]
 
 
 class Lead(NamedPerson):
@@ -148,16 +161,36 @@ class TargetType(models.TextChoices):
 
 
 class TargetFields(models.Model):
-    """Points at exactly one Account, Contact, Lead or User (one FK each, so deletes cascade)."""
+    """Points at exactly one Account, Contact, Lead or User (one FK each, so deletes cascade).
+
+    The four keys have no index of their own: a row sets one of them, and a plain index would
+    store the three NULLs too, four index writes per row where one is needed. Each concrete
+    model adds target_indexes() (partial: only the rows that point at that kind), or unique
+    constraints that lead with the key."""
 
     account = models.ForeignKey(
-        Account, verbose_name=_("account"), null=True, blank=True, on_delete=models.CASCADE
+        Account,
+        verbose_name=_("account"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_index=False,
     )
     contact = models.ForeignKey(
-        Contact, verbose_name=_("contact"), null=True, blank=True, on_delete=models.CASCADE
+        Contact,
+        verbose_name=_("contact"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_index=False,
     )
     lead = models.ForeignKey(
-        Lead, verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE
+        Lead,
+        verbose_name=_("lead"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -165,12 +198,26 @@ class TargetFields(models.Model):
         null=True,
         blank=True,
         on_delete=models.CASCADE,
+        db_index=False,
     )
 
     TARGET_FIELDS = ("account", "contact", "lead", "user")
 
     class Meta:
         abstract = True
+
+    @classmethod
+    def target_indexes(cls, prefix: str) -> list[models.Index]:
+        """One partial index per target key, holding only the rows that set it: what deleting
+        a person (the cascade) and finding a person's rows look up."""
+        return [
+            models.Index(
+                fields=[field],
+                condition=models.Q(**{f"{field}__isnull": False}),
+                name=f"{prefix}_{field}",
+            )
+            for field in cls.TARGET_FIELDS
+        ]
 
     @classmethod
     def one_target_constraint(cls, name: str, allow_none: bool = False) -> models.CheckConstraint:
