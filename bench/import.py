@@ -10,11 +10,16 @@ contacts (email, first name, last name, company: UTF-8, names with accents, 1 % 
 addresses repeated, 1 % bad), then in the same run times:
 - floor: PostgreSQL `COPY … FROM STDIN (FORMAT csv, HEADER)` of the same file's bytes into a
   bare table with the same four text columns (no index, no check);
+- tables floor (in a child process, whose memory is its own): COPY of the rows the import
+  will create, already checked, de-duplicated and numbered (untimed), straight into the
+  product's own tables (addresses, contacts, list
+  entries) with their indexes, unique and foreign keys, committed; then the tables are
+  emptied again. No import can write less than this;
 - import: `people.imports.run_import` of the uploaded file into a new target list (check every
   row, de-duplicate, create addresses, contacts, list entries and undo records, write the
   rejected rows), as the Celery task runs it.
-It prints both times, the ratio (goal: import <= 1.5x floor) and the process's peak memory
-(goal: < 300 MB), which the streamed import keeps flat.
+It prints the times, the ratios (the issue's goal: import <= 1.5x floor) and the process's
+peak memory (goal: < 300 MB), which the streamed import keeps flat.
 """
 
 import sys
@@ -67,6 +72,71 @@ def floor_copy(path: Path) -> float:
     return elapsed
 
 
+def checked_rows(path: Path) -> list[tuple]:
+    """The rows the import will create: checked and de-duplicated as it does (untimed)."""
+    from people.import_rows import Rejected, RowChecker
+
+    checker = RowChecker(kind="contact", mapping=["email", "first_name", "last_name", "title"])
+    rows = []
+    with path.open(encoding="utf-8", newline="") as data:
+        reader = csv.reader(data)
+        next(reader)
+        for row in reader:
+            try:
+                rows.append(checker.check(row))
+            except Rejected:
+                continue
+    return rows
+
+
+def tables_floor(rows: list[tuple]) -> float:
+    """COPY of `rows` into the product's tables, committed; the tables are emptied after."""
+    from django.db import connection, transaction
+
+    from crm.models import Contact, EmailAddress
+    from targetlists.models import TargetList, TargetListEntry
+
+    target_list = TargetList.objects.create(name="Floor")
+    now = "2026-01-01 00:00:00+00"
+    lines = {
+        EmailAddress: ("id, address, address_lower, opt_out, invalid, soft_bounces", []),
+        Contact: ("id, email_address_id, created_at, first_name, last_name, title, phone", []),
+        TargetListEntry: ("target_list_id, contact_id, opted_out, added_at", []),
+    }
+    for pk, (address, lower, first, last, title, _phone, _account) in enumerate(rows, 1):
+        lines[EmailAddress][1].append(f"{pk}\t{address}\t{lower}\tf\tf\t0\n")
+        lines[Contact][1].append(f"{pk}\t{pk}\t{now}\t{first}\t{last}\t{title}\t\n")
+        lines[TargetListEntry][1].append(f"{target_list.pk}\t{pk}\tf\t{now}\n")
+    start = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model, (columns, text) in lines.items():
+            with cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy:
+                for at in range(0, len(text), 10_000):
+                    copy.write("".join(text[at : at + 10_000]))
+    elapsed = time.perf_counter() - start
+    with connection.cursor() as cursor:
+        tables = ", ".join(model._meta.db_table for model in lines)
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    target_list.delete()
+    return elapsed
+
+
+def in_child(work) -> float:
+    """`work()` in a forked process, so its memory does not count in this one's peak."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    child = context.Process(target=lambda: result.put(work()))
+    child.start()
+    value = result.get()
+    child.join()
+    return value
+
+
 def run_import(path: Path):
     from people import imports
     from people.models import PeopleImport
@@ -114,13 +184,16 @@ def run(bench_url: str, path: Path, rows: int) -> int:
     print(f"file: {rows:,} rows, {size / 1e6:.1f} MB")
     floor = floor_copy(path)
     print(f"floor  COPY into a bare table   {floor:7.2f} s  ({rows / floor:,.0f} rows/s)")
+    tables = in_child(lambda: tables_floor(checked_rows(path)))
+    print(f"floor  COPY into our tables     {tables:7.2f} s  ({rows / tables:,.0f} rows/s)")
     elapsed, done = run_import(path)
     print(f"import run_import               {elapsed:7.2f} s  ({rows / elapsed:,.0f} rows/s)")
     print(
         f"  status {done.status}: {done.created:,} created, {done.updated:,} updated, "
         f"{done.skipped:,} skipped, {done.rejected:,} rejected"
     )
-    print(f"import / floor = {elapsed / floor:.2f} (goal <= 1.5)")
+    print(f"import / floor = {elapsed / floor:.2f} (the issue's goal: <= 1.5)")
+    print(f"import / tables floor = {elapsed / tables:.2f}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory of the process: {peak_mb:.0f} MB (goal < 300 MB)")
     return 0 if done.status == "done" else 1

@@ -1,26 +1,36 @@
-"""Writing checked rows in batches with a few set-based statements, never one query per row.
+"""Writing checked rows in batches: a few set-based statements per batch, never one per row.
 
-Each batch goes into a temporary staging table (PostgreSQL: COPY; SQLite: one executemany),
-then: addresses are created where missing (ON CONFLICT), existing records are found by address,
-updated or skipped as chosen, new records are inserted in one INSERT … SELECT, list entries
-added in another, and what the batch added is kept in ImportedRow for undo.
+For each batch (people.imports hands over 20,000 checked rows at a time):
+- the batch's addresses are looked up in one query; the new ones get ids from the table's
+  sequence and are written in one COPY (PostgreSQL) or executemany (SQLite);
+- the records that already use one of the addresses are found in one query. They are skipped,
+  or their empty fields filled, or overwritten, as the import chose (merged here, written in
+  one executemany). New records are written like the addresses, with the ids known ahead;
+- list entries are added for everyone not yet on the list, consent records written, and what
+  the batch created, added or changed is kept in one ImportedBatch row, for undo.
+Another writer adding one of the same addresses or entries meanwhile makes a unique constraint
+refuse the batch: it is rolled back to its savepoint and written again, finding that row.
 """
 
 import logging
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
+from people.bulk import Inserter, new_ids, where_in
 from people.import_rows import STORED
-from people.models import ImportedRow, PeopleImport
+from people.models import ImportedBatch, PeopleImport
 from targetlists.models import TargetListEntry
 
-STAGE = "people_import_stage"
-TEMP_BUFFERS = "64MB"
 logger = logging.getLogger(__name__)
 PERSON_MODELS = {"contact": Contact, "lead": Lead, "account": Account}
+SUPPRESSION_FLAGS = {
+    PeopleImport.Purpose.OPT_OUT: "opt_out",
+    PeopleImport.Purpose.INVALID: "invalid",
+}
+ATTEMPTS = 3  # writes of one batch that a concurrent writer's new rows can make fail
 
 
 @dataclass
@@ -35,251 +45,197 @@ class Counts:
         self.skipped += other.skipped
 
 
-def _db_now():
-    from django.db.models import DateTimeField
+def merged(before, given, overwrite: bool):
+    """A field's value after the import: the file's value where it has one and the record's is
+    empty (or, overwriting, different); else the record's."""
+    if given in ("", None):
+        return before
+    if overwrite or before in ("", None):
+        return given
+    return before
 
-    return DateTimeField().get_db_prep_value(timezone.now(), connection)
 
-
-class Stage:
-    """The temporary table of one import run on the current connection."""
+class BatchWriter:
+    """Writes the batches of one import on the current connection."""
 
     def __init__(self, people_import: PeopleImport):
         self.people_import = people_import
-        self.kind = "suppression" if people_import.is_suppression else people_import.kind
-        self.stored = STORED[self.kind]
-        self.postgres = connection.vendor == "postgresql"
-        self.load_columns = ("address", "address_lower", *self.stored)
-
-    def __enter__(self) -> "Stage":
-        columns = ", ".join(
-            f"{name} BIGINT" if name == "account_id" else f"{name} TEXT"
-            for name in self.load_columns
+        self.kind = people_import.kind
+        self.model = PERSON_MODELS[self.kind]
+        self.flag = SUPPRESSION_FLAGS.get(people_import.purpose)
+        self.stored = STORED["suppression" if self.flag else self.kind]
+        self.list_id = people_import.target_list_id
+        self.insert_addresses = Inserter(
+            EmailAddress,
+            ("id", "address", "address_lower"),
+            {"opt_out": self.flag == "opt_out", "invalid": self.flag == "invalid"},
         )
-        with connection.cursor() as cursor:
-            if self.postgres:
-                self._enough_temp_buffers(cursor)
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {STAGE} ({columns}, address_id BIGINT, person_id BIGINT, "
-                "address_new BOOLEAN DEFAULT FALSE, is_new BOOLEAN DEFAULT FALSE, "
-                "entry_new BOOLEAN DEFAULT FALSE)"
-            )
-        return self
-
-    def _enough_temp_buffers(self, cursor) -> None:
-        """A batch and its updated row versions fit in memory (the default 8 MB spills to
-        disk). PostgreSQL allows this only before the session's first temporary table, so a
-        connection that made one already keeps the value it has."""
-        cursor.execute("SHOW temp_buffers")
-        if cursor.fetchone()[0] == TEMP_BUFFERS:
-            return
-        try:
-            with transaction.atomic():
-                cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
-        except DatabaseError:
-            logger.info("temp_buffers stays as it is: this session used temporary tables")
-
-    def __exit__(self, *exc_info) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-
-    def load(self, cursor, rows: list[tuple]) -> None:
-        names = ", ".join(self.load_columns)
-        if self.postgres:
-            with cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        self.insert_people = Inserter(self.model, ("id", "email_address_id", *self.stored))
+        self.insert_entries = Inserter(
+            TargetListEntry, (f"{self.kind}_id",), {"target_list_id": self.list_id}
+        )
+        consent = {
+            "method": ConsentRecord.Method.IMPORT,
+            "at": timezone.now(),
+            "source": str(people_import)[:255],
+        }
+        if self.flag:
+            consent.update(action=ConsentRecord.Action.OPT_OUT, text="")
+            given = ("email_address_id", "email")
         else:
-            marks = ", ".join(["%s"] * len(self.load_columns))
-            cursor.executemany(f"INSERT INTO {STAGE} ({names}) VALUES ({marks})", rows)
+            consent.update(action=ConsentRecord.Action.OPT_IN, text=people_import.consent_text)
+            given = ("email_address_id", "email", f"{self.kind}_id")
+        self.insert_consent = Inserter(ConsentRecord, given, consent)
 
     def write(self, rows: list[tuple]) -> Counts:
-        """Import one batch of checked rows (inside the caller's transaction)."""
+        """Write one batch of checked rows (address, lower-cased address, *stored values), in
+        the caller's transaction. Raises IntegrityError if concurrent writers keep refusing it."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    return self._write(rows)
+            except IntegrityError:
+                if attempt == ATTEMPTS:
+                    raise
+                logger.info(
+                    "import %s: a concurrent writer's rows; the batch again", self.people_import.pk
+                )
+        raise AssertionError("unreachable")
+
+    def _write(self, rows: list[tuple]) -> Counts:
+        batch = ImportedBatch(people_import=self.people_import)
         with connection.cursor() as cursor:
-            self.load(cursor, rows)
-            if self.postgres:
-                # A batch touches a few thousand rows of tables holding millions: look each up
-                # by index. A hash or merge join would read the whole table for every batch,
-                # so an import would slow down quadratically as the tables grow.
-                cursor.execute("SET LOCAL enable_hashjoin = off")
-                cursor.execute("SET LOCAL enable_mergejoin = off")
-                # Those plans look costly to the planner, which would then JIT-compile every
-                # statement of every batch: more time than the statement itself.
-                cursor.execute("SET LOCAL jit = off")
-            self._addresses(cursor)
-            if self.kind == "suppression":
-                counts = self._suppress(cursor)
+            found, ids = self._addresses(cursor, rows, batch)
+            if self.flag:
+                counts = self._suppress(cursor, rows, found, ids, batch)
             else:
-                counts = self._people(cursor)
-            self._remember(cursor)
-            # TRUNCATE, not DELETE: nothing vacuums a temporary table, and every statement of
-            # the next batches would scan the dead rows again.
-            cursor.execute(f"{'TRUNCATE' if self.postgres else 'DELETE FROM'} {STAGE}")
+                counts = self._people(cursor, rows, found, ids, batch)
+        if batch.created or batch.added or batch.addresses or batch.flagged or batch.changes:
+            batch.save()
         return counts
 
-    def _addresses(self, cursor) -> None:
-        table = EmailAddress._meta.db_table
-        purpose = self.people_import.purpose
-        opt_out = purpose == PeopleImport.Purpose.OPT_OUT
-        invalid = purpose == PeopleImport.Purpose.INVALID
+    def _addresses(self, cursor, rows, batch) -> tuple[dict, dict]:
+        """({lower: (id, flag set)} of the addresses that exist, {lower: id} of all of them),
+        creating the missing ones."""
+        flag = self.flag or "FALSE"
+        condition, lowers = where_in("address_lower", [row[1] for row in rows])
         cursor.execute(
-            f"UPDATE {STAGE} SET address_id = a.id FROM {table} a "
-            f"WHERE a.address_lower = {STAGE}.address_lower"
+            f"SELECT address_lower, id, {flag} FROM {EmailAddress._meta.db_table} "
+            f"WHERE {condition}",
+            [lowers],
         )
-        cursor.execute(
-            f"INSERT INTO {table} (address, address_lower, opt_out, invalid, soft_bounces) "
-            f"SELECT address, address_lower, %s, %s, 0 FROM {STAGE} WHERE address_id IS NULL "
-            "ON CONFLICT (address_lower) DO NOTHING",
-            [opt_out, invalid],
+        found = {lower: (pk, bool(is_set)) for lower, pk, is_set in cursor.fetchall()}
+        new = [row for row in rows if row[1] not in found]
+        batch.addresses = new_ids(cursor, EmailAddress, len(new))
+        self.insert_addresses.insert(
+            cursor, ((pk, row[0], row[1]) for pk, row in zip(batch.addresses, new, strict=True))
         )
-        cursor.execute(
-            f"UPDATE {STAGE} SET address_id = a.id, address_new = TRUE FROM {table} a "
-            f"WHERE {STAGE}.address_id IS NULL AND a.address_lower = {STAGE}.address_lower"
-        )
+        ids = {lower: pk for lower, (pk, _is_set) in found.items()}
+        ids.update((row[1], pk) for pk, row in zip(batch.addresses, new, strict=True))
+        return found, ids
 
-    def _suppress(self, cursor) -> Counts:
-        table = EmailAddress._meta.db_table
-        flag = (
-            "opt_out" if self.people_import.purpose == PeopleImport.Purpose.OPT_OUT else "invalid"
-        )
-        # is_new marks the existing addresses whose flag this import sets.
-        cursor.execute(
-            f"UPDATE {STAGE} SET is_new = TRUE FROM {table} a WHERE a.id = {STAGE}.address_id "
-            f"AND NOT {STAGE}.address_new AND a.{flag} = FALSE"
-        )
-        cursor.execute(
-            f"UPDATE {table} SET {flag} = TRUE WHERE id IN "
-            f"(SELECT address_id FROM {STAGE} WHERE is_new)"
-        )
-        updated = cursor.rowcount
-        if flag == "opt_out":
-            self._consent_records(cursor)
-        created, total = self._count(cursor, "address_new")
-        return Counts(created=created, updated=updated, skipped=total - created - updated)
+    def _suppress(self, cursor, rows, found, ids, batch) -> Counts:
+        unflagged = [pk for pk, is_set in found.values() if not is_set]
+        if unflagged:
+            condition, listed = where_in("id", unflagged)
+            cursor.execute(
+                f"UPDATE {EmailAddress._meta.db_table} SET {self.flag} = %s "
+                f"WHERE {condition} AND {self.flag} = %s RETURNING id",
+                [True, listed, False],
+            )
+            batch.flagged = [row[0] for row in cursor.fetchall()]
+        if self.flag == "opt_out":
+            marked = set(batch.addresses) | set(batch.flagged)
+            self.insert_consent.insert(
+                cursor, ((ids[row[1]], row[0]) for row in rows if ids[row[1]] in marked)
+            )
+        created, updated = len(batch.addresses), len(batch.flagged)
+        return Counts(created=created, updated=updated, skipped=len(rows) - created - updated)
 
-    def _consent_records(self, cursor) -> None:
-        table = ConsentRecord._meta.db_table
-        cursor.execute(
-            f"INSERT INTO {table} (email_address_id, email, action, method, at, source, text, "
-            "client_hash) SELECT address_id, address, %s, %s, %s, %s, '', '' "
-            f"FROM {STAGE} WHERE address_new OR is_new",
-            [
-                ConsentRecord.Action.OPT_OUT,
-                ConsentRecord.Method.IMPORT,
-                _db_now(),
-                str(self.people_import)[:255],
-            ],
-        )
-
-    def _opt_in_records(self, cursor) -> None:
-        """An opt-in consent record, with the consent the marketer states, for each person the
-        import added to the list (or created, without a list)."""
-        table = ConsentRecord._meta.db_table
-        added = "entry_new" if self.people_import.target_list_id else "is_new"
-        cursor.execute(
-            f"INSERT INTO {table} (email_address_id, email, {self.kind}_id, action, method, at, "
-            "source, text, client_hash) SELECT address_id, address, person_id, %s, %s, %s, %s, "
-            f"%s, '' FROM {STAGE} WHERE {added}",
-            [
-                ConsentRecord.Action.OPT_IN,
-                ConsentRecord.Method.IMPORT,
-                _db_now(),
-                str(self.people_import)[:255],
-                self.people_import.consent_text,
-            ],
-        )
-
-    def _count(self, cursor, flag: str) -> tuple[int, int]:
-        cursor.execute(f"SELECT COUNT(*) FILTER (WHERE {flag}), COUNT(*) FROM {STAGE}")
-        flagged, total = cursor.fetchone()
-        return flagged or 0, total or 0
-
-    def _people(self, cursor) -> Counts:
-        model = PERSON_MODELS[self.kind]
-        table = model._meta.db_table
-        # The oldest record with the address; a new address has none. "+ 0" keeps PostgreSQL
-        # from answering MIN(id) by walking the primary key and filtering on the address.
-        cursor.execute(
-            f"UPDATE {STAGE} SET person_id = (SELECT MIN(p.id + 0) FROM {table} p "
-            f"WHERE p.email_address_id = {STAGE}.address_id) WHERE NOT address_new"
-        )
-        updated = self._update_existing(cursor, table)
-        self._insert_people(cursor, table)
-        if self.people_import.target_list_id:
-            self._add_entries(cursor)
-        if self.people_import.consent_text:
-            self._opt_in_records(cursor)
-        created, total = self._count(cursor, "is_new")
-        return Counts(created=created, updated=updated, skipped=total - created - updated)
-
-    def _update_existing(self, cursor, table: str) -> int:
-        duplicates = self.people_import.duplicates
-        if duplicates == PeopleImport.Duplicates.SKIP:
-            return 0
-        sets, changes = [], []
-        for name in self.stored:
-            mine, theirs = f"{table}.{name}", f"{STAGE}.{name}"
-            if name == "account_id":
-                empty, given = f"{mine} IS NULL", f"{theirs} IS NOT NULL"
-                differs = f"({mine} IS NULL OR {mine} <> {theirs})"
+    def _people(self, cursor, rows, found, ids, batch) -> Counts:
+        people = self._existing_people(cursor, [ids[lower] for lower in found])
+        old, new = [], []
+        for row in rows:
+            address_id = ids[row[1]]
+            if address_id in people:
+                old.append((people[address_id], address_id, row))
             else:
-                empty, given, differs = f"{mine} = ''", f"{theirs} <> ''", f"{mine} <> {theirs}"
-            take = f"{given} AND {empty}"
-            if duplicates == PeopleImport.Duplicates.OVERWRITE:
-                take = f"{given} AND {differs}"
-            sets.append(f"{name} = CASE WHEN {take} THEN {theirs} ELSE {mine} END")
-            changes.append(f"({take})")
-        cursor.execute(
-            f"UPDATE {table} SET {', '.join(sets)} FROM {STAGE} "
-            f"WHERE {STAGE}.person_id = {table}.id AND ({' OR '.join(changes)})"
+                new.append((address_id, row))
+        updated = self._update(cursor, old, batch)
+        batch.created = new_ids(cursor, self.model, len(new))
+        self.insert_people.insert(
+            cursor,
+            (
+                (pk, address_id, *row[2:])
+                for pk, (address_id, row) in zip(batch.created, new, strict=True)
+            ),
         )
-        return cursor.rowcount
+        joined = [
+            (pk, address_id, row) for pk, (address_id, row) in zip(batch.created, new, strict=True)
+        ]
+        added = self._add_entries(cursor, joined, old) if self.list_id else []
+        batch.added = [pk for pk, _address_id, _row in added]
+        if self.people_import.consent_text:
+            consenting = joined + added
+            self.insert_consent.insert(
+                cursor, ((address_id, row[0], pk) for pk, address_id, row in consenting)
+            )
+        created = len(batch.created)
+        return Counts(created=created, updated=updated, skipped=len(rows) - created - updated)
 
-    def _insert_people(self, cursor, table: str) -> None:
-        extra_columns, extra_values = "", ""
-        if self.kind == "lead":
-            extra_columns, extra_values = ", status", f", '{Lead.Status.NEW.value}'"
-        stored = ", ".join(self.stored)
+    def _existing_people(self, cursor, address_ids: list[int]) -> dict[int, int]:
+        """{address id: id of the oldest record with it} among `address_ids`."""
+        if not address_ids:
+            return {}
+        condition, listed = where_in("email_address_id", address_ids)
         cursor.execute(
-            f"INSERT INTO {table} (email_address_id, created_at, {stored}{extra_columns}) "
-            f"SELECT address_id, %s, {stored}{extra_values} FROM {STAGE} "
-            "WHERE person_id IS NULL",
-            [_db_now()],
+            f"SELECT email_address_id, MIN(id) FROM {self.model._meta.db_table} "
+            f"WHERE {condition} GROUP BY email_address_id",
+            [listed],
         )
-        # A new record is not in the list yet: it needs an entry when the import has a list.
-        cursor.execute(
-            f"UPDATE {STAGE} SET person_id = p.id, is_new = TRUE, entry_new = %s FROM {table} p "
-            f"WHERE {STAGE}.person_id IS NULL AND p.email_address_id = {STAGE}.address_id",
-            [bool(self.people_import.target_list_id)],
-        )
+        return dict(cursor.fetchall())
 
-    def _add_entries(self, cursor) -> None:
-        table = TargetListEntry._meta.db_table
+    def _update(self, cursor, old: list[tuple], batch) -> int:
+        """Fill or overwrite the existing records' fields; how many changed."""
+        duplicates = self.people_import.duplicates
+        if duplicates == PeopleImport.Duplicates.SKIP or not old:
+            return 0
+        table, names = self.model._meta.db_table, self.stored
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        condition, listed = where_in("id", [pk for pk, _address_id, _row in old])
+        cursor.execute(
+            f"SELECT id, {', '.join(names)} FROM {table} WHERE {condition}{lock}", [listed]
+        )
+        current = {row[0]: row[1:] for row in cursor.fetchall()}
+        overwrite = duplicates == PeopleImport.Duplicates.OVERWRITE
+        writes = []
+        for pk, _address_id, row in old:
+            before = current[pk]
+            after = tuple(merged(b, g, overwrite) for b, g in zip(before, row[2:], strict=True))
+            if after != before:
+                writes.append((*after, pk))
+                changed = {
+                    n: [b, a] for n, b, a in zip(names, before, after, strict=True) if b != a
+                }
+                batch.changes.append([pk, changed])
+        if writes:
+            sets = ", ".join(f"{name} = %s" for name in names)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", writes)
+        return len(writes)
+
+    def _add_entries(self, cursor, created: list[tuple], old: list[tuple]) -> list[tuple]:
+        """Put the created records and the existing ones not on it yet on the import's list;
+        the existing ones it added."""
         column = f"{self.kind}_id"
-        list_id = self.people_import.target_list_id
-        cursor.execute(
-            f"UPDATE {STAGE} SET entry_new = TRUE WHERE NOT is_new AND NOT EXISTS (SELECT 1 "
-            f"FROM {table} e WHERE e.target_list_id = %s AND e.{column} = {STAGE}.person_id "
-            f"AND e.{column} IS NOT NULL)",
-            [list_id],
-        )
-        cursor.execute(
-            f"INSERT INTO {table} (target_list_id, {column}, opted_out, added_at) "
-            f"SELECT %s, person_id, FALSE, %s FROM {STAGE} WHERE entry_new "
-            "ON CONFLICT DO NOTHING",
-            [list_id, _db_now()],
-        )
-
-    def _remember(self, cursor) -> None:
-        table = ImportedRow._meta.db_table
-        if self.kind == "suppression":  # the addresses whose flag this import set
-            address, created, where = "address_id", "address_new", "address_new OR is_new"
-        else:
-            address = "CASE WHEN address_new THEN address_id END"
-            created, where = "is_new", "is_new OR entry_new OR address_new"
-        cursor.execute(
-            f"INSERT INTO {table} (people_import_id, person_id, address_id, created, entry_added) "
-            f"SELECT %s, person_id, {address}, {created}, entry_new FROM {STAGE} WHERE {where}",
-            [self.people_import.pk],
-        )
+        listed_already = set()
+        if old:
+            condition, listed = where_in(column, [pk for pk, _address_id, _row in old])
+            cursor.execute(
+                f"SELECT {column} FROM {TargetListEntry._meta.db_table} "
+                f"WHERE target_list_id = %s AND {condition}",
+                [self.list_id, listed],
+            )
+            listed_already = {row[0] for row in cursor.fetchall()}
+        added = [entry for entry in old if entry[0] not in listed_already]
+        self.insert_entries.insert(cursor, ((entry[0],) for entry in created + added))
+        return added

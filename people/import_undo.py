@@ -1,20 +1,23 @@
-"""Undoing an import: the records it created are deleted, the list entries it added removed.
+"""Undoing an import: the records it created are deleted, the list entries it added removed,
+and the fields it filled or overwrote given back their earlier values.
 
-Possible until someone was mailed from it: once a created or added person has been sent a
-mass email after the import started, the import stays (the campaign log refers to them).
-Updates made to existing records are not undone. A suppression import's undo clears the flag
-it set on each address and deletes the addresses it created that nobody uses.
+Possible until someone was mailed from it: once a person it created or added has been sent a
+mass email after the import started, the import stays (the campaign log refers to them). A
+field changed again since the import keeps its newer value. A suppression import's undo clears
+the flag it set on each address and deletes the addresses it created that nobody uses.
 """
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
-from people.import_sql import PERSON_MODELS
-from people.models import ImportedRow, PeopleImport
+from people.import_sql import PERSON_MODELS, SUPPRESSION_FLAGS
+from people.models import ImportedBatch, PeopleImport
 from targetlists.models import TargetListEntry
 
 CHUNK = 5_000
@@ -24,21 +27,32 @@ class CannotUndo(ValueError):
     """The import is not done, was undone already, or people were mailed from it."""
 
 
-def _rows(people_import: PeopleImport):
-    return ImportedRow.objects.filter(people_import=people_import)
+def _id_chunks(people_import: PeopleImport, *fields: str) -> Iterator[list[int]]:
+    """The ids the import's batches keep in `fields`, CHUNK at a time."""
+    batches = ImportedBatch.objects.filter(people_import=people_import).order_by("pk")
+    for values in batches.values_list(*fields).iterator(chunk_size=4):
+        ids = [pk for listed in values for pk in listed]
+        for start in range(0, len(ids), CHUNK):
+            yield ids[start : start + CHUNK]
 
 
 def was_mailed(people_import: PeopleImport) -> bool:
     """Whether anyone the import created or added was sent a mass email since it started."""
     if people_import.is_suppression or not people_import.started_at:
         return False
-    people = _rows(people_import).filter(Q(created=True) | Q(entry_added=True))
-    return EmailQueueItem.objects.filter(
-        **{f"{people_import.kind}_id__in": people.values("person_id")},
+    column = f"{people_import.kind}_id"
+    sent = EmailQueueItem.objects.filter(
         status=EmailQueueItem.Status.SENT,
         sent_at__gte=people_import.started_at,
         is_test=False,
-    ).exists()
+        **{f"{column}__isnull": False},
+    )
+    if not sent.exists():  # right after an import, one query answers
+        return False
+    return any(
+        sent.filter(**{f"{column}__in": ids}).exists()
+        for ids in _id_chunks(people_import, "created", "added")
+    )
 
 
 def undo_problem(people_import: PeopleImport) -> str:
@@ -50,14 +64,14 @@ def undo_problem(people_import: PeopleImport) -> str:
     return ""
 
 
-def _chunks(queryset, field: str):
-    ids = list(queryset.values_list(field, flat=True).order_by(field))
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+@dataclass
+class Undone:
+    removed: int  # records and list entries deleted, or flags cleared
+    restored: int  # existing records whose fields were given back their earlier values
 
 
-def undo(people_import: PeopleImport) -> int:
-    """Undo the import; returns how many records and entries were removed (or flags cleared).
+def undo(people_import: PeopleImport) -> Undone:
+    """Undo the import; what it removed and gave back.
 
     Raises CannotUndo."""
     problem = undo_problem(people_import)
@@ -75,26 +89,51 @@ def undo(people_import: PeopleImport) -> int:
 
 
 def _undo_people(people_import: PeopleImport) -> int:
+    kind = people_import.kind
     removed = 0
-    rows = _rows(people_import)
     if people_import.target_list_id:
-        for ids in _chunks(rows.filter(entry_added=True, created=False), "person_id"):
+        for ids in _id_chunks(people_import, "added"):
             removed += TargetListEntry.objects.filter(
-                target_list_id=people_import.target_list_id,
-                **{f"{people_import.kind}_id__in": ids},
+                target_list_id=people_import.target_list_id, **{f"{kind}_id__in": ids}
             ).delete()[0]
-    model = PERSON_MODELS[people_import.kind]
-    for ids in _chunks(rows.filter(created=True), "person_id"):
+    model = PERSON_MODELS[kind]
+    for ids in _id_chunks(people_import, "created"):
         imported_consent = ConsentRecord.objects.filter(method=ConsentRecord.Method.IMPORT)
-        imported_consent.filter(**{f"{people_import.kind}_id__in": ids}).delete()
+        imported_consent.filter(**{f"{kind}_id__in": ids}).delete()
         deleted = model.objects.filter(pk__in=ids).delete()[1]
         removed += deleted.get(model._meta.label, 0) + deleted.get(TargetListEntry._meta.label, 0)
-    _delete_unused_addresses(rows.filter(address_id__isnull=False))
-    return removed
+    restored = _restore_fields(people_import, model)
+    _delete_unused_addresses(_id_chunks(people_import, "addresses"))
+    return Undone(removed, restored)
 
 
-def _delete_unused_addresses(rows) -> None:
-    for ids in _chunks(rows, "address_id"):
+def _restore_fields(people_import: PeopleImport, model) -> int:
+    """Give the fields the import filled or overwrote their earlier values, where they still
+    hold the import's; how many records changed back."""
+    restored = 0
+    batches = ImportedBatch.objects.filter(people_import=people_import).exclude(changes=[])
+    for changes in batches.order_by("pk").values_list("changes", flat=True).iterator(chunk_size=4):
+        for start in range(0, len(changes), CHUNK):
+            chunk = dict(changes[start : start + CHUNK])
+            records = model.objects.filter(pk__in=[int(pk) for pk in chunk])
+            changed, fields = [], set()
+            for record in records:
+                undone = False
+                for attname, (before, after) in chunk[record.pk].items():
+                    if getattr(record, attname) == after:
+                        setattr(record, attname, before)
+                        fields.add(attname)
+                        undone = True
+                if undone:
+                    changed.append(record)
+            if changed:
+                model.objects.bulk_update(changed, sorted(fields), batch_size=1000)
+            restored += len(changed)
+    return restored
+
+
+def _delete_unused_addresses(chunks: Iterator[list[int]]) -> None:
+    for ids in chunks:
         unused = EmailAddress.objects.filter(pk__in=ids)
         for model in (Account, Contact, Lead):
             unused = unused.exclude(
@@ -105,10 +144,9 @@ def _delete_unused_addresses(rows) -> None:
 
 
 def _undo_suppression(people_import: PeopleImport) -> int:
-    flag = "opt_out" if people_import.purpose == PeopleImport.Purpose.OPT_OUT else "invalid"
-    rows = _rows(people_import)
+    flag = SUPPRESSION_FLAGS[people_import.purpose]
     cleared = 0
-    for ids in _chunks(rows, "address_id"):
+    for ids in _id_chunks(people_import, "addresses", "flagged"):
         cleared += EmailAddress.objects.filter(pk__in=ids, **{flag: True}).update(**{flag: False})
-    _delete_unused_addresses(rows.filter(created=True))
-    return cleared
+    _delete_unused_addresses(_id_chunks(people_import, "addresses"))
+    return Undone(cleared, 0)

@@ -4,24 +4,27 @@
 20,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
 size; each batch is its own transaction, and the import's progress is saved after each. A row
 that cannot be imported goes to the rejected-rows CSV with its reason; it never stops the rest.
+A reader thread parses and checks the next batch while the database writes this one.
 """
 
 import csv
 import logging
+import queue
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.files import File
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.consent import suppressed_hashes
 from people import csv_files
 from people.columns import check_mapping, guess_mapping, header_key
 from people.import_rows import Duplicate, Rejected, RowChecker, account_ids_by_name
-from people.import_sql import Counts, Stage
+from people.import_sql import BatchWriter, Counts
 from people.models import PeopleImport, RememberedMapping
 from targetlists.models import TargetList
 
@@ -173,47 +176,111 @@ def run_import(import_id: int) -> PeopleImport | None:
     return people_import
 
 
-def _run(people_import: PeopleImport) -> None:
-    checker = _checker(people_import, people_import.mapping)
-    counts, rejected = Counts(), 0
-    with (
-        tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="") as problems,
-        people_import.file.open("rb") as raw,
-        Stage(people_import) as stage,
-    ):
-        writer = csv.writer(problems)
-        writer.writerow([_("row"), _("problem"), *people_import.header])
-        stream = csv_files.text_stream(raw.file, people_import.encoding)
-        batch, read_rows = [], 0
+@dataclass
+class Batch:
+    """Checked rows to write, and where the reading stood after them."""
+
+    rows: list[tuple]
+    read_rows: int
+    position: int
+    skipped: int  # repeats of an address earlier in the file, in this batch
+    rejected: int
+    last: bool = False
+
+
+class Reader(threading.Thread):
+    """Reads and checks the file's rows, handing batches over through a queue of two; the
+    rejected rows go to `problems` (a CSV writer's file). What it raises is handed over too."""
+
+    def __init__(self, people_import: PeopleImport, raw, problems):
+        super().__init__(name=f"import-{people_import.pk}-reader", daemon=True)
+        self.people_import = people_import
+        self.raw = raw
+        self.writer = csv.writer(problems)
+        self.checker = _checker(people_import, people_import.mapping)
+        self.batches: queue.Queue = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        self.language = translation.get_language()  # the reasons' language, as the caller's
+
+    def run(self) -> None:
+        try:
+            with translation.override(self.language):
+                self._read()
+        except BaseException as exc:  # noqa: BLE001  (re-raised by the writing thread)
+            self.batches.put(exc)
+
+    def _read(self) -> None:
+        people_import, check, writer = self.people_import, self.checker.check, self.writer
+        stream = csv_files.text_stream(self.raw, people_import.encoding)
+        batch, skipped, rejected, read_rows = [], 0, 0, 0
         for number, row in enumerate(csv_files.rows(stream, people_import.delimiter), start=2):
             read_rows += 1
             try:
-                batch.append(checker.check(row))
+                batch.append(check(row))
             except Duplicate as exc:
-                counts.skipped += 1
+                skipped += 1
                 writer.writerow([number, str(exc), *row])
             except Rejected as exc:
                 rejected += 1
                 writer.writerow([number, str(exc), *row])
             if len(batch) >= BATCH_ROWS:
-                _write(stage, people_import, batch, counts, rejected, read_rows, raw.file.tell())
-                batch = []
-        _write(stage, people_import, batch, counts, rejected, read_rows, raw.file.tell())
+                self._hand_over(Batch(batch, read_rows, self.raw.tell(), skipped, rejected))
+                if self.stop.is_set():
+                    return
+                batch, skipped, rejected = [], 0, 0
+        self._hand_over(Batch(batch, read_rows, self.raw.tell(), skipped, rejected, last=True))
         stream.detach()
+
+    def _hand_over(self, batch: Batch) -> None:
+        while not self.stop.is_set():
+            try:
+                self.batches.put(batch, timeout=1)
+                return
+            except queue.Full:
+                continue
+
+    def next_batch(self) -> Batch:
+        got = self.batches.get()
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+
+def _run(people_import: PeopleImport) -> None:
+    counts, rejected = Counts(), 0
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="") as problems,
+        people_import.file.open("rb") as raw,
+    ):
+        csv.writer(problems).writerow([_("row"), _("problem"), *people_import.header])
+        reader = Reader(people_import, raw.file, problems)
+        writer = BatchWriter(people_import)
+        reader.start()
+        try:
+            while True:
+                batch = reader.next_batch()
+                counts.skipped += batch.skipped
+                rejected += batch.rejected
+                _write(writer, people_import, batch, counts, rejected)
+                if batch.last:
+                    break
+        finally:
+            reader.stop.set()
+            reader.join()
         _finish(people_import, problems, rejected)
 
 
-def _write(stage, people_import, batch, counts, rejected, read_rows, position) -> None:
+def _write(writer: BatchWriter, people_import, batch: Batch, counts: Counts, rejected) -> None:
     with transaction.atomic():
-        if batch:
-            counts.add(stage.write(batch))
+        if batch.rows:
+            counts.add(writer.write(batch.rows))
         PeopleImport.objects.filter(pk=people_import.pk).update(
-            rows=read_rows,
+            rows=batch.read_rows,
             created=counts.created,
             updated=counts.updated,
             skipped=counts.skipped,
             rejected=rejected,
-            read_bytes=position,
+            read_bytes=batch.position,
         )
 
 

@@ -191,11 +191,16 @@ class PeopleImportAdmin(admin.ModelAdmin):
         row = self._import(request, pk)
         if request.method == "POST":
             try:
-                removed = import_undo.undo(row)
+                undone = import_undo.undo(row)
             except import_undo.CannotUndo as exc:
                 messages.error(request, str(exc))
             else:
                 messages.success(
-                    request, _("The import is undone: %(count)s removed.") % {"count": removed}
+                    request,
+                    _(
+                        "The import is undone: %(removed)s removed, %(restored)s existing "
+                        "records given back their earlier values."
+                    )
+                    % {"removed": undone.removed, "restored": undone.restored},
                 )
         return HttpResponseRedirect(reverse("admin:people_peopleimport_change", args=[pk]))

@@ -1,8 +1,8 @@
-from people.models.imports import ImportedRow, PeopleImport, RememberedMapping
+from people.models.imports import ImportedBatch, PeopleImport, RememberedMapping
 from people.models.signup import SignupConfirmation, SignupForm, SignupSubmission
 
 __all__ = [
-    "ImportedRow",
+    "ImportedBatch",
     "PeopleImport",
     "RememberedMapping",
     "SignupConfirmation",

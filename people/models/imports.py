@@ -105,17 +105,24 @@ class PeopleImport(models.Model):
         return min(99, int(100 * self.read_bytes / self.total_bytes))
 
 
-class ImportedRow(models.Model):
-    """What one imported row added (a record, an address, a list entry), so it can be undone."""
+class ImportedBatch(models.Model):
+    """What one batch of an import added or changed, kept so the import can be undone: lists
+    of ids, one row per batch (20,000 rows of the file), not one row per person."""
 
     people_import = models.ForeignKey(PeopleImport, on_delete=models.CASCADE, related_name="+")
-    person_id = models.BigIntegerField(null=True)
-    address_id = models.BigIntegerField(null=True)  # set when the import created the address
-    created = models.BooleanField(default=False)
-    entry_added = models.BooleanField(default=False)
+    # Ids of the records (Contacts, Leads or Accounts) the batch created.
+    created = models.JSONField(default=list)
+    # Ids of existing records the batch put on the import's target list.
+    added = models.JSONField(default=list)
+    # Ids of the email addresses it created.
+    addresses = models.JSONField(default=list)
+    # A suppression list: ids of existing addresses whose flag (opted out, invalid) it set.
+    flagged = models.JSONField(default=list)
+    # [[id, {field: [before, after]}], …] for the existing records it filled or overwrote.
+    changes = models.JSONField(default=list)
 
     def __str__(self) -> str:
-        return f"{self.people_import_id}: {self.person_id or self.address_id}"
+        return f"{self.people_import_id}: batch {self.pk}"
 
 
 class RememberedMapping(models.Model):

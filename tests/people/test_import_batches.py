@@ -1,0 +1,135 @@
+"""How an import writes its batches: across batch boundaries, against concurrent writers, and
+how undo gives back what it changed."""
+
+import psycopg
+import pytest
+from django.db import connection
+
+from crm.models import ConsentRecord, Contact, EmailAddress
+from people import import_undo, imports
+from people.models import ImportedBatch, PeopleImport
+from targetlists.models import TargetListEntry
+from tests.factories import ContactFactory, EmailAddressFactory, TargetListFactory
+from tests.people.importing import rejected_rows, run_file
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_keeps_counting_and_skipping_repeats_across_batches(monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    target_list = TargetListFactory()
+    existing = ContactFactory(email_address=EmailAddressFactory(address="p2@example.com"))
+    lines = [f"p{n}@example.com,Name{n}" for n in range(10)] + ["P1@EXAMPLE.COM,Again", "bad,x"]
+    done = run_file(
+        ("email,last name\n" + "\n".join(lines) + "\n").encode(), target_list=target_list
+    )
+
+    assert (done.rows, done.created, done.skipped, done.rejected) == (12, 9, 2, 1)
+    assert Contact.objects.count() == 10 and EmailAddress.objects.count() == 10
+    assert target_list.entries.count() == 10
+    assert ImportedBatch.objects.filter(people_import=done).count() == 4
+    assert existing.pk in {pk for batch in ImportedBatch.objects.all() for pk in batch.added}
+    new = Contact.objects.get(email_address__address_lower="p7@example.com")
+    assert (new.last_name, new.email_address.address) == ("Name7", "p7@example.com")
+    assert [row[1] for row in rejected_rows(done)[1:]] == [
+        "duplicate of an earlier row's address",
+        "“bad” is not an email address (no @).",
+    ]
+
+
+def test_it_gives_filled_and_overwritten_fields_back_on_undo_but_not_later_edits():
+    kept = ContactFactory(
+        email_address=EmailAddressFactory(address="kept@example.com"), first_name="", title="CEO"
+    )
+    edited = ContactFactory(
+        email_address=EmailAddressFactory(address="edited@example.com"), first_name="Eve"
+    )
+    data = b"email,first name,title\nkept@example.com,Kim,Boss\nedited@example.com,Eva,\n"
+    done = run_file(data, duplicates=PeopleImport.Duplicates.OVERWRITE)
+    kept.refresh_from_db()
+    assert (done.updated, kept.first_name, kept.title) == (2, "Kim", "Boss")
+    Contact.objects.filter(pk=edited.pk).update(first_name="Evelyn")  # changed since
+
+    undone = import_undo.undo(done)
+
+    kept.refresh_from_db()
+    edited.refresh_from_db()
+    assert (kept.first_name, kept.title) == ("", "CEO")
+    assert edited.first_name == "Evelyn"
+    assert (undone.removed, undone.restored) == (0, 1)
+
+
+def test_it_undoes_a_suppression_list_only_where_it_set_the_flag():
+    already = EmailAddressFactory(address="already@example.com", opt_out=True)
+    flagged = EmailAddressFactory(address="flagged@example.com")
+    data = b"email\nalready@example.com\nflagged@example.com\nnew@example.com\n"
+    done = run_file(data, purpose=PeopleImport.Purpose.OPT_OUT)
+    assert (done.created, done.updated, done.skipped) == (1, 1, 1)
+    assert ConsentRecord.objects.filter(action="opt_out").count() == 2
+
+    import_undo.undo(done)
+
+    already.refresh_from_db()
+    flagged.refresh_from_db()
+    assert already.opt_out and not flagged.opt_out
+    assert not EmailAddress.objects.filter(address_lower="new@example.com").exists()
+
+
+def test_it_fails_the_import_with_the_reason_when_the_file_breaks_off(monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    huge = b'"' + b"x" * (1024 * 1024 + 10) + b'"'
+    data = b"email,title\na@example.com,A\nb@example.com,B\nc@example.com," + huge + b"\n"
+    done = run_file(data)
+
+    assert done.status == "failed" and "field larger than field limit" in done.error
+    assert done.created == 2  # the batches written before the break stay, and can be undone
+    import_undo.undo(done)
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_writes_a_batch_again_when_another_writer_adds_one_of_its_addresses(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite lets one writer at a time: nobody can come between")
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        user=settings["USER"] or None,
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+    raced = []
+
+    def add_the_address_first(execute, sql, params, many, context):
+        if "nextval" in sql and not raced:  # after the lookup, before the batch's COPY
+            raced.append(True)
+            other.execute(
+                "INSERT INTO crm_emailaddress (address, address_lower, opt_out, invalid, "
+                "soft_bounces) VALUES ('Race@example.com', 'race@example.com', false, false, 0)"
+            )
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(add_the_address_first):
+            done = run_file(b"email\nrace@example.com\nsolo@example.com\n")
+    finally:
+        other.close()
+
+    assert raced and (done.status, done.created) == ("done", 2)
+    address = EmailAddress.objects.get(address_lower="race@example.com")
+    assert address.address == "Race@example.com"  # the other writer's row, used, not repeated
+    assert Contact.objects.filter(email_address=address).count() == 1
+    batch = ImportedBatch.objects.get()
+    assert address.pk not in batch.addresses and len(batch.addresses) == 1
+
+
+def test_it_counts_people_added_to_a_list_they_were_on_as_skipped_and_leaves_the_entry():
+    target_list = TargetListFactory()
+    person = ContactFactory(email_address=EmailAddressFactory(address="on@example.com"))
+    entry = TargetListEntry.objects.create(target_list=target_list, contact=person)
+    done = run_file(b"email\non@example.com\n", target_list=target_list)
+
+    assert (done.created, done.skipped) == (0, 1)
+    import_undo.undo(done)
+    assert TargetListEntry.objects.filter(pk=entry.pk).exists()
