@@ -95,8 +95,8 @@ class SignupConfirmationAdmin(ReadOnlyAdmin):
         self.message_user(
             request,
             _(
-                "%(count)s confirmation emails queued with a fresh link; the columns email sent "
-                "at and email error show how each went."
+                "Confirmation emails queued, each with a fresh link: %(count)s. The columns email "
+                "sent at and email error show how each went."
             )
             % {"count": queued},
             messages.SUCCESS,

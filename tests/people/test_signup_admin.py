@@ -80,7 +80,7 @@ def test_it_queues_failed_confirmation_emails_again_and_the_task_sends_them(
             follow=True,
         )
 
-    assert "1 confirmation emails queued with a fresh link" in response.content.decode()
+    assert "Confirmation emails queued, each with a fresh link: 1." in response.content.decode()
     assert queued_tasks(callbacks) == [("people.tasks.send_confirmation", (failed.pk,))]
     assert smtp_server.total == 0  # nothing is sent in the admin's request
     failed.refresh_from_db()
