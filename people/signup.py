@@ -179,7 +179,10 @@ def send_queued_confirmation(confirmation_id: int) -> bool:
         .update(email_claimed_at=now)
     )
     if not claimed:
-        logger.info("signup %s: the confirmation email is sent or being sent", confirmation_id)
+        logger.info(
+            "signup %s: no confirmation email to send (sent, being sent, confirmed or gone)",
+            confirmation_id,
+        )
         return False
     confirmation = SignupConfirmation.objects.select_related("form", "lead", "email_address")
     return send_confirmation_email(confirmation.get(pk=confirmation_id))
