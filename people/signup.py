@@ -4,7 +4,8 @@ A submission always gets the same answer, whether the address is new, already su
 rate-limited, a honeypot catch or a replay: nothing on the page tells list membership. Lead
 Created is logged in the form's campaign when the Lead is new; Opted In (with a consent record)
 when the entries are added: at once without double opt-in, else when the emailed link is
-confirmed.
+confirmed. The confirmation email is sent by a Celery task (people.tasks.send_confirmation),
+queued when the submission commits, so a slow or down SMTP server never holds up the visitor.
 """
 
 import logging
@@ -12,15 +13,18 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from campaigns import tokens
 from campaigns.models import CampaignLogRecord
 from crm import consent
 from crm.models import EmailAddress, Lead
+from crm.smtp import SmtpFailure
 from people.address_check import address_problem
 from people.confirmation_email import send_confirmation
 from people.models import SignupConfirmation, SignupForm, SignupSubmission
@@ -28,6 +32,11 @@ from targetlists.models import TargetListEntry
 
 logger = logging.getLogger(__name__)
 Action = CampaignLogRecord.Action
+# A claim older than this belongs to a worker that died mid-send (an SMTP conversation of a few
+# commands, each at most SMTP_TIMEOUT): its task, delivered again, sends the email.
+CLAIM_LEASE = timedelta(minutes=10)
+# The admin queues at most this many confirmation emails at once.
+SEND_AGAIN_LIMIT = 500
 
 
 class BadToken(ValueError):
@@ -135,25 +144,67 @@ def _accept(form: SignupForm, data: Submission, address_text: str, client: str) 
             text_version=form.text_version,
             client_hash=client,
         )
-        transaction.on_commit(lambda: _send(confirmation))
+        _queue_confirmation_email(confirmation.pk)
 
 
-def _send(confirmation: SignupConfirmation) -> None:
-    send_confirmation_email(confirmation)
+def _queue_confirmation_email(confirmation_id: int) -> None:
+    from people.tasks import send_confirmation as task
+
+    transaction.on_commit(partial(task.delay, confirmation_id))
+
+
+def send_again(confirmations: QuerySet) -> int:
+    """Queue the confirmation email again (a fresh link) for those of `confirmations` not yet
+    confirmed, at most SEND_AGAIN_LIMIT; how many were queued. Their sent time and error are
+    cleared until the task has sent it."""
+    waiting = confirmations.filter(confirmed_at__isnull=True).order_by("pk")
+    ids = list(waiting.values_list("pk", flat=True)[:SEND_AGAIN_LIMIT])
+    with transaction.atomic():
+        SignupConfirmation.objects.filter(pk__in=ids).update(email_sent_at=None, email_error="")
+        for confirmation_id in ids:
+            _queue_confirmation_email(confirmation_id)
+    return len(ids)
+
+
+def send_queued_confirmation(confirmation_id: int) -> bool:
+    """The Celery task's work: send the confirmation email unless it was sent already (a task
+    delivered twice), is being sent by another worker, or the signup is confirmed; whether it
+    went out. Raises SmtpFailure for a temporary failure (recorded): the task tries again."""
+    now = timezone.now()
+    claimed = (
+        SignupConfirmation.objects.filter(
+            pk=confirmation_id, email_sent_at__isnull=True, confirmed_at__isnull=True
+        )
+        .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - CLAIM_LEASE))
+        .update(email_claimed_at=now)
+    )
+    if not claimed:
+        logger.info(
+            "signup %s: no confirmation email to send (sent, being sent, confirmed or gone)",
+            confirmation_id,
+        )
+        return False
+    confirmation = SignupConfirmation.objects.select_related("form", "lead", "email_address")
+    return send_confirmation_email(confirmation.get(pk=confirmation_id))
 
 
 def send_confirmation_email(confirmation: SignupConfirmation) -> bool:
-    """Send (again) the confirmation email with a fresh link; whether it went out. A failure
-    is kept on the confirmation (the admin lists it and can send again) and logged."""
+    """Send the confirmation email with a fresh link; whether it went out. When and why not
+    are kept on the confirmation (the admin lists them and can send again); a failure is
+    logged. Raises SmtpFailure, after recording it, when it is temporary (server down, 4xx)."""
     token = tokens.make(tokens.SIGNUP_CONFIRM, confirmation.pk, int(time.time()))
     try:
         send_confirmation(confirmation, token)
     except Exception as exc:  # noqa: BLE001  (kept on the row; the admin sees it)
         logger.exception("the confirmation email of signup %s could not be sent", confirmation.pk)
-        SignupConfirmation.objects.filter(pk=confirmation.pk).update(email_error=str(exc)[:1000])
+        SignupConfirmation.objects.filter(pk=confirmation.pk).update(
+            email_error=str(exc)[:1000], email_claimed_at=None
+        )
+        if isinstance(exc, SmtpFailure) and exc.temporary:
+            raise
         return False
     SignupConfirmation.objects.filter(pk=confirmation.pk).update(
-        email_sent_at=timezone.now(), email_error=""
+        email_sent_at=timezone.now(), email_error="", email_claimed_at=None
     )
     return True
 

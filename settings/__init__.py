@@ -174,6 +174,11 @@ SIGNUP_CONFIRMATION_DAYS = envint("SIGNUP_CONFIRMATION_DAYS", 7)
 SIGNUP_FORM_TOKEN_HOURS = envint("SIGNUP_FORM_TOKEN_HOURS", 24)
 SIGNUP_RATE_PER_ADDRESS = envint("SIGNUP_RATE_PER_ADDRESS", 3)
 SIGNUP_RATE_PER_CLIENT = envint("SIGNUP_RATE_PER_CLIENT", 20)
+# The confirmation email is sent by a Celery task; a temporary SMTP failure (server down, 4xx) is
+# tried again this many times, waiting RETRY seconds and doubling (1, 2, 4 … 32 minutes: about an
+# hour in all). Keep the longest wait under Redis's visibility timeout (1 hour).
+SIGNUP_CONFIRMATION_RETRIES = envint("SIGNUP_CONFIRMATION_RETRIES", 6)
+SIGNUP_CONFIRMATION_RETRY_SECONDS = envint("SIGNUP_CONFIRMATION_RETRY_SECONDS", 60)
 
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -217,3 +217,16 @@ class SignupFormFactory(DjangoModelFactory):
     def target_lists(self, create, extracted, **kwargs):
         if create:
             self.target_lists.set(extracted if extracted is not None else [TargetListFactory()])
+
+
+class SignupConfirmationFactory(DjangoModelFactory):
+    """A double opt-in waiting for its confirmation email, as a form submission leaves it."""
+
+    class Meta:
+        model = "people.SignupConfirmation"
+
+    form = factory.SubFactory(SignupFormFactory, double_opt_in=True)
+    lead = factory.SubFactory(LeadFactory)
+    email_address = factory.LazyAttribute(lambda o: o.lead.email_address)
+    text = "I agree to receive the newsletter."
+    text_version = 1

@@ -137,6 +137,9 @@ class SignupConfirmation(models.Model):
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     email_sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
     email_error = models.TextField(_("email error"), blank=True)
+    # Set while a worker sends the email (people.signup.send_queued_confirmation), so that a
+    # task delivered twice sends it once.
+    email_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("signup confirmation")
