@@ -5,12 +5,18 @@ Possible until someone was mailed from it: once a person it created or added has
 mass email after the import started, the import stays (the campaign log refers to them). A
 field changed again since the import keeps its newer value. A suppression import's undo clears
 the flag it set on each address and deletes the addresses it created that nobody uses.
+
+`request_undo` (the admin's button) queues people.tasks.undo_import; `run_undo` works in steps
+of CHUNK ids, each its own transaction that also adds to the import's undo counts. Every step
+can be done twice without harm, so an undo whose worker was stopped is simply run again.
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,6 +24,7 @@ from campaigns.models import EmailQueueItem
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.import_sql import PERSON_MODELS, SUPPRESSION_FLAGS
 from people.models import ImportedBatch, PeopleImport
+from people.models.imports import stalled_before
 from targetlists.models import TargetListEntry
 
 CHUNK = 5_000
@@ -66,87 +73,135 @@ def undo_problem(people_import: PeopleImport) -> str:
 
 @dataclass
 class Undone:
-    removed: int  # records and list entries deleted, or flags cleared
-    restored: int  # existing records whose fields were given back their earlier values
+    removed: int = 0  # records and list entries deleted, or flags cleared
+    restored: int = 0  # existing records whose fields were given back their earlier values
 
 
-def undo(people_import: PeopleImport) -> Undone:
-    """Undo the import; what it removed and gave back.
-
-    Raises CannotUndo."""
+def request_undo(people_import: PeopleImport) -> None:
+    """Queue the undo of a finished import. Raises CannotUndo."""
     problem = undo_problem(people_import)
     if problem:
         raise CannotUndo(problem)
+    from people.tasks import undo_import
+
     with transaction.atomic():
-        if people_import.is_suppression:
-            removed = _undo_suppression(people_import)
-        else:
-            removed = _undo_people(people_import)
-        people_import.status = PeopleImport.Status.UNDONE
-        people_import.undone_at = timezone.now()
-        people_import.save(update_fields=["status", "undone_at"])
-    return removed
+        claimed = PeopleImport.objects.filter(
+            pk=people_import.pk, status__in=[PeopleImport.Status.DONE, PeopleImport.Status.FAILED]
+        ).update(status=PeopleImport.Status.UNDOING, heartbeat_at=None)
+        if not claimed:
+            raise CannotUndo(_("This import is being undone already."))
+        transaction.on_commit(lambda: undo_import.delay(people_import.pk))
 
 
-def _undo_people(people_import: PeopleImport) -> int:
+def run_undo(import_id: int) -> Undone | None:
+    """Undo an import queued for it, or go on with a stalled undo; what this import's undo
+    removed and gave back in all. None if another worker has it, or if someone from the import
+    was mailed since the undo was asked for (the import is then finished again, as it was)."""
+    now = timezone.now()
+    claimed = PeopleImport.objects.filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stalled_before()),
+        pk=import_id,
+        status=PeopleImport.Status.UNDOING,
+    ).update(heartbeat_at=now)
+    if not claimed:
+        return None
+    people_import = PeopleImport.objects.get(pk=import_id)
+    if was_mailed(people_import):
+        finished = PeopleImport.Status.FAILED if people_import.error else PeopleImport.Status.DONE
+        PeopleImport.objects.filter(pk=import_id).update(status=finished, heartbeat_at=None)
+        return None
+    if people_import.is_suppression:
+        _undo_suppression(people_import)
+    else:
+        _undo_people(people_import)
+    PeopleImport.objects.filter(pk=import_id).update(
+        status=PeopleImport.Status.UNDONE, undone_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    people_import.refresh_from_db()
+    return Undone(people_import.undo_removed, people_import.undo_restored)
+
+
+@contextmanager
+def _step(people_import: PeopleImport) -> Iterator[Undone]:
+    """One step of an undo in its own transaction; what it did is added to the import's
+    counts in the same transaction, with the heartbeat."""
+    done = Undone()
+    with transaction.atomic():
+        yield done
+        PeopleImport.objects.filter(pk=people_import.pk).update(
+            undo_removed=F("undo_removed") + done.removed,
+            undo_restored=F("undo_restored") + done.restored,
+            heartbeat_at=timezone.now(),
+        )
+
+
+def _undo_people(people_import: PeopleImport) -> None:
     kind = people_import.kind
-    removed = 0
     if people_import.target_list_id:
         for ids in _id_chunks(people_import, "added"):
-            removed += TargetListEntry.objects.filter(
-                target_list_id=people_import.target_list_id, **{f"{kind}_id__in": ids}
-            ).delete()[0]
+            with _step(people_import) as done:
+                done.removed += TargetListEntry.objects.filter(
+                    target_list_id=people_import.target_list_id, **{f"{kind}_id__in": ids}
+                ).delete()[0]
     model = PERSON_MODELS[kind]
     for ids in _id_chunks(people_import, "created"):
-        imported_consent = ConsentRecord.objects.filter(method=ConsentRecord.Method.IMPORT)
-        imported_consent.filter(**{f"{kind}_id__in": ids}).delete()
-        deleted = model.objects.filter(pk__in=ids).delete()[1]
-        removed += deleted.get(model._meta.label, 0) + deleted.get(TargetListEntry._meta.label, 0)
-    restored = _restore_fields(people_import, model)
-    _delete_unused_addresses(_id_chunks(people_import, "addresses"))
-    return Undone(removed, restored)
+        with _step(people_import) as done:
+            imported_consent = ConsentRecord.objects.filter(method=ConsentRecord.Method.IMPORT)
+            imported_consent.filter(**{f"{kind}_id__in": ids}).delete()
+            deleted = model.objects.filter(pk__in=ids).delete()[1]
+            entries = deleted.get(TargetListEntry._meta.label, 0)
+            done.removed += deleted.get(model._meta.label, 0) + entries
+    for changes in _change_chunks(people_import):
+        with _step(people_import) as done:
+            done.restored += _restore_fields(model, changes)
+    for ids in _id_chunks(people_import, "addresses"):
+        with _step(people_import):
+            _delete_unused_addresses(ids)
 
 
-def _restore_fields(people_import: PeopleImport, model) -> int:
-    """Give the fields the import filled or overwrote their earlier values, where they still
-    hold the import's; how many records changed back."""
-    restored = 0
+def _change_chunks(people_import: PeopleImport) -> Iterator[dict]:
+    """{record id: {field: [before, after]}} of the records the import changed, CHUNK at a time."""
     batches = ImportedBatch.objects.filter(people_import=people_import).exclude(changes=[])
     for changes in batches.order_by("pk").values_list("changes", flat=True).iterator(chunk_size=4):
         for start in range(0, len(changes), CHUNK):
-            chunk = dict(changes[start : start + CHUNK])
-            records = model.objects.filter(pk__in=[int(pk) for pk in chunk])
-            changed, fields = [], set()
-            for record in records:
-                undone = False
-                for attname, (before, after) in chunk[record.pk].items():
-                    if getattr(record, attname) == after:
-                        setattr(record, attname, before)
-                        fields.add(attname)
-                        undone = True
-                if undone:
-                    changed.append(record)
-            if changed:
-                model.objects.bulk_update(changed, sorted(fields), batch_size=1000)
-            restored += len(changed)
-    return restored
+            yield {int(pk): fields for pk, fields in changes[start : start + CHUNK]}
 
 
-def _delete_unused_addresses(chunks: Iterator[list[int]]) -> None:
-    for ids in chunks:
-        unused = EmailAddress.objects.filter(pk__in=ids)
-        for model in (Account, Contact, Lead):
-            unused = unused.exclude(
-                pk__in=model.objects.filter(email_address_id__in=ids).values("email_address_id")
-            )
-        mailed = EmailQueueItem.objects.filter(email_address_id__in=ids)
-        unused.exclude(pk__in=mailed.values("email_address_id")).delete()
+def _restore_fields(model, changes: dict) -> int:
+    """Give the fields the import filled or overwrote their earlier values, where they still
+    hold the import's; how many records changed back."""
+    changed, fields = [], set()
+    for record in model.objects.filter(pk__in=list(changes)):
+        undone = False
+        for attname, (before, after) in changes[record.pk].items():
+            if getattr(record, attname) == after:
+                setattr(record, attname, before)
+                fields.add(attname)
+                undone = True
+        if undone:
+            changed.append(record)
+    if changed:
+        model.objects.bulk_update(changed, sorted(fields), batch_size=1000)
+    return len(changed)
 
 
-def _undo_suppression(people_import: PeopleImport) -> int:
+def _delete_unused_addresses(ids: list[int]) -> None:
+    unused = EmailAddress.objects.filter(pk__in=ids)
+    for model in (Account, Contact, Lead):
+        unused = unused.exclude(
+            pk__in=model.objects.filter(email_address_id__in=ids).values("email_address_id")
+        )
+    mailed = EmailQueueItem.objects.filter(email_address_id__in=ids)
+    unused.exclude(pk__in=mailed.values("email_address_id")).delete()
+
+
+def _undo_suppression(people_import: PeopleImport) -> None:
     flag = SUPPRESSION_FLAGS[people_import.purpose]
-    cleared = 0
     for ids in _id_chunks(people_import, "addresses", "flagged"):
-        cleared += EmailAddress.objects.filter(pk__in=ids, **{flag: True}).update(**{flag: False})
-    _delete_unused_addresses(_id_chunks(people_import, "addresses"))
-    return Undone(cleared, 0)
+        with _step(people_import) as done:
+            done.removed += EmailAddress.objects.filter(pk__in=ids, **{flag: True}).update(
+                **{flag: False}
+            )
+    for ids in _id_chunks(people_import, "addresses"):
+        with _step(people_import):
+            _delete_unused_addresses(ids)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -26,6 +28,7 @@ from people.columns import check_mapping, guess_mapping, header_key
 from people.import_rows import Duplicate, Rejected, RowChecker, account_ids_by_name
 from people.import_sql import BatchWriter, Counts
 from people.models import PeopleImport, RememberedMapping
+from people.models.imports import stalled_before
 from targetlists.models import TargetList
 
 logger = logging.getLogger(__name__)
@@ -156,10 +159,33 @@ def start(people_import: PeopleImport, mapping: list[str], enqueue: bool = True)
     people_import.refresh_from_db()
 
 
+def resume(people_import: PeopleImport) -> None:
+    """Queue a stalled import or undo again: its task goes on from the last batch (or step)
+    written. Raises CannotStart when it is not stalled."""
+    if not people_import.is_stalled:
+        raise CannotStart(_("This import is not stalled: its worker is still writing."))
+    from people.tasks import run_import as import_task
+    from people.tasks import undo_import as undo_task
+
+    task = undo_task if people_import.status == Status.UNDOING else import_task
+    transaction.on_commit(lambda: task.delay(people_import.pk))
+
+
+def being_written(import_id: int) -> bool:
+    """Whether a worker is importing or undoing the import right now (not stalled)."""
+    found = PeopleImport.objects.filter(pk=import_id).first()
+    return bool(found) and found.status in (Status.RUNNING, Status.UNDOING) and not found.is_stalled
+
+
 def run_import(import_id: int) -> PeopleImport | None:
-    """Run a queued import to its end (None if it is not queued: another worker has it)."""
-    claimed = PeopleImport.objects.filter(pk=import_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, started_at=timezone.now()
+    """Run a queued import to its end, or a stalled one (its worker was stopped) on from its
+    last written batch. None if it is neither: another worker has it, or it has ended."""
+    now = timezone.now()
+    stalled = Q(status=Status.RUNNING) & (
+        Q(heartbeat_at__lt=stalled_before()) | Q(heartbeat_at__isnull=True)
+    )
+    claimed = PeopleImport.objects.filter(Q(status=Status.QUEUED) | stalled, pk=import_id).update(
+        status=Status.RUNNING, started_at=Coalesce("started_at", Value(now)), heartbeat_at=now
     )
     if not claimed:
         return None
@@ -192,9 +218,10 @@ class Reader(threading.Thread):
     """Reads and checks the file's rows, handing batches over through a queue of two; the
     rejected rows go to `problems` (a CSV writer's file). What it raises is handed over too."""
 
-    def __init__(self, people_import: PeopleImport, raw, problems):
+    def __init__(self, people_import: PeopleImport, raw, problems, written_rows: int = 0):
         super().__init__(name=f"import-{people_import.pk}-reader", daemon=True)
         self.people_import = people_import
+        self.written_rows = written_rows
         self.raw = raw
         self.writer = csv.writer(problems)
         self.checker = _checker(people_import, people_import.mapping)
@@ -213,15 +240,18 @@ class Reader(threading.Thread):
         people_import, check, writer = self.people_import, self.checker.check, self.writer
         stream = csv_files.text_stream(self.raw, people_import.encoding)
         batch, skipped, rejected, read_rows = [], 0, 0, 0
+        written = self.written_rows
         for number, row in enumerate(csv_files.rows(stream, people_import.delimiter), start=2):
             read_rows += 1
             try:
-                batch.append(check(row))
+                checked = check(row)
+                if read_rows > written:
+                    batch.append(checked)
             except Duplicate as exc:
-                skipped += 1
+                skipped += read_rows > written
                 writer.writerow([number, str(exc), *row])
             except Rejected as exc:
-                rejected += 1
+                rejected += read_rows > written
                 writer.writerow([number, str(exc), *row])
             if len(batch) >= BATCH_ROWS:
                 self._hand_over(Batch(batch, read_rows, self.raw.tell(), skipped, rejected))
@@ -247,13 +277,16 @@ class Reader(threading.Thread):
 
 
 def _run(people_import: PeopleImport) -> None:
-    counts, rejected = Counts(), 0
+    # A stalled import goes on after the rows its batches wrote (none for a new one): those
+    # are read and checked again, for the repeats and the rejected-rows file, not written.
+    counts = Counts(people_import.created, people_import.updated, people_import.skipped)
+    rejected = people_import.rejected
     with (
         tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="") as problems,
         people_import.file.open("rb") as raw,
     ):
         csv.writer(problems).writerow([_("row"), _("problem"), *people_import.header])
-        reader = Reader(people_import, raw.file, problems)
+        reader = Reader(people_import, raw.file, problems, written_rows=people_import.rows)
         writer = BatchWriter(people_import)
         reader.start()
         try:
@@ -281,6 +314,7 @@ def _write(writer: BatchWriter, people_import, batch: Batch, counts: Counts, rej
             skipped=counts.skipped,
             rejected=rejected,
             read_bytes=batch.position,
+            heartbeat_at=timezone.now(),
         )
 
 

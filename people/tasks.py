@@ -4,13 +4,26 @@ from celery import shared_task
 from django.conf import settings
 
 from crm.smtp import SmtpFailure
-from people import imports, signup
+from people import import_undo, imports, signup
 
 
-@shared_task(name="people.tasks.run_import")
-def run_import(import_id: int) -> str:
+# A task delivered again while its import is still being written (the broker redelivers it
+# after a worker was stopped) checks back until it can take over a stalled import, or the
+# import ends.
+@shared_task(bind=True, name="people.tasks.run_import", max_retries=None)
+def run_import(self, import_id: int) -> str:
     done = imports.run_import(import_id)
+    if done is None and imports.being_written(import_id):
+        raise self.retry(countdown=settings.IMPORT_STALLED_SECONDS)
     return f"import {import_id}: {done.get_status_display() if done else 'not queued'}"
+
+
+@shared_task(bind=True, name="people.tasks.undo_import", max_retries=None)
+def undo_import(self, import_id: int) -> str:
+    undone = import_undo.run_undo(import_id)
+    if undone is None and imports.being_written(import_id):
+        raise self.retry(countdown=settings.IMPORT_STALLED_SECONDS)
+    return f"import {import_id}: {'undone' if undone else 'not undone'}"
 
 
 # A temporary SMTP failure (signup raises SmtpFailure only then) is tried again, waiting

@@ -180,6 +180,11 @@ SIGNUP_RATE_PER_CLIENT = envint("SIGNUP_RATE_PER_CLIENT", 20)
 SIGNUP_CONFIRMATION_RETRIES = envint("SIGNUP_CONFIRMATION_RETRIES", 6)
 SIGNUP_CONFIRMATION_RETRY_SECONDS = envint("SIGNUP_CONFIRMATION_RETRY_SECONDS", 60)
 
+# CSV imports (people.imports): an import or undo whose worker has written nothing for this long
+# is taken as stopped (its worker killed): its page offers Resume, and a redelivered task
+# takes it up again where its last batch ended.
+IMPORT_STALLED_SECONDS = envint("IMPORT_STALLED_SECONDS", 300)
+
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")

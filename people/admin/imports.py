@@ -90,6 +90,7 @@ class PeopleImportAdmin(admin.ModelAdmin):
             path("<int:pk>/progress/", wrap(self.progress_view), name="people_import_progress"),
             path("<int:pk>/rejected/", wrap(self.rejected_view), name="people_import_rejected"),
             path("<int:pk>/undo/", wrap(self.undo_view), name="people_import_undo"),
+            path("<int:pk>/resume/", wrap(self.resume_view), name="people_import_resume"),
             *super().get_urls(),
         ]
 
@@ -175,6 +176,8 @@ class PeopleImportAdmin(admin.ModelAdmin):
                 "updated": row.updated,
                 "skipped": row.skipped,
                 "rejected": row.rejected,
+                "undo_removed": row.undo_removed,
+                "undo_restored": row.undo_restored,
             }
         )
 
@@ -191,16 +194,20 @@ class PeopleImportAdmin(admin.ModelAdmin):
         row = self._import(request, pk)
         if request.method == "POST":
             try:
-                undone = import_undo.undo(row)
+                import_undo.request_undo(row)
             except import_undo.CannotUndo as exc:
                 messages.error(request, str(exc))
             else:
-                messages.success(
-                    request,
-                    _(
-                        "The import is undone: %(removed)s removed, %(restored)s existing "
-                        "records given back their earlier values."
-                    )
-                    % {"removed": undone.removed, "restored": undone.restored},
-                )
+                messages.success(request, _("The import is being undone."))
+        return HttpResponseRedirect(reverse("admin:people_peopleimport_change", args=[pk]))
+
+    def resume_view(self, request: HttpRequest, pk: int):
+        row = self._import(request, pk)
+        if request.method == "POST":
+            try:
+                imports.resume(row)
+            except imports.CannotStart as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("The import goes on where it stopped."))
         return HttpResponseRedirect(reverse("admin:people_peopleimport_change", args=[pk]))

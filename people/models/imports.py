@@ -1,10 +1,18 @@
 """CSV imports of Accounts, Contacts and Leads, and of suppression lists."""
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from targetlists.models import TargetList
+
+
+def stalled_before() -> datetime:
+    """A running import or undo with no progress since this time is taken as stopped."""
+    return timezone.now() - timedelta(seconds=settings.IMPORT_STALLED_SECONDS)
 
 
 class PeopleImport(models.Model):
@@ -31,6 +39,7 @@ class PeopleImport(models.Model):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        UNDOING = "undoing", _("Undoing")
         UNDONE = "undone", _("Undone")
 
     kind = models.CharField(_("records"), max_length=10, choices=Kind, default=Kind.CONTACT)
@@ -82,7 +91,11 @@ class PeopleImport(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Set by the worker at each batch (or undo step); empty until a worker takes the job up.
+    heartbeat_at = models.DateTimeField(_("last progress at"), null=True, blank=True)
     undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+    undo_removed = models.PositiveIntegerField(_("removed by the undo"), default=0)
+    undo_restored = models.PositiveIntegerField(_("given back by the undo"), default=0)
 
     class Meta:
         verbose_name = _("import")
@@ -97,7 +110,19 @@ class PeopleImport(models.Model):
         return self.purpose != self.Purpose.PEOPLE
 
     @property
-    def progress_percent(self) -> int:
+    def is_stalled(self) -> bool:
+        """Running or undoing, but its worker has written nothing for IMPORT_STALLED_SECONDS
+        (or never took it up): the worker was most likely stopped."""
+        if self.status not in (self.Status.RUNNING, self.Status.UNDOING):
+            return False
+        since = self.heartbeat_at or self.started_at or self.created_at
+        return since < stalled_before()
+
+    @property
+    def progress_percent(self) -> int | None:
+        """How far the import has read its file; None while it is being undone (no measure)."""
+        if self.status == self.Status.UNDOING:
+            return None
         if self.status in (self.Status.DONE, self.Status.UNDONE):
             return 100
         if not self.total_bytes:

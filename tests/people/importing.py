@@ -28,3 +28,11 @@ def rejected_rows(people_import: PeopleImport) -> list[list[str]]:
     with people_import.rejected_file.open("rb") as raw:
         text = raw.read().decode("utf-8-sig")
     return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def undo(people_import: PeopleImport):
+    """Ask for the import's undo as the admin's button does, then run it as its task does."""
+    from people import import_undo
+
+    import_undo.request_undo(people_import)  # its task is queued when the test's commit comes
+    return import_undo.run_undo(people_import.pk)

@@ -4,9 +4,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Contact
-from people import imports
+from people import import_undo, imports
 from people.models import PeopleImport
 from tests.factories import SentQueueItemFactory, TargetListFactory
+from tests.people.importing import run_file
 
 pytestmark = pytest.mark.django_db
 
@@ -73,23 +74,44 @@ def test_it_refuses_a_binary_file(marketer_client):
     assert "This file cannot be read as CSV" in response.content.decode()
 
 
-def test_it_undoes_an_import_until_someone_is_mailed(marketer_client):
+def test_it_undoes_an_import_in_its_task_until_someone_is_mailed(
+    marketer_client, django_capture_on_commit_callbacks
+):
     target_list = TargetListFactory()
     upload(marketer_client, b"email\na@example.com\nb@example.com\n", target_list=target_list.pk)
     draft = PeopleImport.objects.get()
     imports.start(draft, draft.mapping)
     imports.run_import(draft.pk)
     undo_url = reverse("admin:people_import_undo", args=[draft.pk])
+    detail_url = reverse("admin:people_peopleimport_change", args=[draft.pk])
 
     SentQueueItemFactory(contact=Contact.objects.first(), sent_at=timezone.now())
     marketer_client.post(undo_url)
     assert Contact.objects.count() == 2  # mailed: no undo
+    assert PeopleImport.objects.get().status == "done"
 
     Contact.objects.first().emailqueueitem_set.all().delete()
-    marketer_client.post(undo_url)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = marketer_client.post(undo_url, follow=True)
+    assert "The import is being undone." in response.content.decode()
+    assert len(callbacks) == 1 and PeopleImport.objects.get().status == "undoing"
+    assert Contact.objects.count() == 2  # the task does it, not the request
+
+    import_undo.run_undo(draft.pk)
     assert not Contact.objects.exists()
     assert not target_list.entries.exists()
+    page = marketer_client.get(detail_url).content.decode()
     assert PeopleImport.objects.get().status == "undone"
+    assert 'Removed by the undo</th><td data-field="undo_removed">4</td>' in page
+
+
+def test_it_leaves_an_import_finished_when_someone_was_mailed_before_its_undo_ran():
+    done = run_file(b"email\na@example.com\n")
+    import_undo.request_undo(done)
+    SentQueueItemFactory(contact=Contact.objects.get(), sent_at=timezone.now())
+
+    assert import_undo.run_undo(done.pk) is None
+    assert PeopleImport.objects.get().status == "done" and Contact.objects.exists()
 
 
 def test_it_hides_imports_from_users_without_permission(client):

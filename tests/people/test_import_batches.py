@@ -6,11 +6,11 @@ import pytest
 from django.db import connection
 
 from crm.models import ConsentRecord, Contact, EmailAddress
-from people import import_undo, imports
+from people import imports
 from people.models import ImportedBatch, PeopleImport
 from targetlists.models import TargetListEntry
 from tests.factories import ContactFactory, EmailAddressFactory, TargetListFactory
-from tests.people.importing import rejected_rows, run_file
+from tests.people.importing import rejected_rows, run_file, undo
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,7 @@ def test_it_gives_filled_and_overwritten_fields_back_on_undo_but_not_later_edits
     assert (done.updated, kept.first_name, kept.title) == (2, "Kim", "Boss")
     Contact.objects.filter(pk=edited.pk).update(first_name="Evelyn")  # changed since
 
-    undone = import_undo.undo(done)
+    undone = undo(done)
 
     kept.refresh_from_db()
     edited.refresh_from_db()
@@ -67,7 +67,7 @@ def test_it_undoes_a_suppression_list_only_where_it_set_the_flag():
     assert (done.created, done.updated, done.skipped) == (1, 1, 1)
     assert ConsentRecord.objects.filter(action="opt_out").count() == 2
 
-    import_undo.undo(done)
+    undo(done)
 
     already.refresh_from_db()
     flagged.refresh_from_db()
@@ -83,7 +83,7 @@ def test_it_fails_the_import_with_the_reason_when_the_file_breaks_off(monkeypatc
 
     assert done.status == "failed" and "field larger than field limit" in done.error
     assert done.created == 2  # the batches written before the break stay, and can be undone
-    import_undo.undo(done)
+    undo(done)
     assert not Contact.objects.exists()
 
 
@@ -131,5 +131,104 @@ def test_it_counts_people_added_to_a_list_they_were_on_as_skipped_and_leaves_the
     done = run_file(b"email\non@example.com\n", target_list=target_list)
 
     assert (done.created, done.skipped) == (0, 1)
-    import_undo.undo(done)
+    undo(done)
     assert TargetListEntry.objects.filter(pk=entry.pk).exists()
+
+
+def stop_the_worker_after(batches: int, monkeypatch) -> None:
+    """The worker is stopped (as by SIGKILL: nothing runs after) when batch `batches` + 1
+    would be written."""
+    write = imports._write
+    written = []
+
+    def write_or_stop(*args):
+        if len(written) == batches:
+            raise SystemExit("worker stopped")
+        written.append(True)
+        return write(*args)
+
+    monkeypatch.setattr(imports, "_write", write_or_stop)
+
+
+def started(data: bytes, **options) -> PeopleImport:
+    import io
+
+    file = io.BytesIO(data)
+    file.name = "people.csv"
+    people_import = imports.upload(file, kind="contact", purpose="people", duplicates="skip")
+    imports.start(people_import, people_import.mapping, enqueue=False)
+    return people_import
+
+
+RESUMED_FILE = (
+    "email,last name\n"
+    "a0@example.com,A\nbad-1,B\nA0@example.com,Again\n"
+    + "".join(f"a{n}@example.com,N{n}\n" for n in range(1, 10))
+    + "bad-2,C\n"
+).encode()
+
+
+def test_it_goes_on_after_the_last_written_batch_when_its_worker_was_stopped(monkeypatch, settings):
+    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    draft = started(RESUMED_FILE)
+    stop_the_worker_after(2, monkeypatch)
+    with pytest.raises(SystemExit):
+        imports.run_import(draft.pk)
+    stopped = PeopleImport.objects.get()
+    assert (stopped.status, stopped.created, stopped.rows) == ("running", 6, 8)
+    assert imports.run_import(draft.pk) is None  # not stalled yet: its worker may be writing
+
+    monkeypatch.undo()
+    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    settings.IMPORT_STALLED_SECONDS = 0
+    assert PeopleImport.objects.get().is_stalled
+    done = imports.run_import(draft.pk)
+
+    assert (done.status, done.rows, done.created, done.skipped, done.rejected) == (
+        "done",
+        13,
+        10,
+        1,
+        2,
+    )
+    assert Contact.objects.count() == 10 and EmailAddress.objects.count() == 10
+    assert [row[0] for row in rejected_rows(done)[1:]] == ["3", "4", "14"]
+
+
+def test_it_offers_to_go_on_with_a_stalled_import_and_queues_its_task(
+    marketer_client, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    draft = started(RESUMED_FILE)
+    stop_the_worker_after(0, monkeypatch)
+    with pytest.raises(SystemExit):
+        imports.run_import(draft.pk)
+    detail_url = reverse("admin:people_peopleimport_change", args=[draft.pk])
+    assert "Go on where it stopped" not in marketer_client.get(detail_url).content.decode()
+
+    settings.IMPORT_STALLED_SECONDS = 0
+    assert "Go on where it stopped" in marketer_client.get(detail_url).content.decode()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        resume_url = reverse("admin:people_import_resume", args=[draft.pk])
+        response = marketer_client.post(resume_url, follow=True)
+    assert "The import goes on where it stopped." in response.content.decode()
+    assert len(callbacks) == 1
+
+
+def test_its_task_checks_back_while_another_worker_writes_the_import(monkeypatch):
+    from celery.exceptions import Retry
+
+    from people.tasks import run_import as task
+
+    draft = started(RESUMED_FILE)
+    stop_the_worker_after(0, monkeypatch)
+    with pytest.raises(SystemExit):
+        imports.run_import(draft.pk)  # now "running", with a fresh heartbeat
+
+    task.push_request(called_directly=False, is_eager=True, retries=0, args=[draft.pk], kwargs={})
+    try:
+        with pytest.raises(Retry):
+            task.run(draft.pk)
+    finally:
+        task.pop_request()
