@@ -87,13 +87,14 @@ class BatchWriter:
             given = ("email_address_id", "email", f"{self.kind}_id")
         self.insert_consent = Inserter(ConsentRecord, given, consent)
 
-    def write(self, rows: list[tuple]) -> Counts:
+    def write(self, rows: list[tuple], first_row: int = 0, last_row: int = 0) -> Counts:
         """Write one batch of checked rows (address, lower-cased address, *stored values), in
-        the caller's transaction. Raises IntegrityError if concurrent writers keep refusing it."""
+        the caller's transaction; its ImportedBatch says it covered the file's rows first_row
+        to last_row. Raises IntegrityError if concurrent writers keep refusing it."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with transaction.atomic():
-                    return self._write(rows)
+                    return self._write(rows, first_row, last_row)
             except IntegrityError:
                 if attempt == ATTEMPTS:
                     raise
@@ -102,15 +103,26 @@ class BatchWriter:
                 )
         raise AssertionError("unreachable")
 
-    def _write(self, rows: list[tuple]) -> Counts:
-        batch = ImportedBatch(people_import=self.people_import)
-        with connection.cursor() as cursor:
-            found, ids = self._addresses(cursor, rows, batch)
-            if self.flag:
-                counts = self._suppress(cursor, rows, found, ids, batch)
-            else:
-                counts = self._people(cursor, rows, found, ids, batch)
-        if batch.created or batch.added or batch.addresses or batch.flagged or batch.changes:
+    def _write(self, rows: list[tuple], first_row: int, last_row: int) -> Counts:
+        batch = ImportedBatch(
+            people_import=self.people_import, first_row=first_row, last_row=last_row
+        )
+        counts = Counts()
+        if rows:
+            with connection.cursor() as cursor:
+                found, ids = self._addresses(cursor, rows, batch)
+                if self.flag:
+                    counts = self._suppress(cursor, rows, found, ids, batch)
+                else:
+                    counts = self._people(cursor, rows, found, ids, batch)
+        if (
+            last_row
+            or batch.created
+            or batch.added
+            or batch.addresses
+            or batch.flagged
+            or batch.changes
+        ):
             batch.save()
         return counts
 

@@ -1,17 +1,15 @@
 """CSV imports: upload and sniff a file, map its columns, preview it, run it in batches.
 
-`run_import` streams the file: rows are checked one by one (people.import_rows) and written
-20,000 at a time with set-based SQL (people.import_sql), so memory stays flat whatever the
-size; each batch is its own transaction, and the import's progress is saved after each. A row
-that cannot be imported goes to the rejected-rows CSV with its reason; it never stops the rest.
-A reader thread parses and checks the next batch while the database writes this one.
+`run_import` streams the file (people.import_run): rows are checked one by one
+(people.import_rows) and written 20,000 at a time with set-based SQL (people.import_sql), so
+memory stays flat whatever the size; each batch is its own transaction, with the import's
+progress. A row that cannot be imported goes to the rejected-rows CSV with its reason; it
+never stops the rest.
 """
 
 import csv
 import logging
-import queue
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +17,18 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.consent import suppressed_hashes
-from people import csv_files
+from people import csv_files, import_run
 from people.columns import check_mapping, guess_mapping, header_key
-from people.import_rows import Duplicate, Rejected, RowChecker, account_ids_by_name
-from people.import_sql import BatchWriter, Counts
+from people.import_rows import Rejected, RowChecker, account_ids_by_name
 from people.models import PeopleImport, RememberedMapping
 from people.models.imports import stalled_before
 from targetlists.models import TargetList
 
 logger = logging.getLogger(__name__)
-BATCH_ROWS = 20_000
 Status = PeopleImport.Status
 
 
@@ -202,125 +198,20 @@ def run_import(import_id: int) -> PeopleImport | None:
     return people_import
 
 
-@dataclass
-class Batch:
-    """Checked rows to write, and where the reading stood after them."""
-
-    rows: list[tuple]
-    read_rows: int
-    position: int
-    skipped: int  # repeats of an address earlier in the file, in this batch
-    rejected: int
-    last: bool = False
-
-
-class Reader(threading.Thread):
-    """Reads and checks the file's rows, handing batches over through a queue of two; the
-    rejected rows go to `problems` (a CSV writer's file). What it raises is handed over too."""
-
-    def __init__(self, people_import: PeopleImport, raw, problems, written_rows: int = 0):
-        super().__init__(name=f"import-{people_import.pk}-reader", daemon=True)
-        self.people_import = people_import
-        self.written_rows = written_rows
-        self.raw = raw
-        self.writer = csv.writer(problems)
-        self.checker = _checker(people_import, people_import.mapping)
-        self.batches: queue.Queue = queue.Queue(maxsize=2)
-        self.stop = threading.Event()
-        self.language = translation.get_language()  # the reasons' language, as the caller's
-
-    def run(self) -> None:
-        try:
-            with translation.override(self.language):
-                self._read()
-        except BaseException as exc:  # noqa: BLE001  (re-raised by the writing thread)
-            self.batches.put(exc)
-
-    def _read(self) -> None:
-        people_import, check, writer = self.people_import, self.checker.check, self.writer
-        stream = csv_files.text_stream(self.raw, people_import.encoding)
-        batch, skipped, rejected, read_rows = [], 0, 0, 0
-        written = self.written_rows
-        for number, row in enumerate(csv_files.rows(stream, people_import.delimiter), start=2):
-            read_rows += 1
-            try:
-                checked = check(row)
-                if read_rows > written:
-                    batch.append(checked)
-            except Duplicate as exc:
-                skipped += read_rows > written
-                writer.writerow([number, str(exc), *row])
-            except Rejected as exc:
-                rejected += read_rows > written
-                writer.writerow([number, str(exc), *row])
-            if len(batch) >= BATCH_ROWS:
-                self._hand_over(Batch(batch, read_rows, self.raw.tell(), skipped, rejected))
-                if self.stop.is_set():
-                    return
-                batch, skipped, rejected = [], 0, 0
-        self._hand_over(Batch(batch, read_rows, self.raw.tell(), skipped, rejected, last=True))
-        stream.detach()
-
-    def _hand_over(self, batch: Batch) -> None:
-        while not self.stop.is_set():
-            try:
-                self.batches.put(batch, timeout=1)
-                return
-            except queue.Full:
-                continue
-
-    def next_batch(self) -> Batch:
-        got = self.batches.get()
-        if isinstance(got, BaseException):
-            raise got
-        return got
-
-
 def _run(people_import: PeopleImport) -> None:
-    # A stalled import goes on after the rows its batches wrote (none for a new one): those
-    # are read and checked again, for the repeats and the rejected-rows file, not written.
-    counts = Counts(people_import.created, people_import.updated, people_import.skipped)
-    rejected = people_import.rejected
+    checker = _checker(people_import, people_import.mapping)
     with (
         tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="") as problems,
         people_import.file.open("rb") as raw,
     ):
         csv.writer(problems).writerow([_("row"), _("problem"), *people_import.header])
-        reader = Reader(people_import, raw.file, problems, written_rows=people_import.rows)
-        writer = BatchWriter(people_import)
-        reader.start()
-        try:
-            while True:
-                batch = reader.next_batch()
-                counts.skipped += batch.skipped
-                rejected += batch.rejected
-                _write(writer, people_import, batch, counts, rejected)
-                if batch.last:
-                    break
-        finally:
-            reader.stop.set()
-            reader.join()
-        _finish(people_import, problems, rejected)
+        import_run.read_and_write(people_import, raw.file, problems, checker)
+        _finish(people_import, problems)
 
 
-def _write(writer: BatchWriter, people_import, batch: Batch, counts: Counts, rejected) -> None:
-    with transaction.atomic():
-        if batch.rows:
-            counts.add(writer.write(batch.rows))
-        PeopleImport.objects.filter(pk=people_import.pk).update(
-            rows=batch.read_rows,
-            created=counts.created,
-            updated=counts.updated,
-            skipped=counts.skipped,
-            rejected=rejected,
-            read_bytes=batch.position,
-            heartbeat_at=timezone.now(),
-        )
-
-
-def _finish(people_import: PeopleImport, problems, rejected: int) -> None:
+def _finish(people_import: PeopleImport, problems) -> None:
     people_import.refresh_from_db()
-    if people_import.skipped or rejected:
+    if people_import.skipped or people_import.rejected:
         problems.seek(0)
         name = f"{Path(people_import.original_name).stem}-rejected.csv"
         people_import.rejected_file.save(name, File(problems), save=False)

@@ -184,6 +184,8 @@ SIGNUP_CONFIRMATION_RETRY_SECONDS = envint("SIGNUP_CONFIRMATION_RETRY_SECONDS", 
 # is taken as stopped (its worker killed): its page offers Resume, and a redelivered task
 # takes it up again where its last batch ended.
 IMPORT_STALLED_SECONDS = envint("IMPORT_STALLED_SECONDS", 300)
+# On PostgreSQL, this many threads write an import's batches at once, each on its own connection.
+IMPORT_WRITERS = envint("IMPORT_WRITERS", 2)
 
 # Outbound mail for system messages; mass email uses the SMTP settings stored in the database.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -135,6 +135,10 @@ class ImportedBatch(models.Model):
     of ids, one row per batch (20,000 rows of the file), not one row per person."""
 
     people_import = models.ForeignKey(PeopleImport, on_delete=models.CASCADE, related_name="+")
+    # The rows of the file it covered (counted from 1 after the header): written, skipped or
+    # rejected. An import taken up again after a stop writes only the rows no batch covers.
+    first_row = models.PositiveIntegerField(default=0)
+    last_row = models.PositiveIntegerField(default=0)
     # Ids of the records (Contacts, Leads or Accounts) the batch created.
     created = models.JSONField(default=list)
     # Ids of existing records the batch put on the import's target list.

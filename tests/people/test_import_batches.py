@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from crm.models import ConsentRecord, Contact, EmailAddress
-from people import imports
+from people import import_run, imports
 from people.models import ImportedBatch, PeopleImport
 from targetlists.models import TargetListEntry
 from tests.factories import ContactFactory, EmailAddressFactory, TargetListFactory
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_keeps_counting_and_skipping_repeats_across_batches(monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    monkeypatch.setattr(import_run, "BATCH_ROWS", 3)
     target_list = TargetListFactory()
     existing = ContactFactory(email_address=EmailAddressFactory(address="p2@example.com"))
     lines = [f"p{n}@example.com,Name{n}" for n in range(10)] + ["P1@EXAMPLE.COM,Again", "bad,x"]
@@ -76,7 +76,7 @@ def test_it_undoes_a_suppression_list_only_where_it_set_the_flag():
 
 
 def test_it_fails_the_import_with_the_reason_when_the_file_breaks_off(monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    monkeypatch.setattr(import_run, "BATCH_ROWS", 2)
     huge = b'"' + b"x" * (1024 * 1024 + 10) + b'"'
     data = b"email,title\na@example.com,A\nb@example.com,B\nc@example.com," + huge + b"\n"
     done = run_file(data)
@@ -88,9 +88,10 @@ def test_it_fails_the_import_with_the_reason_when_the_file_breaks_off(monkeypatc
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_writes_a_batch_again_when_another_writer_adds_one_of_its_addresses(monkeypatch):
+def test_it_writes_a_batch_again_when_another_writer_adds_one_of_its_addresses(settings):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite lets one writer at a time: nobody can come between")
+    settings.IMPORT_WRITERS = 0  # batches on this thread's connection, which the hook watches
     settings = connection.settings_dict
     other = psycopg.connect(
         host=settings["HOST"] or None,
@@ -138,7 +139,7 @@ def test_it_counts_people_added_to_a_list_they_were_on_as_skipped_and_leaves_the
 def stop_the_worker_after(batches: int, monkeypatch) -> None:
     """The worker is stopped (as by SIGKILL: nothing runs after) when batch `batches` + 1
     would be written."""
-    write = imports._write
+    write = import_run.commit
     written = []
 
     def write_or_stop(*args):
@@ -147,7 +148,7 @@ def stop_the_worker_after(batches: int, monkeypatch) -> None:
         written.append(True)
         return write(*args)
 
-    monkeypatch.setattr(imports, "_write", write_or_stop)
+    monkeypatch.setattr(import_run, "commit", write_or_stop)
 
 
 def started(data: bytes, **options) -> PeopleImport:
@@ -169,7 +170,7 @@ RESUMED_FILE = (
 
 
 def test_it_goes_on_after_the_last_written_batch_when_its_worker_was_stopped(monkeypatch, settings):
-    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    monkeypatch.setattr(import_run, "BATCH_ROWS", 3)
     draft = started(RESUMED_FILE)
     stop_the_worker_after(2, monkeypatch)
     with pytest.raises(SystemExit):
@@ -179,7 +180,7 @@ def test_it_goes_on_after_the_last_written_batch_when_its_worker_was_stopped(mon
     assert imports.run_import(draft.pk) is None  # not stalled yet: its worker may be writing
 
     monkeypatch.undo()
-    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    monkeypatch.setattr(import_run, "BATCH_ROWS", 3)
     settings.IMPORT_STALLED_SECONDS = 0
     assert PeopleImport.objects.get().is_stalled
     done = imports.run_import(draft.pk)
@@ -232,3 +233,39 @@ def test_its_task_checks_back_while_another_worker_writes_the_import(monkeypatch
             task.run(draft.pk)
     finally:
         task.pop_request()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_its_writer_threads_leave_gaps_when_stopped_that_the_next_run_fills(monkeypatch, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("writer threads are for PostgreSQL; SQLite takes one writer at a time")
+    settings.IMPORT_WRITERS = 2
+    monkeypatch.setattr(import_run, "BATCH_ROWS", 2)
+    write = import_run.commit
+
+    def second_batch_stops(writer, batch):
+        if batch.first_row == 5:  # a2 and a3: the other writer goes on meanwhile
+            raise SystemExit("worker stopped")
+        return write(writer, batch)
+
+    monkeypatch.setattr(import_run, "commit", second_batch_stops)
+    draft = started(RESUMED_FILE)
+    with pytest.raises(SystemExit):
+        imports.run_import(draft.pk)
+    stopped = PeopleImport.objects.get()
+    assert stopped.status == "running" and stopped.created < 10
+    assert not Contact.objects.filter(email_address__address_lower="a2@example.com").exists()
+
+    monkeypatch.setattr(import_run, "commit", write)
+    settings.IMPORT_STALLED_SECONDS = 0
+    done = imports.run_import(draft.pk)
+
+    assert (done.status, done.rows, done.created, done.skipped, done.rejected) == (
+        "done",
+        13,
+        10,
+        1,
+        2,
+    )
+    assert Contact.objects.count() == 10 and EmailAddress.objects.count() == 10
+    assert [row[0] for row in rejected_rows(done)[1:]] == ["3", "4", "14"]
