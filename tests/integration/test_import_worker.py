@@ -7,7 +7,7 @@ import time
 import pytest
 
 from crm.models import Contact, EmailAddress
-from people import imports
+from people import import_undo, imports
 from people.models import PeopleImport
 from targetlists.models import TargetList
 
@@ -37,7 +37,7 @@ def wait_until_finished(import_id: int) -> PeopleImport:
     deadline = time.monotonic() + WAIT
     while True:
         row = PeopleImport.objects.get(pk=import_id)
-        if row.status in (PeopleImport.Status.DONE, PeopleImport.Status.FAILED):
+        if row.status in (PeopleImport.Status.DONE, PeopleImport.Status.FAILED, "undone"):
             return row
         if time.monotonic() > deadline:
             pytest.fail(f"the import did not finish within {WAIT}s: {row.status} {row.rows}")
@@ -73,3 +73,26 @@ def test_it_imports_100000_rows_in_the_worker(worker, settings):
     problems = {int(row[0]): row[1] for row in rows[1:]}
     assert problems[1001] == "“no-address-999” is not an email address (no @)."
     assert problems[252] == "duplicate of an earlier row's address"
+
+
+def test_it_undoes_the_100000_rows_in_the_worker(worker, settings):
+    settings.MEDIA_ROOT = settings.VAR_DIR / "media"
+    target_list = TargetList.objects.create(name="Imported, then undone")
+    draft = imports.upload(
+        contacts_file(),
+        kind="contact",
+        purpose="people",
+        duplicates="skip",
+        target_list=target_list,
+    )
+    imports.start(draft, draft.mapping)
+    done = wait_until_finished(draft.pk)
+    assert done.status == "done", done.error
+
+    import_undo.request_undo(done)  # the undo's task is sent when the transaction commits
+    undone = wait_until_finished(draft.pk)
+
+    assert undone.status == "undone"
+    assert not Contact.objects.exists() and not EmailAddress.objects.exists()
+    assert not target_list.entries.exists()
+    assert undone.undo_removed == 2 * done.created  # the contacts and their list entries
