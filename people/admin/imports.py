@@ -191,23 +191,20 @@ class PeopleImportAdmin(admin.ModelAdmin):
         )
 
     def undo_view(self, request: HttpRequest, pk: int):
-        row = self._import(request, pk)
-        if request.method == "POST":
-            try:
-                import_undo.request_undo(row)
-            except import_undo.CannotUndo as exc:
-                messages.error(request, str(exc))
-            else:
-                messages.success(request, _("The import is being undone."))
-        return HttpResponseRedirect(reverse("admin:people_peopleimport_change", args=[pk]))
+        return self._act(request, pk, import_undo.request_undo, _("The import is being undone."))
 
     def resume_view(self, request: HttpRequest, pk: int):
+        return self._act(request, pk, imports.resume, _("The import goes on where it stopped."))
+
+    def _act(self, request: HttpRequest, pk: int, action, done_message) -> HttpResponseRedirect:
+        """On POST, `action(import)` (it raises ValueError saying why not), then the import's
+        page with the outcome."""
         row = self._import(request, pk)
         if request.method == "POST":
             try:
-                imports.resume(row)
-            except imports.CannotStart as exc:
+                action(row)
+            except ValueError as exc:  # CannotUndo, CannotStart
                 messages.error(request, str(exc))
             else:
-                messages.success(request, _("The import goes on where it stopped."))
+                messages.success(request, done_message)
         return HttpResponseRedirect(reverse("admin:people_peopleimport_change", args=[pk]))

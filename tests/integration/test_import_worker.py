@@ -44,9 +44,9 @@ def wait_until_finished(import_id: int) -> PeopleImport:
         time.sleep(0.5)
 
 
-def test_it_imports_100000_rows_in_the_worker(worker, settings):
+def imported_in_the_worker(settings, target_list: TargetList) -> PeopleImport:
+    """contacts_file() uploaded, started, and imported by the worker into `target_list`."""
     settings.MEDIA_ROOT = settings.VAR_DIR / "media"  # where the worker reads uploads
-    target_list = TargetList.objects.create(name="Imported")
     draft = imports.upload(
         contacts_file(),
         kind="contact",
@@ -56,8 +56,12 @@ def test_it_imports_100000_rows_in_the_worker(worker, settings):
     )
     assert draft.encoding == "cp1252" and draft.delimiter == ";"
     imports.start(draft, draft.mapping)  # the task is sent when the transaction commits
+    return wait_until_finished(draft.pk)
 
-    done = wait_until_finished(draft.pk)
+
+def test_it_imports_100000_rows_in_the_worker(worker, settings):
+    target_list = TargetList.objects.create(name="Imported")
+    done = imported_in_the_worker(settings, target_list)
 
     bad, repeated = ROWS // 1000, ROWS // 500
     assert done.status == "done", done.error
