@@ -1,11 +1,12 @@
 """Writing checked rows in batches: a few set-based statements per batch, never one per row.
 
-For each batch (people.imports hands over 20,000 checked rows at a time):
+For each batch (people.import_run hands over 20,000 checked rows at a time):
 - the batch's addresses are looked up in one query; the new ones get ids from the table's
   sequence and are written in one COPY (PostgreSQL) or executemany (SQLite);
 - the records that already use one of the addresses are found in one query. They are skipped,
-  or their empty fields filled, or overwritten, as the import chose (merged here, written in
-  one executemany). New records are written like the addresses, with the ids known ahead;
+  or their empty fields filled, or overwritten, as the import chose (merged here, written by
+  people.bulk.update_rows: one COPY and one UPDATE). New records are written like the
+  addresses, with the ids known ahead;
 - list entries are added for everyone not yet on the list, consent records written, and what
   the batch created, added or changed is kept in one ImportedBatch row, for undo.
 Another writer adding one of the same addresses or entries meanwhile makes a unique constraint
@@ -19,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
-from people.bulk import Inserter, new_ids, where_in
+from people.bulk import Inserter, new_ids, update_rows, where_in
 from people.import_rows import STORED
 from people.models import ImportedBatch, PeopleImport
 from targetlists.models import TargetListEntry
@@ -225,14 +226,12 @@ class BatchWriter:
             before = current[pk]
             after = tuple(merged(b, g, overwrite) for b, g in zip(before, row[2:], strict=True))
             if after != before:
-                writes.append((*after, pk))
+                writes.append((pk, *after))
                 changed = {
                     n: [b, a] for n, b, a in zip(names, before, after, strict=True) if b != a
                 }
                 batch.changes.append([pk, changed])
-        if writes:
-            sets = ", ".join(f"{name} = %s" for name in names)
-            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", writes)
+        update_rows(cursor, self.model, names, writes)
         return len(writes)
 
     def _add_entries(self, cursor, created: list[tuple], old: list[tuple]) -> list[tuple]:

@@ -266,3 +266,27 @@ def test_its_writer_threads_leave_gaps_when_stopped_that_the_next_run_fills(monk
     done = imports.run_import(draft.pk)
 
     assert_resumed_file_imported_once(done)
+
+
+def test_it_updates_many_existing_records_of_every_kind_in_one_batch():
+    from crm.models import Account, Lead
+    from tests.factories import AccountFactory, LeadFactory
+
+    for n in range(30):
+        ContactFactory(email_address=EmailAddressFactory(address=f"c{n}@example.com"), title="")
+        LeadFactory(email_address=EmailAddressFactory(address=f"l{n}@example.com"), source="")
+        AccountFactory(email_address=EmailAddressFactory(address=f"a{n}@example.com"), website="")
+    fill = PeopleImport.Duplicates.UPDATE
+    contacts = "email,title\n" + "".join(f"c{n}@example.com,Buyer {n}\n" for n in range(30))
+    leads = "email,source\n" + "".join(f"l{n}@example.com,Fair {n}\n" for n in range(30))
+    accounts = "email,name,website\n" + "".join(
+        f"a{n}@example.com,Ignored,https://a{n}.example\n" for n in range(30)
+    )
+
+    assert run_file(contacts.encode(), duplicates=fill).updated == 30
+    assert run_file(leads.encode(), kind="lead", duplicates=fill).updated == 30
+    assert run_file(accounts.encode(), kind="account", duplicates=fill).updated == 30
+    assert Contact.objects.get(email_address__address_lower="c7@example.com").title == "Buyer 7"
+    assert Lead.objects.get(email_address__address_lower="l7@example.com").source == "Fair 7"
+    account = Account.objects.get(email_address__address_lower="a7@example.com")
+    assert account.website == "https://a7.example" and account.name != "Ignored"
