@@ -100,11 +100,15 @@ def _configure(base: Path, port: int, sink_port: int) -> None:
     # Exim runs itself again by exim_path: a wrapper that finds the unpacked libidn. The
     # package's binary is setuid root, and a setuid program ignores LD_LIBRARY_PATH: a copy
     # without the bit is run (as root, or as the exim user where Exim drops to it).
+    # The library is copied too: the exim user must reach it, and the repository may lie in a
+    # folder only root can enter (a clone in `mktemp -d`).
     binary = base / "exim4"
     shutil.copyfile(EXIM, binary)
     binary.chmod(0o755)
+    libraries = base / "lib"
+    shutil.copytree(LIBRARIES, libraries)
     wrapper = base / "exim"
-    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH={LIBRARIES} exec {binary} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH={libraries} exec {binary} "$@"\n')
     wrapper.chmod(0o755)
     config = CONFIG.format(base=base, port=port, sink_port=sink_port, closed_port=_free_port())
     (base / "exim.conf").write_text(config)
