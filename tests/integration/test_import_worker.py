@@ -3,13 +3,16 @@
 import csv
 import io
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from crm.models import Contact, EmailAddress
-from people import import_undo, imports
+from people import import_run, import_undo, imports
 from people.models import PeopleImport
 from targetlists.models import TargetList
+from tests.integration.conftest import forget_unacked_messages, on_postgresql
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROWS = 100_000
@@ -59,10 +62,8 @@ def imported_in_the_worker(settings, target_list: TargetList) -> PeopleImport:
     return wait_until_finished(draft.pk)
 
 
-def test_it_imports_100000_rows_in_the_worker(worker, settings):
-    target_list = TargetList.objects.create(name="Imported")
-    done = imported_in_the_worker(settings, target_list)
-
+def assert_imported_once(done: PeopleImport, target_list: TargetList) -> None:
+    """contacts_file() imported as by one uninterrupted run: each person once, each problem once."""
     bad, repeated = ROWS // 1000, ROWS // 500
     assert done.status == "done", done.error
     assert (done.rows, done.rejected, done.skipped) == (ROWS, bad, repeated)
@@ -79,9 +80,33 @@ def test_it_imports_100000_rows_in_the_worker(worker, settings):
     assert problems[252] == "duplicate of an earlier row's address"
 
 
+def test_it_imports_100000_rows_in_the_worker(worker, settings):
+    target_list = TargetList.objects.create(name="Imported")
+    assert_imported_once(imported_in_the_worker(settings, target_list), target_list)
+
+
 def test_it_undoes_the_100000_rows_in_the_worker(worker, settings):
-    settings.MEDIA_ROOT = settings.VAR_DIR / "media"
     target_list = TargetList.objects.create(name="Imported, then undone")
+    done = imported_in_the_worker(settings, target_list)
+    assert done.status == "done", done.error
+
+    import_undo.request_undo(done)  # the undo's task is sent when the transaction commits
+    undone = wait_until_finished(done.pk)
+
+    assert undone.status == "undone"
+    assert not Contact.objects.exists() and not EmailAddress.objects.exists()
+    assert not target_list.entries.exists()
+    assert undone.undo_removed == 2 * done.created  # the contacts and their list entries
+
+
+@pytest.mark.skipif(not on_postgresql(), reason="SIGKILL recovery needs PostgreSQL")
+def test_an_import_whose_worker_is_killed_halfway_goes_on_and_writes_everyone_once(
+    workers, settings
+):
+    workers.stop_all()  # only the victim may take the import
+    victim = workers.start("victim")
+    settings.MEDIA_ROOT = settings.VAR_DIR / "media"
+    target_list = TargetList.objects.create(name="Imported through a crash")
     draft = imports.upload(
         contacts_file(),
         kind="contact",
@@ -90,13 +115,19 @@ def test_it_undoes_the_100000_rows_in_the_worker(worker, settings):
         target_list=target_list,
     )
     imports.start(draft, draft.mapping)
-    done = wait_until_finished(draft.pk)
-    assert done.status == "done", done.error
+    deadline = time.monotonic() + WAIT
+    while PeopleImport.objects.get(pk=draft.pk).rows < import_run.BATCH_ROWS:
+        assert time.monotonic() < deadline, "no batch was written"
+        time.sleep(0.05)
+    victim.kill()
+    forget_unacked_messages()
+    stopped = PeopleImport.objects.get(pk=draft.pk)
+    assert stopped.status == "running" and stopped.rows < ROWS  # killed mid-way
 
-    import_undo.request_undo(done)  # the undo's task is sent when the transaction commits
-    undone = wait_until_finished(draft.pk)
+    # Time passes beyond IMPORT_STALLED_SECONDS; the marketer presses "Go on where it stopped".
+    long_ago = timezone.now() - timedelta(seconds=settings.IMPORT_STALLED_SECONDS + 60)
+    PeopleImport.objects.filter(pk=draft.pk).update(heartbeat_at=long_ago)
+    workers.start("rescuer")
+    imports.resume(PeopleImport.objects.get(pk=draft.pk))
 
-    assert undone.status == "undone"
-    assert not Contact.objects.exists() and not EmailAddress.objects.exists()
-    assert not target_list.entries.exists()
-    assert undone.undo_removed == 2 * done.created  # the contacts and their list entries
+    assert_imported_once(wait_until_finished(draft.pk), target_list)
