@@ -22,6 +22,7 @@ CHECK_GROUP_EMAIL_ACCOUNTS = "Check Group Email Accounts"
 SYNC_REPORTS = "Sync Target Lists with Reports"
 RECORD_TRACKING_HITS = "Record Tracking Hits"
 UPDATE_RESULTS = "Update Results"
+RESUME_IMPORTS = "Resume Stalled Imports"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ SCHEDULED_JOBS = (
     ScheduledJob(RECORD_TRACKING_HITS, "tracking.tasks.record_tracking_hits", minute="*"),
     ScheduledJob(SYNC_REPORTS, "targetlists.tasks.sync_reports", minute="0"),
     ScheduledJob(UPDATE_RESULTS, "campaigns.tasks.update_results", minute="*"),
+    ScheduledJob(RESUME_IMPORTS, "people.tasks.resume_stalled_imports"),
 )
 
 

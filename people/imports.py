@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.consent import suppressed_hashes
+from crm.jobs import RESUME_IMPORTS, record_run
 from people import csv_files, import_run
 from people.columns import check_mapping, guess_mapping, header_key
 from people.import_rows import Rejected, RowChecker, account_ids_by_name
@@ -165,6 +166,27 @@ def resume(people_import: PeopleImport) -> None:
 
     task = undo_task if people_import.status == Status.UNDOING else import_task
     transaction.on_commit(lambda: task.delay(people_import.pk))
+
+
+def resume_stalled() -> int:
+    """Queue again every stalled import and undo (their workers were stopped); how many."""
+    stalled = [
+        people_import
+        for people_import in PeopleImport.objects.filter(
+            status__in=[Status.RUNNING, Status.UNDOING]
+        )
+        if people_import.is_stalled
+    ]
+    for people_import in stalled:
+        resume(people_import)
+    return len(stalled)
+
+
+def run_recorded_resume_job() -> str:
+    """The job "Resume Stalled Imports" (beat or cron), logged as a JobRun; its summary."""
+    with record_run(RESUME_IMPORTS) as run:
+        run.summary = f"stalled imports queued again: {resume_stalled()}"
+    return run.summary
 
 
 def being_written(import_id: int) -> bool:

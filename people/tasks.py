@@ -18,6 +18,12 @@ def run_import(self, import_id: int) -> str:
     return f"import {import_id}: {done.get_status_display() if done else 'not queued'}"
 
 
+@shared_task(name="people.tasks.resume_stalled_imports")
+def resume_stalled_imports() -> str:
+    """The beat entry "Resume Stalled Imports": imports and undos whose worker was stopped."""
+    return imports.run_recorded_resume_job()
+
+
 @shared_task(bind=True, name="people.tasks.undo_import", max_retries=None)
 def undo_import(self, import_id: int) -> str:
     undone = import_undo.run_undo(import_id)

@@ -290,3 +290,25 @@ def test_it_updates_many_existing_records_of_every_kind_in_one_batch():
     assert Lead.objects.get(email_address__address_lower="l7@example.com").source == "Fair 7"
     account = Account.objects.get(email_address__address_lower="a7@example.com")
     assert account.website == "https://a7.example" and account.name != "Ignored"
+
+
+def test_the_job_queues_stalled_imports_again_and_its_beat_entry_exists(
+    monkeypatch, settings, django_capture_on_commit_callbacks, capsys
+):
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    draft = started(RESUMED_FILE)
+    stop_the_worker_after(0, monkeypatch)
+    with pytest.raises(SystemExit):
+        imports.run_import(draft.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_command("resume_imports")
+    assert capsys.readouterr().out == "stalled imports queued again: 0\n" and not callbacks
+
+    settings.IMPORT_STALLED_SECONDS = 0
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_command("resume_imports")
+    assert capsys.readouterr().out == "stalled imports queued again: 1\n" and len(callbacks) == 1
+    entry = PeriodicTask.objects.get(name="Resume Stalled Imports")
+    assert (entry.task, entry.crontab.minute) == ("people.tasks.resume_stalled_imports", "*/5")
