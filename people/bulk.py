@@ -52,6 +52,15 @@ def new_ids(cursor, model: type[Model], count: int) -> list[int]:
     return list(range(start, start + count))
 
 
+def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: `rows` into `table` with one COPY. Its errors are Django's (IntegrityError…),
+    as for Django's own queries: COPY is psycopg's own."""
+    with connection.wrap_database_errors:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
 class Inserter:
     """Inserts rows of one model that give the fields named in `given` (attnames, in order);
     every other column takes `fixed`'s value, else the field's default (now for auto_now
@@ -81,11 +90,7 @@ class Inserter:
         names = ", ".join(self.columns)
         constants = self.constants
         if connection.vendor == "postgresql":
-            # Django's errors (IntegrityError…), as for its own queries: COPY is psycopg's own.
-            with connection.wrap_database_errors:
-                with cursor.copy(f"COPY {self.table} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row + constants)
+            copy_rows(cursor, self.table, self.columns, (row + constants for row in rows))
             return
         marks = ", ".join(["%s"] * len(self.columns))
         cursor.executemany(
@@ -111,14 +116,8 @@ def update_rows(cursor, model: type[Model], names: Sequence[str], rows: list[tup
     fields = {f.attname: f for f in model._meta.concrete_fields}
     columns = ", ".join(f"{name} {fields[name].db_type(connection)}" for name in names)
     changes = f"{table}_changes"
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {changes} (id bigint, {columns}) "
-        "ON COMMIT DELETE ROWS"
-    )
-    with connection.wrap_database_errors:
-        with cursor.copy(f"COPY {changes} (id, {', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {changes} (id bigint, {columns})")
+    copy_rows(cursor, changes, ["id", *names], rows)
     sets = ", ".join(f"{name} = c.{name}" for name in names)
     cursor.execute(f"UPDATE {table} SET {sets} FROM {changes} c WHERE {table}.id = c.id")
     cursor.execute(f"TRUNCATE {changes}")

@@ -13,7 +13,7 @@ the batches were committed in.
 import csv
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, connections, transaction
@@ -33,19 +33,20 @@ BATCH_ROWS = 20_000
 class Batch:
     """Checked rows to write, and the part of the file they stand for."""
 
-    rows: list[tuple]
-    first_row: int  # the file's rows counted from 1 after the header, blank lines left out
-    last_row: int
-    read_rows: int  # rows of the file this batch accounts for (written, skipped, rejected)
-    position: int  # bytes read when it was handed over
-    skipped: int  # repeats of an address earlier in the file
-    rejected: int
+    rows: list[tuple] = field(default_factory=list)
+    first_row: int = 0  # the file's rows counted from 1 after the header, blank lines left out
+    last_row: int = 0
+    read_rows: int = 0  # rows of the file this batch accounts for (written, skipped, rejected)
+    position: int = 0  # bytes read when it was handed over
+    skipped: int = 0  # repeats of an address earlier in the file
+    rejected: int = 0
     last: bool = False
 
 
 class Reader(threading.Thread):
-    """Reads and checks the file's rows, handing batches over through a queue of two; the
-    rejected rows go to `problems` (a CSV writer's file). What it raises is handed over too.
+    """Reads and checks the file's rows, handing batches over one at a time (the next one is
+    read meanwhile); the rejected rows go to `problems` (a CSV writer's file). What it raises
+    is handed over too.
 
     Rows inside `written` ((first, last) ranges of committed batches) are checked again, for
     the repeats and the rejected-rows file, but not handed over or counted."""
@@ -71,7 +72,7 @@ class Reader(threading.Thread):
     def _read(self) -> None:
         people_import, check, problems = self.people_import, self.checker.check, self.writer
         stream = csv_files.text_stream(self.raw, people_import.encoding)
-        batch = self._new_batch()
+        batch = Batch()
         written, ranges = self.written, 0
         for number, row in enumerate(csv_files.rows(stream, people_import.delimiter), start=2):
             index = number - 1
@@ -95,14 +96,10 @@ class Reader(threading.Thread):
                 batch.position = self.raw.tell()
                 if not self._hand_over(batch):
                     return
-                batch = self._new_batch()
+                batch = Batch()
         batch.position, batch.last = self.raw.tell(), True
         self._hand_over(batch)
         stream.detach()
-
-    @staticmethod
-    def _new_batch() -> Batch:
-        return Batch([], 0, 0, 0, 0, 0, 0)
 
     def _hand_over(self, batch: Batch) -> bool:
         """Queue `batch`, waiting for room; False if the import was stopped meanwhile."""

@@ -40,11 +40,6 @@ class Counts:
     updated: int = 0
     skipped: int = 0
 
-    def add(self, other: "Counts") -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.skipped += other.skipped
-
 
 def merged(before, given, overwrite: bool):
     """A field's value after the import: the file's value where it has one and the record's is
@@ -88,10 +83,11 @@ class BatchWriter:
             given = ("email_address_id", "email", f"{self.kind}_id")
         self.insert_consent = Inserter(ConsentRecord, given, consent)
 
-    def write(self, rows: list[tuple], first_row: int = 0, last_row: int = 0) -> Counts:
+    def write(self, rows: list[tuple], first_row: int, last_row: int) -> Counts:
         """Write one batch of checked rows (address, lower-cased address, *stored values), in
         the caller's transaction; its ImportedBatch says it covered the file's rows first_row
-        to last_row. Raises IntegrityError if concurrent writers keep refusing it."""
+        to last_row (0 for a batch that covered none: nothing is kept). Raises IntegrityError
+        if concurrent writers keep refusing it."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with transaction.atomic():
@@ -116,14 +112,7 @@ class BatchWriter:
                     counts = self._suppress(cursor, rows, found, ids, batch)
                 else:
                     counts = self._people(cursor, rows, found, ids, batch)
-        if (
-            last_row
-            or batch.created
-            or batch.added
-            or batch.addresses
-            or batch.flagged
-            or batch.changes
-        ):
+        if last_row:  # every batch with rows covers some
             batch.save()
         return counts
 
@@ -167,7 +156,7 @@ class BatchWriter:
 
     def _people(self, cursor, rows, found, ids, batch) -> Counts:
         people = self._existing_people(cursor, [ids[lower] for lower in found])
-        old, new = [], []
+        old, new = [], []  # (person id, address id, row); the new ones' ids are taken below
         for row in rows:
             address_id = ids[row[1]]
             if address_id in people:
@@ -176,16 +165,12 @@ class BatchWriter:
                 new.append((address_id, row))
         updated = self._update(cursor, old, batch)
         batch.created = new_ids(cursor, self.model, len(new))
-        self.insert_people.insert(
-            cursor,
-            (
-                (pk, address_id, *row[2:])
-                for pk, (address_id, row) in zip(batch.created, new, strict=True)
-            ),
-        )
         joined = [
             (pk, address_id, row) for pk, (address_id, row) in zip(batch.created, new, strict=True)
         ]
+        self.insert_people.insert(
+            cursor, ((pk, address_id, *row[2:]) for pk, address_id, row in joined)
+        )
         added = self._add_entries(cursor, joined, old) if self.list_id else []
         batch.added = [pk for pk, _address_id, _row in added]
         if self.people_import.consent_text:

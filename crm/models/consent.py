@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from crm.models.people import EmailAddress, TargetFields
+from crm.models.people import EmailAddress, TargetFields, target_key
 
 
 class ConsentRecord(TargetFields):
@@ -44,38 +44,10 @@ class ConsentRecord(TargetFields):
 
     # Every target optional: a suppression import records an address without a person.
     # Indexed by target_indexes() below, as in TargetFields.
-    account = models.ForeignKey(
-        "crm.Account",
-        verbose_name=_("account"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_index=False,
-    )
-    contact = models.ForeignKey(
-        "crm.Contact",
-        verbose_name=_("contact"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_index=False,
-    )
-    lead = models.ForeignKey(
-        "crm.Lead",
-        verbose_name=_("lead"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_index=False,
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_index=False,
-    )
+    account = target_key("crm.Account", _("account"), models.SET_NULL)
+    contact = target_key("crm.Contact", _("contact"), models.SET_NULL)
+    lead = target_key("crm.Lead", _("lead"), models.SET_NULL)
+    user = target_key(settings.AUTH_USER_MODEL, _("user"), models.SET_NULL)
 
     class Meta:
         verbose_name = _("consent record")

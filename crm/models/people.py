@@ -160,6 +160,13 @@ class TargetType(models.TextChoices):
     USER = "user", _("User")
 
 
+def target_key(to, label, on_delete=models.CASCADE) -> models.ForeignKey:
+    """One of the target keys of TargetFields: optional, with no index of its own."""
+    return models.ForeignKey(
+        to, verbose_name=label, null=True, blank=True, on_delete=on_delete, db_index=False
+    )
+
+
 class TargetFields(models.Model):
     """Points at exactly one Account, Contact, Lead or User (one FK each, so deletes cascade).
 
@@ -168,38 +175,10 @@ class TargetFields(models.Model):
     model adds target_indexes() (partial: only the rows that point at that kind), or unique
     constraints that lead with the key."""
 
-    account = models.ForeignKey(
-        Account,
-        verbose_name=_("account"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_index=False,
-    )
-    contact = models.ForeignKey(
-        Contact,
-        verbose_name=_("contact"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_index=False,
-    )
-    lead = models.ForeignKey(
-        Lead,
-        verbose_name=_("lead"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_index=False,
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("user"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        db_index=False,
-    )
+    account = target_key(Account, _("account"))
+    contact = target_key(Contact, _("contact"))
+    lead = target_key(Lead, _("lead"))
+    user = target_key(settings.AUTH_USER_MODEL, _("user"))
 
     TARGET_FIELDS = ("account", "contact", "lead", "user")
 
