@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +24,6 @@ from campaigns.models import EmailQueueItem
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.import_sql import PERSON_MODELS, SUPPRESSION_FLAGS
 from people.models import ImportedBatch, PeopleImport
-from people.models.imports import stalled_before
 from targetlists.models import TargetListEntry
 
 CHUNK = 5_000
@@ -97,16 +96,14 @@ def run_undo(import_id: int) -> Undone | None:
     """Undo an import queued for it, or go on with a stalled undo; what this import's undo
     removed and gave back in all. None if another worker has it, or if someone from the import
     was mailed since the undo was asked for (the import is then finished again, as it was)."""
-    now = timezone.now()
-    claimed = PeopleImport.objects.filter(
-        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stalled_before()),
-        pk=import_id,
-        status=PeopleImport.Status.UNDOING,
-    ).update(heartbeat_at=now)
-    if not claimed:
+    undoing = PeopleImport.objects.filter(pk=import_id, status=PeopleImport.Status.UNDOING)
+    queued = undoing.filter(heartbeat_at__isnull=True).update(heartbeat_at=timezone.now())
+    if not queued and not undoing.filter(PeopleImport.stalled()).update(
+        heartbeat_at=timezone.now()
+    ):
         return None
     people_import = PeopleImport.objects.get(pk=import_id)
-    if was_mailed(people_import):
+    if queued and was_mailed(people_import):  # a stalled undo has begun: it goes on
         finished = PeopleImport.Status.FAILED if people_import.error else PeopleImport.Status.DONE
         PeopleImport.objects.filter(pk=import_id).update(status=finished, heartbeat_at=None)
         return None

@@ -26,7 +26,6 @@ from people import csv_files, import_run
 from people.columns import check_mapping, guess_mapping, header_key
 from people.import_rows import Rejected, RowChecker, account_ids_by_name
 from people.models import PeopleImport, RememberedMapping
-from people.models.imports import stalled_before
 from targetlists.models import TargetList
 
 logger = logging.getLogger(__name__)
@@ -170,13 +169,7 @@ def resume(people_import: PeopleImport) -> None:
 
 def resume_stalled() -> int:
     """Queue again every stalled import and undo (their workers were stopped); how many."""
-    stalled = [
-        people_import
-        for people_import in PeopleImport.objects.filter(
-            status__in=[Status.RUNNING, Status.UNDOING]
-        )
-        if people_import.is_stalled
-    ]
+    stalled = list(PeopleImport.objects.filter(PeopleImport.stalled()))
     for people_import in stalled:
         resume(people_import)
     return len(stalled)
@@ -199,9 +192,7 @@ def run_import(import_id: int) -> PeopleImport | None:
     """Run a queued import to its end, or a stalled one (its worker was stopped) on from its
     last written batch. None if it is neither: another worker has it, or it has ended."""
     now = timezone.now()
-    stalled = Q(status=Status.RUNNING) & (
-        Q(heartbeat_at__lt=stalled_before()) | Q(heartbeat_at__isnull=True)
-    )
+    stalled = PeopleImport.stalled() & Q(status=Status.RUNNING)
     claimed = PeopleImport.objects.filter(Q(status=Status.QUEUED) | stalled, pk=import_id).update(
         status=Status.RUNNING, started_at=Coalesce("started_at", Value(now)), heartbeat_at=now
     )

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -111,12 +112,20 @@ class PeopleImport(models.Model):
 
     @property
     def is_stalled(self) -> bool:
-        """Running or undoing, but its worker has written nothing for IMPORT_STALLED_SECONDS
-        (or never took it up): the worker was most likely stopped."""
-        if self.status not in (self.Status.RUNNING, self.Status.UNDOING):
-            return False
-        since = self.heartbeat_at or self.started_at or self.created_at
-        return since < stalled_before()
+        """This import is one of stalled() (the same rule, read off this row)."""
+        old = self.heartbeat_at is not None and self.heartbeat_at < stalled_before()
+        if self.status == self.Status.RUNNING:
+            return old or self.heartbeat_at is None
+        return self.status == self.Status.UNDOING and old
+
+    @classmethod
+    def stalled(cls) -> Q:
+        """Imports and undos whose worker has written nothing for IMPORT_STALLED_SECONDS: it was
+        most likely stopped. A running import always has a heartbeat (none: from before they
+        were kept); an undo has none until its task takes it up, and is queued, not stalled."""
+        old = Q(heartbeat_at__lt=stalled_before())
+        running = Q(status=cls.Status.RUNNING) & (old | Q(heartbeat_at__isnull=True))
+        return running | (Q(status=cls.Status.UNDOING) & old)
 
     @property
     def progress_percent(self) -> int | None:

@@ -312,3 +312,21 @@ def test_the_job_queues_stalled_imports_again_and_its_beat_entry_exists(
     assert capsys.readouterr().out == "stalled imports queued again: 1\n" and len(callbacks) == 1
     entry = PeriodicTask.objects.get(name="Resume Stalled Imports")
     assert (entry.task, entry.crontab.minute) == ("people.tasks.resume_stalled_imports", "*/5")
+
+
+def test_an_undo_waiting_for_its_task_is_queued_not_stalled_however_old_the_import(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from people import import_undo
+
+    done = run_file(b"email\na@example.com\n")
+    PeopleImport.objects.update(started_at=timezone.now() - timedelta(days=1))
+    import_undo.request_undo(PeopleImport.objects.get())
+    settings.IMPORT_STALLED_SECONDS = 0
+
+    assert not PeopleImport.objects.get().is_stalled
+    assert imports.resume_stalled() == 0
+    import_undo.run_undo(done.pk)
+    assert PeopleImport.objects.get().status == "undone"
