@@ -39,7 +39,7 @@ def tracked_links(campaign) -> list[int]:
 
 def add_dkim_key(domain: str) -> None:
     """A 2048-bit DKIM key for `domain`, stored as the admin stores one: its mail is signed."""
-    from campaigns import dkim
+    from campaigns.authoring import dkim
     from campaigns.models import DkimKey
     from crm import secrets
 

@@ -5,7 +5,7 @@ Run from the project root, with DATABASE_URL pointing at a PostgreSQL server:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/queue.py
 
 It creates (and finally drops) its own database, mm_bench_queue by default, fills it with set-based
-SQL (generate_series), then times campaigns.queue.build_queue() against the floor: one
+SQL (generate_series), then times campaigns.sending.queue.build_queue() against the floor: one
 hand-written INSERT … SELECT producing the same rows, in the same run, and checks both give the
 same rows. It prints both medians, their ratio and the peak RSS of this process.
 """
@@ -56,7 +56,7 @@ def run(bench_url: str, reps: int) -> int:
     mass_email = create_data()
     print(f"data: 1,000,000 entries created in {time.perf_counter() - started:.1f} s")
 
-    from campaigns.queue import build_queue
+    from campaigns.sending.queue import build_queue
 
     started = time.perf_counter()
     first = build_queue(mass_email)

@@ -7,9 +7,9 @@ Run from the project root (it makes its own SQLite database in a temporary folde
 
 The template (about 6 KB of HTML) has three person placeholders, two tracking links, the open
 pixel and the appended opt-out link. It times, on one core, in the same run:
-  render  campaigns.rendering: CompiledMassEmail.compile once, then render(item) per recipient;
-  authored  the same, for a template written the way issue 11 lets marketers write: CSS in a
-          <style> block (inlined by css-inline), two plain links that "track all links" turns
+  render  campaigns.authoring.rendering: CompiledMassEmail.compile once, then render(item) per
+  recipient; authored  the same, for a template written the way issue 11 lets marketers write: CSS
+          in a <style> block (inlined by css-inline), two plain links that "track all links" turns
           into tracking URLs with UTM tags, a preheader, the "View in browser" line and a
           fallback, all done by compile;
   dkim    the authored template with a 2048-bit DKIM key: render(item) plus the signature;
@@ -126,7 +126,7 @@ def make_items(mass_email, count: int) -> list:
 
 
 def time_render(mass_email, items, label: str = "render") -> tuple[float, list]:
-    from campaigns.rendering import CompiledMassEmail
+    from campaigns.authoring.rendering import CompiledMassEmail
 
     started = time.process_time()
     compiled = CompiledMassEmail.compile(mass_email)
@@ -146,7 +146,7 @@ def time_django(mass_email, items, link_ids) -> float:
     from django.core.mail import EmailMultiAlternatives
     from django.urls import reverse
 
-    from campaigns import html_body, tokens
+    from campaigns.authoring import html_body, tokens
 
     template = mass_email.email_template
     html_source = template.body_html.replace("</body>", '<p><a href="{optOutUrl}">x</a></p></body>')
@@ -262,7 +262,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mm-bench-render-") as var_dir:
         setup_django(None, var_dir)
-        from campaigns.rendering import CompiledMassEmail
+        from campaigns.authoring.rendering import CompiledMassEmail
 
         mass_email, link_ids = make_mass_email()
         items = make_items(mass_email, args.count)

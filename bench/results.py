@@ -151,7 +151,7 @@ def run(url: str, loads: int) -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from campaigns.result_counters import update_counters
+    from campaigns.results.counters import update_counters
 
     start = time.perf_counter()
     with connection.cursor() as cursor:

@@ -14,13 +14,13 @@ In one process, one core, in the same run:
   pipelined the same prebuilt messages over a raw socket with RFC 2920 pipelining: each write
             carries one message's content and the next message's MAIL, RCPT and DATA, so each
             message costs one round trip (the best one Python process can do);
-  pipeline  campaigns.sending.run_send_job on a mass email of N queued contacts: claims in
+  pipeline  campaigns.sending.job.run_send_job on a mass email of N queued contacts: claims in
             chunks, address re-check, rendering (three placeholders, two tracking links, the
             open pixel, the opt-out link, MIME), SMTP over one connection, and recording
             (bulk status update and Sent log rows per chunk).
 in ten alternating rounds of N/10 (the pipeline one job run per round, capped by max per batch),
 so that other load on the machine slows both alike. The queue itself is built beforehand
-(campaigns.queue.build_queue) and timed separately.
+(campaigns.sending.queue.build_queue) and timed separately.
 """
 
 import sys
@@ -173,7 +173,7 @@ def time_pipelined_floor(prebuilt: bytes, count: int, port: int) -> float:
 
 
 def one_rendered_message(mass_email) -> bytes:
-    from campaigns.rendering import CompiledMassEmail
+    from campaigns.authoring.rendering import CompiledMassEmail
 
     item = mass_email.queue_items.select_related("contact", "email_address").first()
     return CompiledMassEmail.compile(mass_email).render(item).data
@@ -183,7 +183,7 @@ def alternate(rounds: int, count: int, prebuilt: bytes, port: int) -> tuple:
     """`rounds` rounds of count/rounds messages each way, alternating which goes first, so that
     drifting load on the machine slows floor and pipeline alike. Each pipeline round is one
     run of the job, capped by max per batch."""
-    from campaigns.sending import run_send_job
+    from campaigns.sending.job import run_send_job
 
     per_round = count // rounds
     floor = pipelined = pipeline = 0.0
@@ -216,7 +216,7 @@ def main() -> None:
         from django.db import connection
 
         from campaigns.models import EmailQueueItem, MassEmailSettings
-        from campaigns.queue import build_queue
+        from campaigns.sending.queue import build_queue
 
         sink, port = start_sink()
         try:

@@ -10,9 +10,9 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import Campaign, CampaignLogRecord, EmailQueueItem, MassEmail, TrackingUrl
-from campaigns.statistics import campaign_statistics
+from campaigns.results.statistics import campaign_statistics
 from crm.models import EmailTemplate
 from tracking.models import TrackingHit
 

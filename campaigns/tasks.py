@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from campaigns.result_counters import update_counters
-from campaigns.sending import run_recorded_send_job
+from campaigns.results.counters import update_counters
+from campaigns.sending.job import run_recorded_send_job
 
 
 @shared_task(name="campaigns.tasks.send_mass_emails")

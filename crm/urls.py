@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from campaigns.web_view import web_view
+from campaigns.authoring.web_view import web_view
 from crm import views
 
 # Refused requests get a page in the look of where they were headed (crm.error_pages).

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem
+from crm.celery import run_task_on_commit
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.import_sql import PERSON_MODELS, SUPPRESSION_FLAGS
 from people.models import ImportedBatch, PeopleImport
@@ -81,15 +82,13 @@ def request_undo(people_import: PeopleImport) -> None:
     problem = undo_problem(people_import)
     if problem:
         raise CannotUndo(problem)
-    from people.tasks import undo_import
-
     with transaction.atomic():
         claimed = PeopleImport.objects.filter(
             pk=people_import.pk, status__in=[PeopleImport.Status.DONE, PeopleImport.Status.FAILED]
         ).update(status=PeopleImport.Status.UNDOING, heartbeat_at=None)
         if not claimed:
             raise CannotUndo(_("This import is being undone already."))
-        transaction.on_commit(lambda: undo_import.delay(people_import.pk))
+        run_task_on_commit("people.tasks.undo_import", people_import.pk)
 
 
 def run_undo(import_id: int) -> Undone | None:

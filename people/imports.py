@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.celery import run_task_on_commit
 from crm.consent import suppressed_hashes
 from crm.jobs import RESUME_IMPORTS, record_run
 from people import csv_files, import_run
@@ -138,8 +139,6 @@ def start(people_import: PeopleImport, mapping: list[str], enqueue: bool = True)
     problems = check_problems(people_import, mapping)
     if problems:
         raise CannotStart(" ".join(problems))
-    from people.tasks import run_import as task
-
     with transaction.atomic():
         claimed = PeopleImport.objects.filter(pk=people_import.pk, status=Status.DRAFT).update(
             mapping=mapping, status=Status.QUEUED
@@ -151,7 +150,7 @@ def start(people_import: PeopleImport, mapping: list[str], enqueue: bool = True)
             kind=kind, header_key=header_key(people_import.header), defaults={"mapping": mapping}
         )
         if enqueue:
-            transaction.on_commit(lambda: task.delay(people_import.pk))
+            run_task_on_commit("people.tasks.run_import", people_import.pk)
     people_import.refresh_from_db()
 
 
@@ -160,11 +159,9 @@ def resume(people_import: PeopleImport) -> None:
     written. Raises CannotStart when it is not stalled."""
     if not people_import.is_stalled:
         raise CannotStart(_("This import is not stalled: its worker is still writing."))
-    from people.tasks import run_import as import_task
-    from people.tasks import undo_import as undo_task
-
-    task = undo_task if people_import.status == Status.UNDOING else import_task
-    transaction.on_commit(lambda: task.delay(people_import.pk))
+    undoing = people_import.status == Status.UNDOING
+    task = "people.tasks.undo_import" if undoing else "people.tasks.run_import"
+    run_task_on_commit(task, people_import.pk)
 
 
 def resume_stalled() -> int:

@@ -13,16 +13,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from crm import consent
+from crm.celery import run_task_on_commit
 from crm.models import EmailAddress, Lead
 from crm.smtp import SmtpFailure
 from people.address_check import address_problem
@@ -148,9 +148,7 @@ def _accept(form: SignupForm, data: Submission, address_text: str, client: str) 
 
 
 def _queue_confirmation_email(confirmation_id: int) -> None:
-    from people.tasks import send_confirmation as task
-
-    transaction.on_commit(partial(task.delay, confirmation_id))
+    run_task_on_commit("people.tasks.send_confirmation", confirmation_id)
 
 
 def send_again(confirmations: QuerySet) -> int:

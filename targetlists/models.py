@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import TargetFields
+from targetlists.report_fields import Entity, describe
 
 
 class TargetListCategory(models.Model):
@@ -81,11 +82,7 @@ class Report(models.Model):
     """Saved criteria over one kind of person; it can fill target lists with the people it
     matches, on demand or every hour (targetlists.reports)."""
 
-    class Entity(models.TextChoices):
-        ACCOUNT = "account", _("Accounts")
-        CONTACT = "contact", _("Contacts")
-        LEAD = "lead", _("Leads")
-        USER = "user", _("Users")
+    Entity = Entity
 
     class Match(models.TextChoices):
         ALL = "all", _("all conditions")
@@ -142,6 +139,4 @@ class ReportCondition(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        from targetlists.reports import describe  # reports reads these models
-
         return describe(self)

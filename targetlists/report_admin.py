@@ -11,15 +11,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from targetlists import reports
+from targetlists import report_fields, reports
 from targetlists.models import Report, ReportCondition
 
 PREVIEW_RECORDS = 10
 
 
 class ConditionForm(forms.ModelForm):
-    field = forms.ChoiceField(label=_("field"), choices=reports.field_choices)
-    operator = forms.ChoiceField(label=_("operator"), choices=reports.operator_choices)
+    field = forms.ChoiceField(label=_("field"), choices=report_fields.field_choices)
+    operator = forms.ChoiceField(label=_("operator"), choices=report_fields.operator_choices)
 
     class Meta:
         model = ReportCondition
@@ -51,7 +51,7 @@ class ConditionInline(admin.TabularInline):
     def get_formset(self, request: HttpRequest, obj: Report | None = None, **kwargs):
         """The field menu offers the fields of the report's kind of record (all, in groups,
         until the report is saved with one)."""
-        choices = reports.entity_field_choices(obj.entity if obj is not None else None)
+        choices = report_fields.entity_field_choices(obj.entity if obj is not None else None)
         field = forms.ChoiceField(label=_("field"), choices=choices)
         kwargs["form"] = type("EntityConditionForm", (ConditionForm,), {"field": field})
         return super().get_formset(request, obj, **kwargs)

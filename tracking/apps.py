@@ -7,7 +7,7 @@ class TrackingConfig(AppConfig):
     verbose_name = _("Tracking")
 
     def ready(self) -> None:
-        from campaigns.statistics import register_human_counter
+        from campaigns.results.statistics import register_human_counter
         from tracking import esp  # noqa: F401 (connects the ESP webhooks' signal receiver)
         from tracking.classification import human_figures
 

@@ -13,7 +13,7 @@ Anything else is left alone (None): auto-replies, people quoting our mail, repor
 no item of ours, tokens that do not verify.
 
 The bounce's kind comes from the enhanced status code and the server's words, by one rule for
-every path (campaigns.bounce_kinds):
+every path (campaigns.sending.bounce_kinds):
 
 - hard: log Bounced (Hard) and mark the address invalid, so no mass email goes to it again;
 - soft: log Bounced (Soft) and count it on the address; at MassEmailSettings.soft_bounce_limit
@@ -33,8 +33,8 @@ from email import policy
 from django.db import transaction
 from django.db.models import F
 
-from campaigns.bounce_kinds import BLOCKED, HARD, SOFT
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmailSettings
+from campaigns.sending.bounce_kinds import BLOCKED, HARD, SOFT
 from crm.models import EmailAddress
 from tracking import dsn, feedback, recording, returned, server_bounces
 

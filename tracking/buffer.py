@@ -43,6 +43,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from kombu import exceptions as kombu_errors
 
+from crm.celery import run_task
 from tracking import recording
 from tracking.recording import Visit
 
@@ -178,12 +179,10 @@ def _record_now(batch: list[bytes]) -> None:
 def _enqueue_drain() -> bool:
     """Enqueue the task record_tracking_hits, at most once per SCHEDULE_SECONDS across all
     processes; whether it did. A failure is logged: the hits stay buffered for the next drain."""
-    from tracking.tasks import record_tracking_hits  # the task module imports this one
-
     try:
         if not client().set(SCHEDULED, 1, nx=True, ex=SCHEDULE_SECONDS):
             return False  # another process enqueued one within the last second
-        record_tracking_hits.delay()
+        run_task("tracking.tasks.record_tracking_hits")
     except (redis.RedisError, OSError, kombu_errors.OperationalError):
         logger.exception("could not enqueue recording of buffered tracking hits")
         return False

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from campaigns.bounce_kinds import BLOCKED, ENHANCED, HARD, SOFT, bounce_kind, codes_in
+from campaigns.sending.bounce_kinds import BLOCKED, ENHANCED, HARD, SOFT, bounce_kind, codes_in
 
 FAILED, DELAYED, OTHER = "failed", "delayed", "other"
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")

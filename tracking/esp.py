@@ -9,14 +9,14 @@ post into normalised events and sends the `tracking` signal, received here. Amaz
 through SNS, and must publish the messages' original headers (where the id travels).
 
 An event names its queue item by the signed token the message carried: in the ESP's metadata
-(the header MassEmailSettings.esp makes the sender add: campaigns.rendering's
+(the header MassEmailSettings.esp makes the sender add: campaigns.authoring.rendering's
 ESP_METADATA_HEADERS), or, for ESPs that
 echo the message's headers or Message-ID, in those. A token that does not verify names nobody:
 the event is ignored, as are events of no item of ours (the ESP's other mail).
 
 - bounced: a bounce, hard, soft or blocked by the SMTP codes and words in the ESP's report,
-  by the same rule as returned mail (campaigns.bounce_kinds: 5.1.1 hard, 4.x.x and 5.2.2 soft,
-  5.7.x blocked); without a code, by the ESP's type (Postmark's SoftBounce and Amazon SES's
+  by the same rule as returned mail (campaigns.sending.bounce_kinds: 5.1.1 hard, 4.x.x and 5.2.2
+  soft, 5.7.x blocked); without a code, by the ESP's type (Postmark's SoftBounce and Amazon SES's
   Transient are soft; SendGrid's "blocked" and Postmark's ISPBlock, SpamNotification are
   blocked); hard when nothing says otherwise, as anymail's "bounced" means the ESP gave up.
 - rejected because the ESP knows the address bounced or is invalid: a hard bounce.
@@ -38,10 +38,10 @@ from anymail.signals import EventType, RejectReason, tracking
 from django.dispatch import receiver
 from django.urls import Resolver404, resolve
 
-from campaigns import tokens
-from campaigns.bounce_kinds import bounce_kind, codes_in
+from campaigns.authoring import tokens
+from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.models import EmailQueueItem, TrackingUrl
-from campaigns.rendering import ESP_METADATA_KEY
+from campaigns.sending.bounce_kinds import bounce_kind, codes_in
 from tracking import bounces, feedback, recording
 from tracking import opt_out as unsubscribing
 from tracking.classification import HONEYPOT_URL_ID
@@ -101,7 +101,7 @@ def _bounced(item: EmailQueueItem, event) -> None:
 
 def esp_bounce_kind(event) -> tuple[str, str, str]:
     """(kind, status, words) of an ESP's bounce event: by the SMTP codes and words in the
-    ESP's report, as for returned mail (campaigns.bounce_kinds); failing those, by the ESP's
+    ESP's report, as for returned mail (campaigns.sending.bounce_kinds); failing those, by the ESP's
     own bounce type; hard when it names none, as anymail's "bounced" means the ESP gave up."""
     words = " ".join(filter(None, [event.mta_response, event.description]))
     reply, enhanced = codes_in(words)

@@ -9,7 +9,7 @@ A report names one of our queue items by
   text/rfc822-headers part, in a part sent base64 or quoted-printable encoded (decoded here),
   even a message/rfc822 part so encoded, or quoted in the text ("> X-Queue-Item-Id: …").
 
-Both are signed (campaigns.tokens): a token that does not verify names nobody. VERP tokens
+Both are signed (campaigns.authoring.tokens): a token that does not verify names nobody. VERP tokens
 verify whatever their letters' case, so an address lower-cased on the way back still counts.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 
 VERP_ADDRESS = re.compile(rf"bounce\+({tokens.VERP_PATTERN})@", re.IGNORECASE)
 ITEM_HEADER = re.compile(

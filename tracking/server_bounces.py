@@ -5,9 +5,9 @@ MDaemon, Exchange's system mailbox…, or carrying Exim's X-Failed-Recipients) i
 auto-reply or a person quoting our mail never is. flufl.bounce (GNU Mailman's detectors) finds
 the failed recipients and whether the failure is permanent or a warning; the SMTP reply and
 enhanced status codes quoted near the recipient (`550 5.1.1`, `452 4.2.2`, `(#5.1.1)`) and the
-server's words then give the kind (campaigns.bounce_kinds). Where no detector knows the format,
-a notice that quotes a 4xx/5xx reply, or says that delivery failed, still counts; one that says
-the server is still trying is a delay warning.
+server's words then give the kind (campaigns.sending.bounce_kinds). Where no detector knows the
+format, a notice that quotes a 4xx/5xx reply, or says that delivery failed, still counts; one that
+says the server is still trying is a delay warning.
 """
 
 import logging
@@ -17,7 +17,7 @@ from email.utils import getaddresses
 
 from flufl.bounce import all_failures
 
-from campaigns.bounce_kinds import ENHANCED, REPLY, SOFT, bounce_kind, codes_in
+from campaigns.sending.bounce_kinds import ENHANCED, REPLY, SOFT, bounce_kind, codes_in
 from tracking.dsn import DELAYED, FAILED, WARNING, Recipient
 
 logger = logging.getLogger(__name__)

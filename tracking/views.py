@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import EmailQueueItem, TrackingUrl
 from tracking import buffer, preferences, recording
 from tracking import opt_out as unsubscribing

@@ -1,1 +1,1 @@
-from campaigns.admin import campaign, dkim, log, mass_email, settings  # noqa: F401  (registers admin pages)
+from campaigns.admin import campaign, dkim, log, mass_email, settings, templates  # noqa: F401  (registers admin pages)

@@ -14,12 +14,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import results
 from campaigns.admin.mass_email_tools import started_display
 from campaigns.admin.results import campaign_results
 from campaigns.models import Campaign, MassEmail, TrackingUrl
 from campaigns.models.campaign import TRACKING_URL_TYPES
-from campaigns.progress import progress
+from campaigns.results import figures as results
+from campaigns.results.progress import progress
 
 
 class CampaignForm(forms.ModelForm):

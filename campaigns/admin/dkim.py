@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import dkim
+from campaigns.authoring import dkim
 from campaigns.models import DkimKey
 from crm import secrets
 

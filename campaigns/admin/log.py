@@ -16,8 +16,8 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.log_lists import create_target_list_from_log
 from campaigns.models import Campaign, CampaignLogRecord, MassEmail
+from campaigns.results.log_lists import create_target_list_from_log
 from crm.admin.site import ReadOnlyAdmin
 
 Action = CampaignLogRecord.Action

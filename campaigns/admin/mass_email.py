@@ -19,7 +19,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from campaigns import sending
 from campaigns.admin.mass_email_tools import (
     duplicate_view,
     send_now_view,
@@ -28,9 +27,10 @@ from campaigns.admin.mass_email_tools import (
     started_fieldsets,
 )
 from campaigns.admin.results import mass_email_results
+from campaigns.authoring.trial_send import TestSendError, send_test
 from campaigns.models import Campaign, EmailQueueItem, MassEmail
 from campaigns.models.campaign import MASS_EMAIL_TYPES
-from campaigns.test_send import TestSendError, send_test
+from campaigns.sending import job as sending
 from crm.address_fields import validate_stored_address
 from crm.admin.site import (
     CheckedAutocompleteSelectMultiple,

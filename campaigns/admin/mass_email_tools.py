@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns.duplicate import duplicate_mass_email
+from campaigns.authoring.duplicate import duplicate_mass_email
 from campaigns.models import EmailQueueItem, MassEmail
-from campaigns.progress import progress
-from campaigns.queue import count_recipients
-from campaigns.send_now import SendNowRefused, refusal, send_now
-from campaigns.sending_estimate import estimate
+from campaigns.results.estimate import estimate
+from campaigns.results.progress import progress
+from campaigns.sending.queue import count_recipients
+from campaigns.sending.send_now import SendNowRefused, refusal, send_now
 
 REFRESH_SECONDS = 10
 BEFORE_QUEUE = (MassEmail.Status.DRAFT, MassEmail.Status.PENDING)

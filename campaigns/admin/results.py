@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from campaigns import results_chart
 from campaigns.models import Campaign, CampaignLogRecord, MassEmail
-from campaigns.results import Results, results
+from campaigns.results import chart as results_chart
+from campaigns.results.figures import Results, results
 
 Bounce = CampaignLogRecord.BounceType
 Action = CampaignLogRecord.Action

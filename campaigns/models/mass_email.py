@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.campaign import Campaign
+from campaigns.models.tracking_codes import check_codes_of_campaign
 from crm.address_fields import AddressField
 from crm.models import EmailAccount, EmailAddress, EmailTemplate, TargetFields
 from targetlists.models import TargetList
@@ -120,8 +121,6 @@ class MassEmail(models.Model):
             message = _("Mass emails are only for Email, Newsletter and Informational campaigns.")
             raise ValidationError({"campaign": message})
         if self.status == self.Status.PENDING and self.campaign_id and self.email_template_id:
-            from campaigns.link_tracking import check_codes_of_campaign
-
             check_codes_of_campaign(self.email_template, self.campaign)
 
 

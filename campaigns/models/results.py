@@ -1,8 +1,8 @@
 """Counters the results pages read, so a page never scans the log or the tracking hits.
 
-campaigns.result_counters folds new log records and settled tracking hits into them (the beat
-entry "Update Results", every minute); campaigns.results adds what came since, read by primary
-key range. Mass emails and tracking URLs are kept as plain ids (0: none or unknown), so a
+campaigns.results.counters folds new log records and settled tracking hits into them (the beat
+entry "Update Results", every minute); campaigns.results.figures adds what came since, read by
+primary key range. Mass emails and tracking URLs are kept as plain ids (0: none or unknown), so a
 counter's key never holds a NULL and the figures of a deleted mass email stay in its campaign.
 """
 

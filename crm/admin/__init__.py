@@ -1,1 +1,1 @@
-from crm.admin import jobs, mail_settings, people, site, templates  # noqa: F401  (registers admin pages)
+from crm.admin import jobs, mail_settings, people, site  # noqa: F401  (registers admin pages)

@@ -34,6 +34,7 @@ def clear_password_field() -> forms.BooleanField:
 
 
 SMTP_MODEL_FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username")
+CAPACITY_MODEL_FIELDS = ("connections", "messages_per_session", "messages_per_second")
 IMAP_MODEL_FIELDS = ("imap_host", "imap_port", "imap_security", "imap_username", "imap_folder")
 
 
@@ -77,7 +78,7 @@ class OutboundEmailSettingsForm(WriteOnlyPasswordsForm):
 
     class Meta:
         model = OutboundEmailSettings
-        fields = (*SMTP_MODEL_FIELDS, "from_address", "from_name")
+        fields = (*SMTP_MODEL_FIELDS, "from_address", "from_name", *CAPACITY_MODEL_FIELDS)
 
 
 class EmailAccountForm(WriteOnlyPasswordsForm):
@@ -96,6 +97,7 @@ class EmailAccountForm(WriteOnlyPasswordsForm):
             "is_active",
             "use_smtp",
             *SMTP_MODEL_FIELDS,
+            *CAPACITY_MODEL_FIELDS,
             *IMAP_MODEL_FIELDS,
             "monitor_bounces",
         )
@@ -165,6 +167,7 @@ class OutboundEmailSettingsAdmin(SendTestEmailMixin, SingletonAdmin):
     fieldsets = (
         (gettext_lazy("SMTP server"), {"fields": SMTP_FIELDS}),
         (gettext_lazy("Sender"), {"fields": ("from_address", "from_name")}),
+        (gettext_lazy("Sending capacity"), {"fields": CAPACITY_MODEL_FIELDS}),
     )
 
 
@@ -177,6 +180,7 @@ class EmailAccountAdmin(SendTestEmailMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "email_address", "from_name", "is_active")}),
         (gettext_lazy("Sending (SMTP)"), {"fields": ("use_smtp", *SMTP_FIELDS)}),
+        (gettext_lazy("Sending capacity"), {"fields": CAPACITY_MODEL_FIELDS}),
         (
             gettext_lazy("Mailbox (IMAP)"),
             {

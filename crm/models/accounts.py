@@ -1,6 +1,9 @@
 """Where mail goes out and comes in: the system SMTP settings and configured email accounts."""
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +17,10 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS")
 
 
+# Sessions per worker and source: beyond this, threads cost more than they hide latency.
+MAX_CONNECTIONS = 200
+
+
 class SmtpFields(models.Model):
     """SMTP connection fields; the password is stored encrypted and never shown again."""
 
@@ -24,6 +31,36 @@ class SmtpFields(models.Model):
     )
     smtp_username = models.CharField(_("SMTP user"), max_length=255, blank=True)
     smtp_password_encrypted = models.TextField(editable=False, blank=True)
+    # How hard the sending job may push this source (docs/delivery.md, "Sizing").
+    connections = models.PositiveSmallIntegerField(
+        _("connections"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CONNECTIONS)],
+        help_text=_(
+            "Sessions each worker keeps open to this server at once. A relay tens of "
+            "milliseconds away needs several to send more than a few messages a second."
+        ),
+    )
+    messages_per_session = models.PositiveIntegerField(
+        _("messages per session"),
+        default=0,
+        help_text=_(
+            "A session is closed and a new one opened after this many messages; 0 for no limit. "
+            "Some relays (Amazon SES among them) close a session after a number of messages."
+        ),
+    )
+    messages_per_second = models.DecimalField(
+        _("messages per second"),
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_(
+            "The most this source may send in any one second, all workers together; empty for "
+            "no limit. Amazon SES accounts start at 14."
+        ),
+    )
 
     class Meta:
         abstract = True

@@ -1,10 +1,22 @@
 """Email templates: subject and bodies with {placeholders}, plus attachments."""
 
+from collections.abc import Callable
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from crm import placeholders
+
+# Checks that apps above crm add to EmailTemplate.clean() (campaigns: its tracking URL codes
+# exist), registered in their AppConfig.ready(), since crm may not import them.
+TEMPLATE_CHECKS: list[Callable[["EmailTemplate"], None]] = []
+
+
+def register_template_check(check: Callable[["EmailTemplate"], None]) -> None:
+    """Run `check(template)` in EmailTemplate.clean(); it raises ValidationError to refuse."""
+    if check not in TEMPLATE_CHECKS:
+        TEMPLATE_CHECKS.append(check)
 
 
 class EmailTemplate(models.Model):
@@ -47,9 +59,8 @@ class EmailTemplate(models.Model):
                 errors[field] = str(exc)
         if errors:
             raise ValidationError(errors)
-        from campaigns.link_tracking import check_codes_exist
-
-        check_codes_exist(self)
+        for check in TEMPLATE_CHECKS:
+            check(self)
 
 
 class EmailTemplateAttachment(models.Model):

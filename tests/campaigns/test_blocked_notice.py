@@ -1,4 +1,5 @@
-"""The mass email page's notice of blocked messages (campaigns.statistics.blocked_bursts)."""
+"""The mass email page's notice of blocked messages
+(campaigns.results.statistics.blocked_bursts)."""
 
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord
-from campaigns.statistics import blocked_bursts
+from campaigns.results.statistics import blocked_bursts
 from tests.factories import ContactFactory, EmailAddressFactory, SentQueueItemFactory
 
 pytestmark = pytest.mark.django_db

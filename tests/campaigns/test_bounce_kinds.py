@@ -1,8 +1,8 @@
-"""Hard, soft or blocked: one rule for every refusal (campaigns.bounce_kinds)."""
+"""Hard, soft or blocked: one rule for every refusal (campaigns.sending.bounce_kinds)."""
 
 import pytest
 
-from campaigns.bounce_kinds import bounce_kind, codes_in, kind_of_reply
+from campaigns.sending.bounce_kinds import bounce_kind, codes_in, kind_of_reply
 
 
 @pytest.mark.parametrize(

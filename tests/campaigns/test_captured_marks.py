@@ -1,10 +1,11 @@
-"""The development mail capture marks test sends (campaigns.captured, registered in ready())."""
+"""The development mail capture marks test sends (campaigns.authoring.captured, registered in
+ready())."""
 
 import pytest
 from aiosmtpd.controller import Controller
 from django.urls import reverse
 
-from campaigns.test_send import send_test
+from campaigns.authoring.trial_send import send_test
 from crm.captured_mail import CaptureHandler, list_messages, store
 from tests.crm.smtp_servers import free_port
 from tests.factories import MassEmailFactory

@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import deferrals
 from campaigns.models import DomainDeferral, EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.sending import run_send_job
-from campaigns.transport import RECONNECTS_PER_RUN
+from campaigns.sending import deferrals
+from campaigns.sending.job import run_send_job
+from campaigns.sending.transport import RECONNECTS_PER_RUN
 from crm.models import EmailAddress
 from tests.factories import ContactFactory, MassEmailFactory, PendingQueueItemFactory
 

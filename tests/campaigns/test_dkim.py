@@ -7,9 +7,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from campaigns import dkim
+from campaigns.authoring import dkim
+from campaigns.authoring.rendering import CompiledMassEmail, RenderError
 from campaigns.models import CampaignType, DkimKey, EmailQueueItem
-from campaigns.rendering import CompiledMassEmail, RenderError
 from crm import secrets
 from crm.models import EmailTemplateAttachment
 from tests.factories import (
@@ -189,7 +189,7 @@ def test_it_canonicalises_bodies_exactly_as_dkimpy_does(body):
 
 
 def test_it_signs_what_the_send_job_hands_to_a_real_smtp_server():
-    from campaigns.sending import run_send_job
+    from campaigns.sending.job import run_send_job
     from tests.factories import PendingQueueItemFactory
     from tests.integration.smtp_server import SmtpServer, configure_system_smtp
 

@@ -6,9 +6,9 @@ from email import policy
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
+from campaigns.authoring.rendering import CompiledMassEmail
 from campaigns.models import CampaignType, EmailQueueItem, MassEmailSettings
-from campaigns.rendering import CompiledMassEmail
 from tests.factories import (
     CampaignFactory,
     ContactFactory,

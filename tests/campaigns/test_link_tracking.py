@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core.exceptions import ValidationError
 
-from campaigns import link_tracking, tokens
+from campaigns.authoring import link_tracking, tokens
+from campaigns.authoring.rendering import CompiledMassEmail
 from campaigns.models import CampaignType, EmailQueueItem, MassEmail, TrackingUrl
-from campaigns.rendering import CompiledMassEmail
 from tests.factories import (
     CampaignFactory,
     ContactFactory,

@@ -1,6 +1,6 @@
 import pytest
 
-from campaigns.log_lists import NoActionsToInclude, create_target_list_from_log
+from campaigns.results.log_lists import NoActionsToInclude, create_target_list_from_log
 from tests.factories import (
     AccountFactory,
     CampaignFactory,

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.sending import run_recorded_send_job, run_send_job
+from campaigns.sending.job import run_recorded_send_job, run_send_job
 from crm.models import EmailAddress, JobRun
 from tests.factories import ContactFactory, MassEmailFactory, PendingQueueItemFactory
 from tests.integration.smtp_server import SmtpServer, configure_system_smtp

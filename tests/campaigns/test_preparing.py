@@ -6,10 +6,10 @@ from email import policy
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
+from campaigns.authoring.preparing import inline_css
+from campaigns.authoring.rendering import CompiledMassEmail, RenderError
 from campaigns.models import CampaignType, EmailQueueItem
-from campaigns.preparing import inline_css
-from campaigns.rendering import CompiledMassEmail, RenderError
 from tests.factories import CampaignFactory, ContactFactory, EmailTemplateFactory, MassEmailFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mass_settings")]

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord, CampaignStatus, CampaignType, EmailQueueItem
 from campaigns.models import MassEmail as M
-from campaigns.queue import build_due_queues, build_queue
+from campaigns.sending.queue import build_due_queues, build_queue
 from crm.models import Contact, EmailAddress
 from targetlists.models import TargetListEntry
 from tests.factories import (

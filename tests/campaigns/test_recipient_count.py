@@ -4,7 +4,7 @@ against build_queue itself on the same lists."""
 import pytest
 
 from campaigns.models import CampaignType
-from campaigns.queue import build_queue, count_recipients
+from campaigns.sending.queue import build_queue, count_recipients
 from tests.campaigns.test_queue import address, in_list, mass_email_to
 from tests.factories import ContactFactory, LeadFactory, TargetListFactory, UserFactory
 

@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.files.base import ContentFile
 
-from campaigns import tokens
+from campaigns.authoring import tokens
+from campaigns.authoring.rendering import CompiledMassEmail, RenderError, TrackingUrlError
 from campaigns.models import CampaignType, EmailQueueItem
-from campaigns.rendering import CompiledMassEmail, RenderError, TrackingUrlError
 from crm.models import EmailAccount, EmailTemplate, EmailTemplateAttachment, OutboundEmailSettings
 from tests.factories import SITE_URL as SITE
 from tests.factories import (

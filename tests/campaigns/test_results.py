@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import result_counters
 from campaigns.models import EmailQueueItem, HitCounter, LogCounter
-from campaigns.results import reason_words, results
+from campaigns.results import counters as result_counters
+from campaigns.results.figures import reason_words, results
 from tests.factories import (
     CampaignFactory,
     CampaignLogRecordFactory,

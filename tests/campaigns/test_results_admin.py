@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import translation
 
-from campaigns import result_counters
+from campaigns.results import counters as result_counters
 from tests.campaigns.test_results import scenario
 from tests.factories import CampaignFactory, MarketerFactory, UserFactory
 

@@ -8,10 +8,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from campaigns import claims
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.sending import CHUNK_SIZE, run_send_job
-from campaigns.transport import Transport
+from campaigns.sending import claims
+from campaigns.sending.job import CHUNK_SIZE, run_send_job
+from campaigns.sending.transport import Transport
 from crm.models import JobRun, OutboundEmailSettings
 from tests.factories import (
     CampaignFactory,

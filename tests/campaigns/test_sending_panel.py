@@ -8,8 +8,8 @@ from django.utils import formats, timezone
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.models import MassEmail, MassEmailSettings
-from campaigns.send_now import SendNowRefused, send_now
-from campaigns.sending_estimate import estimate
+from campaigns.results.estimate import estimate
+from campaigns.sending.send_now import SendNowRefused, send_now
 from tests.campaigns.test_mass_email_admin import change_url, marketer  # noqa: F401
 from tests.campaigns.test_queue import address, in_list
 from tests.factories import (

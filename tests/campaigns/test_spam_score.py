@@ -15,9 +15,9 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns import dkim
+from campaigns.authoring import dkim
+from campaigns.authoring.rendering import CompiledMassEmail
 from campaigns.models import DkimKey, EmailQueueItem, MassEmail
-from campaigns.rendering import CompiledMassEmail
 from crm import secrets
 from crm.models import Contact, EmailTemplate
 

@@ -4,7 +4,7 @@ import pytest
 from django.template.loader import render_to_string
 
 from campaigns.models import MassEmailSettings
-from campaigns.statistics import campaign_statistics, percent_of
+from campaigns.results.statistics import campaign_statistics, percent_of
 from tests.factories import (
     CampaignFactory,
     CampaignLogRecordFactory,

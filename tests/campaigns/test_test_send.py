@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from campaigns import claims
+from campaigns.authoring.trial_send import TestSendError, send_test
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.sending import run_send_job
-from campaigns.test_send import TestSendError, send_test
+from campaigns.sending import claims
+from campaigns.sending.job import run_send_job
 from tests.factories import (
     ContactFactory,
     EmailTemplateFactory,

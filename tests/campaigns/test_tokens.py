@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 
 
 def test_it_reads_back_what_it_made():

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignType, EmailQueueItem, MassEmailSettings
 from tests.factories import (
     CampaignFactory,

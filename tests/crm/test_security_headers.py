@@ -6,7 +6,7 @@ import pytest
 from django.test import RequestFactory
 from django.urls import reverse
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from crm.security_headers import (
     ADMIN,
     NONCE,

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
 from targetlists.models import TargetList
 from tests.factories import (

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.contrib.auth.models import Permission
 
-from campaigns import result_counters
 from campaigns.models import MassEmail
+from campaigns.results import counters as result_counters
 from crm.jobs import ensure_scheduled_jobs
 from tests.campaigns.test_queue import address, in_list
 from tests.campaigns.test_results import scenario

@@ -4,7 +4,7 @@ style blocks and frames) and the public pages work and trigger no violation."""
 import pytest
 from django.urls import reverse
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from tests.crm.test_captured_mail import send_to_capture
 from tests.factories import (
     ContactFactory,

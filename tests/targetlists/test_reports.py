@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from crm.jobs import SYNC_REPORTS
 from crm.models import Contact, JobRun, Lead
-from targetlists import reports
+from targetlists import report_fields, reports
 from targetlists.models import Report, ReportCondition, TargetListEntry
 from targetlists.tasks import run_report_sync
 from tests.factories import (
@@ -243,5 +243,5 @@ def test_the_field_menu_offers_the_fields_of_the_reports_kind_of_record(marketer
     added = marketer_client.get(reverse("admin:targetlists_report_add"))
     groups = added.context["inline_admin_formsets"][0].formset.forms[0].fields["field"].choices
     assert [str(label) for label, _fields in groups] == [
-        str(Report.Entity(kind).label) for kind in reports.FIELDS
+        str(Report.Entity(kind).label) for kind in report_fields.FIELDS
     ]

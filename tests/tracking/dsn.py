@@ -5,7 +5,7 @@ message); `exim_headers_dsn` Exim's with text/rfc822-headers. The sample strings
 on real reports, with our headers put in.
 """
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 
 ORIGINAL = """\
 From: Newsletter <news@example.com>

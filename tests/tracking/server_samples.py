@@ -12,7 +12,7 @@ Every function takes the queue item and returns the whole message as bytes. Repo
 RFC 3464, feedback-loop reports and auto-replies are in report_samples.py.
 """
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from tests.tracking.dsn import original
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord, MassEmailSettings
-from campaigns.statistics import log_counts
+from campaigns.results.statistics import log_counts
 from tests.factories import SentQueueItemFactory
 from tests.tracking.dsn import exim_headers_dsn, postfix_dsn
 from tracking import bounces

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from crm.celery import app as celery_app
 from tests.factories import MassEmailFactory, SentQueueItemFactory, TrackingUrlFactory

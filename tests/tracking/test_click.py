@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from tests.factories import (
     CampaignFactory,

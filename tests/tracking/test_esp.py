@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from targetlists.models import TargetListEntry
 from tests.factories import SentQueueItemFactory, TargetListFactory, TrackingUrlFactory

@@ -7,7 +7,7 @@ come from there.
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from tests.exim_server import exim_mta  # noqa: F401
 from tests.imap_server import imap_mailbox, imap_server  # noqa: F401
 from tests.tracking.dsn import original

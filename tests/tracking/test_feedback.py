@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from tests.factories import SentQueueItemFactory
 from tests.imap_server import imap_mailbox, imap_server  # noqa: F401

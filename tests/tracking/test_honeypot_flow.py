@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.utils import timezone
 
-from campaigns import tokens
+from campaigns.authoring import tokens
+from campaigns.authoring.rendering import CompiledMassEmail
 from campaigns.models import EmailQueueItem
-from campaigns.rendering import CompiledMassEmail
 from tests.factories import (
     EmailTemplateFactory,
     MassEmailFactory,

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from tests.factories import SentQueueItemFactory, TargetListEntryFactory, TrackingUrlFactory
 from tracking.classification import agent_reason

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from crm.jobs import CHECK_GROUP_EMAIL_ACCOUNTS
 from crm.models import EmailAccount, JobRun

@@ -8,9 +8,9 @@ bounce mailbox and "Check Group Email Accounts" records them.
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord, MassEmail, MassEmailSettings
-from campaigns.sending import run_send_job
+from campaigns.sending.job import run_send_job
 from tests.factories import (
     ContactFactory,
     EmailAddressFactory,

@@ -9,7 +9,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from tests.factories import SentQueueItemFactory, TrackingUrlFactory
 from tests.tracking.test_esp import auth
 

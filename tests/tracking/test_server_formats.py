@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
 from tests.factories import SentQueueItemFactory
 from tests.tracking import report_samples as reports

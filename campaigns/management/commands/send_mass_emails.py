@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.sending import SendConfigurationError, run_recorded_send_job
+from campaigns.sending.job import SendConfigurationError, run_recorded_send_job
 
 
 class Command(BaseCommand):

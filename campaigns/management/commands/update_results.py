@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from campaigns.result_counters import rebuild_counters, update_counters
+from campaigns.results.counters import rebuild_counters, update_counters
 
 
 class Command(BaseCommand):

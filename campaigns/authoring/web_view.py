@@ -16,9 +16,9 @@ from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from campaigns import tokens
+from campaigns.authoring import tokens
+from campaigns.authoring.rendering import CompiledMassEmail, RenderError
 from campaigns.models import EmailQueueItem
-from campaigns.rendering import CompiledMassEmail, RenderError
 
 SANDBOX = (
     "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "

@@ -12,9 +12,9 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from campaigns import html_body
-from campaigns.link_tracking import check_codes_exist
+from campaigns.authoring import html_body
 from campaigns.models import Campaign, TrackingUrl
+from campaigns.models.tracking_codes import check_codes_exist
 from crm import placeholders
 from crm.models import EmailTemplate
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from campaigns import html_body, mime, tokens
+from campaigns.authoring import html_body, mime, tokens
 from crm import placeholders
 from crm.placeholders import Placeholder
 

@@ -13,8 +13,6 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import deferrals
-from campaigns.bounce_kinds import HARD, SOFT, kind_of_reply
 from campaigns.models import (
     CampaignLogRecord,
     EmailQueueItem,
@@ -22,10 +20,13 @@ from campaigns.models import (
     MassEmailSettings,
     SentEmail,
 )
+from campaigns.sending import deferrals
+from campaigns.sending.bounce_kinds import HARD, SOFT, kind_of_reply
 from crm.models import EmailAddress
 
 Status = EmailQueueItem.Status
-# WAITING: not tried because the recipient's domain is deferring this run (campaigns.deferrals).
+# WAITING: not tried because the recipient's domain is deferring this run
+# (campaigns.sending.deferrals).
 SENT, RETRY, FAILED, WAITING = "sent", "retry", "failed", "waiting"
 TARGET_FIELDS = EmailQueueItem.TARGET_FIELDS
 
@@ -51,7 +52,7 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     not overwritten. Deferred items go back to Pending with their next attempt time until
     `max_attempts` is reached; test items are never retried. Items waiting for their domain go
     back to Pending as they were. A 5xx refusal also logs a bounce of the kind its code and
-    words say (campaigns.bounce_kinds); only a hard one makes the address invalid.
+    words say (campaigns.sending.bounce_kinds); only a hard one makes the address invalid.
     """
     now = timezone.now()
     for outcome in outcomes:

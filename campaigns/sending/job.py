@@ -1,10 +1,10 @@
 """The sending job (spec §4): claim a portion of each In Process mass email, render, send, record.
 
 `run_send_job` is what the Celery beat entry "Send Mass Emails" and `manage.py send_mass_emails`
-run. Items are claimed in chunks (campaigns.claims), sent over one reused SMTP connection per
-account (campaigns.transport), and each chunk's results are recorded in one short transaction:
-a bulk status update, the Sent log rows and, when asked, the stored copies. See docs/delivery.md
-for the guarantees (at-least-once, duplicates bounded by CHUNK_SIZE).
+run. Items are claimed in chunks (campaigns.sending.claims), sent over one reused SMTP connection
+per account (campaigns.sending.transport), and each chunk's results are recorded in one short
+transaction: a bulk status update, the Sent log rows and, when asked, the stored copies. See
+docs/delivery.md for the guarantees (at-least-once, duplicates bounded by CHUNK_SIZE).
 
 One item, one fate: whatever goes wrong with one item (its address, its rendering, its SMTP
 exchange) fails or defers that item alone, with a sentence in `last_error`. An exception that
@@ -23,13 +23,13 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns import claims
-from campaigns.deferrals import DomainBackoff, domain_of
+from campaigns.authoring.rendering import CompiledMassEmail, RenderedMessage, RenderError
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.outcomes import FAILED, RETRY, SENT, WAITING, Outcome, record
-from campaigns.queue import build_due_queues
-from campaigns.rendering import CompiledMassEmail, RenderedMessage, RenderError
-from campaigns.transport import (
+from campaigns.sending import claims
+from campaigns.sending.deferrals import DomainBackoff, domain_of
+from campaigns.sending.outcomes import FAILED, RETRY, SENT, WAITING, Outcome, record
+from campaigns.sending.queue import build_due_queues
+from campaigns.sending.transport import (
     AddressRefused,
     ConfigurationProblem,
     ConnectionProblem,

@@ -10,8 +10,8 @@ Every failure is sorted into what the job must do next:
 - TemporaryRejection: this message was deferred: a 4xx to MAIL, RCPT or DATA (a 421 to RCPT or
   DATA included), or the connection lost while it was in flight. A 421 to MAIL once the session
   has carried messages closes that session only: the message goes out over a new one. The
-  item uses an attempt and waits for its next attempt time (campaigns.outcomes); the session is
-  reopened for the next message, a bounded number of times per run.
+  item uses an attempt and waits for its next attempt time (campaigns.sending.outcomes); the session
+  is reopened for the next message, a bounded number of times per run.
 - PermanentRejection: a 5xx reply for this recipient; the item fails with the server's words.
 - AddressRefused: the address cannot be carried (not encodable, or a UTF-8 local part and a
   server without SMTPUTF8); the item fails, nothing was sent.

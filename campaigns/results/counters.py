@@ -3,7 +3,7 @@
 Each source table is folded by primary key range: the rows after its watermark, grouped by the
 counters' keys in one GROUP BY per kind of counter, then added to the counters under a lock of
 the watermark row, so two runs never fold the same rows. The same grouping, run on the rows
-after the watermark, gives campaigns.results the figures not folded yet (`log_groups`,
+after the watermark, gives campaigns.results.figures the figures not folded yet (`log_groups`,
 `hit_groups`).
 
 Tracking hits are folded only once settled (older than SETTLE_SECONDS): the machine rules may

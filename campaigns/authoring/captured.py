@@ -5,7 +5,7 @@ from email.message import EmailMessage
 
 from django.utils.translation import gettext as _
 
-from campaigns import tokens
+from campaigns.authoring import tokens
 from campaigns.models import EmailQueueItem
 
 

@@ -16,8 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.authoring import template_editor
 from crm import placeholders
-from crm.admin import template_editor
 from crm.models import Account, Contact, EmailTemplate, EmailTemplateAttachment, Lead
 
 MATCHES_PER_TYPE = 10

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from campaigns.authoring.rendering import CompiledMassEmail, RenderError
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.outcomes import FAILED, SENT, Outcome, record
-from campaigns.rendering import CompiledMassEmail, RenderError
-from campaigns.sending import send_chunk
-from campaigns.transport import Transport, smtp_source
+from campaigns.sending.job import send_chunk
+from campaigns.sending.outcomes import FAILED, SENT, Outcome, record
+from campaigns.sending.transport import Transport, smtp_source
 from crm.models import EmailAddress
 
 

@@ -4,7 +4,8 @@ In this order: the CSS of `<style>` blocks is inlined into the elements' style a
 css-inline (media queries and other at-rules stay in a `<style>` block of the head, for the mail
 apps that read them); the "View in browser" line and the hidden preheader are put first in the
 body; with "track all links", each web link becomes a tracking URL of the campaign
-(campaigns.link_tracking). All of it happens at compile time, so sending speed is unchanged.
+(campaigns.authoring.link_tracking). All of it happens at compile time, so sending speed is
+unchanged.
 """
 
 import html
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 import css_inline
 from django.utils.translation import gettext
 
-from campaigns import link_tracking
-from campaigns.html_body import BODY_START
+from campaigns.authoring import link_tracking
+from campaigns.authoring.html_body import BODY_START
 
 # Hidden in every mail app, yet read as the preview text after the subject.
 PREHEADER_TAG = (

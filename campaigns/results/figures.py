@@ -1,6 +1,6 @@
 """The results of a campaign or of one of its mass emails (tests excluded), read from counters.
 
-Figures come from the counters campaigns.result_counters maintains, plus the log records and
+Figures come from the counters campaigns.results.counters maintains, plus the log records and
 hits after their watermarks (a primary key range), grouped the same way: a page never scans the
 log or the hits. Every figure is given in recipients unless it says hits.
 """
@@ -14,7 +14,6 @@ from django.apps import apps
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
-from campaigns import result_counters as counters
 from campaigns.models import (
     Campaign,
     CampaignLogRecord,
@@ -25,6 +24,7 @@ from campaigns.models import (
     MassEmailSettings,
     TrackingUrl,
 )
+from campaigns.results import counters
 
 Action = CampaignLogRecord.Action
 ALL = counters.ALL_RECIPIENTS
@@ -319,7 +319,7 @@ def results(campaign: Campaign, mass_email: MassEmail | None = None) -> Results:
 
 def summary(campaign: Campaign) -> list:
     """The campaign page's figures (statistics.Figure, the ones its type shows) from counters."""
-    from campaigns import statistics
+    from campaigns.results import statistics
 
     figures = results_figures(campaign)
     values = {

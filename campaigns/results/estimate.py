@@ -9,8 +9,8 @@ from django.apps import apps
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from campaigns.claims import hourly_allowance
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.sending.claims import hourly_allowance
 from crm.jobs import SEND_MASS_EMAILS
 from crm.models import JobRun
 

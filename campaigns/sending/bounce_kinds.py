@@ -1,7 +1,7 @@
 """What a mail server's refusal says about the address: hard, soft or blocked (a pure function).
 
-One rule for every refusal, wherever it comes from: a 5xx at send time (campaigns.outcomes), a
-returned delivery report (tracking.bounces) and an ESP's webhook (tracking.esp).
+One rule for every refusal, wherever it comes from: a 5xx at send time (campaigns.sending.outcomes),
+a returned delivery report (tracking.bounces) and an ESP's webhook (tracking.esp).
 
 - HARD, the address is bad: 5.1.x except 5.1.7/5.1.8 (those are about the sender), 5.2.1,
   5.4.4, 5.1.10 (null MX), or a 5xx without a specific enhanced code whose text says the user

@@ -11,7 +11,7 @@ from django.utils import formats, timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
-from campaigns.results import ChartPoint
+from campaigns.results.figures import ChartPoint
 
 WIDTH, HEIGHT = 900, 280
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 40

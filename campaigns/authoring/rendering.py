@@ -1,27 +1,27 @@
 """Rendering a mass email: compiled once per mass email, filled in per recipient.
 
 `CompiledMassEmail.compile(mass_email)` reads the settings, checks the template and its tracking
-URLs, parses the HTML once (campaigns.html_body), and pre-encodes the whole message as one bytes
-%-format: fixed headers, boundaries, attachments in base64, and the bodies' literal pieces
+URLs, parses the HTML once (campaigns.authoring.html_body), and pre-encodes the whole message as one
+bytes %-format: fixed headers, boundaries, attachments in base64, and the bodies' literal pieces
 already quoted-printable, each ending in a soft line break, with a slot per placeholder.
 `render(item)` then only computes and encodes the recipient's values (person fields, signed
 tokens in URLs) and fills the slots.
 
-Per-recipient URLs, all under MassEmailSettings.base_url, with campaigns.tokens tokens:
+Per-recipient URLs, all under MassEmailSettings.base_url, with campaigns.authoring.tokens tokens:
   {optOutUrl}        tracking:opt_out    …/u/<OPT_OUT item>/            (a page; its POST acts)
   List-Unsubscribe   tracking:one_click  …/u/<OPT_OUT item>/one-click/  (RFC 8058 one-click POST)
   {trackingUrl:ID}   tracking:click      …/c/<CLICK item, ID>/
   open pixel         tracking:open       …/o/<OPEN item>/
   hidden link        tracking:click      …/c/<CLICK item, 0>/   (HTML only, before the first
                      {trackingUrl:ID}: a honeypot no person sees, so scanners' clicks show)
-  {webViewUrl}       web_view            …/v/<WEB_VIEW item>/   (campaigns.web_view)
+  {webViewUrl}       web_view            …/v/<WEB_VIEW item>/   (campaigns.authoring.web_view)
 Headers: Message-ID <massmail.<HEADER item>@<from domain>> (the same when an item is retried),
 X-Queue-Item-Id: <HEADER item>, List-Id and Feedback-ID; with VERP on, envelope sender
 bounce+<VERP item>@<domain>. With a DKIM key for the from domain (or a parent), each message
-is signed last, over its final bytes (campaigns.dkim).
+is signed last, over its final bytes (campaigns.authoring.dkim).
 
-Before splitting, the template is prepared once (campaigns.preparing): CSS inlined, preheader
-and web view line, and with "track all links" every web link made a {trackingUrl:ID}.
+Before splitting, the template is prepared once (campaigns.authoring.preparing): CSS inlined,
+preheader and web view line, and with "track all links" every web link made a {trackingUrl:ID}.
 
 The admin switch "disable the mandatory opt-out link" only stops appending a link to the body:
 List-Unsubscribe stays, because Gmail and Yahoo require it of bulk senders. Informational
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext
 
-from campaigns import dkim, mime, preparing, slots, tokens
+from campaigns.authoring import dkim, mime, preparing, slots, tokens
 from campaigns.models import CampaignType, DkimKey, MassEmailSettings, TrackingUrl
 from crm import addresses, placeholders
 from crm.models import OutboundEmailSettings
@@ -283,7 +283,8 @@ class CompiledMassEmail:
         URL of another campaign) with a message for the marketer.
 
         Test sends (`is_test`) render exactly like real ones, working links included. `for_web`
-        compiles for the web view (campaigns.web_view): no open pixel, bodies kept unencoded.
+        compiles for the web view (campaigns.authoring.web_view): no open pixel, bodies kept
+        unencoded.
         """
         mass_settings = MassEmailSettings.load()
         policy = _policy(mass_email, mass_settings)

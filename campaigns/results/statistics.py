@@ -1,8 +1,8 @@
 """Campaign statistics (tests excluded), computed from indexed aggregates of the campaign log.
 
 Bounces show as a total and by kind: hard, soft and blocked (the message or our server was
-refused; campaigns.bounce_kinds). blocked_bursts() lists, for the mass email page, the domains
-that blocked a mass email's messages lately: what a marketer must see first.
+refused; campaigns.sending.bounce_kinds). blocked_bursts() lists, for the mass email page, the
+domains that blocked a mass email's messages lately: what a marketer must see first.
 
 A GROUP BY over the log's (campaign, action, is_test) index gives most figures; human figures
 (opens and clicks that were not a proxy's or a scanner's) come from a counter that the tracking

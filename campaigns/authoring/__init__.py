@@ -1,0 +1,1 @@
+"""Authoring: rendering, slots, MIME, HTML compile, link tracking, DKIM, web view, trial sends."""

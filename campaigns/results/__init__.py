@@ -1,0 +1,1 @@
+"""Results: statistics, counters, charts, progress and estimates."""
