@@ -14,13 +14,13 @@ from campaigns.bounce_kinds import bounce_kind, codes_in, kind_of_reply
         ("550 5.2.1 The email account that you tried to reach is disabled.", "hard"),
         ("550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard"),
         ("554 5.4.4 Unable to route: no mail hosts for domain", "hard"),
-        ("550 Requested action not taken: mailbox unavailable", "hard"),
+        ("550 Requested action not taken: mailbox unavailable", "soft"),
         ("554 delivery error: dd This user doesn't have a yahoo.com account", "hard"),
         ("550 No such user here", "hard"),
         ("452 4.2.2 The email account that you tried to reach is over quota.", "soft"),
         ("552 5.2.2 Mailbox full", "soft"),
         ("552 5.3.4 Message size exceeds fixed maximum message size", "soft"),
-        ("421 4.7.0 [TSS04] Messages temporarily deferred due to user complaints", "soft"),
+        ("421 4.7.0 [TSS04] Messages temporarily deferred due to user complaints", "blocked"),
         ("451 4.7.1 Greylisted, please try again later", "soft"),
         ("550 5.0.0 Message rejected for an unknown reason", "soft"),
         (
@@ -46,9 +46,14 @@ def test_it_classifies_a_servers_reply(reply, kind):
     assert kind_of_reply(reply) == kind
 
 
-def test_the_enhanced_code_decides_over_the_words_when_it_is_specific():
-    assert bounce_kind(550, "5.1.1", "blocked by policy") == "hard"
-    assert bounce_kind(550, "5.7.1", "user unknown") == "blocked"
+def test_the_enhanced_code_decides_unless_the_servers_own_words_say_plainly_otherwise():
+    assert bounce_kind(550, "5.1.1", "Recipient address rejected") == "hard"
+    assert bounce_kind(550, "5.1.1", "Requested action not taken: mailbox unavailable") == "hard"
+    assert bounce_kind(550, "5.1.1", "192.0.2.1 has sent to too many recipients") == "blocked"
+    assert bounce_kind(550, "5.1.1", "max message size exceeded") == "soft"
+    assert bounce_kind(550, "5.7.1", "user unknown") == "hard"
+    assert bounce_kind(550, "5.7.1", "user unknown; blocked by policy") == "blocked"
+    assert bounce_kind(550, "5.1.8", "no such domain example.com") == "blocked"
     assert bounce_kind(550, "5.0.0", "user unknown") == "hard"
 
 
