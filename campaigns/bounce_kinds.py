@@ -68,16 +68,34 @@ NO_SUCH_USER = re.compile(
     r"|no mx (record )?(found )?for|couldn't find (a mail exchanger|any host)"
     r"|recipient.{0,10} is not a valid|not a valid user here|not an active (address|user|account"
     r"|mailbox)|address (couldn't|could not|cannot|can't) be found|(mailbox|user|recipient)"
-    r" has moved|no forwarding address",
+    r" has moved|no forwarding address|(mailbox|address|account) unknown|no longer accepts mail"
+    r"|bad destination (mailbox|system) address"
+    # the same in the languages servers most often answer in
+    r"|destinataire inconnu|utilisateur (inconnu|non recens)|n'existe pas|usuario (desconocido"
+    r"|inexistente)|destinatario (desconocido|inexistente)|no existe\b|inexistente|usu.rio"
+    r" (inv.lido|desconhecido)|n.o existe|(empf.nger|benutzer|adresse) unbekannt|existiert nicht"
+    r"|utente (sconosciuto|inesistente)|non esiste",
     re.IGNORECASE,
 )
 # Words that are no proof the address is dead: the mailbox may come back (issue 21).
 NOT_PROOF = re.compile(
     r"mailbox (is )?(currently |temporarily )?(unavailable|not available)|(user|recipient"
     r"|addressee) (is )?(currently )?unavailable|\bnot local\b|unavailable to take delivery"
-    r"|temporar(y|ily) (locked|disabled|suspended|blocked|unavailable)|currently (suspended"
-    r"|disabled|unavailable|locked)|\b(locked|frozen|suspended)\b|try again later"
-    r"|please try later",
+    r"|\b(locked|frozen|suspended)\b|try again later|please try later",
+    re.IGNORECASE,
+)
+# A state the mailbox says it is in only for now: no proof, whatever else is said of it.
+FOR_NOW = re.compile(
+    r"temporar(y|ily) (locked|disabled|suspended|blocked|unavailable|inactive)"
+    r"|currently (suspended|disabled|unavailable|locked|inactive)",
+    re.IGNORECASE,
+)
+# An unknown user the server does not commit to: "unknown or mailbox full", "may not exist or
+# you may not have permission".
+HEDGED = re.compile(
+    r"(unknown|not exist|n'existe pas|desconocido|inexistente|unbekannt)\W+(or|ou|o|oder)\W+"
+    r"(\S+\W+){0,5}?(full|lleno|llena|pleine|voll|unavailable|not available|nicht verf"
+    r"|permission|autoris|permiso)",
     re.IGNORECASE,
 )
 # A failed DNS lookup is not a "no such domain": the domain may well exist.
@@ -101,9 +119,11 @@ BLOCKED_WORDS = re.compile(
     r"|8-bit data|not (rfc ?\d* )?compliant|illegal attachment|mass mailer|host network not"
     r"|mismatches client|invalid ip|(weren't|were not|was not) sent\. (please|we recommend)"
     r"|smtp server of your isp|open relay|insecure mail relay|mail rejected by destination"
-    r"|unable to relay",
+    r"|unable to relay|bloqu(e|é|ée|eado|eada)\b|blockiert|gesperrt",
     re.IGNORECASE,
 )
+# An address ("<user@policy.example>") or a host quoted with its IP ("mx.spam.example[192.0.2.1]").
+NAMES = re.compile(r"<?[\w.+=%'-]+@[\w-]+(\.[\w-]+)+>?|\b[\w-]+(\.[\w-]+)+ ?\[[\d.:a-fA-F]+\]")
 RECIPIENT_REJECTED = re.compile(r"recipient address(es)? rejected", re.IGNORECASE)
 FULL_OR_TOO_BIG = re.compile(
     r"(mailbox|inbox|account|disk|quota|storage|mail ?box is|mailfolder is) ?(is )?(full"
@@ -112,7 +132,9 @@ FULL_OR_TOO_BIG = re.compile(
     r"|space|disk)|space not enough|out of storage|too (large|big)|size (limit|exceeds)"
     r"|exceeds? (the )?(maximum|size|fixed|allowed)|exceeded the (local )?limit|too much mail"
     r"|too many messages on|line limit exceeded|size exceeded|exceed\w* (its |their |the )?quota"
-    r"|(not|n't) have enough (space|storage)",
+    r"|(not|n't) have enough (space|storage)|bo.te (aux lettres )?(est )?pleine|buz.n (est. )?lleno"
+    r"|casilla (de correo )?(est. )?llena|postfach (ist )?voll|caixa (postal )?(est. )?cheia"
+    r"|casella (di posta )?piena",
     re.IGNORECASE,
 )
 # The SMTP stage a refusal came at, as MTAs quote it: "after RCPT TO:", "(in reply to end of
@@ -144,8 +166,9 @@ def bounce_kind(
     """HARD, SOFT or BLOCKED for a refusal (see the module), or None when nothing in it says
     the message failed: a 2xx code, or no code at all and a text that names no cause. `stage`
     is the SMTP stage the refusal came at when the caller knows it (else read in `text`)."""
-    words = kind_by_words(text)
     stage = stage or refusal_stage(text)
+    text = without_names(text)
+    words = kind_by_words(text)
     enhanced = ENHANCED.match((enhanced_status or "").strip())
     if enhanced is not None:
         klass, subject, detail = enhanced.group(1), int(enhanced.group(2)), int(enhanced.group(3))
@@ -218,7 +241,7 @@ def _weighed(specific: str, subject: int, detail: int, words: str | None, text: 
             return SOFT  # a DNS error, not a "no such domain"
         if (subject, detail) in ((2, 1), (1, 6)) and words != HARD:
             return words or SOFT  # "disabled" or "moved" without saying the user is gone
-        if NO_SUCH_USER.search(text):
+        if NO_SUCH_USER.search(text) and not FOR_NOW.search(text):
             return HARD
         if words == BLOCKED:
             return BLOCKED  # "550 5.1.1 … has sent to too many recipients this hour"
@@ -228,13 +251,20 @@ def _weighed(specific: str, subject: int, detail: int, words: str | None, text: 
     return specific
 
 
+def without_names(text: str) -> str:
+    """The server's words without the addresses and host names it quotes: a recipient at
+    policy.example or a host named spamfilter.example says nothing of policy or spam."""
+    return NAMES.sub(" ", text)
+
+
 def kind_by_words(text: str) -> str | None:
     """The kind a server's words say, most telling first: a refused sender, a DNS failure, an
     unknown user, a block, no proof (mailbox unavailable, not local, suspended), a full
     mailbox or a message too big; None when they say none of these."""
+    text = without_names(text)
     if SENDER_REFUSED.search(text):
         return BLOCKED
-    if DNS_NOT_PROOF.search(text):
+    if DNS_NOT_PROOF.search(text) or FOR_NOW.search(text) or HEDGED.search(text):
         return SOFT
     unknown, blocked = NO_SUCH_USER.search(text), BLOCKED_WORDS.search(text)
     if unknown and not blocked:

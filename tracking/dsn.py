@@ -183,6 +183,10 @@ def _chosen(field: str, told: str | None) -> str:
     return told if specific_status(told) or not specific_status(field) else field
 
 
+def _says_something(words: str) -> bool:
+    return codes_in(words) != (None, None) or kind_by_words(words) is not None
+
+
 def _code(field: str) -> str:
     found = ENHANCED.search(field)
     return found.group(0) if found else ""
@@ -206,7 +210,7 @@ def _kind(field: str, diagnostic: str, about: str, text: str) -> str:
     elif specific_status(field):
         words = about if codes_in(about) != (None, None) else ""
     else:
-        words = about or text
+        words = next((w for w in (about, text) if _says_something(w)), text)
     reply, told = codes_in(words)
     local = diagnostic.lower().startswith("x-unix")
     if diagnostic and told is None:
