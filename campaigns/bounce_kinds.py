@@ -124,6 +124,7 @@ BLOCKED_WORDS = re.compile(
 )
 # An address ("<user@policy.example>") or a host quoted with its IP ("mx.spam.example[192.0.2.1]").
 NAMES = re.compile(r"<?[\w.+=%'-]+@[\w-]+(\.[\w-]+)+>?|\b[\w-]+(\.[\w-]+)+ ?\[[\d.:a-fA-F]+\]")
+WORDS_READ = 5000  # characters of a server's words read: its reply comes first, not last
 RECIPIENT_REJECTED = re.compile(r"recipient address(es)? rejected", re.IGNORECASE)
 FULL_OR_TOO_BIG = re.compile(
     r"(mailbox|inbox|account|disk|quota|storage|mail ?box is|mailfolder is) ?(is )?(full"
@@ -166,6 +167,7 @@ def bounce_kind(
     """HARD, SOFT or BLOCKED for a refusal (see the module), or None when nothing in it says
     the message failed: a 2xx code, or no code at all and a text that names no cause. `stage`
     is the SMTP stage the refusal came at when the caller knows it (else read in `text`)."""
+    text = text[:WORDS_READ]
     stage = stage or refusal_stage(text)
     text = without_names(text)
     words = kind_by_words(text)
@@ -261,7 +263,7 @@ def kind_by_words(text: str) -> str | None:
     """The kind a server's words say, most telling first: a refused sender, a DNS failure, an
     unknown user, a block, no proof (mailbox unavailable, not local, suspended), a full
     mailbox or a message too big; None when they say none of these."""
-    text = without_names(text)
+    text = without_names(text[:WORDS_READ])
     if SENDER_REFUSED.search(text):
         return BLOCKED
     if DNS_NOT_PROOF.search(text) or FOR_NOW.search(text) or HEDGED.search(text):

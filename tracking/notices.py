@@ -21,7 +21,7 @@ FAILURE_WORDS = re.compile(
     r"|not delivered to|error (sending|delivering) your|problem delivering|rejected your message"
     r"|failed recipient|delivery status notification \(failure\)|could not send your"
     r"|was rejected|non-?delivery|(the )?following address(es)? (had|failed)|fatal errors"
-    r"|no pudo ser entregado|n'a pas pu|nicht zugestellt|non recapitabile",
+    r"|was aborted|no pudo ser entregado|n'a pas pu|nicht zugestellt|non recapitabile",
     re.IGNORECASE,
 )
 # A warning that says so in as many words, whatever else the notice says.

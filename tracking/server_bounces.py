@@ -65,6 +65,12 @@ BOUNCE_SUBJECT = re.compile(
     r"|returned mail|failure delivery|failed delivery|error sending|delivery notification",
     re.IGNORECASE,
 )
+# A subject that says the delivery failed, not only that there is news of it.
+FAILED_SUBJECT = re.compile(
+    r"undeliver|returned mail|fail|not delivered|could not be delivered|non.?deliver|rejected"
+    r"|error",
+    re.IGNORECASE,
+)
 # Sendmail quotes the remote reply as "(reason: 550 5.1.1 …)" and writes its own summary
 # line after the transcript, which can contradict it.
 REASON = re.compile(r"\(reason: ([^)\n]+)\)", re.IGNORECASE)
@@ -152,7 +158,8 @@ def failure(message: Message, notice: str) -> Recipient | None:
         return Recipient(DELAYED, None, codes_in(notice)[1] or "", "", address)
     reply, enhanced = codes_in(notice)
     failing = (reply or 0) >= 500 or (enhanced or "").startswith("5")
-    if failing or notices.says_failure(notice) or _bounce_subject(subject):
+    failed_subject = _bounce_subject(subject) and FAILED_SUBJECT.search(subject)
+    if failing or notices.says_failure(notice) or failed_subject:
         return _failed(notice, "")
     return None
 

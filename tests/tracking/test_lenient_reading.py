@@ -238,3 +238,10 @@ def test_a_multipart_whose_boundary_was_rewritten_is_split_at_the_one_it_uses(it
     broken = raw.replace(b'boundary="R"', b'boundary="REWRITTEN"', 1)
 
     assert bounces.parse(broken).kind == "soft"
+
+
+def test_a_success_notice_from_a_mail_system_is_left_alone(item):
+    body = "Your message to {email} was delivered to the recipient's mailbox."
+    subject = "Delivery Status Notification (Success)"
+
+    assert bounces.parse(notice(item, "postmaster@example.org", subject, body, "<>")) is None
