@@ -35,9 +35,10 @@ ENHANCED = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?![\d.])")
 TEXT_ENHANCED = re.compile(
     r"(?:(?<![^\s#(\[:;,=\"'<>])|(?<=\d\d\d-))([45])\.([0-7])\.(\d{1,3})(?!\.?\d)(?![\w-])"
 )
-# A three-digit reply code where servers write one: at a line's start, after "said:", "(",
-# "#", a quote, or before an enhanced code ("550-5.1.1", "550 5.1.1").
-REPLY = re.compile(r"(?:^|[\s:(\[#\"'=;])([245][0-5]\d)(?=[\s:-]|$)", re.MULTILINE)
+# A failure's three-digit reply code where servers write one: at a line's start, after "said:",
+# "(", "#", a quote, or before an enhanced code ("550-5.1.1", "550 5.1.1"). A 2xx or 3xx in a
+# failure's words is something else ("SIZE=222").
+REPLY = re.compile(r"(?:^|[\s:(\[#\"'=;])([45][0-5]\d)(?=[\s:-]|$)", re.MULTILINE)
 
 SENDER_REFUSED = re.compile(
     r"sender (address )?(rejected|refused|verify failed|unknown|domain (must|does not))"
@@ -63,7 +64,8 @@ NO_SUCH_USER = re.compile(
     r"(disabled|deactivated|inactive|discontinued|closed|deleted|terminated|cancell?ed)\b"
     r"|\bdeactivated|discontinued|no longer (active|in use|valid|available|on (this )?server)"
     r"|(address|mailbox) (is )?(invalid|wrong)|unroute?able (address|mail domain)"
-    r"|host (or domain name )?(not found|unknown)|unknown host|domain (name )?(not found"
+    r"|host (or domain name )?(not found|unknown)|unknown host|(host|domain) [\w.-]+ not found"
+    r"|domain (name )?(not found"
     r"|does not exist)|nxdomain|null mx|does not accept mail|indicated no smtp service"
     r"|no mx (record )?(found )?for|couldn't find (a mail exchanger|any host)"
     r"|recipient.{0,10} is not a valid|not a valid user here|not an active (address|user|account"
@@ -81,7 +83,10 @@ NO_SUCH_USER = re.compile(
 NOT_PROOF = re.compile(
     r"mailbox (is )?(currently |temporarily )?(unavailable|not available)|(user|recipient"
     r"|addressee) (is )?(currently )?unavailable|\bnot local\b|unavailable to take delivery"
-    r"|\b(locked|frozen|suspended)\b|try again later|please try later",
+    r"|\b(locked|frozen|suspended)\b|try again later|please try later"
+    # trouble on the receiving side: a mail loop, a system error
+    r"|mail loop|routing loop|loops back|too many hops|hop count exceeded|internal (system )?error"
+    r"|system error|local error|resources temporarily unavailable",
     re.IGNORECASE,
 )
 # A state the mailbox says it is in only for now: no proof, whatever else is said of it.
@@ -254,9 +259,10 @@ def _weighed(specific: str, subject: int, detail: int, words: str | None, text: 
 
 
 def without_names(text: str) -> str:
-    """The server's words without the addresses and host names it quotes: a recipient at
-    policy.example or a host named spamfilter.example says nothing of policy or spam."""
-    return NAMES.sub(" ", text)
+    """The server's words on one line (MTAs wrap replies anywhere) without the addresses and
+    host names it quotes: a recipient at policy.example or a host named spamfilter.example
+    says nothing of policy or spam."""
+    return " ".join(NAMES.sub(" ", text).split())
 
 
 def kind_by_words(text: str) -> str | None:
@@ -281,6 +287,7 @@ def kind_by_words(text: str) -> str | None:
 def refusal_stage(text: str) -> str | None:
     """The SMTP stage a quoted refusal came at: connect (greeting or HELO), mail, rcpt or data
     (the end of DATA); None when the words do not say."""
+    text = " ".join(text[:WORDS_READ].split())
     for stage, found in STAGE_WORDS:
         if found.search(text):
             return stage

@@ -48,7 +48,8 @@ COPY_FOLLOWS = re.compile(
     r"|(the )?original message as received|returned message|unsent message below"
     r"|start of returned message|returned mail follows|header of the source mail"
     r"|your message reads \(in part\)|message header follows|(the )?header and top \d+ lines"
-    r"|a summary of the undelivered message|old message)\b.*$"
+    r"|a summary of the undelivered message|old message|(the )?headers? of the original message"
+    r"|original message is following)\b.*$"
     r"|\b(the )?first \d+ lines of (your|the) original message follows?:?"
     r"|^>[ \t]?(return-path|received|from|date|message-id|subject|to|x-[\w-]+):",
     re.IGNORECASE | re.MULTILINE,

@@ -29,7 +29,16 @@ from email.utils import getaddresses
 
 from flufl.bounce import all_failures
 
-from campaigns.bounce_kinds import ENHANCED, REPLY, SOFT, bounce_kind, codes_in, kind_by_words
+from campaigns.bounce_kinds import (
+    BLOCKED,
+    ENHANCED,
+    HARD,
+    REPLY,
+    SOFT,
+    bounce_kind,
+    codes_in,
+    kind_by_words,
+)
 from tracking import notices
 from tracking.dsn import DELAYED, FAILED, Recipient, worst
 
@@ -159,7 +168,8 @@ def failure(message: Message, notice: str) -> Recipient | None:
     reply, enhanced = codes_in(notice)
     failing = (reply or 0) >= 500 or (enhanced or "").startswith("5")
     failed_subject = _bounce_subject(subject) and FAILED_SUBJECT.search(subject)
-    if failing or notices.says_failure(notice) or failed_subject:
+    says_cause = kind_by_words(notice) in (HARD, BLOCKED)  # "That's not a valid user here."
+    if failing or notices.says_failure(notice) or failed_subject or says_cause:
         return _failed(notice, "")
     return None
 

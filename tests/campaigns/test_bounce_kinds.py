@@ -138,3 +138,18 @@ def test_a_version_number_is_no_status():
     assert codes_in("Release 2.0.12 of Mailman: mta-5.5.0-3 delivered") == (None, None)
     assert codes_in("failed: 550-5.1.1 user unknown") == (550, "5.1.1")
     assert codes_in("error code 5.2.2.") == (None, "5.2.2")
+    assert codes_in("after MAIL FROM:<n@example.com> SIZE=222: 550 No") == (550, None)
+
+
+def test_replies_wrapped_over_lines_read_as_one():
+    reply = "550 NN-222 Unfortunately, messages from 192.0.2.1 weren't sent.\n    Please contact"
+
+    assert kind_of_reply(reply) == "blocked"
+    assert bounce_kind(550, None, "550 Rejected (in\n    reply to MAIL FROM command)") == "blocked"
+
+
+def test_trouble_on_the_receiving_side_is_soft_whatever_the_stage():
+    reply = "554 5.4.14 Hop count exceeded - possible mail loop (failed after I sent the message)"
+
+    assert kind_of_reply(reply) == "soft"
+    assert kind_of_reply("DNS lookup failure: host mx.example.invalid not found") == "hard"

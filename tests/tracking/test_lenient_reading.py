@@ -245,3 +245,26 @@ def test_a_success_notice_from_a_mail_system_is_left_alone(item):
     subject = "Delivery Status Notification (Success)"
 
     assert bounces.parse(notice(item, "postmaster@example.org", subject, body, "<>")) is None
+
+
+def test_a_notice_whose_only_words_name_the_cause_is_read(item):
+    body = "You sent mail to {email}. That's not a valid user here."
+
+    bounce = bounces.parse(notice(item, "<>", "", body))
+
+    assert (bounce.item_id, bounce.kind) == (item.pk, "hard")
+
+
+def test_the_returned_headers_after_a_notice_are_not_its_words(item):
+    body = (
+        "{email}\n  host mx.example.org[192.0.2.1]: 550 user unknown\n"
+        "--- The header of the original message is following. ---\n"
+        "X-Spam-Flag: blocked by nothing\nReceived: from sender.example.com\n"
+    )
+    subject = "Mail delivery failed: returning message to sender"
+
+    bounce = bounces.parse(
+        notice(item, "Mail Delivery System <mailer-daemon@example.net>", subject, body)
+    )
+
+    assert bounce.kind == "hard"
