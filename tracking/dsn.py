@@ -4,13 +4,15 @@ The delivery-status part is looked for wherever it is: at the top of a multipart
 in a multipart/mixed that a gateway or a forwarding client wrapped around it, or inside a
 forwarded message/rfc822. Its fields are read leniently:
 
-- Action: "failed", "failure", "fail", "error", with or without a trailing comment
+- Action: "failed", "failure", "fail", "error", "expired", with or without a trailing comment
   ("failed (Bad destination mailbox address)"); "delayed" is a warning; "delivered",
   "relayed" and "expanded" are successes;
-- Status: the enhanced code, or, when it is empty, missing or only generic (x.0.0), the more
-  specific one in the Diagnostic-Code (or the SMTP reply quoted in the report's text);
+- Status: the enhanced code, or the remote server's own one quoted in the Diagnostic-Code
+  when it is of the same class and says more (or in the report's text next to the recipient);
+- the kind: from the remote server's words first (see _kind()), then the code;
 - the per-message and per-recipient blocks are told apart by their fields, not their order,
-  so a report written in one block, or without per-recipient fields at all, is still read.
+  so a report written in one block, or without per-recipient fields at all (read from its
+  text), is still read; so is one sent as text/plain or in a multipart without boundaries.
 
 parse_report() returns one Recipient per failed or delayed recipient, or None when the message
 has no delivery-status part; an empty list when it has one that reports no failure or delay.
