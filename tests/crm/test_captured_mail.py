@@ -72,6 +72,7 @@ def test_the_detail_shows_headers_text_and_sandboxed_escaped_html(admin_client, 
     assert "<script>alert(1)</script>" not in html
     frame_url = reverse("captured_mail_html", args=[message.name])
     assert f'src="{frame_url}"' in html
+    assert "{#" not in html and "Its own page" not in html  # the template's comment stays hidden
 
 
 def test_the_frame_serves_the_html_with_a_policy_that_runs_no_script(admin_client, capture_dir):
