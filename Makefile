@@ -24,6 +24,14 @@ PYPROJECT_DIGEST = $(PYTHON) -c 'import hashlib, json, tomllib; \
 # The venv is made anew from the lock whenever the lock changes: exactly what it lists, then
 # the project itself (editable, no dependencies, built by the locked setuptools, whose warning
 # that an editable install imports folders of the same name is silenced: that is the point).
+# Two makes at once in one clone (two `make test`) build it one after the other, under flock
+# (util-linux; without it, unguarded): the second finds it built.
+ifeq ($(VENV_LOCKED),)
+$(STAMP): $(LOCK)
+	@mkdir -p var
+	@$(if $(shell command -v flock),flock var/venv.lock) \
+	  $(MAKE) --no-print-directory $(STAMP) VENV_LOCKED=1
+else
 $(STAMP): $(LOCK)
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +39,7 @@ $(STAMP): $(LOCK)
 	PYTHONWARNINGS=ignore::UserWarning \
 	  $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+endif
 
 venv: check-lock $(STAMP)
 
