@@ -49,9 +49,10 @@ check-lock:
 	  echo "$(LOCK) is not made from this pyproject.toml's dependencies: run 'make lock'." >&2; \
 	  exit 1; }
 
-# After editing dependencies in pyproject.toml: keeps every pin it can, adds what is new,
-# drops what is gone. `make lock-upgrade` takes the newest of everything; one package:
-# make lock LOCK_ARGS='--upgrade-package celery'.
+# The one command after editing dependencies in pyproject.toml. The lock covers them and every
+# extra (dev for make test), for Python 3.11 and later on any platform; it keeps every pin it
+# can, adds what is new, drops what is gone. `make lock-upgrade` takes the newest of
+# everything; one package: make lock LOCK_ARGS='--upgrade-package celery'.
 lock:
 	[ -x $(LOCK_TOOLS)/bin/uv ] && $(LOCK_TOOLS)/bin/uv --version | grep -q ' $(UV_VERSION) ' \
 	  || { $(PYTHON) -m venv $(LOCK_TOOLS) && \
@@ -60,7 +61,7 @@ lock:
 	  p = tomllib.load(open("pyproject.toml", "rb")); \
 	  print("\n".join(["pip", *p["build-system"]["requires"]]))' \
 	| $(LOCK_TOOLS)/bin/uv pip compile --quiet --no-config --default-index $(LOCK_INDEX) \
-	  --universal --python-version 3.11 --generate-hashes --extra dev \
+	  --universal --python-version 3.11 --generate-hashes --all-extras \
 	  --custom-compile-command 'make lock' $(LOCK_ARGS) -o $(LOCK) pyproject.toml -
 	echo "# pyproject.toml digest: $$($(PYPROJECT_DIGEST))" >> $(LOCK)
 
