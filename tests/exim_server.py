@@ -9,7 +9,8 @@ copies naming that user (as nobody's uid). Nothing outside the fixture's tempora
 and that namespace changes.
 
 `exim_mta` (session scope) starts Exim with its own configuration, spool and log in a fresh
-temporary directory, listening on 127.0.0.1 on a free port, without DNS: mail for
+temporary directory, listening on 127.0.0.1 on a port this run holds (tests.ports), without
+DNS: mail for
 
 - `<anyone>@local.test` finds no router: "Unrouteable address" (a hard bounce);
 - `<anyone>@policy.test` goes to an in-process SMTP server refusing it with a blocklist reply
@@ -34,7 +35,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.postfix_server import PostfixMta, _free_port, _Sink, _wait_until_listening
+from tests.ports import closed_port, server_port
+from tests.postfix_server import PostfixMta, _Sink, _wait_until_listening
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXIM_ROOT = Path(os.environ.get("EXIM_ROOT", REPOSITORY / "var" / "exim"))
@@ -110,7 +112,7 @@ def _configure(base: Path, port: int, sink_port: int) -> None:
     wrapper = base / "exim"
     wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH={libraries} exec {binary} "$@"\n')
     wrapper.chmod(0o755)
-    config = CONFIG.format(base=base, port=port, sink_port=sink_port, closed_port=_free_port())
+    config = CONFIG.format(base=base, port=port, sink_port=sink_port, closed_port=closed_port())
     (base / "exim.conf").write_text(config)
     passwd = Path("/etc/passwd").read_text() + f"Debian-exim:x:{NOBODY}:{NOBODY}::/:/bin/false\n"
     (base / "passwd").write_text(passwd)
@@ -138,9 +140,9 @@ def exim_mta() -> Iterator[PostfixMta]:
     base = Path(tempfile.mkdtemp(prefix="massmail-exim-"))
     os.chmod(base, 0o755)
     sink = _Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=server_port())
     controller.start()
-    port = _free_port()
+    port = server_port()
     process = None
     try:
         _configure(base, port, controller.port)

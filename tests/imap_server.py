@@ -2,9 +2,10 @@
 
 `imap_server` (session scope) starts a private Dovecot instance: its config file, runtime
 directories, log, passwd-file and Maildir storage all live in a fresh temporary directory,
-and it listens on 127.0.0.1 on a free port, so parallel test runs do not meet. The system's
-own Dovecot service and /etc/dovecot are not used. `imap_mailbox` (function scope) hands
-out the same server emptied, so each test starts with an empty INBOX and no other folders.
+and it listens on 127.0.0.1 on a port this run holds (tests.ports), so parallel test runs do
+not meet. The system's own Dovecot service and /etc/dovecot are not used. `imap_mailbox`
+(function scope) hands out the same server emptied, so each test starts with an empty INBOX
+and no other folders.
 
 Use it from a test module (or later a conftest) with
 `from tests.imap_server import imap_mailbox, imap_server  # noqa: F401`.
@@ -22,7 +23,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,12 +32,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import server_port
+
 DOVECOT = Path("/usr/sbin/dovecot")
 USERNAME = "bounces@example.test"
 PASSWORD = "bounce-secret"
 START_TIMEOUT = 10.0  # seconds for Dovecot to accept a LOGIN
 STOP_TIMEOUT = 10.0  # seconds for Dovecot to exit after SIGTERM
-START_ATTEMPTS = 3  # a free port can be taken by someone else before Dovecot binds it
 # The user that owns the mailbox when the tests run as root: it must not be root, and its
 # uid must be within first_valid_uid..last_valid_uid (set from it below).
 ROOT_MAIL_USER = "nobody"
@@ -56,13 +57,6 @@ CHROOTED_SERVICES = (
 _FETCH_RE = re.compile(rb"UID (\d+) FLAGS \(([^)]*)\)")
 # One LIST response line: `(\HasNoChildren) "." INBOX` or `(...) "." "Sent Items"`.
 _LIST_RE = re.compile(rb'\((?P<flags>[^)]*)\) (?P<delimiter>"[^"]*"|NIL) (?P<name>.+)')
-
-
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _quote(mailbox: str) -> str:
@@ -318,29 +312,21 @@ def _wait_until_ready(process: subprocess.Popen, server: ImapServer) -> bool:
 
 
 def _start(root: Path) -> tuple[subprocess.Popen, ImapServer]:
-    """Starts Dovecot under `root` and waits for it; retries if the port was taken."""
-    root.chmod(0o755)  # see _prepare
-    for attempt in range(1, START_ATTEMPTS + 1):
-        port = _free_port()
-        attempt_root = root / f"attempt-{attempt}"
-        attempt_root.mkdir()
-        config = _prepare(attempt_root, port)
-        server = ImapServer("127.0.0.1", port, USERNAME, PASSWORD)
-        with (attempt_root / "dovecot.out").open("wb") as output:
-            process = subprocess.Popen(
-                [str(DOVECOT), "-F", "-c", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        if _wait_until_ready(process, server):
-            return process, server
+    """Starts Dovecot under `root` and waits for it."""
+    port = server_port()
+    config = _prepare(root, port)
+    server = ImapServer("127.0.0.1", port, USERNAME, PASSWORD)
+    with (root / "dovecot.out").open("wb") as output:
+        process = subprocess.Popen(
+            [str(DOVECOT), "-F", "-c", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    if not _wait_until_ready(process, server):
         _stop(process)
-        log = _log(attempt_root)
-        if "Address already in use" in log and attempt < START_ATTEMPTS:
-            continue
-        raise RuntimeError(f"Dovecot did not accept a LOGIN on 127.0.0.1:{port}\n{log}")
-    raise AssertionError("unreachable")
+        raise RuntimeError(f"Dovecot did not accept a LOGIN on 127.0.0.1:{port}\n{_log(root)}")
+    return process, server
 
 
 @pytest.fixture(scope="session")

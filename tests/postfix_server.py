@@ -2,9 +2,9 @@
 
 `postfix_mta` (session scope) starts a private Postfix instance: its main.cf and master.cf,
 queue, data directory, mailboxes and log all live in a fresh temporary directory (`postfix -c`),
-it listens on 127.0.0.1 on a free port only, and it never looks up DNS nor sends anywhere but
-loopback: every destination domain is routed by its transport map to 127.0.0.1. The system's
-Postfix configuration (/etc/postfix) and queue are not used.
+it listens on 127.0.0.1 only, on a port this run holds (tests.ports), and it never looks up
+DNS nor sends anywhere but loopback: every destination domain is routed by its transport map
+to 127.0.0.1. The system's Postfix configuration (/etc/postfix) and queue are not used.
 
 Mail submitted to it for
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import shutil
 import smtplib
-import socket
 import subprocess
 import tempfile
 import threading
@@ -40,6 +39,8 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.ports import closed_port, server_port
 
 POSTFIX = Path("/usr/sbin/postfix")
 DAEMONS = Path("/usr/lib/postfix/sbin")
@@ -126,12 +127,6 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class _Sink:
     """The SMTP server that receives Postfix's bounces (and refuses policy.test recipients)."""
@@ -203,7 +198,7 @@ def _configure(base: Path, port: int, sink_port: int) -> None:
     main = MAIN_CF.format(base=base, daemons=DAEMONS, uid=nobody, gid=nobody, limit=MAILBOX_LIMIT)
     (base / "main.cf").write_text(main)
     (base / "master.cf").write_text(MASTER_CF.format(port=f"127.0.0.1:{port}"))
-    closed = _free_port()  # nothing listens there
+    closed = closed_port()
     (base / "transport").write_text(
         f"unreachable.test smtp:[127.0.0.1]:{closed}\n"
         f"policy.test smtp:[127.0.0.1]:{sink_port}\n"
@@ -256,9 +251,9 @@ def postfix_mta() -> Iterator[PostfixMta]:
     base = Path(tempfile.mkdtemp(prefix="massmail-postfix-"))
     os.chmod(base, 0o755)
     sink = _Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=server_port())
     controller.start()
-    port = _free_port()
+    port = server_port()
     try:
         _configure(base, port, controller.port)
         started = _postfix(base, "start")

@@ -1,4 +1,4 @@
-"""Real SMTP servers for the crm tests: aiosmtpd in-process on a free port.
+"""Real SMTP servers for the crm tests: aiosmtpd in-process on a port of this run (tests.ports).
 
 `running_server` can refuse chosen recipients with a given reply and require a login.
 """
@@ -13,11 +13,12 @@ from email.message import Message
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.ports import server_port
+
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port for a server of ours, or where nothing listens: no other run takes it."""
+    return server_port()
 
 
 class RecordingHandler:

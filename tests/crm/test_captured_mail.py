@@ -1,8 +1,13 @@
+import os
+import signal
 import smtplib
+import subprocess
+import sys
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.conf import settings
 from django.urls import reverse
 
 from crm.captured_mail import CaptureHandler, list_messages, store
@@ -72,6 +77,7 @@ def test_the_detail_shows_headers_text_and_sandboxed_escaped_html(admin_client, 
     assert "<script>alert(1)</script>" not in html
     frame_url = reverse("captured_mail_html", args=[message.name])
     assert f'src="{frame_url}"' in html
+    assert "{#" not in html and "Its own page" not in html  # the template's comment stays hidden
 
 
 def test_the_frame_serves_the_html_with_a_policy_that_runs_no_script(admin_client, capture_dir):
@@ -141,3 +147,26 @@ def test_it_lists_when_mail_without_a_date_was_captured(capture_dir):
     [message] = list_messages(capture_dir)
 
     assert message.date.tzinfo is not None and message.date.year >= 2026
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_the_capture_command_stops_on_a_signal(tmp_path, signum):
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "manage.py", "smtp_capture", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--directory", str(tmp_path)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert "SMTP capture listening" in process.stdout.readline()
+
+    process.send_signal(signum)
+
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(ConnectionRefusedError):
+        smtplib.SMTP("127.0.0.1", port)

@@ -1,4 +1,5 @@
-"""A real SMTP server for tests (aiosmtpd, in-process, on a free port) that counts what it gets.
+"""A real SMTP server for tests (aiosmtpd, in-process, on a port of this run: tests.ports) that
+counts what it gets.
 
 It can be told to refuse chosen recipients (e.g. 550 or 451 at RCPT), to answer a recipient a
 scripted sequence of replies (`script`: "421 …" twice, then accept; "DROP" hangs up while that
@@ -7,21 +8,21 @@ recover, like a server that is overloaded for a while, and to offer SMTPUTF8 (RF
 """
 
 import logging
-import socket
 import threading
 from collections import Counter
 from email import message_from_bytes
 
 from aiosmtpd.controller import Controller
 
+from tests.ports import server_port
+
 # aiosmtpd logs every SMTP command at INFO; tests read counts, not logs.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port for a server of ours, or where nothing listens: no other run takes it."""
+    return server_port()
 
 
 class CountingHandler:
@@ -106,7 +107,8 @@ class SmtpServer:
         self._controller.stop()
 
     def restart(self) -> None:
-        """Stop (dropping every open session) and listen again on the same port."""
+        """Stop (dropping every open session) and listen again on the same port, which no
+        one else can take meanwhile (tests.ports)."""
         self.go_down()
         self.come_up()
 

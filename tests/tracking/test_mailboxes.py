@@ -1,6 +1,5 @@
 """The job "Check Group Email Accounts" against a real IMAP server (Dovecot)."""
 
-import socket
 import time
 
 import pytest
@@ -11,6 +10,7 @@ from campaigns.models import CampaignLogRecord
 from crm.jobs import CHECK_GROUP_EMAIL_ACCOUNTS
 from crm.models import EmailAccount, JobRun
 from tests.factories import SentQueueItemFactory
+from tests.ports import closed_port
 from tests.tracking.dsn import exim_headers_dsn, postfix_dsn
 from tracking import bounces, mailboxes
 from tracking.mailboxes import MailboxFailure
@@ -173,9 +173,7 @@ def test_a_failing_account_fails_the_run_after_the_others_are_read(imap_mailbox)
 
 
 def test_a_server_that_is_down_is_named():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    port = closed_port()
     account = EmailAccount(
         name="Down", email_address="b@example.com", imap_host="127.0.0.1", imap_port=port
     )

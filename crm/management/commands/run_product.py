@@ -2,16 +2,18 @@
 
 Starts the web admin (runserver), a Celery worker, Celery beat (DatabaseScheduler) and, with
 DEBUG on, the local SMTP capture. Prints the URL and the demo logins once the web server
-answers. Ctrl-C or SIGTERM stops every process it started; if one of them dies, it stops the
-others and exits 1.
+answers. Ctrl-C, SIGTERM or SIGHUP stops every process it started (a second one kills them at
+once); if one of them dies, it stops the others and exits 1.
 """
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
-import threading
+import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -24,6 +26,8 @@ from django.db import connection
 from crm.management.commands.load_demo_data import DEMO_USERS
 
 POLL_SECONDS = 0.5
+STOP_POLL_SECONDS = 0.05  # how often a stop looks whether the children have gone
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -33,58 +37,155 @@ class Child:
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
+class StopSignals:
+    """While open, SIGINT, SIGTERM and SIGHUP are counted instead of acted on, and `wait` wakes
+    up when one comes.
+
+    The handler only adds one to a counter: it takes no lock and does no I/O. Python runs it in
+    the main thread between two bytecodes, wherever that thread is; a handler that set a
+    threading.Event could find the main thread inside that Event's own lock (Event.wait holds
+    it around its timed wait) and wait for it forever. The wake-up goes through a pipe that
+    the interpreter's C-level handler writes to (signal.set_wakeup_fd) and `wait` selects on.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._pipe: tuple[int, int] | None = None
+        self._previous_fd = -1
+        self._previous: dict[int, object] = {}
+
+    def open(self) -> None:
+        """Start counting (main thread only)."""
+        if self._pipe is not None:
+            return
+        self._pipe = os.pipe()  # not inherited by the children (PEP 446)
+        for fd in self._pipe:
+            os.set_blocking(fd, False)
+        self._previous_fd = signal.set_wakeup_fd(self._pipe[1], warn_on_full_buffer=False)
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._count)
+
+    def close(self, restore: bool = True) -> None:
+        """Give the signals back to the handlers they had before `open`; with `restore` off,
+        ignore them from now on (for a process that ends next)."""
+        if self._pipe is None:
+            return
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler if restore else signal.SIG_IGN)
+        signal.set_wakeup_fd(self._previous_fd)
+        for fd in self._pipe:
+            os.close(fd)
+        self._pipe, self._previous = None, {}
+
+    def _count(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def wait(self, timeout: float, seen: int = 0) -> bool:
+        """Wait up to `timeout` seconds until more than `seen` stop signals came in all;
+        whether they did."""
+        if self.count <= seen:
+            if self._pipe is None:
+                time.sleep(timeout)
+            else:
+                readable, _, _ = select.select([self._pipe[0]], [], [], timeout)
+                if readable:
+                    os.read(self._pipe[0], 4096)  # the wake-up bytes; `count` says how many
+        return self.count > seen
+
+
 class Supervisor:
     """Runs child processes, each in its own process group, and stops them all together."""
 
-    def __init__(self, children: list[Child], out: TextIO = sys.stdout, grace: float = 20.0):
+    def __init__(
+        self,
+        children: list[Child],
+        out: TextIO = sys.stdout,
+        grace: float = 20.0,
+        exit_after: bool = False,
+    ):
+        """`exit_after`: the process ends once the children are stopped, so a stop signal that
+        comes late is ignored rather than given back to its old handler (no KeyboardInterrupt
+        traceback on a third Ctrl-C)."""
         self.children = children
         self.out = out
         self.grace = grace
-        self.stopping = threading.Event()
+        self.exit_after = exit_after
+        self.signals = StopSignals()
+
+    def run(self, on_tick=None) -> int:
+        """`start`, then `wait`; whatever goes wrong, no child is left running."""
+        try:
+            self.start()
+        except BaseException:
+            self._end()
+            raise
+        return self.wait(on_tick)
 
     def start(self) -> None:
+        """Start the children. From here until `wait` returns, a stop signal is counted, not
+        fatal: one that comes while they start leaves the rest unstarted."""
+        self.signals.open()
         for child in self.children:
+            if self.signals.count:
+                return
             # A new session: a signal to the group also reaches the child's own children
             # (runserver's reloader, Celery's pool), and the terminal's Ctrl-C reaches only us.
             child.process = subprocess.Popen(child.argv, start_new_session=True)
 
+    def started(self) -> list[Child]:
+        return [c for c in self.children if c.process is not None]
+
     def dead_child(self) -> Child | None:
-        return next((c for c in self.children if c.process.poll() is not None), None)
+        return next((c for c in self.started() if c.process.poll() is not None), None)
 
     def wait(self, on_tick=None) -> int:
-        """Block until a signal (exit 0) or a child's death (exit 1); stop every child."""
-        previous = {
-            signum: signal.signal(signum, lambda *_: self.stopping.set())
-            for signum in (signal.SIGINT, signal.SIGTERM)
-        }
+        """Block until a stop signal (exit 0) or a child's death (exit 1); then, or if
+        anything goes wrong meanwhile, stop every child."""
         try:
-            while not self.stopping.wait(POLL_SECONDS):
+            while not self.signals.wait(POLL_SECONDS):
                 dead = self.dead_child()
                 if dead is not None:
-                    self.out.write(f"{dead.name} exited with code {dead.process.returncode}.\n")
-                    self.stop_all()
+                    self._say(f"{dead.name} exited with code {dead.process.returncode}.\n")
                     return 1
                 if on_tick is not None:
                     on_tick()
-            self.stop_all()
             return 0
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            self._end()
+
+    def _end(self) -> None:
+        try:
+            self.stop_all()
+        finally:
+            self.signals.close(restore=not self.exit_after)
 
     def stop_all(self) -> None:
-        self.out.write("Stopping...\n")
-        self.out.flush()
-        for child in self.children:
+        """SIGTERM to every child's group; SIGKILL to a child still running `grace` seconds
+        later, or at once when another stop signal comes; then to what is left of each group."""
+        self._say("Stopping...\n")
+        started = self.started()
+        for child in started:
             self._signal(child, signal.SIGTERM)
-        for child in self.children:
-            try:
-                child.process.wait(timeout=self.grace)
-            except subprocess.TimeoutExpired:
-                self.out.write(f"{child.name} did not stop in {self.grace} s; killing it.\n")
+        seen, deadline = self.signals.count, time.monotonic() + self.grace
+        while any(c.process.poll() is None for c in started):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.signals.wait(min(left, STOP_POLL_SECONDS), seen):
+                break
+        hurried = self.signals.count > seen
+        for child in started:
+            if child.process.poll() is None:
+                why = "stopping again" if hurried else f"it did not stop in {self.grace:g} s"
+                self._say(f"Killing {child.name} ({why}).\n")
                 self._signal(child, signal.SIGKILL)
                 child.process.wait()
             self._signal(child, signal.SIGKILL)  # Leftover grandchildren, if any.
+
+    def _say(self, text: str) -> None:
+        # After SIGHUP the terminal may be gone: stopping the children matters more than
+        # telling it so.
+        with suppress(OSError):
+            self.out.write(text)
+            self.out.flush()
 
     @staticmethod
     def _signal(child: Child, signum: int) -> None:
@@ -138,8 +239,8 @@ class Command(BaseCommand):
             # Every child (web, worker, beat) builds links on the address served here.
             os.environ["SITE_URL"] = served_url(host, port)
             follow_served_url(os.environ["SITE_URL"])
-        supervisor = Supervisor(self.children(host, port, capture), out=self.stdout)
-        supervisor.start()
+        children = self.children(host, port, capture)
+        supervisor = Supervisor(children, out=self.stdout, exit_after=True)
         announced = []
 
         def announce_when_ready() -> None:
@@ -147,7 +248,7 @@ class Command(BaseCommand):
                 announced.append(True)
                 self.stdout.write(self.banner(host, port, capture))
 
-        code = supervisor.wait(on_tick=announce_when_ready)
+        code = supervisor.run(on_tick=announce_when_ready)
         if code:
             sys.exit(code)
 

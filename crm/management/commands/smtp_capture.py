@@ -5,13 +5,14 @@ the admin under "Captured mail". Nothing it receives is delivered anywhere.
 """
 
 import signal
-import threading
 
 from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from crm.captured_mail import CaptureHandler
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 class Command(BaseCommand):
@@ -23,16 +24,16 @@ class Command(BaseCommand):
         parser.add_argument("--directory", default=str(settings.SMTP_CAPTURE_DIR))
 
     def handle(self, *args, host: str, port: int, directory: str, **options) -> None:
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+        # The stop signals are blocked, in this thread and the server's thread it starts, and
+        # taken with sigwait: no handler runs at an arbitrary moment (one that set an Event
+        # could wait forever for a lock this thread holds), and none is missed.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         controller = Controller(
             CaptureHandler(directory), hostname=host, port=port, data_size_limit=50 * 1024 * 1024
         )
         controller.start()
         self.stdout.write(f"SMTP capture listening on {host}:{port}, storing mail in {directory}")
         try:
-            while not stop.wait(timeout=1):  # A timeout keeps the wait responsive to signals.
-                pass
+            signal.sigwait(STOP_SIGNALS)
         finally:
             controller.stop()
