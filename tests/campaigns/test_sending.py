@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending import claims
-from campaigns.sending.job import CHUNK_SIZE, run_send_job
+from campaigns.sending.job import run_send_job
+from campaigns.sending.portion import CHUNK_SIZE
 from campaigns.sending.transport import Transport
 from crm.models import JobRun, OutboundEmailSettings
 from tests.factories import (

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending.claims import LEASE
-from campaigns.sending.job import CHUNK_SIZE
+from campaigns.sending.portion import CHUNK_SIZE
 from campaigns.tasks import send_mass_emails
 from crm.models import Contact, EmailAddress, JobRun
 from targetlists.models import TargetList, TargetListEntry
