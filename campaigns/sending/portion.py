@@ -20,7 +20,7 @@ from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending import claims
 from campaigns.sending.chunks import Chunk, finish_chunk, prepare_chunk, submit_chunk
 from campaigns.sending.deferrals import DomainBackoff
-from campaigns.sending.outcomes import record
+from campaigns.sending.outcomes import SENT, record
 from campaigns.sending.report import SendReport, named
 from campaigns.sending.sessions import SessionPool
 from campaigns.sending.transport import ConfigurationProblem
@@ -68,6 +68,8 @@ class Portion:
         self.size = chunk_size(pool.connections)
         self.unsent: set[int] = set()  # claimed, not yet handed to the sessions
         self.in_flight: deque[Chunk] = deque()  # handed to the sessions, not recorded yet
+        self.more_work = False  # a claim came back full: there may be more than this worker
+        self.stopped = False  # its server stopped (reported once)
 
     def send(self) -> None:
         """Send the portion; an exception it did not expect is reported, never raised."""
@@ -93,9 +95,9 @@ class Portion:
                 exhausted = not self._claim_and_hand_over(compiled)
             if not self.in_flight:
                 return True
-            if not self._finish(self.in_flight.popleft()):
+            if not self._finish_oldest():
                 while self.in_flight:  # the server stopped: their messages come back unsent
-                    self._finish(self.in_flight.popleft())
+                    self._finish_oldest()
                 return False
 
     def _claim_and_hand_over(self, compiled: CompiledMassEmail) -> bool:
@@ -108,20 +110,26 @@ class Portion:
         chunk = prepare_chunk(load_items(ids, self.mass_email), compiled)
         self.in_flight.append(submit_chunk(chunk, self.pool))
         self.unsent.difference_update(ids)
-        if len(ids) == self.size:
-            self.on_full_chunk()  # more work than this worker alone: others may help
+        self.more_work = self.more_work or len(ids) == self.size
         return True
 
-    def _finish(self, chunk: Chunk) -> bool:
-        """Wait for a chunk, record it; False if the server stopped (the problem is reported)."""
-        outcomes, stopped, unsent = finish_chunk(chunk)
+    def _finish_oldest(self) -> bool:
+        """Wait for the oldest chunk, record it; False if the server stopped (the problem is
+        reported). The chunk stays in flight until it is recorded, for _crashed to see."""
+        outcomes, stopped, unsent = finish_chunk(self.in_flight[0])
         if unsent:
             claims.release([item.pk for item in unsent], self.run_id)
         record(outcomes, self.mass_email, self.config)
         self.backoff.remember(self.mass_email)
         self.report.add(outcomes)
-        if stopped is not None:
+        if self.more_work and any(outcome.result == SENT for outcome in outcomes):
+            # More work than one worker and a server that takes it: others may help. (Not
+            # before: workers asking each other while the server is down would never stop.)
+            self.on_full_chunk()
+        self.in_flight.popleft()
+        if stopped is not None and not self.stopped:
             report_stop(self.mass_email, stopped, self.report)
+        self.stopped = self.stopped or stopped is not None
         return stopped is None
 
     def _crashed(self, exc: Exception) -> None:
