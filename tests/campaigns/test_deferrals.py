@@ -188,7 +188,9 @@ def test_a_domain_that_defers_three_messages_waits_while_others_go_on(smtp_serve
     assert mass_email.status == MassEmail.Status.COMPLETE
 
 
-def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(smtp_server, one_session):
+def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(
+    smtp_server, one_session
+):
     addresses = [f"user{n}@big.example" for n in range(12)]
     mass_email = queue_to(*addresses)
     for address in addresses[::3]:  # every third mailbox is throttled: 4 deferrals, not in a row
