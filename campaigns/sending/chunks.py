@@ -5,7 +5,6 @@ One item, one fate: an address that must not be mailed, a value that cannot be r
 refusal or deferral decides that item alone, with a sentence for the marketer.
 """
 
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
@@ -14,7 +13,7 @@ from campaigns.authoring.rendering import CompiledMassEmail, RenderedMessage, Re
 from campaigns.models import EmailQueueItem
 from campaigns.sending.deferrals import domain_of
 from campaigns.sending.outcomes import FAILED, RETRY, SENT, WAITING, Outcome
-from campaigns.sending.sessions import Delivery, DomainWaiting, SessionPool
+from campaigns.sending.sessions import Delivery, DomainWaiting, Handover, SessionPool
 from campaigns.sending.transport import (
     AddressRefused,
     ConnectionProblem,
@@ -32,7 +31,8 @@ class Chunk:
     items: list[EmailQueueItem]
     decided: list[Outcome] = field(default_factory=list)
     rendered: list[tuple[EmailQueueItem, RenderedMessage]] = field(default_factory=list)
-    sending: list[tuple[EmailQueueItem, RenderedMessage, Future]] = field(default_factory=list)
+    sending: list[tuple[EmailQueueItem, RenderedMessage, Delivery]] = field(default_factory=list)
+    handover: Handover | None = None
 
 
 def prepare_chunk(items: list[EmailQueueItem], compiled: CompiledMassEmail) -> Chunk:
@@ -55,6 +55,7 @@ def prepare_chunk(items: list[EmailQueueItem], compiled: CompiledMassEmail) -> C
 def submit_chunk(chunk: Chunk, pool: SessionPool) -> Chunk:
     """Hand the rendered messages to the source's sessions, in order; returns at once."""
     deliveries = []
+    chunk.handover = Handover(len(chunk.rendered))
     for item, message in chunk.rendered:
         delivery = Delivery(
             message.envelope_from,
@@ -62,8 +63,9 @@ def submit_chunk(chunk: Chunk, pool: SessionPool) -> Chunk:
             message.data,
             domain_of(message.recipient),
             retry=item.attempts > 0,
+            handover=chunk.handover,
         )
-        chunk.sending.append((item, message, delivery.future))
+        chunk.sending.append((item, message, delivery))
         deliveries.append(delivery)
     pool.submit(deliveries)
     return chunk
@@ -73,8 +75,10 @@ def finish_chunk(chunk: Chunk) -> tuple[list[Outcome], Exception | None, list[Em
     """Wait for every answer of the chunk. Returns every outcome, the server problem that
     stopped part of it or None, and the items not sent because of it."""
     outcomes, unsent, stopped = list(chunk.decided), [], None
-    for item, message, future in chunk.sending:
-        outcome = _outcome(item, message, future)
+    if chunk.handover is not None:
+        chunk.handover.wait()
+    for item, message, delivery in chunk.sending:
+        outcome = _outcome(item, message, delivery.error)
         if isinstance(outcome, ConnectionProblem):  # the server is down: not sent, no attempt
             stopped = stopped or outcome
             unsent.append(item)
@@ -90,9 +94,10 @@ def send_chunk(
     return finish_chunk(submit_chunk(prepare_chunk(items, compiled), pool))
 
 
-def _outcome(item: EmailQueueItem, message: RenderedMessage, future: Future):
+def _outcome(item: EmailQueueItem, message: RenderedMessage, error: BaseException | None):
     try:
-        future.result()
+        if error is not None:
+            raise error
     except ConnectionProblem as exc:
         return exc
     except DomainWaiting as exc:

@@ -104,7 +104,7 @@ def claim_portion(
 
     On PostgreSQL: the window's lock, then one statement that computes the allowance, picks the
     rows and claims them. Elsewhere the steps run one by one under SQLite's write lock."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _lock_window()
         if connection.vendor == "postgresql":
             return _claim_in_one_statement(mass_email_id, wanted, max_per_hour, now, run_id)

@@ -60,7 +60,7 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
         _apply(outcome, now, config.max_attempts)
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
     bounced = [outcome for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _update_items(outcomes)
         _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
         if bounced:

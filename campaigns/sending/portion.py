@@ -12,7 +12,7 @@ import logging
 import traceback
 from collections import deque
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils.translation import gettext as _
 
 from campaigns.authoring.rendering import CompiledMassEmail, RenderError
@@ -88,34 +88,40 @@ class Portion:
 
     def _send_chunks(self, compiled: CompiledMassEmail) -> bool:
         """Claim, render and hand over chunks, recording each when done; False if the server
-        stopped (the problem is reported)."""
-        exhausted = False
+        stopped (the problem is reported). Recording a chunk and claiming the next share one
+        transaction: one commit a chunk."""
+        ids = self._claim()
         while True:
-            while not exhausted and len(self.in_flight) < IN_FLIGHT:
-                exhausted = not self._claim_and_hand_over(compiled)
+            while ids:
+                self._hand_over(ids, compiled)
+                ids = self._claim() if len(self.in_flight) < IN_FLIGHT else None
             if not self.in_flight:
-                return True
-            if not self._finish_oldest():
+                return not self.stopped
+            exhausted = ids is not None  # the last claim found nothing (None: not tried)
+            with transaction.atomic():
+                self._finish_oldest()
+                if not exhausted and not self.stopped:
+                    ids = self._claim()
+            if self.stopped:
                 while self.in_flight:  # the server stopped: their messages come back unsent
                     self._finish_oldest()
                 return False
 
-    def _claim_and_hand_over(self, compiled: CompiledMassEmail) -> bool:
-        ids = claims.claim_portion(
+    def _claim(self) -> list[int]:
+        return claims.claim_portion(
             self.mass_email.pk, self.size, self.config.max_per_hour, self.now, self.run_id
         )
-        if not ids:
-            return False
+
+    def _hand_over(self, ids: list[int], compiled: CompiledMassEmail) -> None:
         self.unsent.update(ids)
         chunk = prepare_chunk(load_items(ids, self.mass_email), compiled)
         self.in_flight.append(submit_chunk(chunk, self.pool))
         self.unsent.difference_update(ids)
         self.more_work = self.more_work or len(ids) == self.size
-        return True
 
-    def _finish_oldest(self) -> bool:
-        """Wait for the oldest chunk, record it; False if the server stopped (the problem is
-        reported). The chunk stays in flight until it is recorded, for _crashed to see."""
+    def _finish_oldest(self) -> None:
+        """Wait for the oldest chunk and record it; a server that stopped is reported once
+        (`stopped`). The chunk stays in flight until it is recorded, for _crashed to see."""
         outcomes, stopped, unsent = finish_chunk(self.in_flight[0])
         if unsent:
             claims.release([item.pk for item in unsent], self.run_id)
@@ -130,7 +136,6 @@ class Portion:
         if stopped is not None and not self.stopped:
             report_stop(self.mass_email, stopped, self.report)
         self.stopped = self.stopped or stopped is not None
-        return stopped is None
 
     def _crashed(self, exc: Exception) -> None:
         # Messages a server accepted but that were not recorded stay Sending for the lease
@@ -155,10 +160,12 @@ class Portion:
         items no server accepted."""
         not_sent = set()
         for chunk in self.in_flight:
-            withdrawn = self.pool.withdraw([future for _i, _m, future in chunk.sending])
+            self.pool.withdraw([delivery for _i, _m, delivery in chunk.sending])
+            if chunk.handover is not None:
+                chunk.handover.wait()
             not_sent |= {outcome.item.pk for outcome in chunk.decided}
-            for item, _message, future in chunk.sending:
-                if future in withdrawn or future.exception() is not None:
+            for item, _message, delivery in chunk.sending:
+                if delivery.error is not None:
                     not_sent.add(item.pk)
         self.in_flight.clear()
         return not_sent

@@ -2,10 +2,10 @@
 
 Each message takes a slot before its envelope goes out. Slots are handed out one `interval` apart
 by one shared clock (GCRA, the "virtual scheduling" form of a leaky bucket): Redis's own clock
-when the broker is Redis, else the database's (PostgreSQL's; on SQLite, which runs one worker,
-this machine's). The interval is 1/rate stretched by MARGIN, so that jitter between taking a
-slot and the message reaching the server (thread scheduling, the network) up to
-MARGIN/rate seconds can never put more than `rate` messages into one second at the server.
+when the broker is Redis, else PostgreSQL's; on SQLite, which runs one worker, this process's.
+The interval is 1/rate stretched by MARGIN, so that jitter between taking a slot and the message
+reaching the server (thread scheduling, the network) of up to MARGIN/rate seconds can never put
+more than `rate` messages into one second at the server.
 """
 
 import threading
@@ -18,7 +18,7 @@ from django.db import connections
 
 from crm.models import EmailAccount, OutboundEmailSettings
 
-MARGIN = 0.05
+MARGIN = 0.10
 # A slot key not touched for this long is forgotten (Redis) or may be reused as new.
 KEY_SECONDS = 3600
 # Redis: GCRA under Redis's clock. ARGV: interval (s), "1" to wait for a slot else take it only
@@ -52,7 +52,7 @@ class NoLimit:
 class RateLimit:
     """Slots of one source, `interval` seconds apart across all workers."""
 
-    def __init__(self, key: str, per_second: Decimal | float, slots: "RedisSlots | DatabaseSlots"):
+    def __init__(self, key: str, per_second: Decimal | float, slots):
         self.key = key
         self.interval = (1 + MARGIN) / float(per_second)
         self.slots = slots
@@ -88,9 +88,26 @@ class RedisSlots:
         return None if wait < 0 else wait
 
 
+class LocalSlots:
+    """Slots kept in this process (SQLite runs one worker: no one else sends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def reserve(self, key: str, interval: float, block: bool) -> float | None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next.get(key, 0.0), now)
+            if not block and slot > now:
+                return None
+            self._next[key] = slot + interval
+            return slot - now
+
+
 class DatabaseSlots:
-    """Slots in the campaigns_sendingslot table, over one connection of its own that the
-    sessions of this process share under a lock (so that N threads hold no N connections)."""
+    """Slots in the campaigns_sendingslot table under PostgreSQL's clock, over one connection of
+    its own that the sessions of this process share under a lock (N threads, one connection)."""
 
     def __init__(self, alias: str = "default"):
         self._lock = threading.Lock()
@@ -101,8 +118,7 @@ class DatabaseSlots:
         with self._lock:
             connection = self._connected()
             with connection.cursor() as cursor:
-                now = None if connection.vendor == "postgresql" else time.time()
-                cursor.execute(*_slot_sql(connection.vendor, key, interval, block, now))
+                cursor.execute(*_slot_sql(key, interval, block))
                 row = cursor.fetchone()
         if row is None:
             return None
@@ -122,34 +138,33 @@ class DatabaseSlots:
                 self._connection = None
 
 
-def _slot_sql(vendor: str, key: str, interval: float, block: bool, now: float | None):
+def _slot_sql(key: str, interval: float, block: bool) -> tuple[str, list]:
     # One statement, autocommit: the row's lock is held for no longer than it.
-    clock = "extract(epoch from clock_timestamp())" if vendor == "postgresql" else "%s"
-    clock_params = [] if vendor == "postgresql" else [now]
+    clock = "extract(epoch from clock_timestamp())"
     free_only = "" if block else f" WHERE campaigns_sendingslot.next_slot <= {clock}"
     sql = (
         f"INSERT INTO campaigns_sendingslot (source, next_slot) VALUES (%s, {clock} + %s) "
         f"ON CONFLICT (source) DO UPDATE SET next_slot = "
-        f"{'GREATEST' if vendor == 'postgresql' else 'MAX'}"
-        f"(campaigns_sendingslot.next_slot, {clock}) + %s{free_only} "
+        f"GREATEST(campaigns_sendingslot.next_slot, {clock}) + %s{free_only} "
         f"RETURNING next_slot - %s, {clock}"
     )
-    params = [key, *clock_params, interval, *clock_params, interval]
-    params += [] if block else clock_params
-    return sql, [*params, interval, *clock_params]
+    return sql, [key, interval, interval, interval]
 
 
-_slots: dict[str, RedisSlots | DatabaseSlots] = {}
+_slots: dict[str, RedisSlots | DatabaseSlots | LocalSlots] = {}
 _slots_lock = threading.Lock()
 
 
-def shared_slots() -> RedisSlots | DatabaseSlots:
-    """Redis when the broker is Redis (one clock for every machine), else the database."""
-    url = getattr(settings, "SENDING_RATE_REDIS_URL", "") or (
-        settings.CELERY_BROKER_URL if settings.CELERY_BROKER_URL.startswith("redis") else ""
-    )
+def shared_slots() -> RedisSlots | DatabaseSlots | LocalSlots:
+    """Redis when the broker is Redis (one clock for every machine), else PostgreSQL, else (one
+    worker on SQLite) this process."""
+    url = settings.SENDING_RATE_REDIS_URL
     with _slots_lock:
         if url not in _slots:
-            prefix = getattr(settings, "SENDING_RATE_KEY_PREFIX", "massmail:sending-rate:")
-            _slots[url] = RedisSlots(url, prefix) if url else DatabaseSlots()
+            if url:
+                _slots[url] = RedisSlots(url, settings.SENDING_RATE_KEY_PREFIX)
+            elif connections["default"].vendor == "postgresql":
+                _slots[url] = DatabaseSlots()
+            else:
+                _slots[url] = LocalSlots()
         return _slots[url]

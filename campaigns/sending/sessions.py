@@ -5,7 +5,7 @@ source's `connections` threads owns one session (campaigns.sending.transport) an
 messages from the shared queue, one round trip each. Before a message goes out its thread skips
 it when its domain is deferring this run (campaigns.sending.deferrals) and takes a slot of the
 source's messages-per-second limit (campaigns.sending.rate). Each message's answer settles its
-future, which the portion waits for before recording the chunk.
+delivery, and the portion waits for its whole handover before recording the chunk.
 
 The first session opens alone; more follow once it is open, as many as there is work for, so a
 server that is down gets one connection attempt, not `connections`. A session that cannot be
@@ -18,7 +18,6 @@ still queued settles with that problem, unsent, as when a server is down.
 import logging
 import threading
 from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError
@@ -56,17 +55,50 @@ class Withdrawn(Exception):
     """Taken back from the queue before any session started it (the portion broke)."""
 
 
+class Handover:
+    """Deliveries handed to a pool together; `wait()` returns once every one is settled.
+
+    One event for the lot, not a Future per message: at thousands of messages a second the
+    condition each Future makes costs as much as rendering."""
+
+    def __init__(self, count: int):
+        self._left = count
+        self._lock = threading.Lock()
+        self._settled = threading.Event()
+        if count == 0:
+            self._settled.set()
+
+    def one_settled(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self._settled.set()
+
+    def wait(self) -> None:
+        self._settled.wait()
+
+
 @dataclass(eq=False)
 class Delivery:
-    """One rendered message handed to a pool; `future` settles with None (accepted) or the
-    exception that says what happened."""
+    """One rendered message handed to a pool; settled once with None (the server took it) or
+    the exception that says what happened."""
 
     envelope_from: str
     recipient: object  # the RCPT TO address: str or crm.addresses.SmtpAddress
     data: bytes
     domain: str  # the recipient's domain as stored, for the per-domain backoff
     retry: bool = False  # tried before: a deferral tells about the mailbox, not the domain
-    future: Future = field(default_factory=Future)
+    handover: Handover | None = None
+    settled: bool = False
+    error: BaseException | None = field(default=None, repr=False)
+
+    def settle(self, error: BaseException | None = None) -> None:
+        """Record the answer (None: accepted); a delivery is settled once."""
+        if self.settled:
+            return
+        self.error, self.settled = error, True
+        if self.handover is not None:
+            self.handover.one_settled()
 
 
 class SessionPool:
@@ -86,27 +118,27 @@ class SessionPool:
         self._closing = False
 
     def submit(self, deliveries: list[Delivery]) -> None:
-        """Queue `deliveries` in order; each one's future settles when its server answered."""
+        """Queue `deliveries` in order; each one settles when its server answered."""
         with self._ready:
             if self.broken is not None:
                 for delivery in deliveries:
-                    delivery.future.set_exception(self.broken)
+                    delivery.settle(self.broken)
                 return
             self._queue.extend(deliveries)
             self._ready.notify_all()
             self._grow()
 
-    def withdraw(self, futures: list[Future]) -> set[Future]:
-        """Take back the deliveries of `futures` that no session has started; they settle with
-        Withdrawn. Returns their futures; the others settle as their servers answer."""
-        wanted = set(futures)
+    def withdraw(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Take back those of `deliveries` that no session has started: they settle with
+        Withdrawn and are returned; the others settle as their servers answer."""
+        wanted = set(map(id, deliveries))
         with self._ready:
-            taken = [d for d in self._queue if d.future in wanted]
+            taken = [d for d in self._queue if id(d) in wanted]
             for delivery in taken:
                 self._queue.remove(delivery)
         for delivery in taken:
-            delivery.future.set_exception(Withdrawn())
-        return {delivery.future for delivery in taken}
+            delivery.settle(Withdrawn())
+        return taken
 
     def close(self) -> None:
         """Stop the sessions once the queue is empty (QUIT each) and wait for their threads."""
@@ -132,14 +164,14 @@ class SessionPool:
     def _break(self, problem: ConnectionProblem) -> None:
         self.broken = self.broken or problem
         while self._queue:
-            self._queue.popleft().future.set_exception(self.broken)
+            self._queue.popleft().settle(self.broken)
         self._ready.notify_all()
 
     # In the session threads.
     def _serve(self) -> None:
         transport, problem = Transport(self.source), None
         try:
-            transport.serve(self._take, self._done)
+            transport.serve(self._take, self._done, self._pace)
         except ConnectionProblem as exc:
             problem = exc
         except Exception as exc:  # noqa: BLE001  a bug in one session: the others go on
@@ -152,7 +184,7 @@ class SessionPool:
     def _take(self, block: bool) -> Letter | None:
         while (delivery := self._next(block)) is not None:
             if self.backoff.waiting(delivery.domain):
-                delivery.future.set_exception(DomainWaiting(delivery.domain))
+                delivery.settle(DomainWaiting(delivery.domain))
                 continue
             try:
                 sender, recipient = (
@@ -160,27 +192,25 @@ class SessionPool:
                     smtp_address(delivery.recipient),
                 )
             except AddressRefused as exc:
-                delivery.future.set_exception(exc)
+                delivery.settle(exc)
                 continue
-            if not self._slot(delivery, block):
-                return None
             return Letter(sender, recipient, delivery.data, handle=delivery)
         return None
 
-    def _slot(self, delivery: Delivery, block: bool) -> bool:
-        """Take the source's next messages-per-second slot for `delivery`, or give it back.
+    def _pace(self, letter: Letter) -> None:
+        """Wait for the source's next messages-per-second slot, just before the content goes
+        out, so that what the server counts is what the slots allow.
 
-        Without the shared limiter the limit cannot be kept: the pool stops for this run (its
-        messages stay Pending), as when the server is down."""
+        Without the shared limiter the limit cannot be kept: the session ends, its message is
+        deferred, and the pool stops for this run, as when the server is down."""
         try:
-            if self.limit.take(block):
-                return True
+            self.limit.take(block=True)
         except (DatabaseError, RedisError, OSError) as exc:
             logger.exception("The messages-per-second limiter of %s failed", self.source)
+            problem = ConnectionProblem(_LIMITER_DOWN % {"error": exc})
             with self._ready:
-                self._break(ConnectionProblem(_LIMITER_DOWN % {"error": exc}))
-        self._give_back(delivery)  # no slot free now: it goes after the message in flight
-        return False
+                self._break(problem)
+            raise problem from exc
 
     def _next(self, block: bool) -> Delivery | None:
         with self._ready:
@@ -201,16 +231,16 @@ class SessionPool:
             self._give_back(delivery)  # another session takes it, or the break settles it
         elif answer is None:
             self.backoff.accepted(delivery.domain)
-            delivery.future.set_result(None)
+            delivery.settle(None)
         else:
             if isinstance(answer, TemporaryRejection) and not delivery.retry:
                 self.backoff.deferred(delivery.domain, str(answer))
-            delivery.future.set_exception(answer)
+            delivery.settle(answer)
 
     def _give_back(self, delivery: Delivery) -> None:
         with self._ready:
             if self.broken is not None:
-                delivery.future.set_exception(self.broken)
+                delivery.settle(self.broken)
                 return
             self._queue.appendleft(delivery)
             self._ready.notify()

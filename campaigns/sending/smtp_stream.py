@@ -89,12 +89,21 @@ class Stream:
     """Sends letters from `take` over `connection` and reports each one's answer.
 
     `take(block)` gives the next letter, or None: with block=False, None only means none is
-    ready now; with block=True, that the stream should end. After `limit` letters the stream
-    takes no more: the session has carried `limit` messages (the caller opens a new one).
+    ready now; with block=True, that the stream should end. `pace(letter)`, if given, may wait
+    before the letter's content goes out: the moment the server takes the message. After `limit`
+    letters the stream takes no more: the session has carried `limit` messages (the caller opens a
+    new one).
     """
 
-    def __init__(self, connection: smtplib.SMTP, carried: int = 0, limit: int | None = None):
+    def __init__(
+        self,
+        connection: smtplib.SMTP,
+        carried: int = 0,
+        limit: int | None = None,
+        pace: Callable[[Letter], None] | None = None,
+    ):
         self.connection = connection
+        self.pace = pace  # called just before a letter's content goes out (a rate limit waits)
         self.limit = limit
         self.carried = carried  # messages the session carried, before this stream included
         self.closed = False  # the server closed the session, or it broke
@@ -150,6 +159,8 @@ class Stream:
         the refused transaction (RSET) with the next envelope."""
         codes = letter.codes
         if codes[MAIL] == 250 and codes[RCPT] in (250, 251) and codes[DATA] == 354:
+            if self.pace is not None:
+                self.pace(letter)
             out = self._content(letter)
             self._expect.append((END, letter))
         else:
@@ -186,6 +197,8 @@ class Stream:
                     self._expect.popleft()
                     break
             else:
+                if self.pace is not None:
+                    self.pace(letter)
                 self._expect.append((END, letter))
                 self._send(self._content(letter))
                 code, words = self._reply()

@@ -145,15 +145,16 @@ class Transport:
         )
         return answers[0] if answers else NOT_STARTED
 
-    def serve(self, take: Take, done: Done) -> None:
+    def serve(self, take: Take, done: Done, pace=None) -> None:
         """Send letters from `take` until it gives None when asked to block; `done` is called once
-        for every letter taken. Raises ConnectionProblem (or ConfigurationProblem) when this
-        server cannot carry mail now; the letter that found it out is reported first."""
+        for every letter taken; `pace(letter)` just before each one's content goes out. Raises
+        ConnectionProblem (or ConfigurationProblem) when this server cannot carry mail now; the
+        letter that found it out is reported first."""
         if self.broken:
             raise self.broken
         taking = _Taking(take)
         while True:
-            stream = Stream(self._connected(), self._carried, self.messages_per_session)
+            stream = Stream(self._connected(), self._carried, self.messages_per_session, pace)
             stream.run(taking, lambda letter, answer: done(letter, self._meaning(letter, answer)))
             self._carried = stream.carried
             if self.broken:
@@ -198,7 +199,9 @@ class Transport:
 
     def _lost(self, lost: Lost, letter: Letter) -> SmtpProblem | NotStarted:
         error = lost.error
-        if error is not None and not isinstance(error, smtplib.SMTPException | OSError):
+        # A ConnectionProblem here came from `pace`: the rate limiter could not be asked.
+        expected = smtplib.SMTPException | OSError | ConnectionProblem
+        if error is not None and not isinstance(error, expected):
             return MessageFailed(
                 _("The message could not be sent: %(error)s")
                 % {"error": f"{type(error).__name__}: {error}"}

@@ -17,8 +17,9 @@ from campaigns.sending.claims import LEASE
 from campaigns.sending.portion import IN_FLIGHT, chunk_size
 from campaigns.tasks import send_mass_emails
 from crm.jobs import SEND_MASS_EMAILS, SEND_MASS_EMAILS_HELPING
-from crm.models import Contact, EmailAddress, JobRun
+from crm.models import Contact, EmailAddress, JobRun, OutboundEmailSettings
 from targetlists.models import TargetList, TargetListEntry
+from tests.campaigns.test_rate import most_in_one_second
 from tests.factories import CampaignFactory, MassEmailFactory
 from tests.integration.conftest import forget_unacked_messages, on_postgresql
 from tests.integration.smtp_server import configure_system_smtp, free_port
@@ -171,6 +172,21 @@ def test_two_workers_and_overlapping_runs_send_each_recipient_exactly_once(
     assert 2 < len(smtp_server.handler.sessions_with_mail) <= 2 * 10
     mass_email.refresh_from_db()
     assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+@needs_postgresql
+def test_workers_together_never_exceed_the_sources_messages_per_second(
+    worker, workers, smtp_server
+):
+    workers.ensure("second")
+    OutboundEmailSettings.objects.update(messages_per_second=25)
+    mass_email, addresses = pending_mass_email(300)
+
+    run_job(times=2)  # two runs at once, on the two workers
+
+    assert Counter(smtp_server.received[address] for address in addresses) == {1: len(addresses)}
+    assert len([share for share in sent_by_each_run() if share]) == 2  # both sent
+    assert most_in_one_second(smtp_server.handler.arrivals) <= 25
 
 
 @needs_postgresql
