@@ -20,7 +20,15 @@ In one process, one core, in the same run:
             (bulk status update and Sent log rows per chunk).
 in ten alternating rounds of N/10 (the pipeline one job run per round, capped by max per batch),
 so that other load on the machine slows both alike. The queue itself is built beforehand
-(campaigns.sending.queue.build_queue) and timed separately.
+(campaigns.sending.queue.build_queue) and timed separately. It counts the SQL statements the
+pipeline's own thread runs, per chunk.
+
+With --rtt-ms N it then measures the pipeline against a relay N ms away: the same sink behind a
+proxy of its own (tests/delay_proxy.py, in its own process) that delays every piece of data N/2
+ms each way, in the same run: one session (connections 1), the source's default connections,
+the same without the delay, and each of --more-connections with and without the delay:
+
+    .venv/bin/python bench/send.py --database postgres://… --rtt-ms 40 --more-connections 20,40,80
 """
 
 import sys
@@ -65,7 +73,9 @@ def start_sink() -> tuple[subprocess.Popen, int]:
 
 
 def setup_django(var_dir: str, database_url: str | None) -> None:
-    """scratch.setup_django, then a scratch PostgreSQL database emptied (SQLite is new)."""
+    """scratch.setup_django, then a scratch PostgreSQL database emptied (SQLite is new). The
+    job sends alone: one worker process is what is measured."""
+    os.environ["MASS_EMAIL_HAND_OUT"] = "0"
     scratch.setup_django(database_url, var_dir)
     if database_url:
         from django.core.management import call_command
@@ -201,12 +211,93 @@ def alternate(rounds: int, count: int, prebuilt: bytes, port: int) -> tuple:
     return floor, pipelined, pipeline, reports
 
 
+class StatementCounter:
+    """Counts the SQL statements run on this thread's connection (django's execute_wrapper)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def start_delay_proxy(port: int, rtt_ms: float) -> tuple[subprocess.Popen, int]:
+    command = [sys.executable, "-m", "tests.delay_proxy", "--to", str(port)]
+    command += ["--delay-ms", str(rtt_ms / 2)]
+    proxy = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    return proxy, int(proxy.stdout.readline())
+
+
+def timed_run(mass_email, count: int, port: int, connections: int) -> float:
+    """Messages a second of one job run sending `count` items of `mass_email`, all Pending
+    again first, through `port` with `connections` sessions."""
+    from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
+    from campaigns.sending.job import run_send_job
+    from crm.models import OutboundEmailSettings
+
+    EmailQueueItem.objects.filter(mass_email=mass_email).update(
+        status="pending", sent_at=None, attempts=0, claimed_at=None, next_attempt_at=None
+    )
+    CampaignLogRecord.objects.all().delete()
+    MassEmail.objects.filter(pk=mass_email.pk).update(status=MassEmail.Status.IN_PROCESS)
+    MassEmailSettings.objects.update(max_per_batch=count)
+    OutboundEmailSettings.objects.update(smtp_port=port, connections=connections)
+    started = time.perf_counter()
+    report = run_send_job()
+    seconds = time.perf_counter() - started
+    if report.sent != count:
+        raise SystemExit(f"{report.sent} of {count} sent: {report.summary()}")
+    return count / seconds
+
+
+def relay_far_away(mass_email, sink_port: int, arguments) -> None:
+    """--rtt-ms: the pipeline to the sink directly and through a delaying proxy."""
+    from crm.models import OutboundEmailSettings
+
+    default = OutboundEmailSettings._meta.get_field("connections").default
+    count = min(arguments.delayed_count, arguments.count)
+    proxy, proxy_port = start_delay_proxy(sink_port, arguments.rtt_ms)
+    try:
+        one = timed_run(mass_email, min(count, 400), proxy_port, 1)
+        far = timed_run(mass_email, count, proxy_port, default)
+        near = timed_run(mass_email, count, sink_port, default)
+        more = [
+            (
+                n,
+                timed_run(mass_email, count, proxy_port, n),
+                timed_run(mass_email, count, sink_port, n),
+            )
+            for n in arguments.more_connections
+        ]
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    rtt = arguments.rtt_ms
+    print(f"relay {rtt:g} ms away (a proxy delaying every piece {rtt / 2:g} ms each way):")
+    print(f"  connections 1, {rtt:g} ms: {one:6.0f} msgs/s (one session)")
+    print(f"  connections {default}, {rtt:g} ms: {far:6.0f} msgs/s = {far / one:.1f}× one session")
+    print(f"  connections {default}, direct: {near:6.0f} msgs/s; delayed/direct {far / near:.2f}")
+    for connections, delayed, direct in more:
+        print(f"  connections {connections}, {rtt:g} ms: {delayed:6.0f} msgs/s", end="; ")
+        print(f"direct: {direct:6.0f} msgs/s; delayed/direct {delayed / direct:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--database", help="a scratch PostgreSQL URL (emptied); default SQLite")
     parser.add_argument("--dkim", action="store_true", help="DKIM-sign every message")
+    parser.add_argument("--connections", type=int, help="sessions of the pipeline (default 10)")
+    parser.add_argument("--rtt-ms", type=float, help="then also through a relay this far away")
+    parser.add_argument("--delayed-count", type=int, default=3000, help="messages per delayed run")
+    parser.add_argument(
+        "--more-connections",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[],
+        help="with --rtt-ms: also these connections, e.g. 20,40,80",
+    )
     arguments = parser.parse_args()
     count, rounds = arguments.count, arguments.rounds
     if not os.path.exists(SMTP_SINK):
@@ -216,7 +307,9 @@ def main() -> None:
         from django.db import connection
 
         from campaigns.models import EmailQueueItem, MassEmailSettings
+        from campaigns.sending.portion import chunk_size
         from campaigns.sending.queue import build_queue
+        from crm.models import OutboundEmailSettings
 
         sink, port = start_sink()
         try:
@@ -224,15 +317,22 @@ def main() -> None:
             if arguments.dkim:
                 enable_dkim()
             MassEmailSettings.objects.update(max_per_batch=count // rounds)
+            if arguments.connections:
+                OutboundEmailSettings.objects.update(connections=arguments.connections)
             started = time.perf_counter()
             build_queue(mass_email)
             queue_seconds = time.perf_counter() - started
             prebuilt = one_rendered_message(mass_email)
-            floor, pipelined, pipeline, reports = alternate(rounds, count, prebuilt, port)
+            statements = StatementCounter()
+            with connection.execute_wrapper(statements):
+                floor, pipelined, pipeline, reports = alternate(rounds, count, prebuilt, port)
+            sent = EmailQueueItem.objects.filter(status="sent").count()
+            size = chunk_size(OutboundEmailSettings.load().connections)
+            if arguments.rtt_ms:
+                relay_far_away(mass_email, port, arguments)
         finally:
             sink.terminate()
             sink.wait()
-        sent = EmailQueueItem.objects.filter(status="sent").count()
         floor_count = count // rounds * rounds
         print(f"database: {connection.vendor}; recipients: {count}; message: {len(prebuilt)} bytes")
         print(f"DKIM signing: {'on' if arguments.dkim else 'off'}")
@@ -248,6 +348,11 @@ def main() -> None:
         pipeline_rate = rates["pipeline (run_send_job)     "]
         print(f"ratio pipeline / smtplib floor:   {pipeline_rate * floor / floor_count:.2f}")
         print(f"ratio pipeline / pipelined floor: {pipeline_rate * pipelined / floor_count:.2f}")
+        chunks = sent / size + rounds  # each run's last claim finds nothing
+        print(
+            f"SQL statements on the pipeline's thread: {statements.count}, "
+            f"{statements.count / chunks:.1f} per chunk of {size} (job run overhead included)"
+        )
         print(f"last job run: {reports[-1].summary()}")
         if sent != floor_count:
             raise SystemExit(f"{sent} of {floor_count} items were sent")

@@ -23,6 +23,8 @@ SYNC_REPORTS = "Sync Target Lists with Reports"
 RECORD_TRACKING_HITS = "Record Tracking Hits"
 UPDATE_RESULTS = "Update Results"
 RESUME_IMPORTS = "Resume Stalled Imports"
+# Not a beat entry: a worker the "Send Mass Emails" run asked to help logs its part as this.
+SEND_MASS_EMAILS_HELPING = "Send Mass Emails (helping)"
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,8 @@ MASS_EMAIL_RETRY_SECONDS = envint("MASS_EMAIL_RETRY_SECONDS", 600)
 MASS_EMAIL_RETRY_MAX_SECONDS = envint("MASS_EMAIL_RETRY_MAX_SECONDS", 21600)
 MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN = envint("MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN", 3)
 MASS_EMAIL_RECONNECTS_PER_RUN = envint("MASS_EMAIL_RECONNECTS_PER_RUN", 10)
+# A run asks idle workers to help it (campaigns.sending.job); off: each run sends alone.
+MASS_EMAIL_HAND_OUT = envbool("MASS_EMAIL_HAND_OUT", True)
 # One run of "Check Group Email Accounts" reads new messages for at most this long; the
 # rest waits for the next run (tracking.mailboxes).
 BOUNCE_CHECK_SECONDS = envint("BOUNCE_CHECK_SECONDS", 600)
@@ -250,6 +252,10 @@ TRACKING_BUFFER_SECONDS = envint("TRACKING_BUFFER_SECONDS", 1)
 TRACKING_BUFFER_FLUSH_MS = envint("TRACKING_BUFFER_FLUSH_MS", 50)
 # Prefix of the buffer's Redis keys, for installations that share one Redis database.
 TRACKING_BUFFER_KEY_PREFIX = os.environ.get("TRACKING_BUFFER_KEY_PREFIX", "massmail:tracking")
+# Where every worker takes its messages-per-second slots (campaigns.sending.rate): this Redis,
+# else PostgreSQL.
+SENDING_RATE_REDIS_URL = os.environ.get("SENDING_RATE_REDIS_URL", _BROKER_REDIS)
+SENDING_RATE_KEY_PREFIX = os.environ.get("SENDING_RATE_KEY_PREFIX", "massmail:sending-rate:")
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ from campaigns.results.estimate import estimate
 from campaigns.results.progress import progress
 from campaigns.sending.queue import count_recipients
 from campaigns.sending.send_now import SendNowRefused, refusal, send_now
+from campaigns.sending.throughput import finish_at_rate, mass_email_rate
 
 REFRESH_SECONDS = 10
 BEFORE_QUEUE = (MassEmail.Status.DRAFT, MassEmail.Status.PENDING)
@@ -45,7 +46,10 @@ def sending_context(request: HttpRequest, mass_email: MassEmail) -> dict:
     segments["failed"] = found.failed
     items = EmailQueueItem.objects.filter(mass_email=mass_email, is_test=False)
     may_change = request.user.has_perm("campaigns.change_massemail")
+    rate = mass_email_rate(mass_email) if mass_email.status == "in_process" else 0.0
     return {
+        "rate": rate,
+        "rate_finish": finish_at_rate(found.pending, rate),
         "progress": found,
         "progress_bar": bar(segments, found.total),
         "recipients": recipients,

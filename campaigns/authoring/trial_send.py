@@ -14,9 +14,11 @@ from django.utils.translation import gettext as _
 
 from campaigns.authoring.rendering import CompiledMassEmail, RenderError
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
-from campaigns.sending.job import send_chunk
+from campaigns.sending.chunks import send_chunk
+from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.outcomes import FAILED, SENT, Outcome, record
-from campaigns.sending.transport import Transport, smtp_source
+from campaigns.sending.sessions import SessionPool
+from campaigns.sending.transport import smtp_source
 from crm.models import EmailAddress
 
 
@@ -62,11 +64,11 @@ def send_test(
             MassEmailSettings.load(),
         )
         raise TestSendError(str(exc)) from exc
-    transport = Transport(smtp_source(mass_email))
+    pool = SessionPool(smtp_source(mass_email), DomainBackoff())
     try:
-        outcomes, stopped, unsent = send_chunk(items, compiled, transport)
+        outcomes, stopped, unsent = send_chunk(items, compiled, pool)
     finally:
-        transport.close()
+        pool.close()
     outcomes += [Outcome(item, FAILED, str(stopped), attempted=False) for item in unsent]
     record(outcomes, mass_email, MassEmailSettings.load())
     return [_result(outcome) for outcome in outcomes]

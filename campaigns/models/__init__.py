@@ -3,6 +3,7 @@ from campaigns.models.dkim import DkimKey
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
 from campaigns.models.results import CounterWatermark, HitCounter, LogCounter
+from campaigns.models.sending import SendingRun, SendingSlot
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 
@@ -19,6 +20,8 @@ __all__ = [
     "LogCounter",
     "MassEmail",
     "MassEmailSettings",
+    "SendingRun",
+    "SendingSlot",
     "SentEmail",
     "TrackingUrl",
 ]

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
-from campaigns.models import EmailQueueItem, MassEmail
+from campaigns.models import EmailQueueItem, MassEmail, SendingRun
 
 Status = EmailQueueItem.Status
 WINDOW = datetime.timedelta(hours=1)
@@ -27,6 +27,7 @@ LEASE = datetime.timedelta(seconds=getattr(settings, "MASS_EMAIL_SENDING_LEASE_S
 WINDOW_LOCK_KEY = 0x6D61_7373  # "mass"
 TABLE = EmailQueueItem._meta.db_table
 MASS_EMAIL_TABLE = MassEmail._meta.db_table
+RUN_TABLE = SendingRun._meta.db_table
 IN_PROCESS = MassEmail.Status.IN_PROCESS
 
 
@@ -92,12 +93,97 @@ def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
 
 
 def claim_portion(
-    mass_email_id: int, wanted: int, max_per_hour: int, now: datetime.datetime
+    mass_email_id: int,
+    wanted: int,
+    max_per_hour: int,
+    now: datetime.datetime,
+    run_id: int | None = None,
 ) -> list[int]:
-    """Claim up to `wanted` items of a mass email, within what the hourly window still allows."""
-    with transaction.atomic():
+    """Claim up to `wanted` items of a mass email, within what the hourly window and the run's
+    batch budget (SendingRun.budget, shared by the workers of one run) still allow.
+
+    On PostgreSQL: the window's lock, then one statement that computes the allowance, picks the
+    rows and claims them. Elsewhere the steps run one by one under SQLite's write lock."""
+    with transaction.atomic(savepoint=False):
         _lock_window()
-        return claim(mass_email_id, min(wanted, hourly_allowance(max_per_hour, now)), now)
+        if connection.vendor == "postgresql":
+            return _claim_in_one_statement(mass_email_id, wanted, max_per_hour, now, run_id)
+        allowed = min(wanted, hourly_allowance(max_per_hour, now))
+        if run_id is not None:
+            allowed = min(allowed, _budget_left(run_id, wanted))
+        ids = claim(mass_email_id, allowed, now)
+        if run_id is not None and ids:
+            SendingRun.objects.filter(pk=run_id).update(claimed=F("claimed") + len(ids))
+        return ids
+
+
+def _budget_left(run_id: int, wanted: int) -> int:
+    run = SendingRun.objects.filter(pk=run_id).values_list("budget", "claimed").first()
+    if run is None or run[0] is None:
+        return wanted
+    return max(0, run[0] - run[1])
+
+
+# The allowance (hourly window, then the run's budget), the fresh items in queue order, then the
+# deferred ones whose time has come, claimed together. MATERIALIZED makes each CTE run once: an
+# `IN (… LIMIT n SKIP LOCKED)` subquery inside an UPDATE may be re-run and claim more than n.
+CLAIM_SQL = f"""
+WITH allowance AS MATERIALIZED (
+  SELECT GREATEST(0, LEAST(
+    %(wanted)s,
+    %(max_per_hour)s
+      - (SELECT COUNT(*) FROM {TABLE} WHERE sent_at >= %(since)s AND is_test = false)
+      - (SELECT COUNT(*) FROM {TABLE} WHERE status = %(sending)s AND is_test = false),
+    COALESCE((SELECT budget - claimed FROM {RUN_TABLE} WHERE id = %(run)s), %(wanted)s)
+  )) AS n
+),
+candidates AS MATERIALIZED (
+  SELECT 1 FROM {MASS_EMAIL_TABLE} WHERE id = %(mass_email)s AND status = %(in_process)s
+),
+fresh AS MATERIALIZED (
+  SELECT id FROM {TABLE}
+  WHERE mass_email_id = %(mass_email)s AND status = %(pending)s AND is_test = false
+    AND (claimed_at IS NULL OR claimed_at < %(now)s) AND next_attempt_at IS NULL
+    AND EXISTS (SELECT 1 FROM candidates)
+  ORDER BY id LIMIT (SELECT n FROM allowance) FOR UPDATE SKIP LOCKED
+),
+due AS MATERIALIZED (
+  SELECT id FROM {TABLE}
+  WHERE mass_email_id = %(mass_email)s AND status = %(pending)s AND is_test = false
+    AND (claimed_at IS NULL OR claimed_at < %(now)s) AND next_attempt_at <= %(now)s
+    AND EXISTS (SELECT 1 FROM candidates)
+  ORDER BY next_attempt_at, id
+  LIMIT (SELECT n FROM allowance) - (SELECT COUNT(*) FROM fresh) FOR UPDATE SKIP LOCKED
+),
+picked AS MATERIALIZED (SELECT id FROM fresh UNION ALL SELECT id FROM due),
+counted AS (
+  UPDATE {RUN_TABLE} SET claimed = claimed + (SELECT COUNT(*) FROM picked) WHERE id = %(run)s
+)
+UPDATE {TABLE} SET status = %(sending)s, claimed_at = %(now)s
+FROM picked WHERE {TABLE}.id = picked.id
+RETURNING {TABLE}.id
+"""
+
+
+def _claim_in_one_statement(
+    mass_email_id: int, wanted: int, max_per_hour: int, now, run_id: int | None
+) -> list[int]:
+    if wanted <= 0:
+        return []
+    params = {
+        "wanted": wanted,
+        "max_per_hour": max_per_hour,
+        "since": now - WINDOW,
+        "sending": Status.SENDING,
+        "pending": Status.PENDING,
+        "run": run_id,
+        "mass_email": mass_email_id,
+        "in_process": IN_PROCESS,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, params)
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def resolve_stale_claims(now: datetime.datetime, max_attempts: int) -> int:
@@ -125,8 +211,13 @@ def resolve_stale_claims(now: datetime.datetime, max_attempts: int) -> int:
     return failed + retried
 
 
-def release(item_ids: list[int]) -> None:
-    """Give claimed items back (Pending) without counting an attempt: nothing was sent."""
-    EmailQueueItem.objects.filter(id__in=item_ids, status=Status.SENDING).update(
+def release(item_ids: list[int], run_id: int | None = None) -> None:
+    """Give claimed items back (Pending) without counting an attempt: nothing was sent. They
+    no longer count against the run's batch budget."""
+    released = EmailQueueItem.objects.filter(id__in=item_ids, status=Status.SENDING).update(
         status=Status.PENDING, claimed_at=None
     )
+    if run_id is not None and released:
+        SendingRun.objects.filter(pk=run_id, claimed__gte=released).update(
+            claimed=F("claimed") - released
+        )

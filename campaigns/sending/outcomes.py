@@ -9,7 +9,6 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +28,7 @@ Status = EmailQueueItem.Status
 # (campaigns.sending.deferrals).
 SENT, RETRY, FAILED, WAITING = "sent", "retry", "failed", "waiting"
 TARGET_FIELDS = EmailQueueItem.TARGET_FIELDS
+TABLE = EmailQueueItem._meta.db_table
 
 
 @dataclass
@@ -53,14 +53,15 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     `max_attempts` is reached; test items are never retried. Items waiting for their domain go
     back to Pending as they were. A 5xx refusal also logs a bounce of the kind its code and
     words say (campaigns.sending.bounce_kinds); only a hard one makes the address invalid.
+    One UPDATE for every item and one INSERT for the Sent log rows, whatever the chunk's size.
     """
     now = timezone.now()
     for outcome in outcomes:
         _apply(outcome, now, config.max_attempts)
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
     bounced = [outcome for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
-    with transaction.atomic():
-        _update_items(sent, [outcome for outcome in outcomes if outcome.result != SENT], now)
+    with transaction.atomic(savepoint=False):
+        _update_items(outcomes)
         _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
         if bounced:
             _record_bounces(bounced, mass_email)
@@ -71,30 +72,67 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
             )
 
 
-def _update_items(sent: list[Outcome], others: list[Outcome], now: datetime.datetime) -> None:
-    # One UPDATE for the sent items (Django's bulk_update costs more than the SMTP exchange);
-    # failures are few, one UPDATE each. Only items still Sending: a claim resolved as stale
-    # meanwhile belongs to another run now.
-    claimed = EmailQueueItem.objects.filter(status=Status.SENDING)
-    claimed.filter(id__in=[outcome.item.pk for outcome in sent]).update(
-        status=Status.SENT,
-        sent_at=now,
-        attempts=F("attempts") + 1,
-        last_error="",
-        next_attempt_at=None,
-    )
-    for outcome in sent:
-        if outcome.item.email != outcome.rendered.recipient:
-            outcome.item.email = outcome.rendered.recipient
-            EmailQueueItem.objects.filter(pk=outcome.item.pk).update(email=outcome.item.email)
-    for outcome in others:
-        item = outcome.item
-        claimed.filter(pk=item.pk).update(
-            status=item.status,
-            attempts=item.attempts,
-            last_error=item.last_error,
-            next_attempt_at=item.next_attempt_at,
+# Item columns set by record(), with their PostgreSQL types for the VALUES list.
+UPDATED = (
+    ("status", "varchar"),
+    ("sent_at", "timestamptz"),
+    ("attempts", "integer"),
+    ("last_error", "text"),
+    ("next_attempt_at", "timestamptz"),
+    ("email", "varchar"),
+    ("keep", "boolean"),
+)
+
+
+def _update_items(outcomes: list[Outcome]) -> None:
+    """One UPDATE … FROM (VALUES …) for every item of the chunk (Django's bulk_update costs
+    more than the SMTP exchange). Only items still Sending: a claim resolved as stale
+    meanwhile belongs to another run now. An item waiting for its domain keeps its last error
+    and next attempt time (`keep`); `email` is set only where the address as sent differs."""
+    if not outcomes:
+        return
+    typed = connection.vendor == "postgresql"
+    row = (
+        "("
+        + ", ".join(
+            ["%s::bigint" if typed else "%s"]
+            + [f"%s::{kind}" if typed else "%s" for _column, kind in UPDATED]
         )
+        + ")"
+    )
+    params = []
+    for outcome in outcomes:
+        params += _values(outcome)
+    names = ", ".join(["id", *(column for column, _kind in UPDATED)])
+    sql = (
+        f"WITH v({names}) AS (VALUES {', '.join([row] * len(outcomes))}) "
+        f"UPDATE {TABLE} SET status = v.status, sent_at = v.sent_at, attempts = v.attempts, "
+        f"last_error = CASE WHEN v.keep THEN {TABLE}.last_error ELSE v.last_error END, "
+        f"next_attempt_at = CASE WHEN v.keep THEN {TABLE}.next_attempt_at "
+        f"ELSE v.next_attempt_at END, email = COALESCE(v.email, {TABLE}.email) "
+        f"FROM v WHERE {TABLE}.id = v.id AND {TABLE}.status = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, Status.SENDING])
+
+
+def _values(outcome: Outcome) -> list:
+    item = outcome.item
+    email = None
+    if outcome.result == SENT and item.email != outcome.rendered.recipient:
+        item.email = email = outcome.rendered.recipient
+    keep = outcome.result == WAITING and not item.is_test
+    adapt = connection.ops.adapt_datetimefield_value
+    return [
+        item.pk,
+        item.status,
+        adapt(item.sent_at) if outcome.result == SENT else None,
+        item.attempts,
+        "" if keep else item.last_error,
+        adapt(item.next_attempt_at) if outcome.result == RETRY else None,
+        email,
+        keep,
+    ]
 
 
 def _insert_sent_log(item_ids: list[int], campaign_id: int, now: datetime.datetime) -> None:

@@ -1,4 +1,8 @@
-"""SMTP for the sending job: one connection per server and run, and what each failure means.
+"""One SMTP session of the sending job, and what each failure means.
+
+A Transport is one session to one server: it opens on first use, carries a stream of messages
+(campaigns.sending.smtp_stream: one round trip each when the server pipelines), is reopened
+after `messages_per_session` messages, and after a drop a bounded number of times.
 
 Every failure is sorted into what the job must do next:
 - ConnectionProblem: the server, not a message, is the problem (connection refused, greeting,
@@ -17,20 +21,32 @@ Every failure is sorted into what the job must do next:
   server without SMTPUTF8); the item fails, nothing was sent.
 - MessageFailed: anything unexpected while sending this one message; it fails alone, and the
   session, whose state is unknown, is reopened for the next.
-Opening the connection (security modes, login) is crm.smtp's job; this module reuses it.
+A message the session could not start (the server closed it while idle, or answered 421 to MAIL
+once it had carried messages) is given back NOT_STARTED, to go out over another session without
+using an attempt. Opening the connection (security modes, login) is crm.smtp's job.
 """
 
-import re
 import smtplib
+from collections.abc import Callable
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from campaigns.sending.smtp_stream import (
+    CLOSING,
+    MAIL,
+    Accepted,
+    Answer,
+    Letter,
+    Lost,
+    NeedsSmtpUtf8,
+    Refusal,
+    Stream,
+    Take,
+)
 from crm import addresses, smtp
 from crm.models import EmailAccount, OutboundEmailSettings
 
-# 421 means "service not available, closing channel".
-CLOSING = 421
 # How often a run may reopen a server's session after it dropped one in the middle of a message.
 RECONNECTS_PER_RUN = getattr(settings, "MASS_EMAIL_RECONNECTS_PER_RUN", 10)
 
@@ -68,14 +84,6 @@ class MessageFailed(SmtpProblem):
     """An unexpected error while sending this message; nothing is known to have been sent."""
 
 
-class Refusal(Exception):
-    """A reply other than the one expected, at `stage` (mail, rcpt, data or end)."""
-
-    def __init__(self, stage: str, code: int, words: bytes):
-        super().__init__(stage, code, words)
-        self.stage, self.code, self.words = stage, code, smtp.server_words(words)
-
-
 def smtp_source(mass_email) -> OutboundEmailSettings | EmailAccount:
     """The SMTP account `mass_email` sends through: its own account, else the system settings."""
     if mass_email.smtp_account_id:
@@ -83,89 +91,27 @@ def smtp_source(mass_email) -> OutboundEmailSettings | EmailAccount:
     return OutboundEmailSettings.load()
 
 
-class Exchange:
-    """One message's SMTP transaction; `stage` tells how far it got when something broke.
+def smtp_address(address: str | addresses.SmtpAddress) -> addresses.SmtpAddress:
+    """The address as SMTP carries it; raises AddressRefused when it cannot be carried."""
+    if isinstance(address, addresses.SmtpAddress):
+        return address  # already converted, once per message, by the renderer
+    try:
+        return addresses.for_smtp(address)
+    except addresses.AddressError as exc:
+        raise AddressRefused(str(exc)) from exc
 
-    MAIL, RCPT and DATA go out together when the server offers PIPELINING (RFC 2920): two round
-    trips instead of four. Raises Refusal for an unexpected reply, and what smtplib raises when
-    the connection breaks (SMTPServerDisconnected, OSError).
-    """
 
-    def __init__(self, connection: smtplib.SMTP):
-        self.connection = connection
-        self.stage = "mail"
-        self.mail_accepted = False  # after this, a drop means the message was in flight
+class NotStarted(Exception):
+    """Nothing of this message reached the server: it goes out over another session as it is."""
 
-    def run(self, sender: str, recipient: str, data: bytes, utf8: bool) -> None:
-        connection = self.connection
-        options = f" SIZE={len(data)}" if connection.has_extn("size") else ""
-        if utf8:  # RFC 6531: the commands and the message may carry UTF-8
-            options += " SMTPUTF8" + (" BODY=8BITMIME" if connection.has_extn("8bitmime") else "")
-            connection.command_encoding = "utf-8"
-        try:
-            commands = [f"MAIL FROM:<{sender}>{options}", f"RCPT TO:<{recipient}>", "DATA"]
-            if connection.has_extn("pipelining"):
-                self._pipelined(commands)
-            else:
-                self._one_by_one(commands)
-            self.stage = "end"
-            body = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing (RFC 5321 4.5.2)
-            connection.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-            self._expect(250)
-        finally:
-            connection.command_encoding = "ascii"
 
-    def _pipelined(self, commands: list[str]) -> None:
-        self.connection.send("".join(f"{command}\r\n" for command in commands))
-        mail = self._reply()
-        self.mail_accepted = mail[0] == 250
-        self.stage = "rcpt"
-        rcpt = self._reply() if mail[0] != CLOSING else mail
-        self.stage = "data"
-        data = self._reply() if rcpt[0] != CLOSING else rcpt
-        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
-            self.connection.send(b".\r\n")  # RFC 2920: a DATA accepted anyway must be ended
-            self.connection.getreply()
-        for stage, reply, expected in (("mail", mail, (250,)), ("rcpt", rcpt, (250, 251))):
-            if reply[0] not in expected:
-                self._refuse(stage, reply)
-        if data[0] != 354:
-            self._refuse("data", data)
-
-    def _one_by_one(self, commands: list[str]) -> None:
-        for stage, command, expected in zip(
-            ("mail", "rcpt", "data"), commands, ((250,), (250, 251), (354,)), strict=True
-        ):
-            self.stage = stage
-            self.connection.send(f"{command}\r\n")
-            reply = self._reply()
-            if reply[0] not in expected:
-                self._refuse(stage, reply)
-            self.mail_accepted = True
-
-    def _reply(self) -> tuple[int, bytes]:
-        code, words = self.connection.getreply()
-        if code == CLOSING:
-            self.connection.close()  # the server is closing the session; nothing more will come
-        return code, words
-
-    def _expect(self, code: int) -> None:
-        reply = self._reply()
-        if reply[0] != code:
-            self._refuse(self.stage, reply)
-
-    def _refuse(self, stage: str, reply: tuple[int, bytes]) -> None:
-        if reply[0] != CLOSING and self.connection.sock is not None:
-            try:
-                self.connection.rset()  # clears the refused transaction for the next message
-            except smtplib.SMTPServerDisconnected:
-                self.connection.close()
-        raise Refusal(stage, *reply)
+NOT_STARTED = NotStarted()
+# done(letter, None) when accepted, NOT_STARTED, or the SmtpProblem that says what happened.
+Done = Callable[[Letter, SmtpProblem | NotStarted | None], None]
 
 
 class Transport:
-    """One SMTP server for one run: connects on first use, reuses the session, reopens it a
-    bounded number of times after drops.
+    """One session to one SMTP server for one run.
 
     After a connection or configuration problem the transport stays broken for the rest of the
     run (`broken` holds the problem) so the job does not hammer a server that is down.
@@ -174,68 +120,72 @@ class Transport:
     def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
         self.source = source
         self.timeout = timeout or settings.SMTP_TIMEOUT
+        self.messages_per_session = getattr(source, "messages_per_session", 0) or None
         self.broken: ConnectionProblem | None = None
         self.reconnects_left = RECONNECTS_PER_RUN
         self._connection: smtplib.SMTP | None = None
-        self._opened = False
+        self._dropped = False  # the last session ended by a drop: the next open is a reconnect
         self._carried = 0  # messages the current session has carried, whatever their fate
 
     def send(self, envelope_from: str, recipient: str | addresses.SmtpAddress, data: bytes) -> None:
         """Send one message; raises a SmtpProblem subclass when it was not accepted."""
+        letter = Letter(smtp_address(envelope_from), smtp_address(recipient), data)
+        answer = self._send_once(letter)
+        if answer is NOT_STARTED:  # the server had closed the session while it sat idle
+            answer = self._send_once(letter)
+        if answer is NOT_STARTED:
+            raise self._break(ConnectionProblem(_("The server closed every session it opened.")))
+        if answer is not None:
+            raise answer
+
+    def _send_once(self, letter: Letter) -> SmtpProblem | NotStarted | None:
+        pending, answers = [letter], []
+        self.serve(
+            lambda _block: pending.pop() if pending else None, lambda _l, a: answers.append(a)
+        )
+        return answers[0] if answers else NOT_STARTED
+
+    def serve(self, take: Take, done: Done, pace=None) -> None:
+        """Send letters from `take` until it gives None when asked to block; `done` is called once
+        for every letter taken; `pace(letter)` just before each one's content goes out. Raises
+        ConnectionProblem (or ConfigurationProblem) when this server cannot carry mail now; the
+        letter that found it out is reported first."""
         if self.broken:
             raise self.broken
-        sender, rcpt = self._smtp_address(envelope_from), self._smtp_address(recipient)
-        try:
-            self._attempt(sender, rcpt, data)
-        except _IdleClosed:
-            # The server closed a session that sat idle: open a new one and try once more.
-            self._drop()
-            try:
-                self._attempt(sender, rcpt, data)
-            except _IdleClosed as exc:
-                raise self._break(ConnectionProblem(str(self._failure(exc.__cause__)))) from exc
+        taking = _Taking(take)
+        while True:
+            stream = Stream(self._connected(), self._carried, self.messages_per_session, pace)
+            stream.run(taking, lambda letter, answer: done(letter, self._meaning(letter, answer)))
+            self._carried = stream.carried
+            if self.broken:
+                self._drop()
+                raise self.broken
+            if stream.closed:
+                self._drop(dropped=True)
+            elif taking.ended:
+                return
+            else:  # the session carried `messages_per_session`: a fresh one, not a reconnect
+                self._drop()
 
-    def _attempt(self, sender: addresses.SmtpAddress, rcpt: addresses.SmtpAddress, data: bytes):
-        connection = self._connected()
-        utf8 = sender.needs_smtputf8 or rcpt.needs_smtputf8
-        if utf8 and not connection.has_extn("smtputf8"):
-            raise AddressRefused(
+    def _meaning(self, letter: Letter, answer: Answer) -> SmtpProblem | NotStarted | None:
+        if isinstance(answer, Accepted):
+            return None
+        if isinstance(answer, NeedsSmtpUtf8):
+            return AddressRefused(
                 _("The SMTP server does not accept international addresses (SMTPUTF8).")
             )
-        exchange = Exchange(connection)
-        try:
-            exchange.run(sender.address, rcpt.address, data, utf8)
-        except Refusal as refusal:
-            raise self._refused(refusal, rcpt.address) from refusal
-        except (smtplib.SMTPException, OSError) as exc:
-            raise self._lost(exchange, exc) from exc
-        except Exception as exc:  # noqa: BLE001  one message's surprise must not stop the run
-            self._drop()
-            raise MessageFailed(
-                _("The message could not be sent: %(error)s")
-                % {"error": f"{type(exc).__name__}: {exc}"}
-            ) from exc
-        finally:
-            self._carried += 1
+        if isinstance(answer, Refusal):
+            return self._refused(answer, letter)
+        return self._lost(answer, letter)
 
-    def _smtp_address(self, address: str | addresses.SmtpAddress) -> addresses.SmtpAddress:
-        if isinstance(address, addresses.SmtpAddress):
-            return address  # already converted, once per message, by the renderer
-        try:
-            return addresses.for_smtp(address)
-        except addresses.AddressError as exc:
-            raise AddressRefused(str(exc)) from exc
-
-    def _refused(self, refusal: Refusal, recipient: str) -> SmtpProblem:
-        words = {"code": refusal.code, "words": refusal.words, "address": recipient}
-        if refusal.code == CLOSING:
-            self._drop()
-            if refusal.stage == "mail" and self._carried == 0:
+    def _refused(self, refusal: Refusal, letter: Letter) -> SmtpProblem | NotStarted:
+        words = {"code": refusal.code, "words": refusal.words, "address": letter.recipient.address}
+        if refusal.code == CLOSING and refusal.stage == MAIL:
+            if letter.position == 0:
                 message = _("The server is not accepting mail now: %(code)s %(words)s") % words
                 return self._break(ConnectionProblem(message, refusal.code))
-            if refusal.stage == "mail":
-                return _IdleClosed()  # the session carried enough: this message in a new one
-        if refusal.stage == "mail":
+            return NOT_STARTED  # the session carried enough: this message in a new one
+        if refusal.stage == MAIL:
             if 400 <= refusal.code < 500:
                 message = _("The server deferred the message: %(code)s %(words)s") % words
                 return TemporaryRejection(message, refusal.code)
@@ -247,21 +197,30 @@ class Transport:
         message = _("The server refused %(address)s: %(code)s %(words)s") % words
         return PermanentRejection(message, refusal.code, f"{refusal.code} {refusal.words}")
 
-    def _lost(self, exchange: Exchange, exc: BaseException) -> Exception:
-        self._drop()
-        if not exchange.mail_accepted:
-            if self._carried > 0:
-                return _IdleClosed()
-            return self._break(ConnectionProblem(str(self._failure(exc))))
+    def _lost(self, lost: Lost, letter: Letter) -> SmtpProblem | NotStarted:
+        error = lost.error
+        # A ConnectionProblem here came from `pace`: the rate limiter could not be asked.
+        expected = smtplib.SMTPException | OSError | ConnectionProblem
+        if error is not None and not isinstance(error, expected):
+            return MessageFailed(
+                _("The message could not be sent: %(error)s")
+                % {"error": f"{type(error).__name__}: {error}"}
+            )
+        if not lost.in_flight:
+            if letter.position > 0:
+                return NOT_STARTED
+            return self._break(ConnectionProblem(str(self._failure(error))))
         message = _(
             "The connection was lost while this message was being sent (%(stage)s): %(error)s"
         )
-        return TemporaryRejection(message % {"stage": exchange.stage, "error": self._failure(exc)})
+        stage = "end" if letter.mail_accepted and len(letter.codes) == 3 else "rcpt"
+        failure = self._failure(error) if error is not None else _("the server closed it")
+        return TemporaryRejection(message % {"stage": stage, "error": failure})
 
     def _connected(self) -> smtplib.SMTP:
         if self._connection is not None:
             return self._connection
-        if self._opened:
+        if self._dropped:
             if self.reconnects_left <= 0:
                 message = _(
                     "The server dropped the connection %(count)s times during this run; the "
@@ -269,7 +228,7 @@ class Transport:
                 )
                 raise self._break(ConnectionProblem(message % {"count": RECONNECTS_PER_RUN}))
             self.reconnects_left -= 1
-        self._opened, self._carried = True, 0
+        self._carried = 0
         try:
             connection = smtp.open_connection(self.source, timeout=self.timeout)
             connection.ehlo_or_helo_if_needed()
@@ -280,7 +239,7 @@ class Transport:
             raise self._break(problem_class(str(exc), exc.code)) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise self._break(ConnectionProblem(str(self._failure(exc)))) from exc
-        self._connection = connection
+        self._connection, self._dropped = connection, False
         return connection
 
     def _failure(self, exc: BaseException | None) -> smtp.SmtpFailure:
@@ -288,11 +247,11 @@ class Transport:
 
     def _break(self, problem: ConnectionProblem) -> ConnectionProblem:
         self.broken = problem
-        self._drop()
         return problem
 
-    def _drop(self) -> None:
+    def _drop(self, dropped: bool = False) -> None:
         connection, self._connection = self._connection, None
+        self._dropped = self._dropped or dropped
         if connection is not None:
             try:
                 connection.quit()
@@ -304,22 +263,13 @@ class Transport:
         self._drop()
 
 
-class _IdleClosed(Exception):
-    """The server had closed the reused session before this message began."""
+class _Taking:
+    """The caller's take(), noting when it had nothing more to give."""
 
+    def __init__(self, take: Take):
+        self.take, self.ended = take, False
 
-class Transports:
-    """The transports of one run, one per SMTP account (None: the system settings)."""
-
-    def __init__(self) -> None:
-        self._by_account: dict[int | None, Transport] = {}
-
-    def for_mass_email(self, mass_email) -> Transport:
-        key = mass_email.smtp_account_id
-        if key not in self._by_account:
-            self._by_account[key] = Transport(smtp_source(mass_email))
-        return self._by_account[key]
-
-    def close(self) -> None:
-        for transport in self._by_account.values():
-            transport.close()
+    def __call__(self, block: bool) -> Letter | None:
+        letter = self.take(block)
+        self.ended = self.ended or (letter is None and block)
+        return letter

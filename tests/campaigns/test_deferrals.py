@@ -10,7 +10,7 @@ from campaigns.models import DomainDeferral, EmailQueueItem, MassEmail, MassEmai
 from campaigns.sending import deferrals
 from campaigns.sending.job import run_send_job
 from campaigns.sending.transport import RECONNECTS_PER_RUN
-from crm.models import EmailAddress
+from crm.models import EmailAddress, OutboundEmailSettings
 from tests.factories import ContactFactory, MassEmailFactory, PendingQueueItemFactory
 
 Status = EmailQueueItem.Status
@@ -33,6 +33,14 @@ def queue_to(*addresses: str) -> MassEmail:
             mass_email=mass_email, contact=contact, email_address=contact.email_address
         )
     return mass_email
+
+
+@pytest.fixture
+def one_session(smtp_server):
+    """Messages one after another over one session, so that the order the rules speak of
+    ("in a row") is the order of the queue."""
+    OutboundEmailSettings.objects.update(connections=1)
+    return smtp_server
 
 
 def item_to(mass_email: MassEmail, address: str) -> EmailQueueItem:
@@ -136,7 +144,7 @@ def test_a_connection_lost_during_one_message_defers_it_and_the_rest_go_on(smtp_
     assert [smtp_server.received[a] for a in addresses] == [1, 0, 1, 1, 1]
 
 
-def test_a_run_reopens_a_dropping_server_a_bounded_number_of_times(smtp_server):
+def test_a_run_reopens_a_dropping_server_a_bounded_number_of_times(smtp_server, one_session):
     count = RECONNECTS_PER_RUN + 5
     addresses = [f"reader{n}@drops{n}.example.org" for n in range(count)]
     mass_email = queue_to(*addresses)
@@ -153,7 +161,7 @@ def test_a_run_reopens_a_dropping_server_a_bounded_number_of_times(smtp_server):
     assert "dropped the connection" in report.summary()
 
 
-def test_a_domain_that_defers_three_messages_waits_while_others_go_on(smtp_server):
+def test_a_domain_that_defers_three_messages_waits_while_others_go_on(smtp_server, one_session):
     slow = [f"user{n}@slow.example" for n in range(8)]
     fast = [f"user{n}@fast.example" for n in range(4)]
     mass_email = queue_to(*slow[:4], *fast, *slow[4:])
@@ -180,7 +188,9 @@ def test_a_domain_that_defers_three_messages_waits_while_others_go_on(smtp_serve
     assert mass_email.status == MassEmail.Status.COMPLETE
 
 
-def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(smtp_server):
+def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(
+    smtp_server, one_session
+):
     addresses = [f"user{n}@big.example" for n in range(12)]
     mass_email = queue_to(*addresses)
     for address in addresses[::3]:  # every third mailbox is throttled: 4 deferrals, not in a row
@@ -192,7 +202,7 @@ def test_a_domain_that_defers_a_few_mailboxes_among_many_accepted_ones_goes_on(s
     assert not DomainDeferral.objects.filter(mass_email=mass_email).exists()
 
 
-def test_the_mass_email_page_lists_the_deferring_domains(smtp_server, admin_client):
+def test_the_mass_email_page_lists_the_deferring_domains(smtp_server, one_session, admin_client):
     mass_email = queue_to(*[f"user{n}@slow.example" for n in range(4)])
     smtp_server.defer_domain("slow.example", "450 4.7.1 Slow down please")
     run_send_job()
@@ -202,3 +212,20 @@ def test_the_mass_email_page_lists_the_deferring_domains(smtp_server, admin_clie
     content = page.content.decode()
     assert "slow.example" in content and "Slow down please" in content
     assert 'class="progress-deferred">Deferred: 3<' in content
+
+
+def test_with_several_sessions_a_deferring_domain_waits_after_one_more_per_session(smtp_server):
+    OutboundEmailSettings.objects.update(connections=4)
+    slow = [f"user{n}@slow.example" for n in range(40)]
+    fast = [f"user{n}@fast.example" for n in range(40)]
+    mass_email = queue_to(*[address for pair in zip(slow, fast, strict=True) for address in pair])
+    smtp_server.defer_domain("slow.example", "450 4.7.1 Too many messages, slow down")
+
+    report = run_send_job()
+
+    assert all(smtp_server.received[address] == 1 for address in fast)
+    tried = sum(item_to(mass_email, address).attempts for address in slow)
+    # Three deferrals in a row stop the domain; the sessions that had one of its messages in
+    # hand when that happened try it too: at most one more per other session.
+    assert 3 <= tried <= 3 + 3
+    assert report.waiting == 40 - tried

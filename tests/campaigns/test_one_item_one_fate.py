@@ -155,10 +155,13 @@ def test_a_portion_that_breaks_releases_its_unsent_items_and_the_others_still_go
     report = run_recorded_send_job()
 
     assert healthy.queue_items.filter(status=Status.SENT).count() == 30
-    states = Counter(broken.queue_items.values_list("status", flat=True))
-    # What the server accepted in the chunk handed to SMTP waits for the lease; what it did not
-    # accept, and the next chunk, claimed but never sent, are Pending again at once.
-    assert states == {Status.SENDING: 97, Status.PENDING: 53}
+    # What the server accepted in the chunks handed to the sessions waits for the lease
+    # (at-least-once); what it did not accept, or never got, is Pending again at once.
+    items = broken.queue_items.select_related("email_address")
+    accepted = {item.pk for item in items if smtp_server.received[item.email_address.address]}
+    assert len(accepted) >= 97  # the first chunk of 100, less the three it refused
+    assert set(items.filter(status=Status.SENDING).values_list("pk", flat=True)) == accepted
+    assert items.filter(status=Status.PENDING).count() == 150 - len(accepted)
     assert not broken.queue_items.filter(status=Status.PENDING, claimed_at__isnull=False).exists()
     run = JobRun.objects.get(job="Send Mass Emails")
     assert run.status == JobRun.Status.FAILED

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending import claims
-from campaigns.sending.job import CHUNK_SIZE, run_send_job
+from campaigns.sending.job import run_send_job
+from campaigns.sending.portion import CHUNK_SIZE
 from campaigns.sending.transport import Transport
 from crm.models import JobRun, OutboundEmailSettings
 from tests.factories import (
@@ -339,13 +340,28 @@ def test_it_fails_the_mass_email_when_it_cannot_be_rendered(smtp_server, limits)
     )
 
 
-def test_it_reuses_one_connection_for_a_run(smtp_server, limits):
+def test_it_reuses_one_connection_for_a_run_when_the_source_has_one(smtp_server, limits):
+    OutboundEmailSettings.objects.update(connections=1)
     queue(CHUNK_SIZE + 5)
 
     run_send_job()
 
     assert smtp_server.total == CHUNK_SIZE + 5
     assert len(smtp_server.handler.sessions_with_mail) == 1
+
+
+def test_it_sends_over_as_many_sessions_as_the_source_allows(smtp_server, limits):
+    OutboundEmailSettings.objects.update(connections=4)
+    addresses = [
+        item.email_address.address_lower for item in queue(3 * CHUNK_SIZE).queue_items.all()
+    ]
+
+    run_send_job()
+
+    assert {address: smtp_server.received[address] for address in addresses} == dict.fromkeys(
+        addresses, 1
+    )
+    assert 1 < len(smtp_server.handler.sessions_with_mail) <= 4
 
 
 def test_it_builds_due_queues_before_sending(smtp_server, limits):

@@ -9,6 +9,7 @@ recover, like a server that is overloaded for a while, and to offer SMTPUTF8 (RF
 
 import logging
 import threading
+import time
 from collections import Counter
 from email import message_from_bytes
 
@@ -37,9 +38,18 @@ class CountingHandler:
         self.domain_refusals: dict[str, str] = {}
         self.closing: str = ""
         self.messages_per_session: int | None = None  # then 421 to MAIL, like many servers
+        self.max_sessions: int | None = None  # then 421 to EHLO, like a relay's session cap
+        self.open_sessions: set[int] = set()
+        self.arrivals: list[float] = []  # when each message's final dot was answered
         self.pipelining = True  # advertise RFC 2920 PIPELINING, as Postfix and most MTAs do
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.open_sessions.add(id(session))
+            if self.max_sessions is not None and len(self.open_sessions) > self.max_sessions:
+                self.open_sessions.discard(id(session))
+                server.transport.close()
+                return ["421 4.7.0 Too many concurrent sessions from you"]
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
@@ -75,8 +85,14 @@ class CountingHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_QUIT(self, server, session, envelope):
+        with self.lock:
+            self.open_sessions.discard(id(session))
+        return "221 Bye"
+
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            self.arrivals.extend([time.monotonic()] * len(envelope.rcpt_tos))
             for recipient in envelope.rcpt_tos:
                 self.messages.append((envelope.mail_from, recipient.lower(), envelope.content))
                 self.received[recipient.lower()] += 1

@@ -1,5 +1,5 @@
-"""Soak: 20,000 recipients through a real Celery worker and an SMTP server that answers each
-recipient as real ones do, until the mass email is Complete.
+"""Soak: 20,000 recipients through four real Celery workers (each with its SMTP sessions) and an
+SMTP server that answers each recipient as real ones do, until the mass email is Complete.
 
 1 % have international addresses (half accepted with SMTPUTF8, half refused), 2 % are deferred
 at RCPT twice and then accepted, one domain defers everything, and the server is down for one
@@ -18,7 +18,7 @@ from crm.models import Contact, EmailAddress, JobRun
 from targetlists.models import TargetList, TargetListEntry
 from tests.factories import CampaignFactory, MassEmailFactory
 from tests.integration.conftest import on_postgresql
-from tests.integration.test_worker import run_job
+from tests.integration.test_worker import pending_mass_email, run_job, sent_by_each_run
 
 pytestmark = [
     pytest.mark.soak,
@@ -28,6 +28,7 @@ pytestmark = [
 ]
 Status = EmailQueueItem.Status
 RECIPIENTS = int(os.environ.get("SOAK_RECIPIENTS", 20_000))
+FOUR_WORKERS = ("main", "second", "third", "fourth")
 MAX_RUNS = 60
 
 
@@ -76,8 +77,10 @@ def smtp_form(address: str) -> str:
 
 
 def test_twenty_thousand_real_recipients_each_end_sent_once_or_failed_with_a_reason(
-    worker, smtp_server
+    workers, smtp_server
 ):
+    for name in FOUR_WORKERS:
+        workers.ensure(name)
     addresses, groups = recipients()
     for address in groups["utf8_refused"]:
         smtp_server.refuse(smtp_form(address), "553 5.6.7 International address not accepted")
@@ -103,8 +106,8 @@ def test_twenty_thousand_real_recipients_each_end_sent_once_or_failed_with_a_rea
         )
 
     elapsed = time.monotonic() - started
-    for run in JobRun.objects.filter(job="Send Mass Emails").order_by("started_at"):
-        print(f"soak run: {run.summary}")
+    for run in JobRun.objects.filter(job__startswith="Send Mass Emails").order_by("started_at"):
+        print(f"soak {run.job}: {run.summary}")
     items = list(mass_email.queue_items.select_related("email_address"))
     states = Counter(item.status for item in items)
     print(f"soak: {len(items)} recipients, {runs} runs, {elapsed:.0f} s, {dict(states)}")
@@ -122,3 +125,23 @@ def test_twenty_thousand_real_recipients_each_end_sent_once_or_failed_with_a_rea
     failed = {item.email_address.address for item in items if item.status == Status.FAILED}
     assert failed == set(groups["utf8_refused"]) | set(groups["deferring_domain"])
     assert smtp_server.total == len(addresses) - len(failed)  # nobody twice
+
+
+def test_four_workers_send_twenty_thousand_each_exactly_once_each_a_real_share(
+    workers, smtp_server
+):
+    for name in FOUR_WORKERS:
+        workers.ensure(name)
+    mass_email, addresses = pending_mass_email(RECIPIENTS)
+    started = time.monotonic()
+
+    run_job()
+
+    elapsed = time.monotonic() - started
+    shares = sorted(sent_by_each_run(), reverse=True)
+    print(f"soak: one run, four workers, {RECIPIENTS} in {elapsed:.0f} s, shares {shares}")
+    assert Counter(smtp_server.received[address] for address in addresses) == {1: RECIPIENTS}
+    assert smtp_server.total == RECIPIENTS
+    assert len([share for share in shares if share >= RECIPIENTS // 20]) == 4
+    mass_email.refresh_from_db()
+    assert mass_email.status == MassEmail.Status.COMPLETE

@@ -4,6 +4,7 @@ Multi-worker and SIGKILL scenarios need PostgreSQL (SKIP LOCKED, many connection
 once) and a networked broker; on SQLite the product runs one worker, and they are skipped.
 """
 
+import re
 import time
 from collections import Counter
 from datetime import timedelta
@@ -13,10 +14,12 @@ from django.utils import timezone
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending.claims import LEASE
-from campaigns.sending.job import CHUNK_SIZE
+from campaigns.sending.portion import IN_FLIGHT, chunk_size
 from campaigns.tasks import send_mass_emails
-from crm.models import Contact, EmailAddress, JobRun
+from crm.jobs import SEND_MASS_EMAILS, SEND_MASS_EMAILS_HELPING
+from crm.models import Contact, EmailAddress, JobRun, OutboundEmailSettings
 from targetlists.models import TargetList, TargetListEntry
+from tests.campaigns.test_rate import most_in_one_second
 from tests.factories import CampaignFactory, MassEmailFactory
 from tests.integration.conftest import forget_unacked_messages, on_postgresql
 from tests.integration.smtp_server import configure_system_smtp, free_port
@@ -26,7 +29,9 @@ needs_postgresql = pytest.mark.skipif(
     not on_postgresql(),
     reason="several workers at once and SIGKILL recovery need PostgreSQL (SQLite runs one worker)",
 )
-WAIT = 90  # seconds: a generous deadline for a run to finish, never a timing assertion
+WAIT = 240  # seconds: a generous deadline for a run to finish, never a timing assertion
+# The list of the four-worker tests (the soak sends 20,000 the same way, once, in CI).
+RECIPIENTS_FOR_FOUR = 4000
 Status = EmailQueueItem.Status
 
 
@@ -52,16 +57,29 @@ def pending_mass_email(recipients: int) -> tuple[MassEmail, list[str]]:
     return mass_email, [address.address_lower for address in addresses]
 
 
-def run_job(times: int = 1) -> None:
-    """Queue the beat task `times` at once, and wait until that many runs are logged finished."""
+def run_job(times: int = 1, left_running: int = 0) -> None:
+    """Queue the beat task `times` at once, and wait until that many runs are logged finished,
+    and every worker they asked to help too (but `left_running`, e.g. a killed one's)."""
     already = finished_runs()
     for _ in range(times):
         send_mass_emails.delay()
     wait_until(lambda: finished_runs() >= already + times, "job runs to finish")
+    wait_until(lambda: running_senders() <= left_running, "helping workers to finish")
 
 
 def finished_runs() -> int:
-    return JobRun.objects.filter(job="Send Mass Emails").exclude(status="running").count()
+    return JobRun.objects.filter(job=SEND_MASS_EMAILS).exclude(status="running").count()
+
+
+def running_senders() -> int:
+    jobs = [SEND_MASS_EMAILS, SEND_MASS_EMAILS_HELPING]
+    return JobRun.objects.filter(job__in=jobs, status="running").count()
+
+
+def sent_by_each_run() -> list[int]:
+    """How many messages each run and each helping worker sent, from their job log."""
+    runs = JobRun.objects.filter(job__in=[SEND_MASS_EMAILS, SEND_MASS_EMAILS_HELPING])
+    return [int(re.match(r"(\d+) sent", run.summary).group(1)) for run in runs if run.summary]
 
 
 def wait_until(condition, what: str) -> None:
@@ -150,14 +168,47 @@ def test_two_workers_and_overlapping_runs_send_each_recipient_exactly_once(
     assert {address: smtp_server.received[address] for address in addresses} == dict.fromkeys(
         addresses, 1
     )
-    # Both runs delivered mail, each over its own SMTP session: they really overlapped.
-    assert len(smtp_server.handler.sessions_with_mail) == 2
+    # Both workers sent, each over several sessions of its own: they really overlapped.
+    assert 2 < len(smtp_server.handler.sessions_with_mail) <= 2 * 10
     mass_email.refresh_from_db()
     assert mass_email.status == MassEmail.Status.COMPLETE
 
 
 @needs_postgresql
-def test_a_worker_killed_halfway_loses_nobody_and_duplicates_at_most_one_chunk(
+def test_workers_together_never_exceed_the_sources_messages_per_second(
+    worker, workers, smtp_server
+):
+    workers.ensure("second")
+    OutboundEmailSettings.objects.update(messages_per_second=25)
+    mass_email, addresses = pending_mass_email(300)
+
+    run_job(times=2)  # two runs at once, on the two workers
+
+    assert Counter(smtp_server.received[address] for address in addresses) == {1: len(addresses)}
+    assert len([share for share in sent_by_each_run() if share]) == 2  # both sent
+    assert most_in_one_second(smtp_server.handler.arrivals) <= 25
+
+
+@needs_postgresql
+def test_one_run_puts_every_worker_to_work_and_sends_each_recipient_once(workers, smtp_server):
+    for name in ("main", "second", "third", "fourth"):
+        workers.ensure(name)
+    mass_email, addresses = pending_mass_email(RECIPIENTS_FOR_FOUR)
+
+    run_job()
+
+    assert smtp_server.total == len(addresses)
+    assert Counter(smtp_server.received[address] for address in addresses) == {1: len(addresses)}
+    shares = sorted(sent_by_each_run(), reverse=True)
+    print(f"one run, four workers: sent {shares} of {len(addresses)}")
+    # The run and the three workers it asked to help each sent a real share of the list.
+    assert len([share for share in shares if share >= len(addresses) // 20]) == 4
+    assert 4 < len(smtp_server.handler.sessions_with_mail) <= 4 * 10
+    assert item_states(mass_email) == {Status.SENT: len(addresses)}
+
+
+@needs_postgresql
+def test_a_worker_killed_halfway_loses_nobody_and_duplicates_at_most_its_chunks_in_flight(
     workers, smtp_server
 ):
     workers.stop_all()  # only the victim may take the first run
@@ -170,19 +221,49 @@ def test_a_worker_killed_halfway_loses_nobody_and_duplicates_at_most_one_chunk(
     forget_unacked_messages()
     assert smtp_server.total < len(addresses)  # killed mid-way, not after the end
     left_sending = mass_email.queue_items.filter(status=Status.SENDING).count()
-    # The chunk being sent, and the next one claimed and rendered but not handed over yet.
-    assert left_sending <= 2 * CHUNK_SIZE
+    in_flight = IN_FLIGHT * chunk_size(10)  # the chunks handed to its sessions, not recorded
+    assert left_sending <= in_flight
     # Time passes beyond the lease; the next run resolves the dead worker's claims.
-    mass_email.queue_items.filter(status=Status.SENDING).update(
-        claimed_at=timezone.now() - LEASE - timedelta(minutes=1)
-    )
+    expire_claims(mass_email)
     workers.start("rescuer")
-    run_job()
+    run_job(left_running=1)  # the victim's run stays logged as running: it never finished
 
     assert all(smtp_server.received[address] >= 1 for address in addresses)
     duplicates = smtp_server.total - len(addresses)
     print(f"SIGKILL halfway: {left_sending} items left Sending, {duplicates} duplicates")
-    assert 0 <= duplicates <= min(left_sending, CHUNK_SIZE)
+    assert 0 <= duplicates <= min(left_sending, in_flight)
     assert item_states(mass_email) == {Status.SENT: len(addresses)}
     mass_email.refresh_from_db()
     assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+@needs_postgresql
+def test_one_of_four_workers_killed_duplicates_at_most_what_it_had_in_flight(workers, smtp_server):
+    workers.stop_all()
+    named = {name: workers.start(name) for name in ("main", "second", "third", "fourth")}
+    mass_email, addresses = pending_mass_email(RECIPIENTS_FOR_FOUR)
+
+    send_mass_emails.delay()
+    wait_until(lambda: running_senders() == 4, "all four workers to be sending")
+    wait_until(lambda: smtp_server.total >= len(addresses) // 3, "a third of the mail to arrive")
+    named["third"].kill()
+    forget_unacked_messages()
+    wait_until(lambda: running_senders() <= 1, "the other workers to finish")
+    left_sending = mass_email.queue_items.filter(status=Status.SENDING).count()
+    in_flight = IN_FLIGHT * chunk_size(10)
+    assert 0 < left_sending <= in_flight  # only what the killed worker had claimed
+    expire_claims(mass_email)
+    run_job(left_running=1)
+
+    duplicates = smtp_server.total - len(addresses)
+    print(f"SIGKILL of one of four: {left_sending} left Sending, {duplicates} duplicates")
+    assert all(smtp_server.received[address] >= 1 for address in addresses)
+    assert 0 <= duplicates <= min(left_sending, in_flight)
+    assert item_states(mass_email) == {Status.SENT: len(addresses)}
+
+
+def expire_claims(mass_email: MassEmail) -> None:
+    """As if the lease had passed since the items left Sending were claimed."""
+    mass_email.queue_items.filter(status=Status.SENDING).update(
+        claimed_at=timezone.now() - LEASE - timedelta(minutes=1)
+    )

@@ -1,0 +1,217 @@
+"""One worker's share of a run: claim chunks of each In Process mass email, render them, hand
+them to the source's sessions, record each chunk once all its answers are in.
+
+Claiming, loading, rendering and recording run on this thread; the SMTP exchanges on the
+source's session threads (campaigns.sending.sessions). While the sessions send one chunk, this
+thread claims and renders the next and hands it over too, so at most IN_FLIGHT chunks are
+claimed and not yet recorded: that is also the most a worker killed mid-run leaves Sending.
+"""
+
+import datetime
+import logging
+import traceback
+from collections import deque
+
+from django.db import DatabaseError, transaction
+from django.utils.translation import gettext as _
+
+from campaigns.authoring.rendering import CompiledMassEmail, RenderError
+from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.sending import claims
+from campaigns.sending.chunks import Chunk, finish_chunk, prepare_chunk, submit_chunk
+from campaigns.sending.deferrals import DomainBackoff
+from campaigns.sending.outcomes import SENT, record
+from campaigns.sending.report import SendReport, named
+from campaigns.sending.sessions import SessionPool
+from campaigns.sending.transport import ConfigurationProblem
+
+logger = logging.getLogger(__name__)
+Status = EmailQueueItem.Status
+# Items per claim and per recording transaction, at least; more with many connections.
+CHUNK_SIZE = 100
+MAX_CHUNK_SIZE = 1000
+# Chunks handed to the sessions and not yet recorded: enough to keep every session busy while
+# the next chunk is claimed and rendered.
+IN_FLIGHT = 2
+# Columns neither the address check nor the renderer reads; skipping them halves loading time.
+UNUSED_ITEM_FIELDS = ("created_at", "claimed_at", "sent_at", "last_error", "next_attempt_at")
+
+
+def chunk_size(connections: int) -> int:
+    """Items per claim for a source with `connections` sessions: four messages a session, so
+    that the sessions never wait for the next chunk; at least CHUNK_SIZE, at most 1,000."""
+    return min(MAX_CHUNK_SIZE, max(CHUNK_SIZE, 4 * connections))
+
+
+class Portion:
+    """One worker's part of one mass email in one run.
+
+    Stops when the mass email is paused or canceled (claims are only for In Process ones), when
+    the run's budget or the hourly window is used up, or when its server stops answering.
+    """
+
+    def __init__(
+        self,
+        mass_email: MassEmail,
+        pool: SessionPool,
+        config: MassEmailSettings,
+        report: SendReport,
+        now: datetime.datetime,
+        run_id: int | None = None,
+        backoff: DomainBackoff | None = None,
+        on_full_chunk=None,
+    ):
+        self.mass_email, self.pool, self.config = mass_email, pool, config
+        self.report, self.now, self.run_id = report, now, run_id
+        self.backoff = backoff or pool.backoff
+        self.on_full_chunk = on_full_chunk or (lambda: None)
+        self.size = chunk_size(pool.connections)
+        self.unsent: set[int] = set()  # claimed, not yet handed to the sessions
+        self.in_flight: deque[Chunk] = deque()  # handed to the sessions, not recorded yet
+        self.more_work = False  # a claim came back full: there may be more than this worker
+        self.stopped = False  # its server stopped (reported once)
+
+    def send(self) -> None:
+        """Send the portion; an exception it did not expect is reported, never raised."""
+        try:
+            compiled = CompiledMassEmail.compile(self.mass_email)
+        except RenderError as exc:
+            fail_mass_email(self.mass_email, str(exc))
+            failed = _("%(name)s failed: %(error)s")
+            self.report.problems.append(failed % named(self.mass_email, exc))
+            return
+        try:
+            if self._send_chunks(compiled):
+                complete_if_done(self.mass_email)
+        except Exception as exc:  # noqa: BLE001  one mass email's breakage must not stop the others
+            self._crashed(exc)
+
+    def _send_chunks(self, compiled: CompiledMassEmail) -> bool:
+        """Claim, render and hand over chunks, recording each when done; False if the server
+        stopped (the problem is reported). Recording a chunk and claiming the next share one
+        transaction: one commit a chunk."""
+        ids = self._claim()
+        while True:
+            while ids:
+                self._hand_over(ids, compiled)
+                ids = self._claim() if len(self.in_flight) < IN_FLIGHT else None
+            if not self.in_flight:
+                return not self.stopped
+            exhausted = ids is not None  # the last claim found nothing (None: not tried)
+            with transaction.atomic():
+                self._finish_oldest()
+                if not exhausted and not self.stopped:
+                    ids = self._claim()
+            if self.stopped:
+                while self.in_flight:  # the server stopped: their messages come back unsent
+                    self._finish_oldest()
+                return False
+
+    def _claim(self) -> list[int]:
+        return claims.claim_portion(
+            self.mass_email.pk, self.size, self.config.max_per_hour, self.now, self.run_id
+        )
+
+    def _hand_over(self, ids: list[int], compiled: CompiledMassEmail) -> None:
+        self.unsent.update(ids)
+        chunk = prepare_chunk(load_items(ids, self.mass_email), compiled)
+        self.in_flight.append(submit_chunk(chunk, self.pool))
+        self.unsent.difference_update(ids)
+        self.more_work = self.more_work or len(ids) == self.size
+
+    def _finish_oldest(self) -> None:
+        """Wait for the oldest chunk and record it; a server that stopped is reported once
+        (`stopped`). The chunk stays in flight until it is recorded, for _crashed to see."""
+        outcomes, stopped, unsent = finish_chunk(self.in_flight[0])
+        if unsent:
+            claims.release([item.pk for item in unsent], self.run_id)
+        record(outcomes, self.mass_email, self.config)
+        self.backoff.remember(self.mass_email)
+        self.report.add(outcomes)
+        if self.more_work and any(outcome.result == SENT for outcome in outcomes):
+            # More work than one worker and a server that takes it: others may help. (Not
+            # before: workers asking each other while the server is down would never stop.)
+            self.on_full_chunk()
+        self.in_flight.popleft()
+        if stopped is not None and not self.stopped:
+            report_stop(self.mass_email, stopped, self.report)
+        self.stopped = self.stopped or stopped is not None
+
+    def _crashed(self, exc: Exception) -> None:
+        # Messages a server accepted but that were not recorded stay Sending for the lease
+        # (at-least-once); every other claimed item was not delivered and is Pending again now.
+        logger.exception("Sending %s broke", self.mass_email)
+        not_sent = set(self.unsent) | self._withdraw_in_flight()
+        try:
+            claims.release(sorted(not_sent), self.run_id)
+        except DatabaseError:
+            logger.exception("Could not release %s items; the lease will", len(not_sent))
+        self.report.crashes.append(
+            f"{self.mass_email.name} (#{self.mass_email.pk}):\n{traceback.format_exc()}"
+        )
+        stopped = _(
+            "%(name)s stopped by an unexpected error; its unsent items are Pending: %(error)s"
+        )
+        error = f"{type(exc).__name__}: {exc}"
+        self.report.problems.append(stopped % named(self.mass_email, error))
+
+    def _withdraw_in_flight(self) -> set[int]:
+        """Take back what the sessions have not started, wait for the rest; the ids of the
+        items no server accepted."""
+        not_sent = set()
+        for chunk in self.in_flight:
+            self.pool.withdraw([delivery for _i, _m, delivery in chunk.sending])
+            if chunk.handover is not None:
+                chunk.handover.wait()
+            not_sent |= {outcome.item.pk for outcome in chunk.decided}
+            for item, _message, delivery in chunk.sending:
+                if delivery.error is not None:
+                    not_sent.add(item.pk)
+        self.in_flight.clear()
+        return not_sent
+
+
+def load_items(ids: list[int], mass_email: MassEmail) -> list[EmailQueueItem]:
+    """The claimed items with what the address check and the renderer read, in one query."""
+    items = list(
+        EmailQueueItem.objects.filter(id__in=ids)
+        .select_related("email_address", "account", "contact", "contact__account", "lead", "user")
+        .defer(*UNUSED_ITEM_FIELDS)
+        .order_by("id")
+    )
+    for item in items:
+        item.mass_email = mass_email
+    return items
+
+
+def complete_if_done(mass_email: MassEmail) -> bool:
+    """Mark an In Process mass email Complete when no item is Pending or Sending any more."""
+    open_items = mass_email.queue_items.filter(
+        is_test=False, status__in=[Status.PENDING, Status.SENDING]
+    )
+    if open_items.exists():
+        return False
+    return bool(
+        MassEmail.objects.filter(pk=mass_email.pk, status=MassEmail.Status.IN_PROCESS).update(
+            status=MassEmail.Status.COMPLETE
+        )
+    )
+
+
+def fail_mass_email(mass_email: MassEmail, reason: str) -> None:
+    """Mark a mass email Failed with the reason shown in the admin (e.g. a rendering error)."""
+    MassEmail.objects.filter(pk=mass_email.pk).update(
+        status=MassEmail.Status.FAILED, failure_reason=reason
+    )
+    logger.warning("Mass email %s failed: %s", mass_email.pk, reason)
+
+
+def report_stop(mass_email: MassEmail, stopped: Exception, report: SendReport) -> None:
+    if isinstance(stopped, ConfigurationProblem):
+        report.configuration_errors.append(
+            _("SMTP settings of %(name)s: %(error)s") % named(mass_email, stopped)
+        )
+    else:
+        report.problems.append(
+            _("%(name)s paused until the next run: %(error)s") % named(mass_email, stopped)
+        )
