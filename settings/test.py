@@ -35,6 +35,7 @@ elif CELERY_BROKER_URL.startswith("redis://"):
     # Two runs on one Redis database must not take each other's tasks.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"massmail-test-{TEST_RUN}:"}
 TRACKING_BUFFER_KEY_PREFIX = f"massmail-test-{TEST_RUN}:tracking"
+API_REDIS_KEY_PREFIX = f"massmail-test-{TEST_RUN}:api"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,23 @@
+"""URLs of the API, all under /api/v1/ (crm/urls.py mounts this module there)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from api.views import meta
+from crm.security_headers import ADMIN, content_security_policy
+
+app_name = "api"
+router = SimpleRouter(trailing_slash=True)
+
+# The docs page runs Swagger UI from our static files: the admin's policy ('self' scripts,
+# styles and fetches, the nonce'd style block, data: images), never a CDN.
+docs_view = content_security_policy(base=ADMIN)(meta.DocsView.as_view(url_name="api:schema"))
+
+urlpatterns = [
+    path("schema/", meta.SchemaView.as_view(), name="schema"),
+    path("docs/", docs_view, name="docs"),
+    path("key/", meta.CallingKeyView.as_view(), name="key"),
+    path("problems/", meta.ProblemListView.as_view(), name="problems"),
+    path("problems/<str:code>", meta.ProblemDetailView.as_view(), name="problem"),
+    *router.urls,
+]
