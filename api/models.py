@@ -92,3 +92,54 @@ class RateBucket(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Job(models.Model):
+    """A bulk call answered 202: its input until it has run, its status, and its per-item
+    results (JobResults, a page of them per row). Run by the Celery task api.tasks.run_job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    operation = models.CharField(max_length=40)
+    target_list = models.ForeignKey(
+        "targetlists.TargetList", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    parameters = models.JSONField(default=dict)
+    items = models.JSONField(default=list)  # emptied once the results are stored
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API job")
+        verbose_name_plural = _("API jobs")
+        indexes = [models.Index(fields=["status", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.operation} #{self.pk}"
+
+
+class JobResults(models.Model):
+    """RESULTS_PER_ROW item results of a job, from item `first` on: [value, result, ids, error]."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="result_rows")
+    first = models.PositiveIntegerField()
+    results = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "first"], name="job_results_once")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} from {self.first}"

@@ -14,6 +14,7 @@ import json
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -140,6 +141,16 @@ class CursorPagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
             },
         ]
+
+
+def schema_parameters() -> list[OpenApiParameter]:
+    """`cursor` and `limit`, for views that page by hand (extend_schema(parameters=…))."""
+    return [
+        OpenApiParameter(
+            item["name"], item["schema"], OpenApiParameter.QUERY, description=item["description"]
+        )
+        for item in CursorPagination().get_schema_operation_parameters(None)
+    ]
 
 
 def _value(row, field: str):

@@ -20,13 +20,18 @@ from api.problems import Problem
 
 def required(view, request: Request) -> tuple[str | None, list[str]]:
     """(scope, permissions) the view needs for this request; scope None: not allowed."""
-    action = getattr(view, "action", None)
-    handler = getattr(view, action, None) if action else None
-    if handler is not None and hasattr(handler, "api_scope"):
-        return handler.api_scope, list(handler.api_permissions)
     method = request.method.upper()
     if method in ("HEAD", "OPTIONS"):
         method = "GET"
+    action = getattr(view, "action", None)
+    handler = getattr(view, action, None) if action else None
+    if handler is not None and hasattr(handler, "api_scope"):
+        scope, permissions = handler.api_scope, handler.api_permissions
+        if isinstance(scope, dict):
+            scope = scope.get(method)
+        if isinstance(permissions, dict):
+            permissions = permissions.get(method, ())
+        return scope, list(permissions)
     scopes = getattr(view, "scopes", {})
     permissions = getattr(view, "permissions", {})
     return scopes.get(method), list(permissions.get(method, ()))

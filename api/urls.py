@@ -3,11 +3,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from api.views import meta
+from api.views import jobs, lists, meta
 from crm.security_headers import ADMIN, content_security_policy
 
 app_name = "api"
 router = SimpleRouter(trailing_slash=True)
+router.register("target-lists", lists.TargetListViewSet, basename="target-list")
+router.register("jobs", jobs.JobViewSet, basename="job")
 
 # The docs page runs Swagger UI from our static files: the admin's policy ('self' scripts,
 # styles and fetches, the nonce'd style block, data: images), never a CDN.

@@ -19,14 +19,16 @@ from rest_framework.views import APIView
 
 from api import idempotency
 from api.problems import Problem
+from api.query import LARGEST_ID
 
 
-def api_action(*, scope: str, permissions: list[str] | tuple = (), **kwargs):
-    """DRF's @action, with the scope and the Django permissions the action needs."""
+def api_action(*, scope: str | dict, permissions: list[str] | dict = (), **kwargs):
+    """DRF's @action, with the scope and the Django permissions the action needs (either one,
+    or a dict by HTTP method for an action that takes several)."""
 
     def decorate(function):
         function.api_scope = scope
-        function.api_permissions = tuple(permissions)
+        function.api_permissions = permissions
         return action(**kwargs)(function)
 
     return decorate
@@ -116,7 +118,28 @@ class ApiView(ApiMixin, APIView):
 
 
 class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
-    """A viewset; mix in DRF's list/create/retrieve/… mixins as needed."""
+    """A viewset; mix in DRF's list/create/retrieve/… mixins as needed. Ids in paths are
+    whole numbers; one past 64 bits finds nothing (404), as any unknown id."""
+
+    lookup_value_regex = "[0-9]+"
+
+    def get_object(self):
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
+        if not str(value).isdigit() or not 0 < int(value) <= LARGEST_ID:
+            raise Problem("not_found")
+        return super().get_object()
+
+    def perform_create(self, serializer) -> None:
+        serializer.save()
+        self._reread(serializer)
+
+    def perform_update(self, serializer) -> None:
+        serializer.save()
+        self._reread(serializer)
+
+    def _reread(self, serializer) -> None:
+        # Answer as a read would: with the queryset's annotations (counts) and joins.
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
 
 def ok(data, status: int = 200, headers=None) -> Response:

@@ -8,9 +8,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api import scopes
 from api.models import ApiKey
 from api.problems import PROBLEMS, problem_type
+from api.scopes import ANY, SCOPES
 from api.views.base import ApiView
 
 
@@ -34,7 +34,7 @@ class ProblemKindSerializer(serializers.Serializer):
 class CallingKeyView(ApiView):
     """GET /api/v1/key/: the key (or session) making the call: its scopes and user."""
 
-    scopes = {"GET": scopes.ANY}
+    scopes = {"GET": ANY}
 
     @extend_schema(responses=CallingKeySerializer, operation_id="key_retrieve")
     def get(self, request: Request) -> Response:
@@ -46,7 +46,7 @@ class CallingKeyView(ApiView):
                 "name": key.name if key else "session",
                 "prefix": key.prefix if key else "",
                 "user": request.user.get_username(),
-                "scopes": key.scopes if key else sorted(scopes.SCOPES),
+                "scopes": key.scopes if key else sorted(SCOPES),
                 "expires_at": key.expires_at if key else None,
                 "rate_per_minute": (key and key.rate_per_minute) or settings.API_RATE_PER_MINUTE,
             }

@@ -90,3 +90,15 @@ def problem_of(response) -> dict:
     assert document["status"] == response.status_code
     assert {"type", "title", "detail", "code", "instance"} <= set(document)
     return document
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed(): …`: what the block queues on commit runs at its end, tasks
+    included, here and now as a worker would."""
+    import api.tasks  # noqa: F401  (registered, so run_task applies it eagerly)
+    from crm.celery import app
+
+    app.conf.task_always_eager = True
+    yield lambda: django_capture_on_commit_callbacks(execute=True)
+    app.conf.task_always_eager = False
