@@ -31,6 +31,8 @@ def required(view, request: Request) -> tuple[str | None, list[str]]:
             scope = scope.get(method)
         if isinstance(permissions, dict):
             permissions = permissions.get(method, ())
+        elif callable(permissions):
+            permissions = permissions(view)
         return scope, list(permissions)
     scopes = getattr(view, "scopes", {})
     permissions = getattr(view, "permissions", {})

@@ -3,11 +3,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from api.views import jobs, lists, meta
+from api.views import jobs, lists, meta, people
 from crm.security_headers import ADMIN, content_security_policy
 
 app_name = "api"
 router = SimpleRouter(trailing_slash=True)
+router.register("contacts", people.ContactViewSet, basename="contact")
+router.register("leads", people.LeadViewSet, basename="lead")
+router.register("accounts", people.AccountViewSet, basename="account")
 router.register("target-lists", lists.TargetListViewSet, basename="target-list")
 router.register("jobs", jobs.JobViewSet, basename="job")
 

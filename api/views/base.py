@@ -22,9 +22,10 @@ from api.problems import Problem
 from api.query import LARGEST_ID
 
 
-def api_action(*, scope: str | dict, permissions: list[str] | dict = (), **kwargs):
-    """DRF's @action, with the scope and the Django permissions the action needs (either one,
-    or a dict by HTTP method for an action that takes several)."""
+def api_action(*, scope: str | dict, permissions=(), **kwargs):
+    """DRF's @action, with the scope and the Django permissions the action needs: one each,
+    or a dict by HTTP method for an action that takes several; permissions may also be a
+    function of the view (a base class's action whose model its subclasses set)."""
 
     def decorate(function):
         function.api_scope = scope
