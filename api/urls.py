@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from api.views import jobs, lists, meta, people
+from api.views import campaigns, jobs, lists, mass_emails, meta, people, results
 from crm.security_headers import ADMIN, content_security_policy
 
 app_name = "api"
@@ -11,6 +11,10 @@ router = SimpleRouter(trailing_slash=True)
 router.register("contacts", people.ContactViewSet, basename="contact")
 router.register("leads", people.LeadViewSet, basename="lead")
 router.register("accounts", people.AccountViewSet, basename="account")
+router.register("email-templates", campaigns.EmailTemplateViewSet, basename="email-template")
+router.register("campaigns", campaigns.CampaignViewSet, basename="campaign")
+router.register("mass-emails", mass_emails.MassEmailViewSet, basename="mass-email")
+router.register("tracking-urls", campaigns.TrackingUrlViewSet, basename="tracking-url")
 router.register("target-lists", lists.TargetListViewSet, basename="target-list")
 router.register("jobs", jobs.JobViewSet, basename="job")
 
@@ -24,5 +28,16 @@ urlpatterns = [
     path("key/", meta.CallingKeyView.as_view(), name="key"),
     path("problems/", meta.ProblemListView.as_view(), name="problems"),
     path("problems/<str:code>", meta.ProblemDetailView.as_view(), name="problem"),
+    path("events/", results.EventListView.as_view(), name="events"),
+    path(
+        "campaigns/<int:pk>/results/",
+        results.CampaignResultsView.as_view(),
+        name="campaign-results",
+    ),
+    path(
+        "mass-emails/<int:pk>/results/",
+        results.MassEmailResultsView.as_view(),
+        name="mass-email-results",
+    ),
     *router.urls,
 ]

@@ -292,6 +292,16 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "LeadStatusEnum": "crm.models.Lead.Status",
         "JobStatusEnum": "api.models.Job.Status",
+        "CampaignStatusEnum": "campaigns.models.campaign.CampaignStatus",
+        "CampaignTypeEnum": "campaigns.models.campaign.CampaignType",
+        "MassEmailStatusEnum": "campaigns.models.MassEmail.Status",
+        "MemberTypeEnum": [("account", "account"), ("contact", "contact"), ("lead", "lead")],
+        "RecipientTypeEnum": [
+            ("account", "account"),
+            ("contact", "contact"),
+            ("lead", "lead"),
+            ("user", "user"),
+        ],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
