@@ -3,7 +3,17 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from api.views import campaigns, jobs, lists, mass_emails, meta, people, results
+from api.views import (
+    audience,
+    campaigns,
+    imports,
+    jobs,
+    lists,
+    mass_emails,
+    meta,
+    people,
+    results,
+)
 from crm.security_headers import ADMIN, content_security_policy
 
 app_name = "api"
@@ -17,6 +27,8 @@ router.register("mass-emails", mass_emails.MassEmailViewSet, basename="mass-emai
 router.register("tracking-urls", campaigns.TrackingUrlViewSet, basename="tracking-url")
 router.register("target-lists", lists.TargetListViewSet, basename="target-list")
 router.register("jobs", jobs.JobViewSet, basename="job")
+router.register("imports", imports.ImportViewSet, basename="import")
+router.register("signup-forms", audience.SignupFormViewSet, basename="signup-form")
 
 # The docs page runs Swagger UI from our static files: the admin's policy ('self' scripts,
 # styles and fetches, the nonce'd style block, data: images), never a CDN.
@@ -29,6 +41,11 @@ urlpatterns = [
     path("problems/", meta.ProblemListView.as_view(), name="problems"),
     path("problems/<str:code>", meta.ProblemDetailView.as_view(), name="problem"),
     path("events/", results.EventListView.as_view(), name="events"),
+    path(
+        "suppressions/",
+        audience.SuppressionView.as_view({"get": "list", "post": "create", "delete": "remove"}),
+        name="suppressions",
+    ),
     path(
         "campaigns/<int:pk>/results/",
         results.CampaignResultsView.as_view(),

@@ -96,9 +96,9 @@ def problem_of(response) -> dict:
 def committed(django_capture_on_commit_callbacks):
     """`with committed(): …`: what the block queues on commit runs at its end, tasks
     included, here and now as a worker would."""
-    import api.tasks  # noqa: F401  (registered, so run_task applies it eagerly)
     from crm.celery import app
 
+    app.loader.import_default_modules()  # every app's tasks registered: run_task applies them
     app.conf.task_always_eager = True
     yield lambda: django_capture_on_commit_callbacks(execute=True)
     app.conf.task_always_eager = False
