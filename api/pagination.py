@@ -27,8 +27,8 @@ MAX_LIMIT = 1000
 
 
 def parse_limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "")
-    if raw == "":
+    raw = request.query_params.get("limit")
+    if raw is None:
         return DEFAULT_LIMIT
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise Problem("invalid_parameter", f"limit must be a whole number from 1 to {MAX_LIMIT}.")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -58,6 +59,7 @@ PROBLEMS = {
     "invalid_transition": Kind(
         409, "Invalid status change", "The resource's status does not allow this change."
     ),
+    "in_use": Kind(409, "In use", "Other records use it; remove or change those first."),
     "not_editable": Kind(409, "Not editable", "The resource cannot change in its current status."),
     "external_id_taken": Kind(
         409, "External id taken", "Another record of this kind has that external_id."
@@ -182,6 +184,9 @@ def _code_of(exc: Exception) -> tuple[str, str]:
             return code, detail if isinstance(detail, str) else ""
     if isinstance(exc, Http404):
         return "not_found", ""
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        names = sorted({str(row._meta.verbose_name) for row in exc.protected_objects})[:5]
+        return "in_use", f"It is still used by: {', '.join(names)}. Remove those first."
     if isinstance(exc, RequestDataTooBig):
         return "body_too_large", ""
     if isinstance(exc, TooManyFieldsSent):

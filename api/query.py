@@ -1,5 +1,5 @@
-"""Query parameters of lists (filters), parsed strictly: a value a filter cannot take is a
-400 invalid_parameter naming it, never an empty list or a 500."""
+"""Query parameters of lists (filters), parsed strictly: a value a filter cannot take (an
+empty one too) is a 400 invalid_parameter naming it, never an empty list or a 500."""
 
 from datetime import datetime
 
@@ -19,7 +19,7 @@ def _refuse(name: str, what: str):
 
 def integer(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= LARGEST_ID:
         _refuse(name, "an id (a whole number from 1)")
@@ -28,7 +28,7 @@ def integer(request: Request, name: str) -> int | None:
 
 def moment(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         value = parse_datetime(raw)
@@ -45,7 +45,7 @@ def moment(request: Request, name: str) -> datetime | None:
 
 def flag(request: Request, name: str) -> bool | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if raw not in ("true", "false"):
         _refuse(name, "true or false")
@@ -54,19 +54,19 @@ def flag(request: Request, name: str) -> bool | None:
 
 def choice(request: Request, name: str, choices) -> str | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if raw not in choices:
         _refuse(name, "one of " + ", ".join(choices))
     return raw
 
 
-def text(request: Request, name: str, max_length: int = 254) -> str | None:
+def text(request: Request, name: str, max_length: int = 255) -> str | None:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if len(raw) > max_length:
-        _refuse(name, f"at most {max_length} characters")
+    if not 0 < len(raw) <= max_length:
+        _refuse(name, f"1 to {max_length} characters")
     return raw
 
 
@@ -75,7 +75,7 @@ def parameter(name: str, kind, description: str) -> OpenApiParameter:
     choices), as strict as its parser above."""
     schemas = {
         "id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": LARGEST_ID},
-        "text": {"type": "string", "minLength": 1, "maxLength": 254},
+        "text": {"type": "string", "minLength": 1, "maxLength": 255},
         "flag": {"type": "string", "enum": ["true", "false"]},
         "datetime": {"type": "string", "format": "date-time"},
     }

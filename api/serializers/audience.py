@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from api.serializers.base import JsonTypes
 from crm import suppression
 from crm.models import EmailAddress
 from people.models import SignupForm
@@ -16,7 +17,7 @@ class SuppressedSerializer(serializers.ModelSerializer):
         fields = ("id", "email", "opted_out", "invalid", "soft_bounces")
 
 
-class SuppressRequestSerializer(serializers.Serializer):
+class SuppressRequestSerializer(JsonTypes, serializers.Serializer):
     emails = serializers.ListField(
         child=serializers.CharField(), max_length=suppression.MAX_ITEMS, min_length=1
     )
@@ -66,7 +67,7 @@ class SignupFormSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SubmissionSerializer(serializers.Serializer):
+class SubmissionSerializer(JsonTypes, serializers.Serializer):
     email = serializers.CharField(max_length=320)
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)

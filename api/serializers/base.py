@@ -1,5 +1,6 @@
-"""What the model serializers share: the model's own checks (clean()) run on every write, so
-the API refuses what the admin's forms refuse, with the same words."""
+"""What the serializers share: JSON types checked as the schema states them (a number where a
+text is expected is refused, not turned into "12"), and, for models, the model's own checks
+(clean()) on every write, so the API refuses what the admin's forms refuse, in their words."""
 
 import copy
 
@@ -8,8 +9,88 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from rest_framework import serializers
 
+TEXTUAL = (
+    serializers.CharField,
+    serializers.ChoiceField,
+    serializers.DateTimeField,
+    serializers.DateField,
+    serializers.DecimalField,
+    serializers.FileField,
+)
 
-class CheckedModelSerializer(serializers.ModelSerializer):
+
+def json_type(field: serializers.Field):
+    """The JSON type(s) a field takes, as its schema says; None: any."""
+    if isinstance(field, (serializers.ListField, serializers.ManyRelatedField)):
+        return list
+    if isinstance(field, serializers.ListSerializer):
+        return list
+    if isinstance(field, serializers.BooleanField):
+        return bool
+    if isinstance(field, (serializers.IntegerField, serializers.PrimaryKeyRelatedField)):
+        return int
+    if isinstance(field, serializers.FloatField):
+        return (int, float)
+    if isinstance(field, TEXTUAL):
+        return str
+    if isinstance(field, serializers.Serializer):
+        return dict
+    return None
+
+
+def _wrong(value, expected) -> bool:
+    if expected is None:
+        return False
+    if isinstance(value, bool) and expected is not bool:
+        return True
+    return not isinstance(value, expected)
+
+
+def _items(field: serializers.Field):
+    if isinstance(field, serializers.ListField):
+        return json_type(field.child)
+    if isinstance(field, serializers.ManyRelatedField):
+        return int
+    return None
+
+
+def type_errors(fields: dict, data: dict) -> dict[str, list[str]]:
+    """Fields of `data` whose JSON type is not the one their serializer field takes."""
+    errors = {}
+    for name, field in fields.items():
+        if field.read_only or name not in data:
+            continue
+        value = data[name]
+        if value is None and field.allow_null:
+            continue
+        expected = json_type(field)
+        if _wrong(value, expected):
+            errors[name] = [f"Expected {_named(expected)}."]
+        elif expected is list and any(_wrong(item, _items(field)) for item in value):
+            errors[name] = [f"Expected a list of {_named(_items(field))}s."]
+        elif expected is str and len(value) > (getattr(field, "max_length", None) or len(value)):
+            # Before DRF trims the text: the schema's maxLength counts what was sent.
+            errors[name] = [f"At most {field.max_length} characters."]
+    return errors
+
+
+def _named(expected) -> str:
+    names = {str: "a text", int: "a whole number", bool: "true or false", list: "a list"}
+    return names.get(expected, "an object" if expected is dict else "a number")
+
+
+class JsonTypes:
+    """Refuse values of another JSON type than the field's before DRF converts them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and not hasattr(data, "getlist"):
+            errors = type_errors(self.fields, data)
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class CheckedModelSerializer(JsonTypes, serializers.ModelSerializer):
     """A ModelSerializer whose validate() runs the model's full_clean() on the result."""
 
     def validate(self, attrs: dict) -> dict:

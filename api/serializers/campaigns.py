@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.serializers.base import CheckedModelSerializer
+from api.serializers.base import CheckedModelSerializer, JsonTypes
 from campaigns.models import Campaign, MassEmail, TrackingUrl
 from crm.models import EmailAccount, EmailTemplate
 from targetlists.models import TargetList
@@ -113,18 +113,18 @@ class TrackingUrlSerializer(CheckedModelSerializer):
         fields = ("id", "campaign", "name", "url", "action", "message", "code")
 
 
-class ScheduleSerializer(serializers.Serializer):
+class ScheduleSerializer(JsonTypes, serializers.Serializer):
     start_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="When sending may begin; null or absent: now."
     )
 
 
-class TestPersonSerializer(serializers.Serializer):
+class TestPersonSerializer(JsonTypes, serializers.Serializer):
     type = serializers.ChoiceField(choices=["account", "contact", "lead", "user"])
     id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
-class TestSendSerializer(serializers.Serializer):
+class TestSendSerializer(JsonTypes, serializers.Serializer):
     emails = serializers.ListField(
         child=serializers.CharField(max_length=320), required=False, max_length=50
     )

@@ -5,11 +5,12 @@ import json
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from api.serializers.base import JsonTypes
 from people.models import PeopleImport
 from targetlists.models import TargetList
 
 
-class ImportUploadSerializer(serializers.Serializer):
+class ImportUploadSerializer(JsonTypes, serializers.Serializer):
     file = serializers.FileField(help_text="The CSV file (any encoding and delimiter).")
     kind = serializers.ChoiceField(choices=PeopleImport.Kind.values, default="contact")
     purpose = serializers.ChoiceField(
@@ -48,7 +49,7 @@ class ImportUploadSerializer(serializers.Serializer):
         return mapping
 
 
-class ImportStartSerializer(serializers.Serializer):
+class ImportStartSerializer(JsonTypes, serializers.Serializer):
     mapping = serializers.ListField(
         child=serializers.CharField(allow_blank=True, max_length=50),
         required=False,

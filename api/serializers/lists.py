@@ -2,11 +2,12 @@
 
 from rest_framework import serializers
 
+from api.serializers.base import CheckedModelSerializer
 from targetlists.membership import MAX_ITEMS, MODELS, Result
 from targetlists.models import TargetList, TargetListCategory, TargetListEntry
 
 
-class TargetListSerializer(serializers.ModelSerializer):
+class TargetListSerializer(CheckedModelSerializer):
     category = serializers.PrimaryKeyRelatedField(
         queryset=TargetListCategory.objects.all(), allow_null=True, required=False
     )
@@ -53,7 +54,7 @@ class MembersRequestSerializer(serializers.Serializer):
         help_text="Addresses; each finds every record of `type` with it. Or give `ids`.",
     )
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(),
         required=False,
         max_length=MAX_ITEMS,
         help_text="Record ids of `type`. Or give `emails`.",

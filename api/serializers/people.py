@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from api.serializers.base import JsonTypes
 from crm.models import Account, Contact, Lead
 from crm.upsert import FIELDS, Merge
 
@@ -32,7 +33,7 @@ def read_serializer(model):
     return type(f"{model.__name__}Serializer", (PersonSerializer,), {"Meta": meta})
 
 
-class WriteFields(serializers.ModelSerializer):
+class WriteFields(JsonTypes, serializers.ModelSerializer):
     """What a create, change or upsert may send, besides the record's fields."""
 
     email = serializers.CharField(

@@ -71,7 +71,7 @@ class SuppressionView(mixins.ListModelMixin, ApiViewSet):
     @extend_schema(
         tags=["suppression list"],
         request=shapes.SuppressRequestSerializer,
-        responses=shapes.SuppressionResultsSerializer,
+        responses={200: shapes.SuppressionResultsSerializer},
         description="Flag up to 10,000 addresses; unknown ones are stored flagged.",
     )
     def create(self, request: Request) -> Response:

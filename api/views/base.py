@@ -11,7 +11,7 @@ Idempotency-Key on unsafe methods, RateLimit-* headers, and `api_action` for ext
 """
 
 from django.db import transaction
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -130,17 +130,35 @@ class ApiViewSet(ApiMixin, viewsets.GenericViewSet):
             raise Problem("not_found")
         return super().get_object()
 
+    def _reread(self, serializer) -> None:
+        # Answer as a read would: with the queryset's annotations (counts) and joins.
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+
+class CreateMixin(mixins.CreateModelMixin):
+    """DRF's create, answering the record as a read of it would."""
+
     def perform_create(self, serializer) -> None:
         serializer.save()
         self._reread(serializer)
+
+
+class UpdateMixin(mixins.UpdateModelMixin):
+    """DRF's update (PUT and PATCH), answering the record as a read of it would."""
 
     def perform_update(self, serializer) -> None:
         serializer.save()
         self._reread(serializer)
 
-    def _reread(self, serializer) -> None:
-        # Answer as a read would: with the queryset's annotations (counts) and joins.
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+# The five actions of a resource a caller may create, read, change and delete.
+CRUD = (
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    CreateMixin,
+    UpdateMixin,
+    mixins.DestroyModelMixin,
+)
 
 
 def ok(data, status: int = 200, headers=None) -> Response:

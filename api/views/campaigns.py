@@ -3,7 +3,6 @@ marketer has, a test send and the recipient count) and tracking URLs."""
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -11,18 +10,11 @@ from api import query, sending
 from api.problems import Problem
 from api.scopes import CAMPAIGNS_READ, CAMPAIGNS_WRITE
 from api.serializers import campaigns as shapes
-from api.views.base import ApiViewSet, api_action
+from api.views.base import CRUD, ApiViewSet, api_action
 from campaigns.models import Campaign, CampaignStatus, CampaignType, TrackingUrl
 from crm.models import Account, Contact, EmailTemplate, Lead
 from crm.placeholders import SamplePerson
 
-CRUD = (
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-)
 PEOPLE = {"account": Account, "contact": Contact, "lead": Lead}
 
 
@@ -71,7 +63,7 @@ class EmailTemplateViewSet(*CRUD, ApiViewSet):
         return Response({"person": str(person), **rendered, "errors": errors})
 
     def _person(self, request: Request):
-        choice = request.query_params.get("person", "sample") or "sample"
+        choice = request.query_params.get("person", "sample")
         if choice == "sample":
             return SamplePerson()
         kind, _colon, pk = choice.partition(":")

@@ -6,7 +6,7 @@ one, up to 100,000, is kept as a job (202 with the job, Location /api/v1/jobs/{i
 
 from django.db.models import Count, Q, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -23,7 +23,7 @@ from api.serializers.lists import (
     MembersRequestSerializer,
     TargetListSerializer,
 )
-from api.views.base import ApiViewSet, api_action
+from api.views.base import CRUD, ApiViewSet, api_action
 from targetlists import membership
 from targetlists.models import TargetList, TargetListEntry
 
@@ -42,8 +42,12 @@ def selection(data, operation: str) -> tuple[membership.Selection, dict]:
         message = "Give either `emails` or `ids` (a list), not both."
         raise Problem("invalid_fields", errors={"emails": [message]})
     values = data[given[0]]
+    item_type = str if given[0] == membership.EMAILS else int
     if not isinstance(values, list):
         raise Problem("invalid_fields", errors={given[0]: ["Expected a list."]})
+    if not all(type(value) is item_type for value in values):
+        what = "texts" if item_type is str else "whole numbers"
+        raise Problem("invalid_fields", errors={given[0]: [f"Expected a list of {what}."]})
     if len(values) > membership.MAX_ITEMS:
         raise Problem("too_many_items", f"{len(values):,} items; at most 100,000 a call.")
     kind = data.get("type", "contact")
@@ -67,14 +71,7 @@ def _consent(data: dict) -> dict:
 
 
 @extend_schema(tags=["target lists"])
-class TargetListViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    ApiViewSet,
-):
+class TargetListViewSet(*CRUD, ApiViewSet):
     serializer_class = TargetListSerializer
     scopes = {m: LISTS_WRITE for m in ("POST", "PUT", "PATCH", "DELETE")} | {"GET": LISTS_READ}
     permissions = {

@@ -16,8 +16,8 @@ from api.problems import Problem
 from api.scopes import CAMPAIGNS_READ, CAMPAIGNS_WRITE, SEND
 from api.serializers import campaigns as shapes
 from api.serializers.base import _errors
-from api.views.base import ApiViewSet, api_action
-from api.views.campaigns import CRUD, PEOPLE, crud_rules
+from api.views.base import CRUD, ApiViewSet, api_action
+from api.views.campaigns import PEOPLE, crud_rules
 from campaigns.models import MassEmail
 
 CHANGE = ["campaigns.change_massemail"]

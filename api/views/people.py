@@ -96,7 +96,7 @@ class PersonViewSet(
         email = query.text(self.request, "email")
         if email:
             people = people.filter(email_address__address_lower=normalize_address(email))
-        external_id = query.text(self.request, "external_id", 255)
+        external_id = query.text(self.request, "external_id")
         if external_id:
             people = people.filter(external_id=external_id)
         since = query.moment(self.request, "updated_since")
