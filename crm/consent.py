@@ -1,8 +1,8 @@
 """Keeping consent: every opt-in and opt-out is recorded, and erased addresses stay suppressed.
 
-Imports, signup forms, the opt-out page, one-click unsubscribes and complaints all call
-`record`; what a person agreed to is kept with the record, and the client's IP address only as
-a keyed hash.
+Imports, signup forms, the opt-out page, one-click unsubscribes, complaints and the API all
+call `record` (or `record_for_people` for many at once); what a person agreed to is kept with
+the record, and the client's IP address only as a keyed hash.
 """
 
 import hashlib
@@ -67,3 +67,33 @@ def record(
         setattr(row, target_type_of(person), person)
     row.save()
     return row
+
+
+CONSENT_BATCH = 5000
+
+
+def record_for_people(
+    action: str, method: str, model, ids: list[int], *, source: str = "", text: str = ""
+) -> int:
+    """One consent record per record of `model` (Account, Contact or Lead) in `ids`, with its
+    address, in batches; how many were stored."""
+    field = target_type_of(model())
+    stored = 0
+    for start in range(0, len(ids), CONSENT_BATCH):
+        people = model.objects.filter(pk__in=ids[start : start + CONSENT_BATCH]).values_list(
+            "pk", "email_address_id", "email_address__address"
+        )
+        rows = [
+            ConsentRecord(
+                action=action,
+                method=method,
+                email_address_id=address_id,
+                email=address or "",
+                source=source[:255],
+                text=text,
+                **{f"{field}_id": pk},
+            )
+            for pk, address_id, address in people
+        ]
+        stored += len(ConsentRecord.objects.bulk_create(rows))
+    return stored

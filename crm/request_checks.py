@@ -5,7 +5,8 @@ DatabaseError), no person types it, and a form that carries one was pasted from 
 Such a request gets a 400 page in the look of where it was going that names the field and says
 nothing was saved (crm.error_pages); a public link with NUL in its address is answered as any
 link that is not valid (404). Uploaded files are not looked at: they may hold any byte.
-The open pixel and ESP webhooks are left alone (ALWAYS_ANSWERED).
+The open pixel and ESP webhooks are left alone (ALWAYS_ANSWERED), and the REST API checks its
+requests itself (CHECKED_ELSEWHERE).
 Oversized forms are refused by Django itself (DATA_UPLOAD_MAX_MEMORY_SIZE); handler400 turns
 that into the 413 page.
 """
@@ -24,12 +25,14 @@ MULTIPART = "multipart/form-data"
 # The open pixel answers its image whatever it is asked (it reads no query and stores nothing
 # from it); ESP webhooks are the ESP's JSON, answered by anymail.
 ALWAYS_ANSWERED = ("/t/o/", "/anymail/")
+# The REST API refuses NUL itself, as a problem document its clients can read (api/).
+CHECKED_ELSEWHERE = ("/api/",)
 
 
 def fields_with_nul(request: HttpRequest) -> list[str]:
     """The names of the parts of `request` that carry a NUL character ('' for the address)."""
     found = []
-    if request.path_info.startswith(ALWAYS_ANSWERED):
+    if request.path_info.startswith(ALWAYS_ANSWERED + CHECKED_ELSEWHERE):
         return found
     if "\x00" in request.path_info:
         found.append("")

@@ -28,6 +28,7 @@ urlpatterns = [
     path("t/v/<str:token>/", web_view, name="web_view"),
     path("f/", include("people.urls")),  # signup forms (people.views)
     path("site-check/", views.site_check, name="site_check"),
+    path("api/v1/", include("api.urls")),  # the REST API (api/, docs/api.md)
 ]
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):
     # ESPs report bounces, complaints, unsubscribes, opens and clicks here (tracking.esp).

@@ -107,17 +107,26 @@ def update_rows(cursor, model: type[Model], names: Sequence[str], rows: list[tup
     if not rows:
         return
     table = model._meta.db_table
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    # The records' own auto_now date (people's updated_at) moves with them, as save() would.
+    stamped = [
+        f for f in fields.values() if getattr(f, "auto_now", False) and f.attname not in names
+    ]
+    now = [f.get_db_prep_save(timezone.now(), connection) for f in stamped]
+    stamps = "".join(f", {f.column} = %s" for f in stamped)
     if connection.vendor != "postgresql":
         sets = ", ".join(f"{name} = %s" for name in names)
         cursor.executemany(
-            f"UPDATE {table} SET {sets} WHERE id = %s", [(*row[1:], row[0]) for row in rows]
+            f"UPDATE {table} SET {sets}{stamps} WHERE id = %s",
+            [(*row[1:], *now, row[0]) for row in rows],
         )
         return
-    fields = {f.attname: f for f in model._meta.concrete_fields}
     columns = ", ".join(f"{name} {fields[name].db_type(connection)}" for name in names)
     changes = f"{table}_changes"
     cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {changes} (id bigint, {columns})")
     copy_rows(cursor, changes, ["id", *names], rows)
     sets = ", ".join(f"{name} = c.{name}" for name in names)
-    cursor.execute(f"UPDATE {table} SET {sets} FROM {changes} c WHERE {table}.id = c.id")
+    cursor.execute(
+        f"UPDATE {table} SET {sets}{stamps} FROM {changes} c WHERE {table}.id = c.id", now
+    )
     cursor.execute(f"TRUNCATE {changes}")

@@ -91,7 +91,17 @@ def submit(form: SignupForm, token: str, data: Submission) -> None:
     """Handle one POST. Raises BadToken (re-show the form) or TooManyRequests (429); every
     other case ends in the same thank-you answer, doing nothing for bots, replays, erased or
     rate-limited addresses."""
-    nonce = read_form_token(form, token)
+    receive(form, read_form_token(form, token), data)
+
+
+def submit_from_api(form: SignupForm, data: Submission) -> None:
+    """A submission a website's backend sends through the API (authenticated by its key, so
+    no form token): the same rules and answer as the hosted page's. Raises TooManyRequests."""
+    receive(form, secrets.token_hex(16), data)
+
+
+def receive(form: SignupForm, nonce: str, data: Submission) -> None:
+    """The work of a submission whose form token (nonce) was checked (see submit)."""
     client = consent.client_hash(data.client_ip)
     if client and _recent(client_hash=client) >= settings.SIGNUP_RATE_PER_CLIENT:
         raise TooManyRequests

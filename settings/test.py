@@ -36,6 +36,7 @@ elif CELERY_BROKER_URL.startswith("redis://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"massmail-test-{TEST_RUN}:"}
 TRACKING_BUFFER_KEY_PREFIX = f"massmail-test-{TEST_RUN}:tracking"
 SENDING_RATE_KEY_PREFIX = f"massmail-test-{TEST_RUN}:sending-rate:"
+API_REDIS_KEY_PREFIX = f"massmail-test-{TEST_RUN}:api"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

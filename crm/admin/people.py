@@ -52,7 +52,7 @@ class PersonAdmin(CheckedAutocompleteAdmin):
     form = PersonForm
     list_per_page = 50
     date_hierarchy = "created_at"
-    readonly_fields = ("email_flags", "created_at")
+    readonly_fields = ("email_flags", "created_at", "updated_at")
     flag_filters = (
         ("email_address", admin.EmptyFieldListFilter),
         "email_address__opt_out",
@@ -104,7 +104,16 @@ class AccountAdmin(PersonAdmin):
     )
     list_filter = ("industry", *PersonAdmin.flag_filters)
     search_fields = ("name", "email_address__address", "website", "phone")
-    fields = ("name", "email", "website", "industry", "phone", "email_flags", "created_at")
+    fields = (
+        "name",
+        "email",
+        "website",
+        "industry",
+        "phone",
+        "external_id",
+        "email_flags",
+        ("created_at", "updated_at"),
+    )
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
@@ -136,8 +145,9 @@ class ContactAdmin(PersonAdmin):
         "account",
         "title",
         "phone",
+        "external_id",
         "email_flags",
-        "created_at",
+        ("created_at", "updated_at"),
     )
 
 
@@ -170,8 +180,9 @@ class LeadAdmin(PersonAdmin):
         "phone",
         "status",
         "source",
+        "external_id",
         "email_flags",
-        "created_at",
+        ("created_at", "updated_at"),
     )
 
 

@@ -22,6 +22,7 @@ class ConsentRecord(TargetFields):
         PREFERENCES = "preferences", _("Preference center")
         COMPLAINT = "complaint", _("Spam complaint")
         ESP = "esp", _("Email service provider")
+        API = "api", _("API (another system)")
 
     email_address = models.ForeignKey(
         EmailAddress,

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from crm.address_fields import AddressField
@@ -64,7 +65,20 @@ class Person(models.Model):
         blank=True,
         related_name="+",
     )
+    # The id another system (the CRM's other parts, a shop) keeps for the record; the API finds
+    # and upserts by it. Unique per kind when set (people_constraints).
+    external_id = models.CharField(
+        _("external id"),
+        max_length=255,
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("The id another system (the CRM, a shop) keeps for this record."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # When the record's own fields last changed (the API's `updated_since`); db_default for
+    # rows written with SQL of their own (imports).
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_default=Now())
 
     class Meta:
         abstract = True
@@ -77,6 +91,22 @@ class Person(models.Model):
         return self.email_address.address if self.email_address_id else ""
 
 
+def people_constraints(prefix: str) -> list[models.UniqueConstraint]:
+    """An external id names at most one record of a kind."""
+    return [
+        models.UniqueConstraint(
+            fields=["external_id"],
+            condition=models.Q(external_id__isnull=False),
+            name=f"{prefix}_external_id_once",
+        )
+    ]
+
+
+def people_indexes(prefix: str) -> list[models.Index]:
+    """What a sync by `updated_since` reads: the records in (updated_at, id) order."""
+    return [models.Index(fields=["updated_at", "id"], name=f"{prefix}_updated")]
+
+
 class Account(Person):
     name = models.CharField(_("name"), max_length=255)
     website = models.URLField(_("website"), blank=True)
@@ -87,6 +117,8 @@ class Account(Person):
         verbose_name = _("account")
         verbose_name_plural = _("accounts")
         ordering = ["name"]
+        constraints = people_constraints("account")
+        indexes = people_indexes("account")
 
     @property
     def first_name(self) -> str:
@@ -126,12 +158,14 @@ class Contact(NamedPerson):
     class Meta(NamedPerson.Meta):
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
+        constraints = people_constraints("contact")
         indexes = [
             models.Index(
                 fields=["account"],
                 condition=models.Q(account__isnull=False),
                 name="contact_account",
-            )
+            ),
+            *people_indexes("contact"),
         ]
 
 
@@ -151,6 +185,8 @@ class Lead(NamedPerson):
     class Meta(NamedPerson.Meta):
         verbose_name = _("lead")
         verbose_name_plural = _("leads")
+        constraints = people_constraints("lead")
+        indexes = people_indexes("lead")
 
 
 class TargetType(models.TextChoices):
