@@ -14,8 +14,11 @@ import * as icons from "simple-icons";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const out = path.resolve(here, "../../campaigns/static/campaigns/builder");
-for (const folder of ["vendor", "social", "starters"]) {
+// Drawn folders are made anew; vendor/ keeps its README.md (written by hand).
+for (const folder of ["social", "starters"]) {
   fs.rmSync(path.join(out, folder), { recursive: true, force: true });
+}
+for (const folder of ["vendor", "social", "starters"]) {
   fs.mkdirSync(path.join(out, folder), { recursive: true });
 }
 const versions = ["grapesjs", "grapesjs-mjml"].map(
