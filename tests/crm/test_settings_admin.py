@@ -35,6 +35,10 @@ def marketer_client(client):
     return client
 
 
+# The sending capacity fields as a new form shows them (their defaults).
+CAPACITY = {"connections": "10", "messages_per_session": "0", "messages_per_second": ""}
+
+
 def outbound_form(**changes) -> dict:
     data = {
         "smtp_host": "127.0.0.1",
@@ -44,6 +48,7 @@ def outbound_form(**changes) -> dict:
         "smtp_password": "",
         "from_address": "news@example.com",
         "from_name": "News",
+        **CAPACITY,
     }
     return {**data, **changes}
 
@@ -330,6 +335,7 @@ def test_it_stores_both_passwords_of_a_new_group_email_account(admin_client):
             "imap_username": "bounces",
             "imap_password": "imap-" + PASSWORD,
             "imap_folder": "INBOX",
+            **CAPACITY,
         },
     )
 
@@ -339,3 +345,26 @@ def test_it_stores_both_passwords_of_a_new_group_email_account(admin_client):
         "smtp-" + PASSWORD,
         "imap-" + PASSWORD,
     )
+
+
+def test_it_keeps_the_sending_capacity_of_a_source(admin_client):
+    admin_client.post(
+        OUTBOUND_URL,
+        outbound_form(connections="25", messages_per_session="100", messages_per_second="14"),
+    )
+
+    stored = OutboundEmailSettings.load()
+    assert (stored.connections, stored.messages_per_session) == (25, 100)
+    assert stored.messages_per_second == 14
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("connections", "0"), ("connections", "201"), ("messages_per_second", "0")],
+)
+def test_it_refuses_a_capacity_that_cannot_work(admin_client, field, value):
+    response = admin_client.post(OUTBOUND_URL, outbound_form(**{field: value}))
+
+    assert response.status_code == 200  # the form again, with the error
+    assert response.context["adminform"].form.errors[field]
+    assert OutboundEmailSettings.load().connections == 10
