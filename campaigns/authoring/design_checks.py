@@ -149,6 +149,9 @@ def _walk(data, problems: list[str]) -> None:
     if isinstance(data, dict):
         if "type" in data or "tagName" in data:
             problems += _component_problems(data)
+        for key in URL_ATTRIBUTES.intersection(data):  # an asset's src, for one
+            if isinstance(data[key], str) and (problem := _bad_address(data[key])):
+                problems.append(problem)
         style = data.get("style")
         if isinstance(style, dict):
             problems += css_problems(" ".join(f"{k}:{v};" for k, v in style.items()))
