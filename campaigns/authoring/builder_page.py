@@ -48,6 +48,8 @@ def texts() -> dict[str, str]:
             "Text to show when a recipient has no value for %s (leave empty for none):"
         ),
         "linkTo": _("Link to a tracking URL…"),
+        "linkLabel": _("Link"),
+        "altLabel": _("Alt text (required)"),
         "uploadFailed": _("The image could not be uploaded."),
         "toVisual": _(
             "When you save, the HTML body will be replaced by the visual design. Continue?"

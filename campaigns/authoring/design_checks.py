@@ -144,10 +144,11 @@ def _component_problems(component: dict) -> Iterator[str]:
             yield from markup_problems(component[key], MJML_TAGS | HTML_TAGS)
 
 
-def _walk(data, problems: list[str]) -> None:
-    """Collects the problems of every component, style and string in `data`."""
+def _walk(data, problems: list[str], component: bool = False) -> None:
+    """Collects the problems of every component (what lies under a "component" or in a
+    "components" list: a frame's head and document element are no blocks), style and string."""
     if isinstance(data, dict):
-        if "type" in data or "tagName" in data:
+        if component:
             problems += _component_problems(data)
         for key in URL_ATTRIBUTES.intersection(data):  # an asset's src, for one
             if isinstance(data[key], str) and (problem := _bad_address(data[key])):
@@ -157,11 +158,11 @@ def _walk(data, problems: list[str]) -> None:
             problems += css_problems(" ".join(f"{k}:{v};" for k, v in style.items()))
         elif isinstance(style, str):
             problems += css_problems(style)
-        for value in data.values():
-            _walk(value, problems)
+        for key, value in data.items():
+            _walk(value, problems, component=key in ("component", "components"))
     elif isinstance(data, list):
         for value in data:
-            _walk(value, problems)
+            _walk(value, problems, component)
     elif isinstance(data, str) and SCRIPT_TAG.search(data):
         problems.append(_("a script in its text"))
 

@@ -14,15 +14,17 @@ def mjml(body: str) -> str:
 
 
 def design(*components, **extra) -> dict:
-    """Project data shaped as GrapesJS saves it, with `components` in the mjml body."""
+    """Project data shaped as GrapesJS 0.23 saves it, with `components` in the mjml body."""
     body = {"tagName": "mj-body", "type": "mj-body", "components": list(components)}
     root = {"tagName": "mjml", "type": "mjml", "components": [body]}
-    return {
-        "assets": [],
-        "styles": [],
-        "pages": [{"frames": [{"component": {"type": "wrapper", "components": [root]}}]}],
-        **extra,
+    wrapper = {
+        "type": "wrapper",
+        "head": {"type": "head"},
+        "docEl": {"tagName": "html"},
+        "components": [root],
     }
+    page = {"type": "main", "id": "p1", "frames": [{"component": wrapper, "id": "f1"}]}
+    return {"dataSources": [], "assets": [], "styles": [], "pages": [page], **extra}
 
 
 def refusal(check, value) -> str:

@@ -66,6 +66,13 @@
     element("h2", { text: t.builder }), element("p", { class: "help", text: t.help }), toolbar, message, canvas,
   ]);
   editorRow.after(box);
+  // The builder sits inside the template form: Enter in one of its boxes applies the value
+  // (as leaving the box does) instead of sending the form.
+  box.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !event.target.matches("input")) return;
+    event.preventDefault();
+    event.target.dispatchEvent(new Event("change", { bubbles: true }));
+  });
 
   function showMessage(text) {
     message.textContent = text;
@@ -152,10 +159,21 @@
         elInput.querySelector("input").value = component.getAttributes().href || "";
       },
     });
+    const link = { type: "massmail-link", name: "href", label: t.linkLabel };
+    const traits = {
+      "mj-button": [link],
+      "mj-image": [link, { name: "alt", label: t.altLabel }, "title"],
+      "mj-social-element": [link],
+      "mj-navbar-link": [link],
+    };
+    Object.entries(traits).forEach(([type, list]) => {
+      if (editor.Components.getType(type)) editor.Components.addType(type, { model: { defaults: { traits: list } } });
+    });
+    // Links written in a text get theirs when selected.
     editor.on("component:selected", (component) => {
       if (!component || !LINK_TYPES.includes(component.get("type"))) return;
       const trait = component.getTrait("href");
-      if (trait && trait.get("type") !== "massmail-link") component.updateTrait("href", { type: "massmail-link" });
+      if (trait && trait.get("type") !== "massmail-link") component.updateTrait("href", link);
     });
   }
 
