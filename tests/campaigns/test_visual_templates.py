@@ -166,7 +166,7 @@ def test_it_shows_why_a_design_is_refused_and_saves_nothing(client):
     response = _post(client, body_mjml=script_link)
     assert response.status_code == 200
     assert "a script address (javascript:)" in response.content.decode()
-    response = _post(client, design='{"pages": [{"type": "script"}]}')
+    response = _post(client, design='{"pages": [{"frames": [{"component": {"type": "script"}}]}]}')
     assert "unknown kind" in response.content.decode()
     response = _post(client, body_mjml=design_mjml("<mj-text>{Person.shoeSize}</mj-text>"))
     assert "shoeSize" in response.content.decode()
