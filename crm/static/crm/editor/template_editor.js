@@ -64,6 +64,10 @@
   });
 
   function insert(text) {
+    // A visual template's HTML comes from its design: chips then go to the subject (the
+    // builder's text toolbar has its own placeholder menu).
+    const visual = form.querySelector("input[name=editor][value=visual]:checked");
+    if (lastField === "body_html" && visual) lastField = "subject";
     if (lastField === "body_html" && editor) {
       window.MassmailCodeMirror.insertAtCursor(editor, text);
       return;
