@@ -26,9 +26,7 @@ Test sends are logged and change no address.
 """
 
 import collections
-import email
 from dataclasses import dataclass
-from email import policy
 
 from django.db import transaction
 from django.db.models import F
@@ -58,7 +56,7 @@ class Bounce:
 def parse(raw: bytes) -> Bounce | None:
     """What `raw` (a whole message) reports of one of our items, or None when it reports no
     failure, delay or complaint, or names no item of ours by a token that verifies."""
-    message = email.message_from_bytes(raw, policy=policy.compat32)
+    message = returned.parsed(raw)
     found = returned.contents(message)
     verdict = _verdict(message, found)
     if verdict is None:
@@ -81,7 +79,8 @@ def _verdict(message, found: returned.Contents) -> tuple[str, str, str, str] | N
     notice = found.notice_text
     recipients = dsn.parse_report(message, notice)
     if recipients is None:  # no delivery-status part: a server's own format, if any
-        if not server_bounces.from_mail_system(message) and not dsn.says_report(message):
+        mail_system = server_bounces.from_mail_system(message, notice)
+        if not mail_system and not dsn.says_report(message):
             return None
         failure = server_bounces.failure(message, notice)
         recipients = [failure] if failure is not None else []

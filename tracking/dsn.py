@@ -4,13 +4,15 @@ The delivery-status part is looked for wherever it is: at the top of a multipart
 in a multipart/mixed that a gateway or a forwarding client wrapped around it, or inside a
 forwarded message/rfc822. Its fields are read leniently:
 
-- Action: "failed", "failure", "fail", "error", with or without a trailing comment
+- Action: "failed", "failure", "fail", "error", "expired", with or without a trailing comment
   ("failed (Bad destination mailbox address)"); "delayed" is a warning; "delivered",
   "relayed" and "expanded" are successes;
-- Status: the enhanced code, or, when it is empty, missing or only generic (x.0.0), the more
-  specific one in the Diagnostic-Code (or the SMTP reply quoted in the report's text);
+- Status: the enhanced code, or the remote server's own one quoted in the Diagnostic-Code
+  when it is of the same class and says more (or in the report's text next to the recipient);
+- the kind: from the remote server's words first (see _kind()), then the code;
 - the per-message and per-recipient blocks are told apart by their fields, not their order,
-  so a report written in one block, or without per-recipient fields at all, is still read.
+  so a report written in one block, or without per-recipient fields at all (read from its
+  text), is still read; so is one sent as text/plain or in a multipart without boundaries.
 
 parse_report() returns one Recipient per failed or delayed recipient, or None when the message
 has no delivery-status part; an empty list when it has one that reports no failure or delay.
@@ -21,7 +23,18 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from campaigns.sending.bounce_kinds import BLOCKED, ENHANCED, HARD, SOFT, bounce_kind, codes_in
+from campaigns.sending.bounce_kinds import (
+    BLOCKED,
+    ENHANCED,
+    HARD,
+    SOFT,
+    bounce_kind,
+    codes_in,
+    kind_by_words,
+    refusal_stage,
+    specific_status,
+)
+from tracking import notices
 
 FAILED, DELAYED, OTHER = "failed", "delayed", "other"
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status")
@@ -53,7 +66,7 @@ def status_parts(message: Message) -> list[Message]:
     if parts or not says_report(message):
         return parts
     for part in message.walk():
-        if part.get_content_type() == "text/plain":
+        if part.get_content_maintype() in ("text", "multipart") and not part.is_multipart():
             text = _decoded_text(part)
             if STATUS_FIELDS.search(text) and RECIPIENT_FIELD.search(text):
                 return [part]
@@ -133,45 +146,84 @@ def _names_a_recipient(block: Message) -> bool:
 def _action(block: Message) -> str:
     words = (block.get("Action") or "").strip().lower().split()
     word = words[0] if words else ""
-    if word.startswith(("fail", "error", "undeliver", "bounce")):
+    if word.startswith(("fail", "error", "undeliver", "bounce", "expire")):
         return FAILED
     if word.startswith("delay"):
         return DELAYED
     if word:
-        return OTHER  # delivered, relayed, expanded
+        return OTHER  # delivered, relayed, expanded, deliverable
     return ""
 
 
 def _recipient(block: Message, text: str) -> Recipient | None:
     diagnostic = " ".join(str(block.get("Diagnostic-Code") or "").split())
-    status = _status(str(block.get("Status") or ""), diagnostic, text)
-    words = diagnostic or text
-    reply = codes_in(words)[0]
+    address = _address(block)
+    about = notices.words_about(text, address)
+    field = _code(str(block.get("Status") or ""))
+    reply, told = codes_in(diagnostic or about or text)
+    status = _chosen(field, told)
     action = _action(block)
     if action == OTHER or status.startswith("2"):
         return None
     if not action:  # no Action field: the codes and the words decide
-        if not status and reply is None:
+        if not status and reply is None and not notices.says_failure(text):
             return None
-        warning = _warns(text) and not (status or str(reply)).startswith("5")
+        warning = notices.says_delay(text) and not (status or str(reply)).startswith("5")
         action = DELAYED if warning else FAILED
     if action == DELAYED:
-        return Recipient(DELAYED, None, status, diagnostic, _address(block))
-    kind = bounce_kind(reply, status or None, words) or SOFT
-    return Recipient(FAILED, kind, status, diagnostic, _address(block))
+        return Recipient(DELAYED, None, status, diagnostic, address)
+    kind = _kind(field, diagnostic, about, text)
+    return Recipient(FAILED, kind, status, diagnostic, address)
 
 
-def _status(field: str, diagnostic: str, text: str) -> str:
-    """The most specific enhanced code among the Status field, the diagnostic and the text."""
+def _chosen(field: str, told: str | None) -> str:
+    """The Status field, or the remote's own code quoted in the diagnostic when it is of the
+    same class and says more (Status 5.1.1 made up by the reporting MTA, "550 5.7.1 … listed
+    on …" from the remote)."""
+    if not told or (field and told[0] != field[0]):
+        return field
+    return told if specific_status(told) or not specific_status(field) else field
+
+
+def _says_something(words: str) -> bool:
+    return codes_in(words) != (None, None) or kind_by_words(words) is not None
+
+
+def _code(field: str) -> str:
     found = ENHANCED.search(field)
-    status = found.group(0) if found else ""
-    if status and not status.endswith(".0.0"):
-        return status
-    for source in (diagnostic, text):
-        better = codes_in(source)[1]
-        if better is not None and (not status or better[0] == status[0]):
-            return better
-    return status
+    return found.group(0) if found else ""
+
+
+def _kind(field: str, diagnostic: str, about: str, text: str) -> str:
+    """The failure's kind, from the remote server's words first:
+
+    - a Diagnostic-Code quoting the remote's reply without an enhanced code of its own leaves
+      the Status to the reporting MTA's guess from the reply code (sendmail turns a bare 550
+      into 5.1.1), so the remote's words decide when they say anything;
+    - without a Diagnostic-Code, a specific Status is weighed only against a reply the notice
+      quotes next to the recipient, never against its other words (disclaimers, advice);
+    - a generic Status (x.0.0; Gmail's 4.0.0 for a domain that does not exist) or none leaves
+      it to the words;
+    - a local delivery program's output (x-unix) is never proof that the address is bad.
+    """
+    stage = refusal_stage(diagnostic) or refusal_stage(about)
+    if diagnostic:
+        words = diagnostic
+    elif specific_status(field):
+        words = about if codes_in(about) != (None, None) else ""
+    else:
+        words = next((w for w in (about, text) if _says_something(w)), text)
+    reply, told = codes_in(words)
+    local = diagnostic.lower().startswith("x-unix")
+    if diagnostic and told is None:
+        by_words = kind_by_words(diagnostic)
+        if by_words is not None:
+            return SOFT if local and by_words == HARD else by_words
+    status = _chosen(field, told)
+    if status.endswith(".0.0"):
+        status = ""
+    kind = bounce_kind(reply, status or None, words, stage) or SOFT
+    return SOFT if local and kind == HARD else kind
 
 
 def _address(block: Message) -> str:
@@ -181,15 +233,3 @@ def _address(block: Message) -> str:
         if "@" in address:
             return address.strip("<>")
     return ""
-
-
-WARNING = re.compile(
-    r"warning only|do not need to (re)?send|no action is required|will (keep|continue) (trying"
-    r"|to try)|will (be )?retr(y|ied)|still (trying|undelivered)|not yet been delivered"
-    r"|has been delayed|delivery (is |has been )?delayed|delay(ed)? (notification|warning)",
-    re.IGNORECASE,
-)
-
-
-def _warns(text: str) -> bool:
-    return WARNING.search(text) is not None

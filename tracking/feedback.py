@@ -6,8 +6,14 @@ report-type=feedback-report, a message/feedback-report part (Feedback-Type: abus
 message returned whole or as headers. Pointed at the bounce mailbox, such a report is read by
 "Check Group Email Accounts" like a bounce, and counts when the returned message carries our
 signed X-Queue-Item-Id: the address is opted out of all mass email and Opted Out is logged, as
-for an ESP's complaint (tracking.esp). Reports of other types (not-spam, auth-failure, virus)
-are not complaints: they are left alone.
+for an ESP's complaint (tracking.esp). An "opt-out" report (the recipient asked to be taken
+off, early ARF drafts) is one too. Reports of other types (not-spam, auth-failure, virus) are
+not complaints: they are left alone.
+
+Microsoft's older Junk Mail Reporting Program sent no ARF: its report ("complaint about
+message from <IP>", from staff@hotmail.com) is the complained-of message itself, whole or
+attached, carrying the X-HmXmrOriginalRecipient header Hotmail adds to it. Such a message is
+read as an abuse report.
 """
 
 from email.message import Message
@@ -17,16 +23,17 @@ from crm.models import EmailAddress
 from tracking import opt_out as unsubscribing
 
 FEEDBACK_TYPE = "message/feedback-report"
-COMPLAINTS = ("abuse", "fraud")
+COMPLAINTS = ("abuse", "fraud", "opt-out", "optout")
+JMRP_HEADER = "X-HmXmrOriginalRecipient"
 
 
 def feedback_type(message: Message) -> str | None:
     """The Feedback-Type of the ARF report `message` is (lower case, "" when it gives none),
-    or None when it is not a feedback report."""
+    "abuse" for a JMRP report without ARF, or None when it is not a feedback report."""
     report_type = str(message.get_param("report-type", "") or "").lower()
     parts = [part for part in message.walk() if part.get_content_type() == FEEDBACK_TYPE]
     if not parts and report_type != "feedback-report":
-        return None
+        return "abuse" if _jmrp(message) else None
     for part in parts:
         fields = part.get_payload()
         blocks = fields if isinstance(fields, list) else [part]
@@ -39,6 +46,19 @@ def feedback_type(message: Message) -> str | None:
             if name.strip().lower() == "feedback-type":
                 return value.strip().lower()
     return ""
+
+
+def _jmrp(message: Message) -> bool:
+    """A Junk Mail Reporting Program report: the message, or one attached to it, carries the
+    header Hotmail adds to a message reported as junk."""
+    if message.get(JMRP_HEADER):
+        return True
+    for part in message.walk():
+        if part.get_content_type() == "message/rfc822" and part.is_multipart():
+            inner = part.get_payload(0)
+            if isinstance(inner, Message) and inner.get(JMRP_HEADER):
+                return True
+    return False
 
 
 def is_complaint(kind: str) -> bool:

@@ -43,10 +43,19 @@ TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTAL
 # Where a server's text notice starts quoting the returned message (qmail, Yahoo, Exim, Gmail,
 # Sendmail, SMTP32…): what follows is returned text, not the server's words.
 COPY_FOLLOWS = re.compile(
-    r"^[ \t]*-*[ \t]*(below this line is a copy of the message|this is a copy of the message"
-    r"|original message( follows)?|(the )?original message (is )?(attached|follows))\b.*$",
+    r"^[ \t]*[-=*|]*[ \t]*(below (this|the next|the) line is a copy|this is a copy of the message"
+    r"|original message( follows)?|(the )?original message (is )?(attached|follows)"
+    r"|(the )?original message as received|returned message|unsent message below"
+    r"|start of returned message|returned mail follows|header of the source mail"
+    r"|your message reads \(in part\)|message header follows|(the )?header and top \d+ lines"
+    r"|a summary of the undelivered message|old message|(the )?headers? of the original message"
+    r"|original message is following)\b.*$"
+    r"|\b(the )?first \d+ lines of (your|the) original message follows?:?"
+    r"|^>[ \t]?(return-path|received|from|date|message-id|subject|to|x-[\w-]+):",
     re.IGNORECASE | re.MULTILINE,
 )
+# The first line of a multipart body that looks like a boundary: "--", a token, then a header.
+BOUNDARY_LINE = re.compile(r"^--(\S{1,200}?)[ \t]*\r?\n(?=[A-Za-z-]+:)", re.MULTILINE)
 MAX_PART = 2_000_000  # characters of one part searched; a returned attachment can be huge
 
 
@@ -64,6 +73,26 @@ class Contents:
         return "\n".join(self.notice)
 
 
+def parsed(raw: bytes) -> Message:
+    """The message in `raw`, read leniently: blank lines before its headers are skipped, and
+    a multipart whose declared boundary never occurs is repaired (see repaired())."""
+    return repaired(email.message_from_bytes(raw.lstrip(), policy=policy.compat32))
+
+
+def repaired(part: Message) -> Message:
+    """`part`, or when it is a multipart whose declared boundary never occurs (a gateway
+    rewrote one of the two) the same part split at the boundary its body does use. One whose
+    body uses no boundary at all stays as it is: its body is read as text."""
+    if part.get_content_maintype() != "multipart" or part.is_multipart():
+        return part
+    body = part.get_payload()
+    used = BOUNDARY_LINE.search(body) if isinstance(body, str) else None
+    if used is None:
+        return part
+    part.set_boundary(used.group(1))
+    return email.message_from_bytes(part.as_bytes(), policy=policy.compat32)
+
+
 def contents(message: Message) -> Contents:
     """The message's parts decoded and sorted into notice and returned text."""
     found = Contents()
@@ -72,6 +101,7 @@ def contents(message: Message) -> Contents:
 
 
 def _collect(message: Message, found: Contents, returned: bool) -> None:
+    message = repaired(message)
     found.headers.append(message)
     found.item_headers += [str(value) for value in message.get_all("X-Queue-Item-Id") or []]
     if message.is_multipart():
@@ -88,8 +118,12 @@ def _collect_parts(parts: list[Message], found: Contents, returned: bool) -> Non
         if part.is_multipart() and kind.startswith("message/"):
             for inner in _messages(part):
                 _collect(inner, found, returned=True)
-        elif part.is_multipart():
-            _collect_parts(part.get_payload(), found, returned)
+        elif kind.startswith("multipart/"):
+            part = repaired(part)
+            if part.is_multipart():
+                _collect_parts(part.get_payload(), found, returned)
+            else:
+                _leaf(part, found, returned)
         else:
             _leaf(part, found, returned or kind in RETURNED_TYPES)
 
@@ -115,7 +149,7 @@ def _leaf(part: Message, found: Contents, returned: bool) -> None:
         found.returned.append(text)
     elif part.get_content_type() == "text/html":
         found.notice.append(TAGS.sub(" ", text))
-    elif part.get_content_maintype() in ("text", "message") or not part.get_content_type():
+    elif part.get_content_maintype() in ("text", "message", "multipart"):
         copy = COPY_FOLLOWS.search(text)
         found.notice.append(text[: copy.start()] if copy else text)
         if copy:

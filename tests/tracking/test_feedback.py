@@ -7,6 +7,8 @@ from campaigns.models import CampaignLogRecord
 from tests.factories import SentQueueItemFactory
 from tests.imap_server import imap_mailbox, imap_server  # noqa: F401
 from tests.tracking import report_samples as reports
+from tests.tracking.dsn import original
+from tests.tracking.server_samples import crlf
 from tests.tracking.test_mailboxes import account_for, seen_flags
 from tracking import bounces, mailboxes
 
@@ -61,3 +63,32 @@ def test_the_mailbox_run_counts_complaints(imap_mailbox, item):  # noqa: F811
 
     assert (result.read, result.complaint, result.left_alone) == (2, 1, 1)
     assert seen_flags(imap_mailbox) == [True, False]
+
+
+def test_an_opt_out_report_opts_the_address_out(item):
+    report = bounces.parse(reports.arf(item, "opt-out"))
+
+    assert (report.item_id, report.kind) == (item.pk, "complaint")
+
+
+def test_a_junk_mail_report_without_arf_is_a_complaint(item):
+    """Microsoft's older JMRP: the reported message attached, with Hotmail's header."""
+    jmrp = f"""\
+From: staff@hotmail.example.com
+To: fbl@example.com
+Subject: complaint about message from 192.0.2.1
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="J"
+
+--J
+Content-Type: message/rfc822
+
+X-HmXmrOriginalRecipient: <{item.email}>
+{original(item)}
+--J--
+"""
+
+    report = bounces.parse(crlf(jmrp))
+
+    assert (report.item_id, report.kind) == (item.pk, "complaint")
+    assert bounces.parse(crlf(jmrp.replace("X-HmXmrOriginalRecipient", "X-Other"))) is None
