@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from campaigns.authoring import images
 from campaigns.authoring.web_view import web_view
 from crm import views
 
@@ -29,6 +30,9 @@ urlpatterns = [
     path("f/", include("people.urls")),  # signup forms (people.views)
     path("site-check/", views.site_check, name="site_check"),
     path("api/v1/", include("api.urls")),  # the REST API (api/, docs/api.md)
+    # Images uploaded from the visual builder, for mail apps (campaigns.authoring.images); a web
+    # server may serve MEDIA_ROOT/builder/ here itself (never all of MEDIA_ROOT: it holds imports).
+    path("media/builder/<path:name>", images.serve, name="builder_image"),
 ]
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):
     # ESPs report bounces, complaints, unsubscribes, opens and clicks here (tracking.esp).

@@ -162,11 +162,26 @@ LOGIN_URL = "admin:login"
 # The text of one form (files not counted) may be this big: room for large email templates;
 # beyond it the sender gets the 413 page (crm.error_pages) instead of Django's bare 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("FORM_MAX_MEGABYTES", 10) * 1024 * 1024
+# Images uploaded from the visual email builder (campaigns.authoring.images) may be this big.
+BUILDER_IMAGE_MAX_MEGABYTES = envint("BUILDER_IMAGE_MAX_MEGABYTES", 2)
 # Content-Security-Policy changes for views defined elsewhere, by URL name (crm.security_headers).
 CONTENT_SECURITY_POLICY_VIEWS = {
     # The preview's sandboxed srcdoc frame inherits the page's policy: the email's own inline
     # styles and remote images must show (scripts stay off: the frame has no allow-scripts).
     "admin:crm_emailtemplate_preview": {
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:", "http:"],
+    },
+    # The template form alone (add and change) holds the visual builder, GrapesJS: it adds
+    # <style> elements without a nonce to the page and to its canvas (an about:blank frame that
+    # inherits this policy), and the canvas and the live preview's srcdoc frame show the email's
+    # style block and its images wherever they are. No nonce in style-src (it would switch
+    # 'unsafe-inline' off); scripts stay 'self' + nonce, so nothing else is relaxed.
+    "admin:crm_emailtemplate_add": {
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:", "http:"],
+    },
+    "admin:crm_emailtemplate_change": {
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "https:", "http:"],
     },

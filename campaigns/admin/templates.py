@@ -1,8 +1,12 @@
 """Admin for email templates: placeholder errors as form errors, and a preview for a chosen person.
 
-Placeholders are checked by EmailTemplate.clean() when the form is saved, so an unknown or
-unclosed one is an error on the field that holds it. The preview renders the template for an
-account, contact, lead or user (by default the marketer), HTML-escaped and header-safe.
+A template is written as HTML source or built visually (campaigns.authoring.visual): a visual
+template's design and MJML are checked and compiled into its HTML body when the form is saved,
+whatever the browser sent. Placeholders are checked by EmailTemplate.clean() when the form is
+saved, so an unknown or unclosed one is an error on the field that holds it. The preview renders
+the template for an account, contact, lead or user (by default the marketer), HTML-escaped and
+header-safe. The form page has its own Content-Security-Policy for the builder (settings:
+CONTENT_SECURITY_POLICY_VIEWS).
 """
 
 from django import forms
@@ -16,9 +20,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.authoring import template_editor
+from campaigns.authoring import builder_page, images, template_editor, visual
+from campaigns.models import MassEmailSettings
 from crm import placeholders
 from crm.models import Account, Contact, EmailTemplate, EmailTemplateAttachment, Lead
+from crm.models.templates import TemplateEditor
 
 MATCHES_PER_TYPE = 10
 
@@ -69,17 +75,45 @@ def placeholder_names() -> list[str]:
 class EmailTemplateForm(forms.ModelForm):
     class Meta:
         model = EmailTemplate
-        fields = ("name", "subject", "preheader", "body_html", "body_text")
+        fields = ("name", "subject", "preheader", "editor", "body_html", "body_text")
+        fields += ("design", "body_mjml")
         widgets = {
             "subject": forms.TextInput(attrs={"class": "vLargeTextField"}),
+            "editor": forms.RadioSelect,
             "body_html": forms.Textarea(attrs={"rows": 20, "class": "vLargeTextField"}),
+            "design": forms.HiddenInput,
+            "body_mjml": forms.HiddenInput,
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["editor"].required = False  # sent without it: an HTML source template
+
+    def clean_editor(self) -> str:
+        return self.cleaned_data.get("editor") or TemplateEditor.SOURCE
 
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"]
         if "\r" in subject or "\n" in subject:
             raise forms.ValidationError(_("The subject must be a single line."))
         return subject
+
+    def clean(self) -> dict:
+        """A visual template's HTML body is compiled from its checked design; a source
+        template keeps no design."""
+        data = super().clean()
+        if data.get("editor") != TemplateEditor.VISUAL:
+            data["design"], data["body_mjml"] = {}, ""
+            return data
+        base_url = MassEmailSettings.load().base_url
+        try:
+            design = data.get("design")
+            data["body_html"] = visual.compile_design(
+                {} if design is None else design, data.get("body_mjml", ""), base_url
+            )
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
+        return data
 
 
 class AttachmentInline(admin.TabularInline):
@@ -98,7 +132,21 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     date_hierarchy = "updated_at"
     readonly_fields = ("placeholder_help",)
     fieldsets = (
-        (None, {"fields": ("name", "subject", "preheader", "body_html", "body_text")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "subject",
+                    "preheader",
+                    "editor",
+                    "body_html",
+                    "body_text",
+                    "design",
+                    "body_mjml",
+                )
+            },
+        ),
         (_("Placeholders"), {"fields": ("placeholder_help",), "classes": ("collapse",)}),
     )
 
@@ -120,6 +168,11 @@ class EmailTemplateAdmin(admin.ModelAdmin):
                 "preview-people/",
                 view(template_editor.people, search_people),
                 name="crm_emailtemplate_preview_people",
+            ),
+            path(
+                "builder-images/",
+                view(images.upload),
+                name="crm_emailtemplate_builder_images",
             ),
             path(
                 "tracking-codes/",
@@ -145,6 +198,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             },
             "text": template_editor.editor_texts(),
         }
+        context["builder"] = builder_page.config(reverse("admin:crm_emailtemplate_builder_images"))
         return super().render_change_form(request, context, *args, **kwargs)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -50,10 +50,15 @@ def _visible_strings(soup: BeautifulSoup) -> list[NavigableString]:
     ]
 
 
-def has_opt_out_link(html: str) -> bool:
+def parse(html: str) -> BeautifulSoup:
+    """`html` parsed once, for has_opt_out_link and then to_plain_text (which changes it)."""
+    return BeautifulSoup(html, "html.parser")
+
+
+def has_opt_out_link(html: str | BeautifulSoup) -> bool:
     """Whether the body shows an opt-out link: {optOutUrl} in a link, or either placeholder
     in visible text (a placeholder inside a comment or a style block does not count)."""
-    soup = BeautifulSoup(html, "html.parser")
+    soup = parse(html) if isinstance(html, str) else html
     if any("{optOutUrl}" in link["href"] for link in soup.find_all("a", href=True)):
         return True
     return any(
@@ -98,11 +103,11 @@ def _is_hidden(tag) -> bool:
     return bool(HIDDEN_STYLE.search(tag.get("style") or ""))
 
 
-def to_plain_text(html: str) -> str:
+def to_plain_text(html: str | BeautifulSoup) -> str:
     """A readable plain-text version of `html`: paragraphs and line breaks kept, links written
     as "text (url)", scripts, styles, comments and hidden elements (display:none, such as the
-    preheader) dropped."""
-    soup = BeautifulSoup(html, "html.parser")
+    preheader) dropped. A parsed `html` is changed on the way."""
+    soup = parse(html) if isinstance(html, str) else html
     for tag in soup.find_all(INVISIBLE):
         tag.decompose()
     for tag in soup.find_all(_is_hidden):

@@ -1,9 +1,10 @@
 """A template made ready for one mass email, once, before it is split into slots.
 
-In this order: the CSS of `<style>` blocks is inlined into the elements' style attributes with
-css-inline (media queries and other at-rules stay in a `<style>` block of the head, for the mail
-apps that read them); the "View in browser" line and the hidden preheader are put first in the
-body; with "track all links", each web link becomes a tracking URL of the campaign
+In this order: a visual template's MJML is compiled into HTML (campaigns.authoring.visual);
+the CSS of `<style>` blocks is inlined into the elements' style attributes with css-inline
+(media queries and other at-rules stay in a `<style>` block of the head, for the mail apps that
+read them); the "View in browser" line and the hidden preheader are put first in the body; with
+"track all links", each web link becomes a tracking URL of the campaign
 (campaigns.authoring.link_tracking). All of it happens at compile time, so sending speed is
 unchanged.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import css_inline
 from django.utils.translation import gettext
 
-from campaigns.authoring import link_tracking
+from campaigns.authoring import link_tracking, visual
 from campaigns.authoring.html_body import BODY_START
 
 # Hidden in every mail app, yet read as the preview text after the subject.
@@ -66,25 +67,32 @@ def insert_at_body_start(source: str, fragment: str) -> str:
     return source[:at] + fragment + source[at:]
 
 
-def prepare(mass_email, *, tracked: bool) -> PreparedTemplate:
-    """The mass email's template ready to split; raises InliningError for CSS it cannot read.
+def dressed_html(source: str, preheader: str, *, web_view_link: bool = False) -> str:
+    """`source` as recipients get it before links are tracked: CSS inlined, the hidden
+    preheader and the "View in browser" line first in the body. Raises InliningError.
+    The template previews show this too, so what the marketer sees is what is sent."""
+    source = inline_css(source)
+    top = ""
+    if web_view_link:
+        label = html.escape(gettext("View this email in your browser"))
+        top = WEB_VIEW_LINE.replace("{label}", label)
+    if preheader.strip():
+        top = PREHEADER_TAG.replace("{text}", html.escape(preheader, quote=False)) + top
+    return insert_at_body_start(source, top) if top else source
 
-    `tracked`: whether this mass email tracks links at all (not Informational)."""
+
+def prepare(mass_email, *, tracked: bool, base_url: str) -> PreparedTemplate:
+    """The mass email's template ready to split. Raises InliningError for CSS it cannot read,
+    visual.MjmlError for a design that cannot be compiled.
+
+    `tracked`: whether this mass email tracks links at all (not Informational); `base_url`: the
+    site URL (a design's social icons are served there)."""
     template = mass_email.email_template
-    source, text = template.body_html, template.body_text
-    label = gettext("View this email in your browser")
+    source, text = visual.sendable_html(template, base_url), template.body_text
     if mass_email.web_view_link and text.strip():
-        text = f"{label}: {{webViewUrl}}\n\n{text}"
+        text = f"{gettext('View this email in your browser')}: {{webViewUrl}}\n\n{text}"
     if source.strip():
-        source = inline_css(source)
-        top = (
-            WEB_VIEW_LINE.replace("{label}", html.escape(label)) if mass_email.web_view_link else ""
-        )
-        if template.preheader.strip():
-            hidden = PREHEADER_TAG.replace("{text}", html.escape(template.preheader, quote=False))
-            top = hidden + top
-        if top:
-            source = insert_at_body_start(source, top)
+        source = dressed_html(source, template.preheader, web_view_link=mass_email.web_view_link)
         if tracked and mass_email.track_all_links:
             utm = link_tracking.UtmTags.of(mass_email)
             source, ids = link_tracking.track_links(source, mass_email.campaign, utm)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext
 
-from campaigns.authoring import dkim, mime, preparing, slots, tokens
+from campaigns.authoring import dkim, mime, preparing, slots, tokens, visual
 from campaigns.models import CampaignType, DkimKey, MassEmailSettings, TrackingUrl
 from crm import addresses, placeholders
 from crm.models import OutboundEmailSettings
@@ -218,12 +218,18 @@ def _pieces(template, policy: Policy) -> tuple[list, dict[str, list]]:
     return subject, bodies
 
 
-def _prepared(mass_email, policy: Policy) -> preparing.PreparedTemplate:
+def _prepared(mass_email, policy: Policy, base_url: str) -> preparing.PreparedTemplate:
+    name = mass_email.email_template.name
     try:
-        return preparing.prepare(mass_email, tracked=not policy.informational)
+        return preparing.prepare(mass_email, tracked=not policy.informational, base_url=base_url)
     except preparing.InliningError as exc:
         message = gettext("The CSS of the email template “%(name)s” cannot be inlined: %(error)s")
-        raise RenderError(message % {"name": mass_email.email_template.name, "error": exc}) from exc
+        raise RenderError(message % {"name": name, "error": exc}) from exc
+    except visual.MjmlError as exc:
+        message = gettext(
+            "The design of the email template “%(name)s” cannot be compiled: %(error)s"
+        )
+        raise RenderError(message % {"name": name, "error": exc}) from exc
 
 
 def signer_for(domain: str) -> dkim.Signer | None:
@@ -292,7 +298,8 @@ class CompiledMassEmail:
             policy = dataclasses.replace(policy, open_pixel=False)
         sender = _sender(mass_email)
         template = mass_email.email_template
-        subject, bodies = _pieces(_prepared(mass_email, policy), policy)
+        prepared = _prepared(mass_email, policy, mass_settings.base_url)
+        subject, bodies = _pieces(prepared, policy)
         links = _links(mass_email, policy, mass_settings.base_url, [subject, *bodies.values()])
         verp_domain = (mass_settings.verp_domain or sender.domain) if mass_settings.verp else ""
         compiled = cls(sender=sender, links=links, policy=policy, verp_domain=verp_domain)

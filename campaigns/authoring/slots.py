@@ -122,8 +122,12 @@ def body_pieces(
     """
     has_html = bool(template.body_html.strip())
     text = template.body_text if template.body_text.strip() else ""
-    if not text and has_html:
-        text = html_body.to_plain_text(template.body_html)
+    shows_opt_out = False
+    if has_html:  # one parse for both questions (a large design's HTML takes a while)
+        soup = html_body.parse(template.body_html)
+        shows_opt_out = not append_opt_out or html_body.has_opt_out_link(soup)
+        if not text:
+            text = html_body.to_plain_text(soup)
     bodies = {}
     if text:
         text = crlf(text)
@@ -133,7 +137,7 @@ def body_pieces(
     if has_html:
         source = crlf(template.body_html)
         appended = []
-        if append_opt_out and not html_body.has_opt_out_link(template.body_html):
+        if append_opt_out and not shows_opt_out:
             appended = placeholders.split(OPT_OUT_PARAGRAPH)
         appended += [PIXEL] if open_pixel else []
         inserts = [(len(html_body.split_at_body_end(source)[0]), appended)]

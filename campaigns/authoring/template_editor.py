@@ -12,13 +12,15 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from campaigns.authoring import html_body
-from campaigns.models import Campaign, TrackingUrl
+from campaigns.authoring import html_body, preparing, visual
+from campaigns.authoring.design_checks import check_mjml
+from campaigns.models import Campaign, MassEmailSettings, TrackingUrl
 from campaigns.models.tracking_codes import check_codes_exist
 from crm import placeholders
 from crm.models import EmailTemplate
 
 FIELDS = ("subject", "preheader", "body_html", "body_text")
+POSTED = (*FIELDS, "editor", "body_mjml")
 PREVIEW_LINKS = {"optOutUrl": "#opt-out", "optOutLink": "Unsubscribe", "webViewUrl": "#web-view"}
 MAX_LENGTH = 1_000_000  # characters per field, so a preview request stays cheap
 
@@ -36,29 +38,59 @@ def preview_links(texts) -> dict[str, str]:
     return {**PREVIEW_LINKS, **{f"trackingUrl:{pk}": url or "#message" for pk, url in stored}}
 
 
+def compiled_html(template: EmailTemplate) -> tuple[str, dict[str, str]]:
+    """The HTML body before it is dressed for sending: a visual template's MJML checked and
+    compiled, a source template's HTML; and the errors by field."""
+    if not template.is_visual:
+        return template.body_html, {}
+    try:
+        check_mjml(template.body_mjml)
+        return visual.compile_mjml(template.body_mjml, MassEmailSettings.load().base_url), {}
+    except ValidationError as exc:
+        return "", {"body_mjml": " ".join(exc.messages)}
+    except visual.MjmlError as exc:
+        return "", {"body_mjml": _("The design could not be compiled: %(error)s") % {"error": exc}}
+
+
+def sent_html(template: EmailTemplate, source: str) -> tuple[str, dict[str, str]]:
+    """`source` (compiled_html's) as recipients get it before placeholders are filled: CSS
+    inlined and the hidden preheader first, as campaigns.authoring.preparing does once per mass
+    email; and the errors by field."""
+    if not source.strip():
+        return source, {}
+    try:
+        return preparing.dressed_html(source, template.preheader), {}
+    except preparing.InliningError as exc:
+        return source, {"body_html": _("The CSS cannot be inlined: %(error)s") % {"error": exc}}
+
+
 def render_fields(template: EmailTemplate, person) -> tuple[dict[str, str], dict[str, str]]:
-    """The rendered subject, preheader, html and text of `template` for `person`, and the
-    placeholder errors by field (a field with an error renders empty). The text is derived
-    from the HTML when it is empty, as when sending."""
-    extra = preview_links(getattr(template, field) for field in FIELDS)
+    """The rendered subject, preheader, html (as sent: see sent_html) and text of `template`
+    for `person`, and the errors by field (a field with an error renders empty). The text is
+    derived from the HTML when it is empty, as when sending."""
+    compiled, errors = compiled_html(template)
+    source, inlining_errors = sent_html(template, compiled)
+    errors.update(inlining_errors)
+    extra = preview_links([template.subject, template.preheader, source, template.body_text])
     text = template.body_text
-    if not text.strip() and template.body_html.strip():
-        text = html_body.to_plain_text(template.body_html)
+    if not text.strip() and compiled.strip():
+        text = html_body.to_plain_text(compiled)
+    html_field = "body_mjml" if template.is_visual else "body_html"
     sources = {
         "subject": (template.subject, False, "subject"),
         "preheader": (template.preheader, False, "preheader"),
-        "html": (template.body_html, True, "body_html"),
-        "text": (text, False, "body_text" if template.body_text.strip() else "body_html"),
+        "html": (source, True, html_field),
+        "text": (text, False, "body_text" if template.body_text.strip() else html_field),
     }
-    rendered, errors = {}, {}
-    for key, (source, html_context, field) in sources.items():
+    rendered = {}
+    for key, (text_source, html_context, field) in sources.items():
         try:
             rendered[key] = placeholders.render_preview(
-                source, person, html_context=html_context, extra=extra
+                text_source, person, html_context=html_context, extra=extra
             )
         except placeholders.PlaceholderError as exc:
             rendered[key] = ""
-            errors[field] = str(exc)
+            errors.setdefault(field, str(exc))
     return rendered, errors
 
 
@@ -96,16 +128,21 @@ def live_preview(request: HttpRequest, model_admin, preview_models) -> JsonRespo
     if not _may_edit(model_admin, request):
         raise PermissionDenied
     models = preview_models(request)
-    values = {field: request.POST.get(field, "")[:MAX_LENGTH] for field in FIELDS}
+    values = {field: request.POST.get(field, "")[:MAX_LENGTH] for field in POSTED}
     template = EmailTemplate(name="preview", **values)
     try:
         person = chosen_person(request, request.POST.get("person", ""), models)
     except ObjectDoesNotExist:
         return JsonResponse({"error": _("That person no longer exists.")}, status=404)
+    if template.is_visual:
+        template.body_html = compiled_html(template)[0]  # what its codes are checked in
     rendered, errors = render_fields(template, person)
     if not errors:
         errors = code_errors(template)
-    return JsonResponse({"rendered": rendered, "errors": errors, "person": str(person)})
+    answer = {"rendered": rendered, "errors": errors, "person": str(person)}
+    if template.is_visual:
+        answer["compiled"] = template.body_html  # for the source editor, if the marketer switches
+    return JsonResponse(answer)
 
 
 @require_GET

@@ -19,6 +19,13 @@ def register_template_check(check: Callable[["EmailTemplate"], None]) -> None:
         TEMPLATE_CHECKS.append(check)
 
 
+class TemplateEditor(models.TextChoices):
+    """How a template's HTML is written: by hand, or built visually (then compiled from MJML)."""
+
+    SOURCE = "source", _("HTML source")
+    VISUAL = "visual", _("Visual builder")
+
+
 class EmailTemplate(models.Model):
     name = models.CharField(_("name"), max_length=255)
     subject = models.CharField(_("subject"), max_length=998)
@@ -37,6 +44,13 @@ class EmailTemplate(models.Model):
         blank=True,
         help_text=_("Left empty, a plain-text version is derived from the HTML body."),
     )
+    editor = models.CharField(
+        _("editor"), max_length=10, choices=TemplateEditor.choices, default=TemplateEditor.SOURCE
+    )
+    # A visual template: the builder's own project data (to open it again as it was left) and
+    # its MJML, from which body_html is compiled on the server (campaigns.authoring).
+    design = models.JSONField(_("design"), default=dict, blank=True)
+    body_mjml = models.TextField(_("MJML body"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -47,6 +61,10 @@ class EmailTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_visual(self) -> bool:
+        return self.editor == TemplateEditor.VISUAL
 
     def clean(self) -> None:
         if not self.body_html.strip() and not self.body_text.strip():

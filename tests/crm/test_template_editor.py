@@ -40,7 +40,10 @@ def test_it_renders_for_the_sample_person_with_every_field_filled(client, market
     assert status == 200 and data["errors"] == {}
     assert data["rendered"]["subject"] == "Hi Alex"
     assert data["rendered"]["preheader"] == "For Northwind Traders"
-    assert data["rendered"]["html"] == "<p>New Web site Retail amorgan</p>"
+    # As sent: the preheader first, hidden, then the body.
+    hidden, body = data["rendered"]["html"].split("</div>")
+    assert hidden.startswith('<div style="display:none;') and hidden.endswith("Northwind Traders")
+    assert body == "<p>New Web site Retail amorgan</p>"
     assert data["rendered"]["text"] == "New Web site Retail amorgan"  # derived, as when sending
 
 

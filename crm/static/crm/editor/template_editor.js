@@ -4,7 +4,8 @@
  * recipient, as you type, and shown in a sandboxed frame (no scripts, no same-origin access).
  * Placeholders and a campaign's tracking URL codes are inserted at the cursor of the field
  * last focused (subject, preheader, HTML or plain text). Without JavaScript the form is the
- * plain Django admin form.
+ * plain Django admin form. A visual template's preview is compiled from its MJML
+ * (campaigns/builder/builder.js keeps it in the form and calls window.MassmailTemplateEditor).
  */
 (function () {
   "use strict";
@@ -63,6 +64,10 @@
   });
 
   function insert(text) {
+    // A visual template's HTML comes from its design: chips then go to the subject (the
+    // builder's text toolbar has its own placeholder menu).
+    const visual = form.querySelector("input[name=editor][value=visual]:checked");
+    if (lastField === "body_html" && visual) lastField = "subject";
     if (lastField === "body_html" && editor) {
       window.MassmailCodeMirror.insertAtCursor(editor, text);
       return;
@@ -158,6 +163,7 @@
 
   let timer = null;
   let sequence = 0;
+  let compiled = ""; // a visual template's HTML, as the server last compiled it
   function schedule() {
     clearTimeout(timer);
     timer = setTimeout(refresh, 250);
@@ -166,6 +172,11 @@
     const mine = ++sequence;
     const body = new FormData();
     names.forEach((name) => body.append(name, fields[name] ? fields[name].value : ""));
+    // A visual template (campaigns/builder/builder.js) is previewed from its MJML.
+    const editorChoice = form.querySelector("input[name=editor]:checked");
+    const mjml = form.querySelector("[name=body_mjml]");
+    body.append("editor", editorChoice ? editorChoice.value : "source");
+    body.append("body_mjml", mjml ? mjml.value : "");
     body.append("person", person.value);
     let data;
     try {
@@ -181,6 +192,7 @@
       return;
     }
     if (mine !== sequence) return; // an answer to an older request
+    compiled = data.compiled || "";
     subject.textContent = data.rendered.subject;
     preheader.textContent = data.rendered.preheader;
     frame.srcdoc = data.rendered.html;
@@ -191,5 +203,15 @@
     errors.hidden = !messages.length;
     panel.dataset.rendered = String(mine);
   }
+  // For the visual builder: ask for a new preview, read the design's HTML, fill the source.
+  window.MassmailTemplateEditor = {
+    schedule,
+    compiled: () => compiled,
+    setSource(value) {
+      fields.body_html.value = value;
+      if (editor) editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: value } });
+      schedule();
+    },
+  };
   refresh();
 })();
