@@ -175,6 +175,9 @@ def test_the_preview_shows_the_demo_newsletters_own_styles(page, live_server, sc
     page.set_viewport_size({"width": 1400, "height": 1000})
     log_in(page, live_server, MarketerFactory())
     page.goto(f"{live_server.url}{reverse('admin:crm_emailtemplate_change', args=[template.pk])}")
+    # The editor fetches the preview (and again once the campaign's codes are in): read the
+    # frame once nothing is left to fetch, so it is not replaced while it is being read.
+    page.wait_for_load_state("networkidle")
     wait_for_preview(page, "<h1")
     heading = page.frame_locator(".template-preview-frame").locator("h1")
     family = heading.evaluate("h => getComputedStyle(h).fontFamily")
