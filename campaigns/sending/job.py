@@ -12,11 +12,14 @@ SQLite, which runs one worker, nobody is asked. See docs/delivery.md for the gua
 
 import datetime
 import logging
+import os
+import socket
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings, SendingRun
 from campaigns.sending import claims
@@ -27,10 +30,13 @@ from campaigns.sending.report import SendReport
 from campaigns.sending.sessions import SessionPools
 from crm.celery import run_task
 from crm.jobs import SEND_MASS_EMAILS, SEND_MASS_EMAILS_HELPING, record_run
+from crm.models import JobRun
 
 logger = logging.getLogger(__name__)
 PAUSABLE = (MassEmail.Status.PENDING, MassEmail.Status.IN_PROCESS)
 CANCELABLE = (*PAUSABLE, MassEmail.Status.DRAFT, MassEmail.Status.PAUSED)
+# This worker process, as the job log names it.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # Runs older than this are forgotten (their budgets can no longer be claimed against).
 KEEP_RUNS = datetime.timedelta(days=7)
 
@@ -46,6 +52,7 @@ def run_recorded_send_job() -> SendReport:
     and the run Failed, after every other mass email was sent.
     """
     with record_run(SEND_MASS_EMAILS) as run:
+        announce(run)
         report = run_send_job()
         run.summary = report.summary()
         run.error = "\n\n".join(report.crashes)
@@ -76,12 +83,19 @@ def run_recorded_help(run_id: int) -> SendReport:
     """A worker's help with run `run_id`, logged as "Send Mass Emails (helping)"."""
     report = SendReport()
     with record_run(SEND_MASS_EMAILS_HELPING) as job_run:
+        announce(job_run)
         run = SendingRun.objects.filter(pk=run_id).first()
         if run is not None:
             send_portions(run, report, MassEmailSettings.load())
         job_run.summary = report.summary()
         job_run.error = "\n\n".join(report.crashes)
     return report
+
+
+def announce(job_run: JobRun) -> None:
+    """Say in the job log, while it runs, which worker process is sending (host and pid)."""
+    job_run.summary = _("Sending on %(worker)s…") % {"worker": WORKER}
+    job_run.save(update_fields=["summary"])
 
 
 def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings) -> None:
