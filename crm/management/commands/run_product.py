@@ -155,18 +155,21 @@ class Supervisor:
 
     def _end(self) -> None:
         try:
-            self.stop_all()
+            # A stop signal asked for this stop; any signal beyond that first one hurries it,
+            # even one that came before `stop_all` began.
+            self.stop_all(seen=min(self.signals.count, 1))
         finally:
             self.signals.close(restore=not self.exit_after)
 
-    def stop_all(self) -> None:
+    def stop_all(self, seen: int = 0) -> None:
         """SIGTERM to every child's group; SIGKILL to a child still running `grace` seconds
-        later, or at once when another stop signal comes; then to what is left of each group."""
+        later, or at once when more than `seen` stop signals have come; then to what is left
+        of each group."""
         self._say("Stopping...\n")
         started = self.started()
         for child in started:
             self._signal(child, signal.SIGTERM)
-        seen, deadline = self.signals.count, time.monotonic() + self.grace
+        deadline = time.monotonic() + self.grace
         while any(c.process.poll() is None for c in started):
             left = deadline - time.monotonic()
             if left <= 0 or self.signals.wait(min(left, STOP_POLL_SECONDS), seen):
