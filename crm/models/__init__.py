@@ -1,5 +1,6 @@
 from crm.models.accounts import EmailAccount, OutboundEmailSettings, Security
 from crm.models.consent import ConsentRecord, SuppressedAddress
+from crm.models.events import Event, EventConsumer
 from crm.models.jobs import JobRun
 from crm.models.people import Account, Contact, EmailAddress, Lead, TargetFields, TargetType
 from crm.models.templates import EmailTemplate, EmailTemplateAttachment
@@ -12,6 +13,8 @@ __all__ = [
     "EmailAddress",
     "EmailTemplate",
     "EmailTemplateAttachment",
+    "Event",
+    "EventConsumer",
     "JobRun",
     "Lead",
     "OutboundEmailSettings",

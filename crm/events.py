@@ -1,0 +1,231 @@
+"""The one event stream: an outbox that every floor writes to, in the same transaction as the
+change it tells of, and that consumers on the top floors (webhook delivery, automation
+triggers) read each at its own position.
+
+Writing: `record_event(type, data, person=...)` for one, `record_events([...])` for many in
+one insert (the sender records a whole chunk's `email.sent` so). The caller's transaction
+carries it: if the change rolls back, so does its event; nothing is written twice.
+
+Reading: `take(consumer, handle)` locks the consumer's position, reads the next events in
+stream order and calls `handle(events)` in the same transaction, then moves the position past
+them. A consumer's own writes (webhook deliveries, enrolments) commit with its new position or
+not at all, so each event is handled exactly once per consumer, by whichever worker got the
+lock; the others find it taken and return at once.
+
+Order: on PostgreSQL a row's id is drawn when it is inserted but seen when its transaction
+commits, so ids alone could let a reader pass over a row that commits later with a lower
+id. Each row therefore carries its transaction's id (`tx`, set by a trigger), the stream is
+read in (tx, id) order, and a reader first asks which transactions of this database are
+still running (other databases' cannot write here, so a long one elsewhere in the cluster
+does not hold the stream up), then reads only rows of transactions older than all of them:
+one that is still open, or starts later, can only add rows after the reader's position. Its
+own transaction's rows it may read too, when no other open one is older. SQLite has one
+writer at a time; its rows keep tx 0 and are read in id order.
+
+Lower floors never import their consumers: a consumer names itself when it reads.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from crm.models.events import Event, EventConsumer
+
+# The event types, as the `type` of a webhook's payload (a contract: integrations rely on them).
+CONTACT_CREATED = "contact.created"
+CONTACT_UPDATED = "contact.updated"
+CONTACT_DELETED = "contact.deleted"
+LIST_MEMBER_ADDED = "list.member_added"
+LIST_MEMBER_REMOVED = "list.member_removed"
+SUBSCRIPTION_CONFIRMED = "subscription.confirmed"
+EMAIL_SENT = "email.sent"
+EMAIL_OPENED = "email.opened"
+EMAIL_CLICKED = "email.clicked"
+EMAIL_UNSUBSCRIBED = "email.unsubscribed"
+EMAIL_BOUNCED = "email.bounced"
+EMAIL_COMPLAINED = "email.complained"
+MASS_EMAIL_STARTED = "mass_email.started"
+MASS_EMAIL_COMPLETED = "mass_email.completed"
+IMPORT_FINISHED = "import.finished"
+WEBHOOK_TEST = "webhook.test"
+
+TYPES = (
+    CONTACT_CREATED,
+    CONTACT_UPDATED,
+    CONTACT_DELETED,
+    LIST_MEMBER_ADDED,
+    LIST_MEMBER_REMOVED,
+    SUBSCRIPTION_CONFIRMED,
+    EMAIL_SENT,
+    EMAIL_OPENED,
+    EMAIL_CLICKED,
+    EMAIL_UNSUBSCRIBED,
+    EMAIL_BOUNCED,
+    EMAIL_COMPLAINED,
+    MASS_EMAIL_STARTED,
+    MASS_EMAIL_COMPLETED,
+    IMPORT_FINISHED,
+    WEBHOOK_TEST,
+)
+
+# The oldest transaction of this database still running other than the reader's own, or
+# else the reader's own plus one: every row with a lower tx has been committed or rolled back
+# (or is the reader's). pg_stat_activity gives running transactions' ids per database in 32
+# bits; the epoch comes from the reader's own 64-bit id (ids running at once are less than
+# 2**31 apart, so the nearest of the candidates in this epoch and its neighbours is the one).
+_OLDEST_OPEN_TX_SQL = """
+WITH me AS (SELECT pg_current_xact_id()::text::bigint AS xid),
+running AS (
+    SELECT (me.xid & ~4294967295) | backend_xid::text::bigint AS xid, me.xid AS mine
+    FROM me, pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL
+)
+SELECT LEAST(
+    (SELECT xid + 1 FROM me),
+    (SELECT MIN(CASE WHEN xid > mine + 2147483648 THEN xid - 4294967296
+                     WHEN xid < mine - 2147483648 THEN xid + 4294967296
+                     ELSE xid END) FROM running)
+)
+"""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to record; `person` is a (type, id) pair such as ("contact", 12)."""
+
+    type: str
+    data: dict = field(default_factory=dict)
+    person: tuple[str, int] | None = None
+    occurred_at: datetime | None = None
+
+
+def person_key(person: models.Model | tuple[str, int] | None) -> tuple[str, int] | None:
+    """("contact", 12) for a Contact (or Account, Lead, User) or such a pair as it is."""
+    if person is None or isinstance(person, tuple):
+        return person
+    return (person._meta.model_name, person.pk)
+
+
+def record_event(
+    type: str,
+    data: dict | None = None,
+    *,
+    person: models.Model | tuple[str, int] | None = None,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """Write one event in the caller's transaction."""
+    (event,) = record_events([NewEvent(type, data or {}, person_key(person), occurred_at)])
+    return event
+
+
+def record_events(events: Iterable[NewEvent]) -> list[Event]:
+    """Write many events in one insert, in the caller's transaction."""
+    now = timezone.now()
+    rows = []
+    for new in events:
+        if new.type not in TYPES:
+            raise ValueError(f"Unknown event type {new.type!r}.")
+        person_type, person_id = new.person or ("", None)
+        rows.append(
+            Event(
+                type=new.type,
+                data=new.data,
+                person_type=person_type,
+                person_id=person_id,
+                occurred_at=new.occurred_at or now,
+            )
+        )
+    return Event.objects.bulk_create(rows) if rows else []
+
+
+def take(
+    consumer: str,
+    handle: Callable[[list[Event]], None],
+    limit: int = 500,
+    types: Iterable[str] | None = None,
+) -> int:
+    """Hand the next events after `consumer`'s position (at most `limit`) to `handle`, in one
+    transaction with moving the position past them; how many there were (0 also when another
+    worker holds the position). `types` filters what `handle` sees; the position moves past
+    the others all the same. A consumer's first call starts it at the end of the stream."""
+    start(consumer)
+    with transaction.atomic():
+        position = _lock(consumer)
+        if position is None:
+            return 0
+        events = _after(position, limit)
+        if not events:
+            return 0
+        wanted = set(types) if types is not None else None
+        handle([e for e in events if wanted is None or e.type in wanted])
+        last_tx, last_id = events[-1].position
+        EventConsumer.objects.filter(name=consumer).update(
+            tx=last_tx, event_id=last_id, updated_at=timezone.now()
+        )
+    return len(events)
+
+
+def start(consumer: str) -> None:
+    """Give `consumer` a position at the end of the stream if it has none yet: it hears of
+    what happens from now on, not of everything before it existed."""
+    if EventConsumer.objects.filter(name=consumer).exists():
+        return
+    tx, event_id = end_of_stream()
+    # Two workers starting the same consumer at once: the second finds the first's row.
+    EventConsumer.objects.bulk_create(
+        [EventConsumer(name=consumer, tx=tx, event_id=event_id)], ignore_conflicts=True
+    )
+
+
+def end_of_stream() -> tuple[int, int]:
+    last = Event.objects.order_by("-tx", "-id").values_list("tx", "id").first()
+    return last or (0, 0)
+
+
+def position(consumer: str) -> tuple[int, int] | None:
+    row = EventConsumer.objects.filter(name=consumer).values_list("tx", "event_id").first()
+    return row
+
+
+def purge(older_than: timedelta) -> int:
+    """Delete events older than `older_than` that every consumer has read; how many."""
+    cutoff = timezone.now() - older_than
+    positions = list(EventConsumer.objects.values_list("tx", "event_id"))
+    read_by_all = min(positions) if positions else end_of_stream()
+    done = Event.objects.filter(occurred_at__lt=cutoff).filter(
+        models.Q(tx__lt=read_by_all[0]) | models.Q(tx=read_by_all[0], id__lte=read_by_all[1])
+    )
+    deleted, _by_model = done.delete()
+    return deleted
+
+
+def _lock(consumer: str) -> tuple[int, int] | None:
+    """Lock `consumer`'s position for this transaction: its (tx, id), or None when another
+    worker holds it (PostgreSQL). SQLite takes its one write lock here, by writing first."""
+    rows = EventConsumer.objects.filter(name=consumer)
+    if connection.vendor == "postgresql":
+        row = rows.select_for_update(skip_locked=True).values_list("tx", "event_id").first()
+        return row
+    rows.update(updated_at=timezone.now())
+    return rows.values_list("tx", "event_id").first()
+
+
+def _after(position: tuple[int, int], limit: int) -> list[Event]:
+    table = Event._meta.db_table
+    where, params = "(tx, id) > (%s, %s)", [position[0], position[1]]
+    if connection.vendor == "postgresql":
+        # Its own statement, before the read: a transaction that was running here is in the
+        # answer, and one that ended since is seen by the read's newer snapshot.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # activity is cached per transaction
+            cursor.execute(_OLDEST_OPEN_TX_SQL)
+            (oldest_open,) = cursor.fetchone()
+        where, params = where + " AND tx < %s", [*params, oldest_open]
+    return list(
+        Event.objects.raw(
+            f"SELECT * FROM {table} WHERE {where} ORDER BY tx, id LIMIT %s", [*params, limit]
+        )
+    )
