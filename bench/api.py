@@ -156,6 +156,22 @@ def create_log(rows: int) -> dict:
     first, second = TrackingUrlFactory.create_batch(2, campaign=mass_email.campaign)
     people = rows // 4
     with connection.cursor() as cursor:
+        # Part 1 made its contacts; as many more as the log needs (person<n> goes on).
+        cursor.execute("SELECT count(*) FROM crm_contact")
+        (have,) = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO crm_emailaddress (address, address_lower, opt_out, invalid, "
+            "soft_bounces) SELECT 'person' || n || '@example.com', 'person' || n || "
+            "'@example.com', false, false, 0 FROM generate_series(%s, %s) AS n "
+            "ON CONFLICT DO NOTHING",
+            [have + 1, people],
+        )
+        cursor.execute(
+            "INSERT INTO crm_contact (first_name, last_name, title, phone, created_at, "
+            "email_address_id) SELECT 'Ann' || a.id, 'Logged' || a.id, '', '', now(), a.id "
+            "FROM crm_emailaddress a WHERE NOT EXISTS "
+            "(SELECT 1 FROM crm_contact c WHERE c.email_address_id = a.id)"
+        )
         cursor.execute(
             "INSERT INTO campaigns_emailqueueitem (mass_email_id, email_address_id, email, "
             "status, attempts, is_test, sent_at, created_at, last_error, contact_id) "

@@ -12,6 +12,7 @@ writes a log row, and an index there would slow them all).
 from datetime import datetime, timedelta
 
 from django.apps import apps
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from campaigns.models import CampaignLogRecord
@@ -43,10 +44,39 @@ def first_id_since(moment: datetime) -> int | None:
         return dated.filter(id__gte=position).first()[1] >= target
 
     low, high = first[0], last[0]  # is_new(low) is False, is_new(high) is True
+    if connection.vendor == "postgresql":
+        return _search_in_one_statement(low, high, target)
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if is_new(middle) else (middle, high)
     return dated.filter(id__gte=high).first()[0]
+
+
+def _search_in_one_statement(low: int, high: int, target: datetime) -> int:
+    """The same binary search as a recursive query: its twenty-odd probes in one round trip."""
+    table = CampaignLogRecord._meta.db_table
+    probe = f"(SELECT action_date FROM {table} WHERE id >= %s ORDER BY id LIMIT 1)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE search(low, high) AS (
+                SELECT %s::bigint, %s::bigint
+                UNION ALL
+                SELECT CASE WHEN probe.new THEN low ELSE middle END,
+                       CASE WHEN probe.new THEN middle ELSE high END
+                FROM (
+                    SELECT low, high, (low + high) / 2 AS middle,
+                           {probe.replace("%s", "(low + high) / 2")} >= %s AS new
+                    FROM search WHERE high - low > 1
+                ) AS probe
+            )
+            SELECT id FROM {table}
+            WHERE id >= (SELECT high FROM search WHERE high - low <= 1 LIMIT 1)
+            ORDER BY id LIMIT 1
+            """,
+            [low, high, target],
+        )
+        return cursor.fetchone()[0]
 
 
 def human_flags(records: list[dict]) -> dict[int, bool | None]:

@@ -160,6 +160,14 @@ def test_first_id_since_searches_the_primary_key():
     assert none_newer == rows[-1].pk + 1
     assert all_of_them == rows[0].pk
     assert log_stream.first_id_since(start) == rows[0].pk
+    for n in range(0, 300, 7):  # every step of the search, whichever way it turns
+        moment = start + timedelta(hours=n * 3 + 1, minutes=n % 60)
+        expected = next(
+            row.pk
+            for k, row in enumerate(rows)
+            if start + timedelta(hours=k * 3) >= moment - log_stream.SKEW
+        )
+        assert log_stream.first_id_since(moment) == expected, n
 
 
 @pytest.mark.parametrize(
