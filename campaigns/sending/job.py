@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings, SendingRun
 from campaigns.sending import claims
+from campaigns.sending.ab_decision import decide_due_tests
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.portion import Portion
 from campaigns.sending.queue import build_due_queues
@@ -72,6 +73,7 @@ def run_send_job(now: datetime.datetime | None = None) -> SendReport:
     config = MassEmailSettings.load()
     report = SendReport(requeued=claims.resolve_stale_claims(now, config.max_attempts))
     report.queued = sum(result.queued for result in build_due_queues(now=now))
+    report.notes += decide_due_tests(now)
     SendingRun.objects.filter(started_at__lt=now - KEEP_RUNS).delete()
     run = SendingRun.objects.create(started_at=now, budget=config.max_per_batch)
     send_portions(run, report, config)
