@@ -168,11 +168,11 @@ def decide(
             beats = best.rate(metric) > other.rate(metric) and p_value < alpha
             significant = significant and beats
             lines.append(
-                _("%(best)s against %(other)s: p = %(p)s, needs below %(alpha)s: %(verdict)s.")
+                _("%(best)s against %(other)s: p %(p)s, needs below %(alpha)s: %(verdict)s.")
                 % {
                     "best": best.variant,
                     "other": other.variant,
-                    "p": f"{p_value:.4f}",
+                    "p": f"= {p_value:.4f}" if p_value >= 0.0001 else "< 0.0001",
                     "alpha": f"{alpha:.4f}",
                     "verdict": _("significant") if beats else _("could be chance"),
                 }
