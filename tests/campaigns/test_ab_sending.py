@@ -17,8 +17,13 @@ from campaigns.models import (
 from campaigns.sending import job
 from campaigns.sending.ab_decision import CannotChoose, choose_winner
 from campaigns.sending.job import run_send_job
-from tests.factories import CampaignFactory, ContactFactory, MassEmailFactory, TargetListFactory
-from tests.factories import TargetListEntryFactory
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    MassEmailFactory,
+    TargetListEntryFactory,
+    TargetListFactory,
+)
 from tracking.models import TrackingHit
 
 pytestmark = pytest.mark.django_db
