@@ -265,10 +265,11 @@ def _insert_recipients(
     informational: bool,
     split: Split | None = None,
     follow_up: FollowUp | None = None,
+    count_only: bool = False,
 ) -> int:
     """Insert one item per recipient in one INSERT … SELECT; returns how many. With an A/B
     `split`, each gets its variant or is Held; a `follow_up` takes its recipients from the
-    original mass email instead of target lists."""
+    original mass email instead of target lists. `count_only`: count them, insert nothing."""
     target_columns = "account_id, contact_id, lead_id, user_id"
     variant, in_test, status, split_params = (split or Split()).columns()
     defaults = _Defaults(
@@ -303,10 +304,12 @@ def _insert_recipients(
             "opted_out": CampaignLogRecord.Action.OPTED_OUT,
             "bounced": CampaignLogRecord.Action.BOUNCED,
         }
-    sql = f"""
+    head = f"""
         INSERT INTO {_table(EmailQueueItem)}
             (mass_email_id, {target_columns}, email_address_id, email,
              variant_id, in_test, status{defaults.columns})
+    """
+    body = f"""
         WITH
         -- Step 4: the entries of the target lists, in list order, with the address they use.
         targeted AS ({targeted}),
@@ -339,6 +342,7 @@ def _insert_recipients(
           )
         ORDER BY r.list_order, r.entry_id
     """
+    sql = f"SELECT COUNT(*) FROM ({body}) counted" if count_only else head + body
     params = {
         "mass_email": mass_email_id,
         "informational": informational,
@@ -349,7 +353,7 @@ def _insert_recipients(
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return cursor.fetchone()[0] if count_only else cursor.rowcount
 
 
 # The address an entry's record uses: its own row, or for a user the row of its email text.
@@ -442,8 +446,14 @@ def count_recipients(mass_email: MassEmail) -> RecipientCount:
     same order), who `build_queue` would queue now and why each other entry is left out.
 
     Users of a list whose address has no EmailAddress row yet (build_queue creates it) count as
-    receiving: a new row is neither invalid nor opted out. Only reads.
+    receiving: a new row is neither invalid nor opted out. Only reads. A follow-up counts the
+    recipients its queue would take from the original mass email now.
     """
+    follow_up = _follow_up(mass_email)
+    if follow_up is not None:
+        informational = mass_email.campaign.is_informational
+        found = _insert_recipients(mass_email.pk, informational, None, follow_up, count_only=True)
+        return RecipientCount(receives=found)
     sql = f"""
         WITH
         targeted AS (

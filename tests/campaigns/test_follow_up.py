@@ -9,7 +9,7 @@ from django.utils import timezone
 from campaigns.models import CampaignLogRecord, CampaignStatus, MassEmail
 from campaigns.sending.follow_up import CannotFollowUp, create_follow_up
 from campaigns.sending.job import run_send_job
-from campaigns.sending.queue import build_queue
+from campaigns.sending.queue import build_queue, count_recipients
 from tests.factories import CampaignFactory, MassEmailFactory, SentQueueItemFactory
 from tracking.models import TrackingHit
 
@@ -88,3 +88,10 @@ def test_only_a_mass_email_that_sent_can_be_followed_up_and_with_a_subject():
         create_follow_up(original, "  ", 24)
     with pytest.raises(CannotFollowUp):
         create_follow_up(MassEmailFactory(status=MassEmail.Status.DRAFT), "Again", 24)
+
+
+def test_the_page_counts_the_follow_ups_recipients_before_it_is_built():
+    original, _people = sent_mass_email()
+    follow_up = create_follow_up(original, "Did you miss this?", 24)
+
+    assert count_recipients(follow_up).receives == 2
