@@ -3,8 +3,10 @@ the test share goes first, the rest is held until the winner, everyone gets exac
 message, under pause, cancel, resume and the hourly limit. SQLite and PostgreSQL."""
 
 import datetime
+import threading
 
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
 
 from campaigns.models import (
@@ -14,9 +16,10 @@ from campaigns.models import (
     MassEmailSettings,
     MassEmailVariant,
 )
-from campaigns.sending import job
+from campaigns.sending import claims, job
 from campaigns.sending.ab_decision import CannotChoose, choose_winner
 from campaigns.sending.job import run_send_job
+from campaigns.sending.queue import build_queue
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -180,3 +183,59 @@ def test_a_person_chooses_when_the_metric_is_manual(smtp_server, limits):
     assert_each_got_one(smtp_server, mass_email)
     mass_email.refresh_from_db()
     assert mass_email.test_winner.letter == "B" and "chosen by" in mass_email.test_reasoning
+
+
+def test_a_dead_workers_test_message_keeps_its_variant_and_delays_the_decision(smtp_server, limits):
+    mass_email = ab_mass_email(60, test_fallback="first")
+    build_queue(mass_email)
+    lost = items(mass_email, in_test=True, variant__letter="B").first()
+    EmailQueueItem.objects.filter(pk=lost.pk).update(status=Item.SENDING, claimed_at=timezone.now())
+    run_send_job()
+    wait_passes(mass_email)
+
+    run_send_job()  # a test message is still being sent (by a worker that will die)
+
+    mass_email.refresh_from_db()
+    assert mass_email.test_state == State.TESTING
+    long_ago = timezone.now() - claims.LEASE - datetime.timedelta(minutes=1)
+    EmailQueueItem.objects.filter(pk=lost.pk).update(claimed_at=long_ago)
+    assert run_send_job().requeued == 1
+    lost.refresh_from_db()
+    assert (lost.status, lost.variant.letter) == (Item.SENT, "B")
+    mass_email.refresh_from_db()
+    assert mass_email.test_state == State.TESTING  # the wait starts again from its sending
+    wait_passes(mass_email)
+    run_send_job()
+    mass_email.refresh_from_db()
+    assert mass_email.test_state == State.DECIDED and mass_email.status == "complete"
+    assert_each_got_one(smtp_server, mass_email)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one worker on SQLite")
+def test_several_workers_send_the_held_messages_once(smtp_server, limits):
+    mass_email = ab_mass_email(150, test_fallback="best", test_share=20)
+    run_send_job()
+    wait_passes(mass_email)
+    errors = []
+
+    def worker():
+        try:
+            run_send_job()
+        except Exception as exc:  # noqa: BLE001  reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    mass_email.refresh_from_db()
+    assert mass_email.test_state == State.DECIDED
+    assert items(mass_email, status=Item.SENT).count() == 150
+    assert sum(smtp_server.received.values()) == 150
+    assert_each_got_one(smtp_server, mass_email)
