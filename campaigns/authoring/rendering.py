@@ -282,13 +282,13 @@ class CompiledMassEmail:
         self.skeleton = b""
 
     @classmethod
-    def compile_variants(cls, mass_email) -> "variants.VariantRenderer":
+    def compile_variants(cls, mass_email, *, is_test: bool = False) -> "variants.VariantRenderer":
         """The mass email compiled once as itself and once per A/B variant, for sending;
         raises RenderError as `compile` does, naming the variant."""
-        by_variant = {None: cls.compile(mass_email)}
+        by_variant = {None: cls.compile(mass_email, is_test=is_test)}
         for variant in mass_email.variants.select_related("template").order_by("letter"):
             try:
-                by_variant[variant.pk] = cls.compile(mass_email, variant=variant)
+                by_variant[variant.pk] = cls.compile(mass_email, is_test=is_test, variant=variant)
             except RenderError as exc:
                 raise type(exc)(f"{variant}: {exc}") from exc
         return variants.VariantRenderer(by_variant)

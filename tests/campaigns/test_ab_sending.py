@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from campaigns.authoring.trial_send import send_test
 from campaigns.models import (
     CampaignStatus,
     EmailQueueItem,
@@ -23,6 +24,7 @@ from campaigns.sending.queue import build_queue
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
+    EmailTemplateFactory,
     MassEmailFactory,
     TargetListEntryFactory,
     TargetListFactory,
@@ -239,3 +241,23 @@ def test_several_workers_send_the_held_messages_once(smtp_server, limits):
     assert items(mass_email, status=Item.SENT).count() == 150
     assert sum(smtp_server.received.values()) == 150
     assert_each_got_one(smtp_server, mass_email)
+
+
+def test_a_test_send_of_an_ab_mass_email_sends_every_variant(smtp_server, limits):
+    template = EmailTemplateFactory(subject="Template's", preheader="")
+    b_template = EmailTemplateFactory(
+        subject="B's template", body_html="<p>Version B</p>", preheader=""
+    )
+    mass_email = MassEmailFactory(status=MassEmail.Status.DRAFT, email_template=template)
+    MassEmailVariant.objects.create(mass_email=mass_email, letter="A", preheader="Early bird")
+    MassEmailVariant.objects.create(mass_email=mass_email, letter="B", template=b_template)
+
+    results = send_test(mass_email, addresses=["me@example.org"])
+
+    assert [result.recipient for result in results] == [
+        "me@example.org (Variant A)",
+        "me@example.org (Variant B)",
+    ]
+    a, b = smtp_server.messages_to("me@example.org")
+    assert (a["Subject"], b["Subject"]) == ("Template's", "B's template")
+    assert "Early bird" in a.as_string() and "Version B" in b.as_string()
