@@ -9,7 +9,9 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from campaigns.authoring.duplicate import duplicate_mass_email
 from campaigns.authoring.trial_send import send_test
+from campaigns.authoring.web_view import page_for
 from campaigns.models import (
     CampaignStatus,
     EmailQueueItem,
@@ -26,6 +28,7 @@ from tests.factories import (
     ContactFactory,
     EmailTemplateFactory,
     MassEmailFactory,
+    SentQueueItemFactory,
     TargetListEntryFactory,
     TargetListFactory,
 )
@@ -261,3 +264,35 @@ def test_a_test_send_of_an_ab_mass_email_sends_every_variant(smtp_server, limits
     a, b = smtp_server.messages_to("me@example.org")
     assert (a["Subject"], b["Subject"]) == ("Template's", "B's template")
     assert "Early bird" in a.as_string() and "Version B" in b.as_string()
+
+
+def test_duplicate_copies_the_variants_and_the_test_settings_but_no_result():
+    mass_email = ab_mass_email(
+        2, test_metric="opens", test_state=State.DECIDED, test_reasoning="Because."
+    )
+
+    copy = duplicate_mass_email(mass_email)
+
+    assert (copy.test_share, copy.test_metric, copy.test_state, copy.test_reasoning) == (
+        50,
+        "opens",
+        "",
+        "",
+    )
+    assert list(copy.variants.values_list("letter", "subject", "from_name")) == [
+        ("A", "Subject A", ""),
+        ("B", "Subject B", "Team B"),
+    ]
+
+
+def test_the_web_view_shows_the_recipients_own_variant(mass_settings):
+    mass_email = MassEmailFactory(status=MassEmail.Status.COMPLETE)
+    b_template = EmailTemplateFactory(body_html="<p>Version B</p>")
+    variant = MassEmailVariant.objects.create(
+        mass_email=mass_email, letter="B", template=b_template
+    )
+    item = SentQueueItemFactory(mass_email=mass_email, variant=variant, in_test=True)
+    other = SentQueueItemFactory(mass_email=mass_email)
+
+    assert "Version B" in page_for(item)
+    assert "Version B" not in page_for(other) and "News for you" in page_for(other)
