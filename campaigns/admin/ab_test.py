@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from campaigns.models import MassEmail, MassEmailVariant
 from campaigns.models.variants import MAX_VARIANTS
@@ -146,7 +146,11 @@ def choose_winner_view(model_admin: ModelAdmin, request: HttpRequest, pk: int):
     else:
         model_admin.message_user(
             request,
-            _("%(variant)s is the winner; %(count)d held messages go out with the next runs.")
+            ngettext(
+                "%(variant)s is the winner; %(count)d held message goes out with the next runs.",
+                "%(variant)s is the winner; %(count)d held messages go out with the next runs.",
+                released,
+            )
             % {"variant": variant, "count": released},
         )
     return HttpResponseRedirect(reverse("admin:campaigns_massemail_change", args=[pk]))

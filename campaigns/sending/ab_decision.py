@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailVariant
 from campaigns.results.winner import decide, variant_figures
@@ -75,7 +76,11 @@ def decide_test(mass_email: MassEmail, now: datetime.datetime) -> str:
     if decision.winner is None:
         note = _("%(name)s: no winner chosen; waiting for a person.") % {"name": mass_email.name}
     else:
-        note = _("%(name)s: %(variant)s wins; %(count)d held messages now go out.") % {
+        note = ngettext(
+            "%(name)s: %(variant)s wins; %(count)d held message now goes out.",
+            "%(name)s: %(variant)s wins; %(count)d held messages now go out.",
+            released,
+        ) % {
             "name": mass_email.name,
             "variant": decision.winner,
             "count": released,
