@@ -212,8 +212,12 @@ def variant_figures(mass_email: MassEmail, test_only: bool = True) -> list[Varia
     sent = items.filter(status=EmailQueueItem.Status.SENT).values_list("variant_id")
     for variant_id, n in sent.annotate(n=Count("id")).order_by():
         rows[variant_id].sent = n
+    # The campaign first in each filter: both tables' indexes lead with it.
     log = CampaignLogRecord.objects.filter(
-        is_test=False, queue_item__in=items.filter(status=EmailQueueItem.Status.SENT)
+        campaign_id=mass_email.campaign_id,
+        action__in=(Action.BOUNCED, Action.OPTED_OUT),
+        is_test=False,
+        queue_item__in=items.filter(status=EmailQueueItem.Status.SENT),
     )
     by_variant = log.values_list("queue_item__variant_id").annotate(
         bounced=Count("queue_item", distinct=True, filter=Q(action=Action.BOUNCED)),
@@ -222,9 +226,11 @@ def variant_figures(mass_email: MassEmail, test_only: bool = True) -> list[Varia
     for variant_id, bounced, opted_out in by_variant.order_by():
         rows[variant_id].bounced, rows[variant_id].opted_out = bounced, opted_out
     hits = apps.get_model("tracking", "TrackingHit").objects.filter(
-        queue_item__in=items.filter(status=EmailQueueItem.Status.SENT),
+        campaign_id=mass_email.campaign_id,
         is_test=False,
         is_machine=False,
+        kind__in=("open", "click"),
+        queue_item__in=items.filter(status=EmailQueueItem.Status.SENT),
     )
     people = hits.values_list("queue_item__variant_id").annotate(
         opened=Count("queue_item", distinct=True, filter=Q(kind__in=("open", "click"))),
