@@ -248,7 +248,8 @@ class EmailQueueItem(TargetFields):
         on_delete=models.SET_NULL,
         related_name="queue_items",
     )
-    in_test = models.BooleanField(_("in the A/B test"), default=False)
+    # db_default: rows inserted by SQL of their own (benchmarks, tools) need not name it.
+    in_test = models.BooleanField(_("in the A/B test"), default=False, db_default=False)
     is_test = models.BooleanField(_("test"), default=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
