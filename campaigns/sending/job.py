@@ -110,6 +110,8 @@ def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings
         for mass_email in in_process.select_related("campaign", "smtp_account").order_by(
             F("start_at").asc(nulls_first=True), "id"
         ):
+            if waits_for_winner(mass_email):
+                continue
             pool = pools.for_mass_email(mass_email)
             if pool.broken:
                 continue
@@ -119,6 +121,17 @@ def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings
             ).send()
     finally:
         pools.close()
+
+
+def waits_for_winner(mass_email: MassEmail) -> bool:
+    """An A/B test with nothing to send until its winner is chosen: no portion (nor the
+    compiling of every variant) for it this run."""
+    if mass_email.test_state not in (MassEmail.TestState.TESTING, MassEmail.TestState.WAITING):
+        return False
+    pending = EmailQueueItem.objects.filter(
+        mass_email=mass_email, is_test=False, status=EmailQueueItem.Status.PENDING
+    )
+    return not pending.exists()
 
 
 def hands_out() -> bool:

@@ -296,3 +296,18 @@ def test_the_web_view_shows_the_recipients_own_variant(mass_settings):
 
     assert "Version B" in page_for(item)
     assert "Version B" not in page_for(other) and "News for you" in page_for(other)
+
+
+def test_a_test_waiting_for_its_winner_is_not_compiled_each_run(smtp_server, limits):
+    mass_email = ab_mass_email(20)
+    run_send_job()
+    # Compiling it now would fail the mass email: the run must leave it alone.
+    type(mass_email.email_template).objects.filter(pk=mass_email.email_template_id).update(
+        body_html="", body_text=""
+    )
+
+    run_send_job()
+
+    mass_email.refresh_from_db()
+    assert (mass_email.status, mass_email.test_state) == (MassEmail.Status.IN_PROCESS, "testing")
+    assert not mass_email.failure_reason
