@@ -435,19 +435,22 @@ class EmailQueueItemAdmin(ReadOnlyAdmin):
         "mass_email",
         "email",
         "status",
+        "variant",
         "attempts",
         "sent_at",
         "is_test",
         "last_error",
     )
-    list_filter = ("status", "is_test", "mass_email")
+    list_filter = ("status", "is_test", "in_test", "mass_email")
     search_fields = ("email", "email_address__address")
-    list_select_related = ("mass_email",)
+    list_select_related = ("mass_email", "variant")
     fields = (
         "mass_email",
         "target_display",
         "email",
         "status",
+        "variant",
+        "in_test",
         "attempts",
         "sent_at",
         "is_test",

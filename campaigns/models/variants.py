@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.mass_email import MassEmail
+from campaigns.models.tracking_codes import check_codes_of_campaign
 from crm.models import EmailTemplate
 
 LETTERS = "ABCDE"
@@ -53,3 +54,14 @@ class MassEmailVariant(models.Model):
     def clean(self) -> None:
         if self.letter and self.letter not in LETTERS:
             raise ValidationError({"letter": _("A variant is a letter from A to E.")})
+        try:
+            mass_email = self.mass_email
+        except MassEmail.DoesNotExist:
+            return
+        # As the mass email's own template is checked once it is Pending (MassEmail.clean).
+        ready = mass_email.status == MassEmail.Status.PENDING and mass_email.campaign_id
+        if self.template_id and ready:
+            try:
+                check_codes_of_campaign(self.template, mass_email.campaign)
+            except ValidationError as exc:
+                raise ValidationError({"template": exc.message_dict["email_template"]}) from exc

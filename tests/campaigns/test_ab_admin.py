@@ -12,6 +12,7 @@ from tests.factories import (
     MarketerFactory,
     MassEmailFactory,
     SentQueueItemFactory,
+    TrackingUrlFactory,
 )
 from tracking.models import TrackingHit
 
@@ -136,3 +137,18 @@ def test_follow_up_non_openers_creates_a_draft(client, marketer):
         "Still interested?",
         48,
     )
+
+
+def test_a_variants_template_must_use_the_campaigns_tracking_codes(client, marketer):
+    mass_email = MassEmailFactory(status=MassEmail.Status.DRAFT)
+    foreign = TrackingUrlFactory()  # of another campaign
+    template = EmailTemplateFactory(body_html=f'<a href="{{trackingUrl:{foreign.pk}}}">x</a>')
+    variants = [{"letter": "A"}, {"letter": "B", "template": template.pk}]
+    data = post_data(mass_email, variants)
+
+    refused = client.post(change_url(mass_email), {**data, "status": "pending"})
+    drafted = client.post(change_url(mass_email), data)
+
+    assert refused.status_code == 200
+    assert "not tracking URLs of the campaign" in refused.content.decode()
+    assert drafted.status_code == 302 and mass_email.variants.count() == 2
