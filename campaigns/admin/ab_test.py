@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from campaigns.models import MassEmail, MassEmailVariant
+from campaigns.models import MassEmail, MassEmailSettings, MassEmailVariant
 from campaigns.models.variants import MAX_VARIANTS
 from campaigns.results.winner import variant_figures
 from campaigns.sending.ab_decision import CannotChoose, choose_winner
@@ -121,8 +121,17 @@ def ab_context(request: HttpRequest, mass_email: MassEmail) -> dict:
     can_choose = request.user.has_perm("campaigns.change_massemail") and (
         mass_email.test_state in (State.TESTING, State.WAITING)
     )
+    opens_untracked = (
+        mass_email.test_metric == MassEmail.TestMetric.OPENS
+        and not MassEmailSettings.load().open_tracking
+    )
     return {
         "ab_test": {
+            "warning": _(
+                "Opens are not tracked (mass email settings): no variant can win on opens."
+            )
+            if opens_untracked
+            else "",
             "state": mass_email.get_test_state_display() if mass_email.test_state else "",
             "metric": mass_email.get_test_metric_display(),
             "confidence": mass_email.test_confidence,

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import EmailQueueItem, MassEmail, MassEmailVariant
+from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings, MassEmailVariant
 from tests.factories import (
     EmailTemplateFactory,
     MarketerFactory,
@@ -152,3 +152,17 @@ def test_a_variants_template_must_use_the_campaigns_tracking_codes(client, marke
     assert refused.status_code == 200
     assert "not tracking URLs of the campaign" in refused.content.decode()
     assert drafted.status_code == 302 and mass_email.variants.count() == 2
+
+
+def test_the_page_warns_when_the_metric_is_opens_and_opens_are_not_tracked(client, marketer):
+    settings_row = MassEmailSettings.load()
+    settings_row.open_tracking = False
+    settings_row.save()
+    mass_email = MassEmailFactory(status=MassEmail.Status.DRAFT, test_metric="opens")
+    MassEmailVariant.objects.create(mass_email=mass_email, letter="A")
+
+    page = client.get(change_url(mass_email)).content.decode()
+
+    assert "no variant can win on opens" in page
+    MassEmail.objects.filter(pk=mass_email.pk).update(test_metric="clicks")
+    assert "no variant can win on opens" not in client.get(change_url(mass_email)).content.decode()

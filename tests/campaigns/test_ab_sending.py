@@ -21,8 +21,10 @@ from campaigns.models import (
 )
 from campaigns.sending import claims, job
 from campaigns.sending.ab_decision import CannotChoose, choose_winner
-from campaigns.sending.job import run_send_job
+from campaigns.sending.job import run_recorded_send_job, run_send_job
 from campaigns.sending.queue import build_queue
+from crm.jobs import SEND_MASS_EMAILS
+from crm.models import JobRun
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -109,8 +111,9 @@ def test_the_test_share_goes_first_then_the_winner_to_the_rest(smtp_server, limi
     people_click(mass_email, "A", 1.0, machine=True)  # a scanner's clicks count for nothing
     wait_passes(mass_email)
 
-    decided = run_send_job()
+    decided = run_recorded_send_job()
 
+    assert "Winner: Variant B" in JobRun.objects.get(job=SEND_MASS_EMAILS).summary
     mass_email.refresh_from_db()
     assert mass_email.test_state == State.DECIDED
     assert mass_email.test_winner.letter == "B"
