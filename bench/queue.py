@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--database", default="mm_bench_queue", help="scratch database name")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions of each")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--ab", action="store_true", help="an A/B test of two variants, 20 %% test share"
+    )
     args = parser.parse_args()
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url.startswith(("postgres://", "postgresql://")):
@@ -41,7 +44,7 @@ def main() -> int:
         return 2
     bench_url = recreate_database(base_url, args.database)
     try:
-        return run(bench_url, args.reps)
+        return run(bench_url, args.reps, args.ab)
     finally:
         if not args.keep:
             from django.db import connections
@@ -50,11 +53,21 @@ def main() -> int:
             drop_database(base_url, args.database)
 
 
-def run(bench_url: str, reps: int) -> int:
+def run(bench_url: str, reps: int, ab: bool = False) -> int:
+    global ROWS
     setup_django(bench_url)
     started = time.perf_counter()
     mass_email = create_data()
     print(f"data: 1,000,000 entries created in {time.perf_counter() - started:.1f} s")
+    if ab:
+        # The split is on top of the floor's rows: the same recipients, statuses aside.
+        from campaigns.models import MassEmailVariant
+
+        mass_email.test_share = 20
+        mass_email.save(update_fields=["test_share"])
+        for letter in "AB":
+            MassEmailVariant.objects.create(mass_email=mass_email, letter=letter, subject=letter)
+        ROWS = ROWS.replace(", status", "")
 
     from campaigns.sending.queue import build_queue
 
@@ -73,6 +86,16 @@ def run(bench_url: str, reps: int) -> int:
     floor, built = statistics.median(floor_times), statistics.median(build_times)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"queued: {first.queued:,} items")
+    if ab:
+        shares = sql(
+            "SELECT COALESCE(v.letter, 'held'), COUNT(*) FROM campaigns_emailqueueitem q "
+            "LEFT JOIN campaigns_massemailvariant v ON v.id = q.variant_id "
+            "WHERE q.mass_email_id = %s GROUP BY 1 ORDER BY 1",
+            [mass_email.pk],
+        )
+        print(
+            "split: " + ", ".join(f"{k} {n:,} ({100 * n / first.queued:.2f} %)" for k, n in shares)
+        )
     print(f"floor (one INSERT … SELECT): {fmt(floor_times)} median {floor:.2f} s")
     print(f"build_queue():               {fmt(build_times)} median {built:.2f} s")
     print(f"ratio: {built / floor:.2f}x (goal <= 1.5x)")

@@ -19,6 +19,15 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from campaigns.admin.ab_test import (
+    AB_DESCRIPTION,
+    AB_FIELDS,
+    VariantInline,
+    ab_context,
+    can_follow_up,
+    choose_winner_view,
+    follow_up_view,
+)
 from campaigns.admin.mass_email_tools import (
     duplicate_view,
     send_now_view,
@@ -39,6 +48,14 @@ from crm.admin.site import (
 )
 from crm.models import Account, Contact, Lead
 
+AB_SETTINGS = (
+    "test_share",
+    "test_wait_hours",
+    "test_metric",
+    "test_confidence",
+    "test_min_sample",
+    "test_fallback",
+)
 EDITABLE_CHOICES = [(s.value, s.label) for s in MassEmail.EDITABLE_STATUSES]
 CONTROLS = {"pause": sending.pause, "resume": sending.resume, "cancel": sending.cancel}
 
@@ -66,6 +83,13 @@ class MassEmailForm(forms.ModelForm):
             "utm_source",
             "utm_campaign",
             "web_view_link",
+            "subject",
+            "test_share",
+            "test_wait_hours",
+            "test_metric",
+            "test_confidence",
+            "test_min_sample",
+            "test_fallback",
         )
 
     def __init__(self, *args, **kwargs):
@@ -74,6 +98,16 @@ class MassEmailForm(forms.ModelForm):
             # The other statuses are set by the sending job and by Pause, Resume and Cancel.
             self.fields["status"].choices = EDITABLE_CHOICES
             self.fields["status"].help_text = _("Pending: sent from the start time on.")
+        for name in AB_SETTINGS:
+            if name in self.fields:  # left out of a post: kept as they are
+                self.fields[name].required = False
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in AB_SETTINGS:
+            if name in self.fields and cleaned.get(name) in (None, ""):
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
 
 @admin.register(MassEmail)
@@ -87,9 +121,13 @@ class MassEmailAdmin(admin.ModelAdmin):
     list_select_related = ("campaign",)
     filter_horizontal = ("target_lists", "excluding_target_lists")
     readonly_fields = ("failure_reason", "started")
+    inlines = (VariantInline,)
     actions = ("pause_selected", "resume_selected", "cancel_selected")
     fieldsets = (
-        (None, {"fields": ("campaign", "name", ("status", "start_at"), "email_template")}),
+        (
+            None,
+            {"fields": ("campaign", "name", ("status", "start_at"), "email_template", "subject")},
+        ),
         (
             _("Sender"),
             {"fields": (("from_address", "from_name"), ("reply_to_address", "reply_to_name"))},
@@ -104,6 +142,14 @@ class MassEmailAdmin(admin.ModelAdmin):
                     ("utm_tags", "utm_source", "utm_campaign"),
                     "web_view_link",
                 )
+            },
+        ),
+        (
+            _("A/B test"),
+            {
+                "fields": AB_FIELDS,
+                "classes": ("collapse",),
+                "description": AB_DESCRIPTION,
             },
         ),
     )
@@ -184,6 +230,8 @@ class MassEmailAdmin(admin.ModelAdmin):
             extra_context.update(sending_context(request, mass_email))
             extra_context["can_control"] = request.user.has_perm("campaigns.change_massemail")
             extra_context["can_send_test"] = extra_context["can_control"] and mass_email.is_editable
+            extra_context["can_follow_up"] = can_follow_up(request, mass_email)
+            extra_context.update(ab_context(request, mass_email))
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
@@ -209,6 +257,16 @@ class MassEmailAdmin(admin.ModelAdmin):
                 name="campaigns_massemail_duplicate",
             ),
             path(
+                "<int:pk>/choose-winner/",
+                self.admin_site.admin_view(require_POST(self.choose_winner_view)),
+                name="campaigns_massemail_choose_winner",
+            ),
+            path(
+                "<int:pk>/follow-up/",
+                self.admin_site.admin_view(self.follow_up_view),
+                name="campaigns_massemail_follow_up",
+            ),
+            path(
                 "<int:pk>/results/",
                 self.admin_site.admin_view(self.results_view),
                 name="campaigns_massemail_results",
@@ -221,6 +279,12 @@ class MassEmailAdmin(admin.ModelAdmin):
 
     def duplicate_view(self, request: HttpRequest, pk: int):
         return duplicate_view(self, request, pk)
+
+    def choose_winner_view(self, request: HttpRequest, pk: int):
+        return choose_winner_view(self, request, pk)
+
+    def follow_up_view(self, request: HttpRequest, pk: int):
+        return follow_up_view(self, request, pk)
 
     def results_view(self, request: HttpRequest, pk: int):
         return mass_email_results(self, request, pk)
@@ -371,19 +435,22 @@ class EmailQueueItemAdmin(ReadOnlyAdmin):
         "mass_email",
         "email",
         "status",
+        "variant",
         "attempts",
         "sent_at",
         "is_test",
         "last_error",
     )
-    list_filter = ("status", "is_test", "mass_email")
+    list_filter = ("status", "is_test", "in_test", "mass_email")
     search_fields = ("email", "email_address__address")
-    list_select_related = ("mass_email",)
+    list_select_related = ("mass_email", "variant")
     fields = (
         "mass_email",
         "target_display",
         "email",
         "status",
+        "variant",
+        "in_test",
         "attempts",
         "sent_at",
         "is_test",

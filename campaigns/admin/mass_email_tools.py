@@ -30,6 +30,7 @@ def bar(done: dict, total: int) -> list[tuple[str, str, int, float]]:
         "waiting": _("Pending"),
         "deferred": _("Deferred"),
         "failed": _("Failed"),
+        "held": _("Held for the winner"),
     }
     return [
         (key, labels[key], n, round(100 * n / total, 2) if total else 0.0)
@@ -44,6 +45,8 @@ def sending_context(request: HttpRequest, mass_email: MassEmail) -> dict:
     waiting = found.pending - found.deferred
     segments = {"sent": found.sent, "waiting": waiting, "deferred": found.deferred}
     segments["failed"] = found.failed
+    if found.held:
+        segments["held"] = found.held
     items = EmailQueueItem.objects.filter(mass_email=mass_email, is_test=False)
     may_change = request.user.has_perm("campaigns.change_massemail")
     rate = mass_email_rate(mass_email) if mass_email.status == "in_process" else 0.0

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from campaigns.admin.ab_test import ab_context
 from campaigns.models import Campaign, CampaignLogRecord, MassEmail
 from campaigns.results import chart as results_chart
 from campaigns.results.figures import Results, results
@@ -110,6 +111,10 @@ def results_view(
             d: log_url(campaign, mass_email, email__iendswith=f"@{d}") for d, _f in found.domains
         },
     }
+    if mass_email is not None:
+        context.update(ab_context(request, mass_email))
+        if "ab_test" in context:
+            context["ab_test"]["can_choose"] = False  # chosen on the mass email's page
     return TemplateResponse(request, "admin/campaigns/results.html", context)
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.translation import gettext
 
-from campaigns.authoring import dkim, mime, preparing, slots, tokens, visual
+from campaigns.authoring import dkim, mime, preparing, slots, tokens, variants, visual
 from campaigns.models import CampaignType, DkimKey, MassEmailSettings, TrackingUrl
 from crm import addresses, placeholders
 from crm.models import OutboundEmailSettings
@@ -282,8 +282,20 @@ class CompiledMassEmail:
         self.skeleton = b""
 
     @classmethod
+    def compile_variants(cls, mass_email, *, is_test: bool = False) -> "variants.VariantRenderer":
+        """The mass email compiled once as itself and once per A/B variant, for sending;
+        raises RenderError as `compile` does, naming the variant."""
+        by_variant = {None: cls.compile(mass_email, is_test=is_test)}
+        for variant in mass_email.variants.select_related("template").order_by("letter"):
+            try:
+                by_variant[variant.pk] = cls.compile(mass_email, is_test=is_test, variant=variant)
+            except RenderError as exc:
+                raise type(exc)(f"{variant}: {exc}") from exc
+        return variants.VariantRenderer(by_variant)
+
+    @classmethod
     def compile(
-        cls, mass_email, *, is_test: bool = False, for_web: bool = False
+        cls, mass_email, *, is_test: bool = False, for_web: bool = False, variant=None
     ) -> "CompiledMassEmail":
         """Compile `mass_email` for sending; raises RenderError (TrackingUrlError for a tracking
         URL of another campaign) with a message for the marketer.
@@ -292,6 +304,7 @@ class CompiledMassEmail:
         compiles for the web view (campaigns.authoring.web_view): no open pixel, bodies kept
         unencoded.
         """
+        mass_email = variants.as_sent(mass_email, variant)
         mass_settings = MassEmailSettings.load()
         policy = _policy(mass_email, mass_settings)
         if for_web:

@@ -56,7 +56,7 @@ def send_test(
     if not items:
         raise TestSendError(_("Choose at least one recipient."))
     try:
-        compiled = CompiledMassEmail.compile(mass_email, is_test=True)
+        compiled = CompiledMassEmail.compile_variants(mass_email, is_test=True)
     except RenderError as exc:
         record(
             [Outcome(item, FAILED, str(exc), attempted=False) for item in items],
@@ -83,12 +83,23 @@ def _create_test_items(mass_email: MassEmail, people: list, addresses: list[str]
         items.append(item)
     for address in addresses:
         items.append(EmailQueueItem(email_address=EmailAddress.for_address(address)))
+    variants = list(mass_email.variants.order_by("letter"))
+    if variants:  # an A/B test: each recipient gets every variant, to compare them
+        items = [_as_variant(item, variant) for item in items for variant in variants]
     for item in items:
         item.mass_email = mass_email
         item.is_test = True
         item.status = EmailQueueItem.Status.SENDING
         item.claimed_at = now
     return EmailQueueItem.objects.bulk_create(items)
+
+
+def _as_variant(item: EmailQueueItem, variant) -> EmailQueueItem:
+    copy = EmailQueueItem(email_address=item.email_address, variant=variant)
+    target = item.target
+    if target is not None:
+        copy.set_target(target)
+    return copy
 
 
 def _address_of(person) -> EmailAddress | None:
@@ -101,4 +112,6 @@ def _address_of(person) -> EmailAddress | None:
 def _result(outcome: Outcome) -> TestResult:
     item = outcome.item
     recipient = item.email_address.address if item.email_address else str(item.target)
+    if item.variant_id:
+        recipient = f"{recipient} ({item.variant})"
     return TestResult(recipient, "" if outcome.result == SENT else outcome.error)

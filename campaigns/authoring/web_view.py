@@ -36,7 +36,7 @@ TARGETS = (
 # A newsletter's web view is opened by many recipients at once: each process keeps a mass
 # email's compiled form this many seconds (and drops it as soon as its template changes).
 CACHE_SECONDS = 30
-_cache: dict[int, tuple[float, object, CompiledMassEmail]] = {}
+_cache: dict[tuple, tuple[float, object, CompiledMassEmail]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -55,23 +55,26 @@ def sent_item(token: str) -> EmailQueueItem:
     return item
 
 
-def compiled_for_web(mass_email) -> CompiledMassEmail:
-    """The mass email compiled for the web view, from this process's cache when fresh;
-    raises RenderError."""
-    now, version = time.monotonic(), mass_email.email_template.updated_at
+def compiled_for_web(mass_email, variant=None) -> CompiledMassEmail:
+    """The mass email (as A/B `variant`, when given) compiled for the web view, from this
+    process's cache when fresh; raises RenderError."""
+    template = variant.template if variant is not None and variant.template_id else None
+    template = template or mass_email.email_template
+    now, version = time.monotonic(), template.updated_at
+    key = (mass_email.pk, variant.pk if variant is not None else None)
     with _cache_lock:
-        cached = _cache.get(mass_email.pk)
+        cached = _cache.get(key)
     if cached is not None and cached[0] > now and cached[1] == version:
         return cached[2]
-    compiled = CompiledMassEmail.compile(mass_email, for_web=True)
+    compiled = CompiledMassEmail.compile(mass_email, for_web=True, variant=variant)
     with _cache_lock:
-        _cache[mass_email.pk] = (now + CACHE_SECONDS, version, compiled)
+        _cache[key] = (now + CACHE_SECONDS, version, compiled)
     return compiled
 
 
 def page_for(item: EmailQueueItem) -> str:
     """The item's message as an HTML page; raises RenderError when it can no longer render."""
-    body, subtype = compiled_for_web(item.mass_email).web_page(item)
+    body, subtype = compiled_for_web(item.mass_email, item.variant).web_page(item)
     if subtype == "html":
         return body
     return f'<pre style="white-space:pre-wrap;font-family:sans-serif">{html.escape(body)}</pre>'

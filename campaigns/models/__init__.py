@@ -6,6 +6,7 @@ from campaigns.models.results import CounterWatermark, HitCounter, LogCounter
 from campaigns.models.sending import SendingRun, SendingSlot
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
+from campaigns.models.variants import MassEmailVariant
 
 __all__ = [
     "Campaign",
@@ -20,6 +21,7 @@ __all__ = [
     "LogCounter",
     "MassEmail",
     "MassEmailSettings",
+    "MassEmailVariant",
     "SendingRun",
     "SendingSlot",
     "SentEmail",

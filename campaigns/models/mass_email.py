@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -10,6 +11,25 @@ from campaigns.models.tracking_codes import check_codes_of_campaign
 from crm.address_fields import AddressField
 from crm.models import EmailAccount, EmailAddress, EmailTemplate, TargetFields
 from targetlists.models import TargetList
+
+
+class TestMetric(models.TextChoices):
+    CLICKS = "clicks", _("People's clicks per delivered message")
+    OPENS = "opens", _("People's opens per delivered message")
+    MANUAL = "manual", _("A person chooses")
+
+
+class TestFallback(models.TextChoices):
+    FIRST = "first", _("Send variant A")
+    BEST = "best", _("Send the best so far")
+    WAIT = "wait", _("Wait for a person to choose")
+
+
+class TestState(models.TextChoices):
+    NONE = "", _("No test")
+    TESTING = "testing", _("Testing")
+    WAITING = "waiting", _("Waiting for a person to choose")
+    DECIDED = "decided", _("Winner chosen")
 
 
 class MassEmail(models.Model):
@@ -23,6 +43,9 @@ class MassEmail(models.Model):
         FAILED = "failed", _("Failed")
 
     EDITABLE_STATUSES = (Status.DRAFT, Status.PENDING)
+    TestMetric = TestMetric
+    TestFallback = TestFallback
+    TestState = TestState
 
     campaign = models.ForeignKey(
         Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="mass_emails"
@@ -97,6 +120,73 @@ class MassEmail(models.Model):
             "(the template can also place {webViewUrl} itself)."
         ),
     )
+    subject = models.CharField(
+        _("subject"),
+        max_length=255,
+        blank=True,
+        help_text=_("Empty: the template's subject. A follow-up sets its own."),
+    )
+    # A/B test (campaigns.abtest): 2 to 5 variants (MassEmailVariant); none: no test.
+    test_share = models.PositiveSmallIntegerField(
+        _("test share (%)"),
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_(
+            "With variants: the share of recipients who get the test, split evenly between "
+            "the variants; the others get the winner."
+        ),
+    )
+    test_wait_hours = models.PositiveSmallIntegerField(
+        _("wait before choosing (hours)"),
+        default=4,
+        help_text=_("Counted from when the last test message went out."),
+    )
+    test_metric = models.CharField(
+        _("winner chosen by"), max_length=10, choices=TestMetric, default=TestMetric.CLICKS
+    )
+    test_confidence = models.PositiveSmallIntegerField(
+        _("confidence (%)"),
+        default=95,
+        validators=[MinValueValidator(50), MaxValueValidator(99)],
+        help_text=_("How sure the test must be that the difference is not chance."),
+    )
+    test_min_sample = models.PositiveIntegerField(
+        _("minimum delivered per variant"),
+        default=100,
+        help_text=_("No winner is declared from fewer delivered messages per variant."),
+    )
+    test_fallback = models.CharField(
+        _("when no variant clearly wins"),
+        max_length=10,
+        choices=TestFallback,
+        default=TestFallback.WAIT,
+    )
+    test_state = models.CharField(
+        _("test"), max_length=10, choices=TestState, blank=True, default="", editable=False
+    )
+    test_winner = models.ForeignKey(
+        "campaigns.MassEmailVariant",
+        verbose_name=_("winner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    test_decided_at = models.DateTimeField(_("winner chosen at"), null=True, editable=False)
+    test_reasoning = models.TextField(_("why this winner"), blank=True, editable=False)
+    follow_up_of = models.ForeignKey(
+        "self",
+        verbose_name=_("follow-up of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="follow_ups",
+        editable=False,
+    )
+    follow_up_hours = models.PositiveSmallIntegerField(
+        _("non-openers after (hours)"), null=True, blank=True, editable=False
+    )
     failure_reason = models.TextField(_("failure reason"), blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
@@ -132,6 +222,8 @@ class EmailQueueItem(TargetFields):
         SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
+        # Not in an A/B test's share: waits for the winner, then becomes Pending.
+        HELD = "held", _("Held for the winner")
 
     # (mass_email, status) below serves every lookup; a separate FK index would only slow inserts.
     mass_email = models.ForeignKey(
@@ -147,6 +239,17 @@ class EmailQueueItem(TargetFields):
     email = AddressField(_("email"), blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # The A/B variant this recipient gets, decided once when the queue is built.
+    variant = models.ForeignKey(
+        "campaigns.MassEmailVariant",
+        verbose_name=_("variant"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="queue_items",
+    )
+    # db_default: rows inserted by SQL of their own (benchmarks, tools) need not name it.
+    in_test = models.BooleanField(_("in the A/B test"), default=False, db_default=False)
     is_test = models.BooleanField(_("test"), default=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)

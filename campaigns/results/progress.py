@@ -20,6 +20,7 @@ class Progress:
     failed: int
     last_errors: list  # the latest failed or retried items with their error, newest first
     deferring_domains: list  # DomainDeferral rows: domains that defer this mass email now
+    held: int = 0  # outside an A/B test's share: waiting for its winner
 
     @property
     def percent_sent(self) -> str:
@@ -35,6 +36,7 @@ def progress(mass_email: MassEmail) -> Progress:
         pending=Count("id", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
         deferred=Count("id", filter=Q(status=Status.PENDING, next_attempt_at__isnull=False)),
         failed=Count("id", filter=Q(status=Status.FAILED)),
+        held=Count("id", filter=Q(status=Status.HELD)),
     )
     errors = items.exclude(last_error="").order_by("-id")[:LAST_ERRORS]
     return Progress(

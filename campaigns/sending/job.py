@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings, SendingRun
 from campaigns.sending import claims
+from campaigns.sending.ab_decision import decide_due_tests
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.portion import Portion
 from campaigns.sending.queue import build_due_queues
@@ -72,6 +73,7 @@ def run_send_job(now: datetime.datetime | None = None) -> SendReport:
     config = MassEmailSettings.load()
     report = SendReport(requeued=claims.resolve_stale_claims(now, config.max_attempts))
     report.queued = sum(result.queued for result in build_due_queues(now=now))
+    report.notes += decide_due_tests(now)
     SendingRun.objects.filter(started_at__lt=now - KEEP_RUNS).delete()
     run = SendingRun.objects.create(started_at=now, budget=config.max_per_batch)
     send_portions(run, report, config)
@@ -108,6 +110,8 @@ def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings
         for mass_email in in_process.select_related("campaign", "smtp_account").order_by(
             F("start_at").asc(nulls_first=True), "id"
         ):
+            if waits_for_winner(mass_email):
+                continue
             pool = pools.for_mass_email(mass_email)
             if pool.broken:
                 continue
@@ -117,6 +121,17 @@ def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings
             ).send()
     finally:
         pools.close()
+
+
+def waits_for_winner(mass_email: MassEmail) -> bool:
+    """An A/B test with nothing to send until its winner is chosen: no portion (nor the
+    compiling of every variant) for it this run."""
+    if mass_email.test_state not in (MassEmail.TestState.TESTING, MassEmail.TestState.WAITING):
+        return False
+    pending = EmailQueueItem.objects.filter(
+        mass_email=mass_email, is_test=False, status=EmailQueueItem.Status.PENDING
+    )
+    return not pending.exists()
 
 
 def hands_out() -> bool:

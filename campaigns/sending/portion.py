@@ -82,7 +82,7 @@ class Portion:
     def send(self) -> None:
         """Send the portion; an exception it did not expect is reported, never raised."""
         try:
-            compiled = CompiledMassEmail.compile(self.mass_email)
+            compiled = CompiledMassEmail.compile_variants(self.mass_email)
         except RenderError as exc:
             fail_mass_email(self.mass_email, str(exc))
             failed = _("%(name)s failed: %(error)s")
@@ -94,7 +94,7 @@ class Portion:
         except Exception as exc:  # noqa: BLE001  one mass email's breakage must not stop the others
             self._crashed(exc)
 
-    def _send_chunks(self, compiled: CompiledMassEmail) -> bool:
+    def _send_chunks(self, compiled) -> bool:
         """Claim, render and hand over chunks, recording each when done; False if the server
         stopped (the problem is reported). Recording a chunk and claiming the next share one
         transaction: one commit a chunk."""
@@ -120,7 +120,7 @@ class Portion:
             self.mass_email.pk, self.size, self.config.max_per_hour, self.now, self.run_id
         )
 
-    def _hand_over(self, ids: list[int], compiled: CompiledMassEmail) -> None:
+    def _hand_over(self, ids: list[int], compiled) -> None:
         self.unsent.update(ids)
         chunk = prepare_chunk(load_items(ids, self.mass_email), compiled)
         self.in_flight.append(submit_chunk(chunk, self.pool))
@@ -226,7 +226,7 @@ def _person_fields(model, path: str, wanted: set[str]) -> list[str]:
 def complete_if_done(mass_email: MassEmail) -> bool:
     """Mark an In Process mass email Complete when no item is Pending or Sending any more."""
     open_items = mass_email.queue_items.filter(
-        is_test=False, status__in=[Status.PENDING, Status.SENDING]
+        is_test=False, status__in=[Status.PENDING, Status.SENDING, Status.HELD]
     )
     if open_items.exists():
         return False

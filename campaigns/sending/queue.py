@@ -13,15 +13,17 @@ address. Addresses flagged opt_out (unless Informational) or invalid are dropped
 compare lower-cased: EmailAddress rows are unique by lower-cased address, so rows are compared.
 """
 
+import datetime
 import logging
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns.models import CampaignStatus, EmailQueueItem, MassEmail
+from campaigns.models import CampaignLogRecord, CampaignStatus, EmailQueueItem, MassEmail
 from crm.models import Account, Contact, EmailAddress, Lead
 from targetlists.models import TargetListEntry
 
@@ -88,9 +90,16 @@ def build_queue(mass_email: MassEmail) -> QueueResult:
         informational = locked.campaign.is_informational
         _add_user_addresses(locked.pk)
         _remove_unsent_items(locked.pk)
-        queued = _insert_recipients(locked.pk, informational)
+        split = Split.of(locked)
+        queued = _insert_recipients(locked.pk, informational, split, _follow_up(locked))
         status = _status_after_build(locked.pk, queued)
-        MassEmail.objects.filter(pk=locked.pk).update(status=status)
+        changes = {"status": status}
+        if split.variant_ids and not locked.test_state:
+            changes["test_state"] = MassEmail.TestState.TESTING
+        MassEmail.objects.filter(pk=locked.pk).update(**changes)
+        if locked.test_state == MassEmail.TestState.DECIDED and locked.test_winner_id:
+            # Rebuilt after the decision: whoever is new gets the winner at once.
+            release_held(locked.pk, locked.test_winner_id)
     mass_email.status = status
     logger.info("Mass email %s: %d recipients queued, now %s", locked.pk, queued, status)
     return QueueResult(locked.pk, queued=queued, status=status)
@@ -144,7 +153,9 @@ def _remove_unsent_items(mass_email_id: int) -> None:
     Done in SQL rather than QuerySet.delete(), which would load every item into memory.
     """
     unsent = EmailQueueItem.objects.filter(
-        mass_email_id=mass_email_id, is_test=False, status__in=[Item.PENDING, Item.FAILED]
+        mass_email_id=mass_email_id,
+        is_test=False,
+        status__in=[Item.PENDING, Item.FAILED, Item.HELD],
     )
     for relation in EmailQueueItem._meta.related_objects:
         related = relation.related_model._base_manager.filter(
@@ -157,24 +168,124 @@ def _remove_unsent_items(mass_email_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""DELETE FROM {_table(EmailQueueItem)}
-                WHERE mass_email_id = %s AND is_test = %s AND status IN (%s, %s)""",
-            [mass_email_id, False, Item.PENDING, Item.FAILED],
+                WHERE mass_email_id = %s AND is_test = %s AND status IN (%s, %s, %s)""",
+            [mass_email_id, False, Item.PENDING, Item.FAILED, Item.HELD],
         )
 
 
-def _insert_recipients(mass_email_id: int, informational: bool) -> int:
-    """Insert one Pending item per recipient in one INSERT … SELECT; returns how many."""
+# The A/B split: a number from the recipient's address and the mass email, the same whenever it
+# is computed, on SQLite and PostgreSQL alike (64-bit integer arithmetic). Its last four digits
+# decide whether the recipient is in the test share, the digits above them which variant.
+SPLIT_HASH = "((a.id * 2654435761 + CAST(%(mass_email)s AS BIGINT) * 40503) %% 4294967291)"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Who gets which variant: `cut` of every 10,000 recipients are tested, split evenly
+    between `variant_ids` (in letter order); the others are Held for the winner."""
+
+    variant_ids: tuple[int, ...] = ()
+    cut: int = 10_000
+
+    @classmethod
+    def of(cls, mass_email: MassEmail) -> "Split":
+        ids = tuple(mass_email.variants.order_by("letter").values_list("pk", flat=True))
+        if len(ids) < 2:
+            return cls()
+        return cls(ids, mass_email.test_share * 100)
+
+    def columns(self) -> tuple[str, str, str, dict]:
+        """SQL for the variant_id, in_test and status columns, and their parameters."""
+        params = {"held": Item.HELD, "pending": Item.PENDING, "true": True, "false": False}
+        if not self.variant_ids:
+            return "NULL", "%(false)s", "%(pending)s", params
+        in_test = f"({SPLIT_HASH} %% 10000 < %(test_cut)s)"
+        whens = " ".join(f"WHEN {n} THEN %(variant_{n})s" for n in range(len(self.variant_ids)))
+        count = len(self.variant_ids)
+        variant = f"CASE WHEN {in_test} THEN CASE ({SPLIT_HASH} / 10000) %% {count} {whens} END END"
+        params["test_cut"] = self.cut
+        params.update({f"variant_{n}": pk for n, pk in enumerate(self.variant_ids)})
+        return (
+            variant,
+            f"CASE WHEN {in_test} THEN %(true)s ELSE %(false)s END",
+            f"CASE WHEN {in_test} THEN %(pending)s ELSE %(held)s END",
+            params,
+        )
+
+
+def release_held(mass_email_id: int, winner_id: int) -> int:
+    """Give every Held item of the mass email the winner and make it Pending; how many."""
+    return EmailQueueItem.objects.filter(
+        mass_email_id=mass_email_id, is_test=False, status=Item.HELD
+    ).update(status=Item.PENDING, variant_id=winner_id)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A follow-up's recipients: who got `original` before `cutoff` and did not open it."""
+
+    original_id: int
+    cutoff: datetime.datetime
+
+
+def _follow_up(mass_email: MassEmail) -> FollowUp | None:
+    if not mass_email.follow_up_of_id:
+        return None
+    hours = datetime.timedelta(hours=mass_email.follow_up_hours or 0)
+    return FollowUp(mass_email.follow_up_of_id, timezone.now() - hours)
+
+
+def _follow_up_targeted(target_columns: str) -> str:
+    """A CTE's body like `targeted`: the original's recipients who got it before the cutoff,
+    with no person's open or click (a click counts as an open; machines' hits do not), and no
+    opt-out, bounce or complaint of their address since it was sent (from any campaign)."""
+    hits = apps.get_model("tracking", "TrackingHit")
+    return f"""
+            SELECT q.id AS list_order, q.id AS entry_id, {_prefixed("q", target_columns)},
+                   q.email_address_id AS email_address_id
+            FROM {_table(EmailQueueItem)} q
+            WHERE q.mass_email_id = %(original)s AND q.is_test = %(false)s
+              AND q.status = %(sent)s AND q.sent_at <= %(cutoff)s
+              AND NOT EXISTS (
+                  SELECT 1 FROM {_table(hits)} h
+                  WHERE h.queue_item_id = q.id AND h.is_machine = %(false)s
+                    AND h.kind IN ('open', 'click')
+              )
+              AND NOT EXISTS (
+                  SELECT 1 FROM {_table(CampaignLogRecord)} l
+                  WHERE l.email_address_id = q.email_address_id
+                    AND l.action IN (%(opted_out)s, %(bounced)s)
+                    AND l.action_date >= q.sent_at AND l.is_test = %(false)s
+              )
+    """
+
+
+def _insert_recipients(
+    mass_email_id: int,
+    informational: bool,
+    split: Split | None = None,
+    follow_up: FollowUp | None = None,
+    count_only: bool = False,
+) -> int:
+    """Insert one item per recipient in one INSERT … SELECT; returns how many. With an A/B
+    `split`, each gets its variant or is Held; a `follow_up` takes its recipients from the
+    original mass email instead of target lists. `count_only`: count them, insert nothing."""
     target_columns = "account_id, contact_id, lead_id, user_id"
+    variant, in_test, status, split_params = (split or Split()).columns()
     defaults = _Defaults(
         EmailQueueItem,
-        given={"mass_email_id", "email_address_id", "email", *target_columns.split(", ")},
+        given={
+            "mass_email_id",
+            "email_address_id",
+            "email",
+            "variant_id",
+            "in_test",
+            "status",
+            *target_columns.split(", "),
+        },
     )
-    sql = f"""
-        INSERT INTO {_table(EmailQueueItem)}
-            (mass_email_id, {target_columns}, email_address_id, email{defaults.columns})
-        WITH
-        -- Step 4: the entries of the target lists, in list order, with the address they use.
-        targeted AS (
+    if follow_up is None:
+        targeted = f"""
             SELECT t.id AS list_order, e.id AS entry_id, {_prefixed("e", target_columns)},
                    {_ENTRY_ADDRESS} AS email_address_id
             FROM {_through("target_lists")} t
@@ -182,7 +293,26 @@ def _insert_recipients(mass_email_id: int, informational: bool) -> int:
             {_entry_address_joins()}
             WHERE t.massemail_id = %(mass_email)s
               AND (%(informational)s OR NOT e.opted_out)
-        ),
+        """
+        follow_params = {}
+    else:
+        targeted = _follow_up_targeted(target_columns)
+        follow_params = {
+            "original": follow_up.original_id,
+            "cutoff": follow_up.cutoff,
+            "sent": Item.SENT,
+            "opted_out": CampaignLogRecord.Action.OPTED_OUT,
+            "bounced": CampaignLogRecord.Action.BOUNCED,
+        }
+    head = f"""
+        INSERT INTO {_table(EmailQueueItem)}
+            (mass_email_id, {target_columns}, email_address_id, email,
+             variant_id, in_test, status{defaults.columns})
+    """
+    body = f"""
+        WITH
+        -- Step 4: the entries of the target lists, in list order, with the address they use.
+        targeted AS ({targeted}),
         -- Step 3: every address of every record of the excluding lists, opted out or not.
         -- Excluding by address also excludes the records themselves: each has one address.
         excluded AS ({_excluded()}),
@@ -198,7 +328,8 @@ def _insert_recipients(mass_email_id: int, informational: bool) -> int:
               )
         )
         -- Steps 5 and 6: drop flagged addresses and those already sent; one item per recipient.
-        SELECT %(mass_email)s, {_prefixed("r", target_columns)}, a.id, a.address{defaults.values}
+        SELECT %(mass_email)s, {_prefixed("r", target_columns)}, a.id, a.address,
+               {variant}, {in_test}, {status}{defaults.values}
         FROM ranked r
         JOIN {_table(EmailAddress)} a ON a.id = r.email_address_id
         WHERE r.address_rank = 1
@@ -211,15 +342,18 @@ def _insert_recipients(mass_email_id: int, informational: bool) -> int:
           )
         ORDER BY r.list_order, r.entry_id
     """
+    sql = f"SELECT COUNT(*) FROM ({body}) counted" if count_only else head + body
     params = {
         "mass_email": mass_email_id,
         "informational": informational,
         "false": False,
+        **split_params,
+        **follow_params,
         **defaults.params,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return cursor.fetchone()[0] if count_only else cursor.rowcount
 
 
 # The address an entry's record uses: its own row, or for a user the row of its email text.
@@ -312,8 +446,14 @@ def count_recipients(mass_email: MassEmail) -> RecipientCount:
     same order), who `build_queue` would queue now and why each other entry is left out.
 
     Users of a list whose address has no EmailAddress row yet (build_queue creates it) count as
-    receiving: a new row is neither invalid nor opted out. Only reads.
+    receiving: a new row is neither invalid nor opted out. Only reads. A follow-up counts the
+    recipients its queue would take from the original mass email now.
     """
+    follow_up = _follow_up(mass_email)
+    if follow_up is not None:
+        informational = mass_email.campaign.is_informational
+        found = _insert_recipients(mass_email.pk, informational, None, follow_up, count_only=True)
+        return RecipientCount(receives=found)
     sql = f"""
         WITH
         targeted AS (

@@ -20,6 +20,7 @@ class SendReport:
     problems: list[str] = field(default_factory=list)
     configuration_errors: list[str] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)  # tracebacks of portions that broke
+    notes: list[str] = field(default_factory=list)  # A/B tests decided, with their reasons
 
     def add(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
@@ -37,7 +38,8 @@ class SendReport:
             "%(sent)s sent, %(failed)s failed, %(retried)s deferred, %(waiting)s waiting for "
             "their domain, %(queued)s queued, %(requeued)s stale claims resolved."
         ) % vars(self)
-        return " ".join([text, *self.configuration_errors, *self.problems])
+        text = " ".join([text, *self.configuration_errors, *self.problems])
+        return "\n".join([text, *self.notes])
 
 
 def named(mass_email, error) -> dict:
