@@ -1,4 +1,4 @@
-from crm.models.accounts import EmailAccount, OutboundEmailSettings, Security
+from crm.models.accounts import EmailAccount, OutboundEmailSettings, Security, SendingMethod
 from crm.models.consent import ConsentRecord, SuppressedAddress
 from crm.models.jobs import JobRun
 from crm.models.people import Account, Contact, EmailAddress, Lead, TargetFields, TargetType
@@ -16,6 +16,7 @@ __all__ = [
     "Lead",
     "OutboundEmailSettings",
     "Security",
+    "SendingMethod",
     "SuppressedAddress",
     "TargetFields",
     "TargetType",

@@ -1,0 +1,465 @@
+"""Sending through an ESP's HTTP API (Postmark, Mailgun, SendGrid, Amazon SES) with django-anymail.
+
+A source whose sending method is an ESP (crm.models.SendingMethod) sends each rendered message as
+one API message of its own: the rendered bytes are read back into a Django message (subject,
+text and HTML bodies, attachments, and every header that makes it this recipient's message:
+Message-ID, List-Unsubscribe, List-Unsubscribe-Post, List-Id, Feedback-ID…), so every recipient
+gets exactly what SMTP would have carried, own links and opt-out included. The ESPs' batch calls
+(Postmark's /email/batch, SendGrid's personalizations, Mailgun's recipient variables, SES's
+SendBulkEmail) share one body between recipients and vary it by template variables; ours differ
+everywhere, so they would need the whole message as a variable, which SendGrid (10,000 bytes a
+personalization) and SES (a stored template) cannot take. Instead `ApiPool` keeps up to
+`connections` API calls going at once, each on a kept-alive HTTPS connection, which hides the
+round trip as the SMTP sessions do (docs/delivery.md, "ESP APIs").
+
+What each answer means (the same categories as SMTP's, campaigns.sending.transport):
+- accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks.
+- the recipient refused by the ESP (Postmark's inactive or invalid recipient, anymail's
+  "rejected"/"invalid"): PermanentRejection with the ESP's words.
+- another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
+- 429, 5xx, a timeout after the request went out: TemporaryRejection, deferred with the usual
+  backoff; a 429's Retry-After is the least wait (and the pool pauses for it).
+  A timeout may come after the ESP took the message: it is sent again (at-least-once).
+- 401/403 (a wrong or revoked key), missing credentials or library: ConfigurationProblem: the
+  source stops for the run. The ESP unreachable (connection refused, DNS): ConnectionProblem.
+"""
+
+import email
+import email.policy
+import logging
+import threading
+import time
+from collections import deque
+from email.message import EmailMessage as MimeMessage
+
+import requests
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from django.core.mail import EmailMultiAlternatives
+from django.db import DatabaseError
+from django.utils.translation import gettext as _
+from redis import RedisError
+
+from campaigns.authoring.rendering import ESP_METADATA_KEY
+from campaigns.sending.deferrals import DomainBackoff
+from campaigns.sending.rate import limit_for
+from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
+from campaigns.sending.transport import (
+    ConfigurationProblem,
+    ConnectionProblem,
+    MessageFailed,
+    PermanentRejection,
+    SmtpProblem,
+    TemporaryRejection,
+)
+from crm import secrets
+from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
+
+logger = logging.getLogger(__name__)
+# Seconds an API call may take; past it the message is deferred (the ESP may have it).
+TIMEOUT = 30
+# A 429's Retry-After up to this long pauses the pool; longer stops the source for the run.
+MAX_PAUSE = 30.0
+# Headers the message carries for an SMTP relay only, or that the API sets itself.
+DROPPED_HEADERS = {
+    "from", "to", "cc", "bcc", "reply-to", "subject", "date", "mime-version",
+    "content-type", "content-transfer-encoding", "dkim-signature", "x-pm-metadata-massmail_item",
+    "x-mailgun-variables", "x-smtpapi", "x-metadata", "return-path",
+}  # fmt: skip
+BACKENDS = {
+    SendingMethod.POSTMARK: "anymail.backends.postmark.EmailBackend",
+    SendingMethod.MAILGUN: "anymail.backends.mailgun.EmailBackend",
+    SendingMethod.SENDGRID: "anymail.backends.sendgrid.EmailBackend",
+    SendingMethod.AMAZON_SES: "anymail.backends.amazon_ses.EmailBackend",
+}
+MAILGUN_EU = "https://api.eu.mailgun.net/v3"
+REFUSED_STATUSES = {"rejected", "invalid", "failed"}
+
+
+class RetryLater(TemporaryRejection):
+    """The ESP deferred the message and said how long to wait (a 429's Retry-After)."""
+
+    def __init__(self, message: str, code: int | None, retry_after: float | None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+def as_api_message(data: bytes) -> EmailMultiAlternatives:
+    """The rendered message `data` as a Django message an anymail backend can send: the same
+    subject, bodies, attachments and headers, so the recipient gets what SMTP would carry."""
+    parsed: MimeMessage = email.message_from_bytes(data, policy=email.policy.default)
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    message = EmailMultiAlternatives(
+        subject=str(parsed.get("Subject", "")),
+        body=text.get_content() if text is not None else "",
+        from_email=str(parsed["From"]),
+        to=[str(parsed["To"])],
+        reply_to=[str(parsed["Reply-To"])] if parsed.get("Reply-To") else None,
+        headers={
+            name: str(value)
+            for name, value in parsed.items()
+            if name.lower() not in DROPPED_HEADERS
+        },
+    )
+    if html is not None:
+        if text is None:
+            message.body, message.content_subtype = html.get_content(), "html"
+        else:
+            message.attach_alternative(html.get_content(), "text/html")
+    for part in parsed.iter_attachments():
+        message.attach(part.get_filename(), part.get_content(), part.get_content_type())
+    token = parsed.get("X-Queue-Item-Id")
+    if token:
+        message.metadata = {ESP_METADATA_KEY: str(token)}  # what tracking.esp reads back
+    return message
+
+
+def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float = TIMEOUT):
+    """An anymail backend configured from the source's own fields (never from settings)."""
+    from django.core.mail import get_connection
+
+    method = source.sending_method
+    problems = source.esp_problems()
+    if problems:
+        raise ConfigurationProblem(
+            _("The %(method)s settings are incomplete: %(fields)s")
+            % {"method": source.get_sending_method_display(), "fields": ", ".join(problems)}
+        )
+    try:
+        key = source.esp_api_key
+    except secrets.SecretUnreadable as exc:
+        raise ConfigurationProblem(
+            _("The stored API key cannot be read: %(error)s") % {"error": exc}
+        ) from exc
+    url = source.esp_api_url.strip()
+    options: dict = {"fail_silently": False}
+    if method == SendingMethod.POSTMARK:
+        options |= {"server_token": key, "requests_timeout": timeout}
+    elif method == SendingMethod.MAILGUN:
+        options |= {"api_key": key, "sender_domain": source.esp_domain.strip()}
+        options["requests_timeout"] = timeout
+        if not url and source.esp_region.strip().lower() == "eu":
+            url = MAILGUN_EU
+    elif method == SendingMethod.SENDGRID:
+        options |= {"api_key": key, "requests_timeout": timeout}
+    else:
+        client = {
+            "region_name": source.esp_region.strip(),
+            "aws_access_key_id": source.esp_access_key_id.strip(),
+            "aws_secret_access_key": key,
+            "config": {
+                "connect_timeout": timeout,
+                "read_timeout": timeout,
+                "retries": {"mode": "standard", "total_max_attempts": 1},
+            },
+        }
+        if url:
+            client["endpoint_url"] = url
+        options["client_params"] = client
+        url = ""
+    if url:
+        options["api_url"] = url
+    try:
+        return get_connection(BACKENDS[method], **options)
+    except (AnymailError, ImportError) as exc:
+        raise ConfigurationProblem(
+            _("The %(method)s API cannot be used: %(error)s")
+            % {"method": source.get_sending_method_display(), "error": exc}
+        ) from exc
+
+
+class EspTransport:
+    """API calls to one source's ESP from one thread (a kept-alive connection of its own).
+
+    `send_batch` sends a list of rendered messages one API message each, in order: the pool
+    (ApiPool) instead spreads them over `connections` threads."""
+
+    def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float = TIMEOUT):
+        self.source = source
+        self.backend = backend_for(source, timeout)
+        self._opened = False
+
+    def send(self, data: bytes) -> str:
+        """Send one rendered message; its ESP message id. Raises the SmtpProblem that says
+        what happened (module docstring)."""
+        try:
+            message = as_api_message(data)
+        except (ValueError, LookupError, TypeError) as exc:
+            raise MessageFailed(
+                _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+            ) from exc
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        try:
+            self.backend.send_messages([message])
+        except AnymailRecipientsRefused as exc:
+            raise self._refused(message, exc) from exc
+        except AnymailAPIError as exc:
+            raise self._failure(exc) from exc
+        except AnymailError as exc:
+            raise MessageFailed(str(exc)) from exc
+        status = message.anymail_status
+        refused = [s for s in status.recipients.values() if s.status in REFUSED_STATUSES]
+        if refused:
+            raise self._refused(message, None)
+        return status.message_id if isinstance(status.message_id, str) else ""
+
+    def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+        """Send each message; its message id, or the problem that says what happened to it.
+        Stops at a ConnectionProblem (the rest get it too: nothing of them was sent)."""
+        results: list[str | SmtpProblem] = []
+        for data in messages:
+            if results and isinstance(results[-1], ConnectionProblem):
+                results.append(results[-1])
+                continue
+            try:
+                results.append(self.send(data))
+            except SmtpProblem as exc:
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self.backend.close()
+
+    def _refused(self, message, exc) -> PermanentRejection:
+        words = _esp_words(getattr(message.anymail_status, "esp_response", None), exc)
+        address = message.to[0]
+        text = _("The ESP refused %(address)s: %(words)s") % {"address": address, "words": words}
+        return PermanentRejection(text, 550, f"550 {words}")
+
+    def _failure(self, exc: AnymailAPIError) -> SmtpProblem:
+        status, retry_after, cause = _http_status(exc), _retry_after(exc), exc.__cause__
+        words = _esp_words(getattr(exc, "response", None), exc)
+        what = {"status": status or "", "words": words}
+        if status in (401, 403):
+            return ConfigurationProblem(
+                _("The ESP refused the API key (%(status)s): %(words)s") % what, status
+            )
+        if status == 429 or (status is not None and status >= 500):
+            message = _("The ESP deferred the message (%(status)s): %(words)s") % what
+            return RetryLater(message, status, retry_after)
+        if status is not None:
+            return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
+        if _is_timeout(cause):
+            message = _(
+                "The ESP did not answer in time; it may have taken the message, which is sent "
+                "again at the next attempt: %(error)s"
+            )
+            return TemporaryRejection(message % {"error": cause})
+        return ConnectionProblem(
+            _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
+        )
+
+
+def _http_status(exc: AnymailAPIError) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, requests.Response):
+        return response.status_code
+    if isinstance(response, dict):  # boto3 (Amazon SES): the parsed error response
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def _retry_after(exc: AnymailAPIError) -> float | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, requests.Response):
+        value = response.headers.get("Retry-After")
+    elif isinstance(response, dict):
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        value = headers.get("retry-after")
+    else:
+        value = None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: the usual backoff applies
+
+
+def _is_timeout(cause) -> bool:
+    if isinstance(cause, requests.Timeout) and not isinstance(cause, requests.ConnectTimeout):
+        return True
+    return type(cause).__name__ in ("ReadTimeoutError", "ReadTimeout")
+
+
+def _esp_words(response, exc) -> str:
+    """What the ESP said, as it said it, short."""
+    if isinstance(response, requests.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:300] or str(response.status_code)
+        if isinstance(body, dict):
+            words = body.get("Message") or body.get("message") or body.get("errors")
+            if isinstance(words, list):
+                words = "; ".join(
+                    str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in words
+                )
+            return str(words or body)[:300]
+        return str(body)[:300]
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        if error:
+            return f"{error.get('Code', '')}: {error.get('Message', '')}"[:300]
+        return str(response)[:300]
+    return str(exc or "")[:300]
+
+
+class ApiPool:
+    """SessionPool's interface for a source that sends through an ESP's API: up to
+    `connections` threads, each making one API call at a time, fed from one queue; every
+    message takes a slot of the source's messages-per-second limit first."""
+
+    def __init__(
+        self,
+        source: OutboundEmailSettings | EmailAccount,
+        backoff: DomainBackoff,
+        transport_class=EspTransport,
+    ):
+        self.source = source
+        self.backoff = backoff
+        self.connections = max(1, getattr(source, "connections", 1) or 1)
+        self.limit = limit_for(source)
+        self.broken: ConnectionProblem | None = None
+        self.transport_class = transport_class
+        self._queue: deque[Delivery] = deque()
+        self._ready = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._alive = 0
+        self._answered = False  # the ESP has answered a call: more threads may start
+        self._closing = False
+        self._resume_at = 0.0  # monotonic time before which no call goes out (a 429)
+
+    def submit(self, deliveries: list[Delivery]) -> None:
+        with self._ready:
+            if self.broken is not None:
+                for delivery in deliveries:
+                    delivery.settle(self.broken)
+                return
+            self._queue.extend(deliveries)
+            self._ready.notify_all()
+            self._grow()
+
+    def withdraw(self, deliveries: list[Delivery]) -> list[Delivery]:
+        wanted = set(map(id, deliveries))
+        with self._ready:
+            taken = [d for d in self._queue if id(d) in wanted]
+            for delivery in taken:
+                self._queue.remove(delivery)
+        for delivery in taken:
+            delivery.settle(Withdrawn())
+        return taken
+
+    def close(self) -> None:
+        with self._ready:
+            self._closing = True
+            self._ready.notify_all()
+        for thread in list(self._threads):
+            thread.join()
+
+    # Called with self._ready held.
+    def _grow(self) -> None:
+        wanted = min(self.connections, len(self._queue)) if self._answered else 1
+        for _i in range(wanted - self._alive):
+            thread = threading.Thread(
+                target=self._serve, name=f"esp-{len(self._threads) + 1}", daemon=True
+            )
+            self._threads.append(thread)
+            self._alive += 1
+            thread.start()
+
+    def _break(self, problem: ConnectionProblem) -> None:
+        self.broken = self.broken or problem
+        while self._queue:
+            self._queue.popleft().settle(self.broken)
+        self._ready.notify_all()
+
+    # In the API threads.
+    def _serve(self) -> None:
+        transport = None
+        try:
+            transport = self.transport_class(self.source)
+            while (delivery := self._next()) is not None:
+                self._deliver(transport, delivery)
+        except ConnectionProblem as exc:
+            with self._ready:
+                self._break(exc)
+        except Exception as exc:  # noqa: BLE001  a bug in one thread: the pool stops, nothing lost
+            logger.exception("An ESP API thread broke")
+            with self._ready:
+                self._break(ConnectionProblem(f"{type(exc).__name__}: {exc}"))
+        finally:
+            if transport is not None:
+                transport.close()
+            with self._ready:
+                self._alive -= 1
+                if self._alive == 0 and self._queue and self.broken is None:
+                    self._break(ConnectionProblem(_("Every API thread ended.")))
+
+    def _next(self) -> Delivery | None:
+        with self._ready:
+            while True:
+                if self.broken is not None:
+                    return None
+                if self._queue:
+                    return self._queue.popleft()
+                if self._closing:
+                    return None
+                self._ready.wait()
+
+    def _deliver(self, transport: EspTransport, delivery: Delivery) -> None:
+        if self.backoff.waiting(delivery.domain):
+            delivery.settle(DomainWaiting(delivery.domain))
+            return
+        try:
+            self._pace()
+        except ConnectionProblem as exc:
+            delivery.settle(exc)
+            raise
+        try:
+            message_id = transport.send(delivery.data)
+        except ConnectionProblem as exc:
+            delivery.settle(exc)  # not sent: back to Pending without an attempt
+            raise
+        except SmtpProblem as exc:
+            self._answered_once()
+            if isinstance(exc, TemporaryRejection) and not delivery.retry:
+                self.backoff.deferred(delivery.domain, str(exc))
+            if isinstance(exc, RetryLater) and exc.retry_after:
+                self._pause(exc.retry_after)
+            delivery.settle(exc)
+            return
+        self._answered_once()
+        self.backoff.accepted(delivery.domain)
+        delivery.message_id = message_id
+        delivery.settle(None)
+
+    def _answered_once(self) -> None:
+        with self._ready:
+            if not self._answered:
+                self._answered = True
+                self._grow()
+
+    def _pause(self, seconds: float) -> None:
+        """A 429 said to wait: no call goes out before then; a long wait stops the source."""
+        if seconds > MAX_PAUSE:
+            message = _(
+                "The ESP asks to wait %(seconds)s seconds before sending more; the rest waits "
+                "for the next run."
+            )
+            with self._ready:
+                self._break(ConnectionProblem(message % {"seconds": int(seconds)}, 429))
+            return
+        with self._ready:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def _pace(self) -> None:
+        while (wait := self._resume_at - time.monotonic()) > 0:
+            time.sleep(wait)
+        try:
+            self.limit.take(block=True)
+        except (DatabaseError, RedisError, OSError) as exc:
+            logger.exception("The messages-per-second limiter of %s failed", self.source)
+            raise ConnectionProblem(_LIMITER_DOWN % {"error": exc}) from exc
