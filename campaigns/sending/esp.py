@@ -34,7 +34,7 @@ from email.message import EmailMessage as MimeMessage
 
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 from redis import RedisError
@@ -114,10 +114,9 @@ def as_api_message(data: bytes) -> EmailMultiAlternatives:
     return message
 
 
-def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float = TIMEOUT):
+def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
     """An anymail backend configured from the source's own fields (never from settings)."""
-    from django.core.mail import get_connection
-
+    timeout = timeout or TIMEOUT
     method = source.sending_method
     problems = source.esp_problems()
     if problems:
@@ -174,7 +173,7 @@ class EspTransport:
     `send_batch` sends a list of rendered messages one API message each, in order: the pool
     (ApiPool) instead spreads them over `connections` threads."""
 
-    def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float = TIMEOUT):
+    def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
         self.source = source
         self.backend = backend_for(source, timeout)
         self._opened = False
@@ -424,11 +423,11 @@ class ApiPool:
             delivery.settle(exc)  # not sent: back to Pending without an attempt
             raise
         except SmtpProblem as exc:
+            if isinstance(exc, RetryLater) and exc.retry_after:
+                self._pause(exc.retry_after)  # before more threads start
             self._answered_once()
             if isinstance(exc, TemporaryRejection) and not delivery.retry:
                 self.backoff.deferred(delivery.domain, str(exc))
-            if isinstance(exc, RetryLater) and exc.retry_after:
-                self._pause(exc.retry_after)
             delivery.settle(exc)
             return
         self._answered_once()
@@ -438,7 +437,7 @@ class ApiPool:
 
     def _answered_once(self) -> None:
         with self._ready:
-            if not self._answered:
+            if not self._answered and self.broken is None:
                 self._answered = True
                 self._grow()
 
