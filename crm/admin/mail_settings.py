@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from crm import smtp
 from crm.address_fields import AddressFormField
 from crm.admin.site import SingletonAdmin
-from crm.models import EmailAccount, OutboundEmailSettings
+from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
 
 
 def password_field(label: str) -> forms.CharField:
@@ -93,6 +93,14 @@ class EspCredentialsForm(WriteOnlyPasswordsForm):
     clear_esp_api_key = forms.BooleanField(
         label=gettext_lazy("Clear the stored API key"), required=False
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "sending_method" in self.fields:
+            self.fields["sending_method"].required = False  # left out: SMTP, as before
+
+    def clean_sending_method(self) -> str:
+        return self.cleaned_data.get("sending_method") or SendingMethod.SMTP
 
     def clean(self):
         cleaned = super().clean()
