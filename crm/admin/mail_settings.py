@@ -62,6 +62,13 @@ class WriteOnlyPasswordsForm(forms.ModelForm):
             if name not in self.fields:
                 continue
             stored = bool(getattr(self.instance, f"{name}_encrypted", ""))
+            if name == "esp_api_key":
+                self.fields[name].help_text = (
+                    _("An API key is stored. Leave empty to keep it.")
+                    if stored
+                    else _("No API key is stored.")
+                )
+                continue
             self.fields[name].help_text = (
                 _("A password is stored. Leave empty to keep it.")
                 if stored
