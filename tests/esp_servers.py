@@ -64,6 +64,9 @@ class EspServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body in one write: no Nagle/delayed-ACK stall on a kept-alive socket.
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
 
             def do_POST(self):  # noqa: N802 (http.server's name)
                 length = int(self.headers.get("Content-Length", 0))
