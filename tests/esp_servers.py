@@ -51,6 +51,7 @@ class EspServer:
         self.script: list[tuple[int, dict, dict]] = []  # (status, headers, body) to answer next
         self.delay = 0.0
         self.requests = 0
+        self.batches: list[int] = []  # messages per batch call (Postmark's /email/batch)
         self.lock = threading.Lock()
         self.port = server_port()
         self.httpd = None
@@ -169,6 +170,32 @@ class Postmark(EspServer):
             headers={h["Name"]: h["Value"] for h in m.get("Headers", [])},
             metadata=m.get("Metadata", {}),
         )
+
+    def answer(self, path, headers, body):
+        """/email/batch answers 200 with one result per message, a refused one included
+        (https://postmarkapp.com/developer/api/email-api#send-batch-emails)."""
+        if not path.rstrip("/").endswith("batch"):
+            return super().answer(path, headers, body)
+        with self.lock:
+            self.requests += 1
+            self.batches.append(len(json.loads(body)))
+            scripted = self.script.pop(0) if self.script else None
+        if scripted is not None:
+            return scripted
+        if not self.authorized(headers):
+            return self.unauthorized()
+        results = []
+        for message in self.parse(path, headers, body):
+            if message.to.lower() in self.refused:
+                results.append(self.refusal(message)[2])
+                continue
+            message.message_id = self.new_id()
+            with self.lock:
+                self.received.append(message)
+            results.append(self.accepted("/email", [message])[2])
+        if self.delay:
+            time.sleep(self.delay)
+        return 200, {}, results
 
     def refusal(self, message):
         words = (

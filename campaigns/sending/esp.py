@@ -26,6 +26,7 @@ What each answer means (the same categories as SMTP's, campaigns.sending.transpo
 
 import email
 import email.policy
+import json
 import logging
 import threading
 import time
@@ -41,7 +42,7 @@ from redis import RedisError
 
 from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.sending.deferrals import DomainBackoff
-from campaigns.sending.rate import limit_for
+from campaigns.sending.rate import NoLimit, limit_for
 from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
 from campaigns.sending.transport import (
     ConfigurationProblem,
@@ -73,6 +74,9 @@ BACKENDS = {
 }
 MAILGUN_EU = "https://api.eu.mailgun.net/v3"
 REFUSED_STATUSES = {"rejected", "invalid", "failed"}
+POSTMARK_BATCH = 500
+# Postmark's ErrorCodes that refuse the recipient (406 inactive, 300 invalid email request).
+POSTMARK_RECIPIENT_CODES = {300, 406}
 
 
 class RetryLater(TemporaryRejection):
@@ -204,19 +208,101 @@ class EspTransport:
             raise self._refused(message, None)
         return status.message_id if isinstance(status.message_id, str) else ""
 
+    @property
+    def batch_size(self) -> int:
+        """Messages one call may carry: Postmark's /email/batch takes 500 whole messages, each
+        with its own content; the other ESPs' batch calls share one body (module docstring)."""
+        return POSTMARK_BATCH if self.source.sending_method == SendingMethod.POSTMARK else 1
+
     def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
-        """Send each message; its message id, or the problem that says what happened to it.
-        Stops at a ConnectionProblem (the rest get it too: nothing of them was sent)."""
+        """Send the messages, in one call where the ESP takes whole messages in one (Postmark);
+        for each, its message id or the problem that says what happened to it. A
+        ConnectionProblem is raised (nothing of them was sent)."""
+        if len(messages) > 1 and self.batch_size > 1:
+            return self._postmark_batch(messages)
         results: list[str | SmtpProblem] = []
         for data in messages:
-            if results and isinstance(results[-1], ConnectionProblem):
-                results.append(results[-1])
-                continue
             try:
                 results.append(self.send(data))
+            except ConnectionProblem:
+                raise
             except SmtpProblem as exc:
                 results.append(exc)
         return results
+
+    def _postmark_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+        """One POST /email/batch of whole messages, each built by anymail's Postmark payload
+        (the same JSON its single sends post); its answer is one result per message, in order
+        (https://postmarkapp.com/developer/api/email-api#send-batch-emails)."""
+        results: list[str | SmtpProblem | None] = [None] * len(messages)
+        entries, positions = [], []
+        for position, data in enumerate(messages):
+            try:
+                message = as_api_message(data)
+                payload = self.backend.build_message_payload(message, self.backend.send_defaults)
+                payload.serialize_data()  # what a single send would post, checked
+            except (AnymailError, ValueError, LookupError, TypeError) as exc:
+                results[position] = MessageFailed(
+                    _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+                )
+                continue
+            entries.append(payload.data)
+            positions.append(position)
+        if entries:
+            for position, answer in zip(positions, self._post_batch(entries), strict=True):
+                results[position] = answer
+        return results
+
+    def _post_batch(self, entries: list[dict]) -> list[str | SmtpProblem]:
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        backend = self.backend
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Postmark-Server-Token": backend.server_token,
+        }
+        try:
+            response = backend.session.post(
+                backend.api_url + "email/batch",
+                data=json.dumps(entries),
+                headers=headers,
+                timeout=backend.timeout,
+            )
+        except requests.RequestException as exc:
+            problem = self._failure(_as_api_error(exc))
+            if isinstance(problem, ConnectionProblem):
+                raise problem from exc
+            return [problem] * len(entries)
+        if response.status_code != 200:
+            problem = self._failure(_as_api_error(None, response))
+            if isinstance(problem, ConnectionProblem):  # a wrong key: the source stops
+                raise problem
+            return [problem] * len(entries)
+        try:
+            answers = response.json()
+            assert isinstance(answers, list) and len(answers) == len(entries)
+        except (ValueError, AssertionError):
+            message = _("The ESP's answer could not be read: %(words)s")
+            return [MessageFailed(message % {"words": response.text[:300]})] * len(entries)
+        pairs = zip(entries, answers, strict=True)
+        return [self._batch_answer(entry, answer) for entry, answer in pairs]
+
+    @staticmethod
+    def _batch_answer(entry: dict, answer: dict) -> str | SmtpProblem:
+        code, words = answer.get("ErrorCode", 0), str(answer.get("Message", ""))[:300]
+        if code == 0:
+            return str(answer.get("MessageID", ""))
+        address = entry.get("To", "")
+        if code in POSTMARK_RECIPIENT_CODES:
+            text = _("The ESP refused %(address)s: %(words)s") % {
+                "address": address,
+                "words": words,
+            }
+            return PermanentRejection(text, 550, f"550 {words}")
+        what = {"status": f"ErrorCode {code}", "words": words}
+        return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
 
     def close(self) -> None:
         if self._opened:
@@ -251,6 +337,13 @@ class EspTransport:
         return ConnectionProblem(
             _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
         )
+
+
+def _as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:
+    """A failed batch call in the shape anymail's own failures have, for EspTransport._failure."""
+    error = AnymailAPIError(str(cause or ""), response=response)
+    error.__cause__ = cause
+    return error
 
 
 def _http_status(exc: AnymailAPIError) -> int | None:
@@ -380,8 +473,8 @@ class ApiPool:
         transport = None
         try:
             transport = self.transport_class(self.source)
-            while (delivery := self._next()) is not None:
-                self._deliver(transport, delivery)
+            while batch := self._next(self._batch_size(transport)):
+                self._deliver(transport, batch)
         except ConnectionProblem as exc:
             with self._ready:
                 self._break(exc)
@@ -397,42 +490,64 @@ class ApiPool:
                 if self._alive == 0 and self._queue and self.broken is None:
                     self._break(ConnectionProblem(_("Every API thread ended.")))
 
-    def _next(self) -> Delivery | None:
+    def _batch_size(self, transport: EspTransport) -> int:
+        """Messages for one call: the ESP's batch, shared out so that every thread has some;
+        one at a time when a rate is set, so that each call goes right after its slot (a batch
+        sent at its last slot would crowd the slots before it into one moment)."""
+        if not isinstance(self.limit, NoLimit):
+            return 1
+        with self._ready:
+            share = -(-len(self._queue) // self.connections)
+        return max(1, min(transport.batch_size, share))
+
+    def _next(self, size: int) -> list[Delivery]:
         with self._ready:
             while True:
                 if self.broken is not None:
-                    return None
+                    return []
                 if self._queue:
-                    return self._queue.popleft()
+                    return [self._queue.popleft() for _i in range(min(size, len(self._queue)))]
                 if self._closing:
-                    return None
+                    return []
                 self._ready.wait()
 
-    def _deliver(self, transport: EspTransport, delivery: Delivery) -> None:
-        if self.backoff.waiting(delivery.domain):
-            delivery.settle(DomainWaiting(delivery.domain))
+    def _deliver(self, transport: EspTransport, batch: list[Delivery]) -> None:
+        sending = []
+        for delivery in batch:
+            if self.backoff.waiting(delivery.domain):
+                delivery.settle(DomainWaiting(delivery.domain))
+                continue
+            try:
+                self._pace()
+            except ConnectionProblem as exc:
+                for unsent in batch:
+                    unsent.settle(exc)
+                raise
+            sending.append(delivery)
+        if not sending:
             return
         try:
-            self._pace()
+            answers = transport.send_batch([delivery.data for delivery in sending])
         except ConnectionProblem as exc:
-            delivery.settle(exc)
+            for delivery in sending:
+                delivery.settle(exc)  # not sent: back to Pending without an attempt
             raise
-        try:
-            message_id = transport.send(delivery.data)
-        except ConnectionProblem as exc:
-            delivery.settle(exc)  # not sent: back to Pending without an attempt
-            raise
-        except SmtpProblem as exc:
-            if isinstance(exc, RetryLater) and exc.retry_after:
-                self._pause(exc.retry_after)  # before more threads start
-            self._answered_once()
-            if isinstance(exc, TemporaryRejection) and not delivery.retry:
-                self.backoff.deferred(delivery.domain, str(exc))
-            delivery.settle(exc)
-            return
+        for answer in answers:
+            if isinstance(answer, RetryLater) and answer.retry_after:
+                self._pause(answer.retry_after)  # before more threads start
+                break
         self._answered_once()
+        for delivery, answer in zip(sending, answers, strict=True):
+            self._settle(delivery, answer)
+
+    def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
+        if isinstance(answer, SmtpProblem):
+            if isinstance(answer, TemporaryRejection) and not delivery.retry:
+                self.backoff.deferred(delivery.domain, str(answer))
+            delivery.settle(answer)
+            return
         self.backoff.accepted(delivery.domain)
-        delivery.message_id = message_id
+        delivery.message_id = answer
         delivery.settle(None)
 
     def _answered_once(self) -> None:

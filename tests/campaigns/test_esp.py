@@ -331,3 +331,101 @@ def test_an_esp_method_requires_its_credentials(method, missing):
     form.save()
     row.refresh_from_db()
     assert row.esp_api_key == "k" and row.esp_api_key_encrypted != "k"
+
+
+# Postmark's /email/batch: whole messages, each its own, up to 500 in one call.
+@pytest.fixture
+def postmark_batch(postmark):
+    """One connection: the whole chunk goes to Postmark in one batch call."""
+    OutboundEmailSettings.objects.update(connections=1)
+    return postmark
+
+
+def test_postmark_takes_the_chunk_in_one_batch_call_each_message_its_own(postmark_batch, limits):
+    mass_email = queue(5)
+
+    report = run_send_job()
+
+    assert report.sent == 5 and postmark_batch.batches == [5]
+    items = items_of(mass_email)
+    for item in items:
+        (got,) = postmark_batch.to(item.email_address.address)
+        assert got.message_id == item.esp_message_id and item.status == Status.SENT
+        assert got.subject == f"Hello {item.contact.first_name}"
+        token = re.search(r"/t/u/([^/]+)/", got.headers["List-Unsubscribe"]).group(1)
+        assert f"/t/u/{token}/" in got.html
+        assert got.metadata["massmail_item"] == got.headers["X-Queue-Item-Id"]
+    assert len({got.headers["List-Unsubscribe"] for got in postmark_batch.received}) == 5
+
+
+def test_one_recipient_refused_inside_a_postmark_batch(postmark_batch, limits):
+    mass_email = queue(3)
+    refused = items_of(mass_email)[1]
+    postmark_batch.refused.add(refused.email_address.address.lower())
+
+    report = run_send_job()
+
+    assert postmark_batch.batches == [3] and report.sent == 2
+    refused.refresh_from_db()
+    assert refused.status == Status.FAILED and "marked as inactive" in refused.last_error
+    bounced = CampaignLogRecord.objects.filter(queue_item=refused, action="bounced")
+    assert bounced.exists()
+    others = [item for item in items_of(mass_email) if item.pk != refused.pk]
+    assert all(item.status == Status.SENT and item.esp_message_id for item in others)
+
+
+def test_a_whole_postmark_batch_refused_for_its_key_stops_the_source(postmark_batch, limits):
+    configure(OutboundEmailSettings.load(), postmark_batch, key="revoked")
+    limits.max_per_batch = None
+    mass_email = queue(250)  # three chunks: the source stops at the first
+
+    report = run_send_job()
+
+    assert postmark_batch.batches == [100] and postmark_batch.received == []
+    assert (
+        report.configuration_errors
+        and "The Server Token you provided was invalid" in (report.configuration_errors[0])
+    )
+    assert all(i.status == Status.PENDING and i.attempts == 0 for i in items_of(mass_email))
+
+
+def test_a_429_to_a_postmark_batch_defers_every_message_of_it(postmark_batch, limits):
+    mass_email = queue(3)
+    postmark_batch.script.append((429, {"Retry-After": "3600"}, {"Message": "Rate limited"}))
+    before = timezone.now()
+
+    run_send_job()
+
+    items = items_of(mass_email)
+    assert all(i.status == Status.PENDING and i.attempts == 1 for i in items)
+    assert all(i.next_attempt_at >= before + timedelta(seconds=3600) for i in items)
+
+
+def test_a_timeout_after_postmark_accepted_a_batch_sends_it_again(
+    postmark_batch, limits, monkeypatch
+):
+    monkeypatch.setattr(esp, "TIMEOUT", 0.3)
+    postmark_batch.delay = 1.0
+    mass_email = queue(2)
+
+    run_send_job()
+
+    items = items_of(mass_email)
+    assert all(i.status == Status.PENDING and i.attempts == 1 for i in items)
+    assert len(postmark_batch.received) == 2  # the ESP has them: at-least-once follows
+
+    postmark_batch.delay = 0
+    run_send_job(now=max(i.next_attempt_at for i in items) + timedelta(seconds=1))
+
+    assert all(i.status == Status.SENT and i.attempts == 2 for i in items_of(mass_email))
+    assert len(postmark_batch.received) == 4
+
+
+def test_with_a_rate_each_message_is_its_own_call(postmark_batch, limits):
+    OutboundEmailSettings.objects.update(messages_per_second=1000)
+    queue(3)
+
+    report = run_send_job()
+
+    assert report.sent == 3 and postmark_batch.batches == []  # three single /email calls
+    assert postmark_batch.requests == 3
