@@ -1,16 +1,18 @@
 """Sending through an ESP's HTTP API (Postmark, Mailgun, SendGrid, Amazon SES) with django-anymail.
 
-A source whose sending method is an ESP (crm.models.SendingMethod) sends each rendered message as
-one API message of its own: the rendered bytes are read back into a Django message (subject,
+A source whose sending method is an ESP (crm.models.SendingMethod) sends each rendered message
+as an API message of its own: the rendered bytes are read back into a Django message (subject,
 text and HTML bodies, attachments, and every header that makes it this recipient's message:
 Message-ID, List-Unsubscribe, List-Unsubscribe-Post, List-Id, Feedback-ID…), so every recipient
-gets exactly what SMTP would have carried, own links and opt-out included. The ESPs' batch calls
-(Postmark's /email/batch, SendGrid's personalizations, Mailgun's recipient variables, SES's
-SendBulkEmail) share one body between recipients and vary it by template variables; ours differ
-everywhere, so they would need the whole message as a variable, which SendGrid (10,000 bytes a
-personalization) and SES (a stored template) cannot take. Instead `ApiPool` keeps up to
-`connections` API calls going at once, each on a kept-alive HTTPS connection, which hides the
-round trip as the SMTP sessions do (docs/delivery.md, "ESP APIs").
+gets exactly what SMTP would have carried, own links and opt-out included.
+
+Postmark's /email/batch takes up to 500 whole messages, each its own, in one call: the messages
+go in batches, each entry built by anymail's Postmark payload. The other ESPs' batch calls
+(SendGrid's personalizations, Mailgun's recipient variables, SES's SendBulkEmail) share one body
+between recipients and vary it by template variables; ours differ everywhere, so each message is
+one call there. `ApiPool` keeps up to `connections` calls going at once, each thread on a
+kept-alive HTTPS connection, which hides the round trip as the SMTP sessions do
+(docs/delivery.md, "ESP APIs").
 
 What each answer means (the same categories as SMTP's, campaigns.sending.transport):
 - accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks.
@@ -35,7 +37,7 @@ from email.message import EmailMessage as MimeMessage
 
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 from redis import RedisError
@@ -52,7 +54,7 @@ from campaigns.sending.transport import (
     SmtpProblem,
     TemporaryRejection,
 )
-from crm import secrets
+from crm import esp_api
 from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
 
 logger = logging.getLogger(__name__)
@@ -66,13 +68,6 @@ DROPPED_HEADERS = {
     "content-type", "content-transfer-encoding", "dkim-signature", "x-pm-metadata-massmail_item",
     "x-mailgun-variables", "x-smtpapi", "x-metadata", "return-path",
 }  # fmt: skip
-BACKENDS = {
-    SendingMethod.POSTMARK: "anymail.backends.postmark.EmailBackend",
-    SendingMethod.MAILGUN: "anymail.backends.mailgun.EmailBackend",
-    SendingMethod.SENDGRID: "anymail.backends.sendgrid.EmailBackend",
-    SendingMethod.AMAZON_SES: "anymail.backends.amazon_ses.EmailBackend",
-}
-MAILGUN_EU = "https://api.eu.mailgun.net/v3"
 REFUSED_STATUSES = {"rejected", "invalid", "failed"}
 POSTMARK_BATCH = 500
 # Postmark's ErrorCodes that refuse the recipient (406 inactive, 300 invalid email request).
@@ -119,56 +114,12 @@ def as_api_message(data: bytes) -> EmailMultiAlternatives:
 
 
 def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
-    """An anymail backend configured from the source's own fields (never from settings)."""
-    timeout = timeout or TIMEOUT
-    method = source.sending_method
-    problems = source.esp_problems()
-    if problems:
-        raise ConfigurationProblem(
-            _("The %(method)s settings are incomplete: %(fields)s")
-            % {"method": source.get_sending_method_display(), "fields": ", ".join(problems)}
-        )
+    """An anymail backend configured from the source's own fields (crm.esp_api); a source that
+    cannot have one is a ConfigurationProblem (the source stops for the run)."""
     try:
-        key = source.esp_api_key
-    except secrets.SecretUnreadable as exc:
-        raise ConfigurationProblem(
-            _("The stored API key cannot be read: %(error)s") % {"error": exc}
-        ) from exc
-    url = source.esp_api_url.strip()
-    options: dict = {"fail_silently": False}
-    if method == SendingMethod.POSTMARK:
-        options |= {"server_token": key, "requests_timeout": timeout}
-    elif method == SendingMethod.MAILGUN:
-        options |= {"api_key": key, "sender_domain": source.esp_domain.strip()}
-        options["requests_timeout"] = timeout
-        if not url and source.esp_region.strip().lower() == "eu":
-            url = MAILGUN_EU
-    elif method == SendingMethod.SENDGRID:
-        options |= {"api_key": key, "requests_timeout": timeout}
-    else:
-        client = {
-            "region_name": source.esp_region.strip(),
-            "aws_access_key_id": source.esp_access_key_id.strip(),
-            "aws_secret_access_key": key,
-            "config": {
-                "connect_timeout": timeout,
-                "read_timeout": timeout,
-                "retries": {"mode": "standard", "total_max_attempts": 1},
-            },
-        }
-        if url:
-            client["endpoint_url"] = url
-        options["client_params"] = client
-        url = ""
-    if url:
-        options["api_url"] = url
-    try:
-        return get_connection(BACKENDS[method], **options)
-    except (AnymailError, ImportError) as exc:
-        raise ConfigurationProblem(
-            _("The %(method)s API cannot be used: %(error)s")
-            % {"method": source.get_sending_method_display(), "error": exc}
-        ) from exc
+        return esp_api.backend_for(source, timeout or TIMEOUT)
+    except esp_api.EspSettingsError as exc:
+        raise ConfigurationProblem(str(exc)) from exc
 
 
 class EspTransport:
@@ -473,7 +424,7 @@ class ApiPool:
         transport = None
         try:
             transport = self.transport_class(self.source)
-            while batch := self._next(self._batch_size(transport)):
+            while batch := self._next(transport):
                 self._deliver(transport, batch)
         except ConnectionProblem as exc:
             with self._ready:
@@ -490,23 +441,20 @@ class ApiPool:
                 if self._alive == 0 and self._queue and self.broken is None:
                     self._break(ConnectionProblem(_("Every API thread ended.")))
 
-    def _batch_size(self, transport: EspTransport) -> int:
-        """Messages for one call: the ESP's batch, shared out so that every thread has some;
-        one at a time when a rate is set, so that each call goes right after its slot (a batch
-        sent at its last slot would crowd the slots before it into one moment)."""
-        if not isinstance(self.limit, NoLimit):
-            return 1
-        with self._ready:
-            share = -(-len(self._queue) // self.connections)
-        return max(1, min(transport.batch_size, share))
-
-    def _next(self, size: int) -> list[Delivery]:
+    def _next(self, transport: EspTransport) -> list[Delivery]:
+        """The messages for this thread's next call: the ESP's batch, shared out so that every
+        thread has some; one at a time when a rate is set, so that each call goes right after
+        its slot (a batch sent at its last slot would crowd the slots before it into one
+        moment). Empty when the pool is done."""
+        limit = 1 if not isinstance(self.limit, NoLimit) else transport.batch_size
         with self._ready:
             while True:
                 if self.broken is not None:
                     return []
                 if self._queue:
-                    return [self._queue.popleft() for _i in range(min(size, len(self._queue)))]
+                    share = -(-len(self._queue) // self.connections)
+                    size = max(1, min(limit, share))
+                    return [self._queue.popleft() for _i in range(size)]
                 if self._closing:
                     return []
                 self._ready.wait()

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm import smtp
+from crm import esp_api, smtp
 from crm.address_fields import AddressFormField
 from crm.admin.site import SingletonAdmin
 from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
@@ -210,7 +210,10 @@ class SendTestEmailMixin:
             messages.error(request, _("This account is not used for sending."))
             return False
         try:
-            smtp.send_test_email(obj, to_address)
+            if obj.uses_esp_api:
+                esp_api.send_test_email(obj, to_address)
+            else:
+                smtp.send_test_email(obj, to_address)
         except smtp.SmtpFailure as exc:
             messages.error(request, _("The test email was not sent. %(reason)s") % {"reason": exc})
             return False

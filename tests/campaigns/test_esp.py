@@ -9,7 +9,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring.trial_send import send_test
@@ -23,7 +25,12 @@ from crm import secrets
 from crm.admin.mail_settings import OutboundEmailSettingsForm
 from crm.models import EmailAccount, OutboundEmailSettings
 from tests.esp_servers import SERVERS, configure
-from tests.factories import EmailTemplateFactory, MassEmailFactory, PendingQueueItemFactory
+from tests.factories import (
+    EmailTemplateFactory,
+    MassEmailFactory,
+    PendingQueueItemFactory,
+    UserFactory,
+)
 
 Status = EmailQueueItem.Status
 pytestmark = [
@@ -429,3 +436,21 @@ def test_with_a_rate_each_message_is_its_own_call(postmark_batch, limits):
 
     assert report.sent == 3 and postmark_batch.batches == []  # three single /email calls
     assert postmark_batch.requests == 3
+
+
+def test_the_settings_test_email_goes_through_the_api(client, server):
+    user = UserFactory(is_staff=True, email="staff@example.com")
+    user.groups.add(Group.objects.get(name="Administrators"))
+    client.force_login(user)
+    url = reverse("admin:crm_outboundemailsettings_send_test_email", args=[1])
+
+    response = client.post(url, {"to_address": "check@example.org"}, follow=True)
+
+    assert "The test email was sent to check@example.org" in response.content.decode()
+    (got,) = server.to("check@example.org")
+    assert got.subject == "Test email from Mass Email"
+
+    configure(OutboundEmailSettings.load(), server, key="wrong-key")
+    response = client.post(url, {"to_address": "check@example.org"}, follow=True)
+    assert "The test email was not sent" in response.content.decode()
+    assert len(server.to("check@example.org")) == 1
