@@ -81,7 +81,7 @@ def main() -> None:
             print(
                 f"  connections {connections:3}: {rate:6.0f} msgs/s ({rate / base:.1f}× the first)"
             )
-        print(f"messages received by the server: {len(server.received)}")
+        print(f"messages received by the server: {len(server.received)} in {server.requests} calls")
 
 
 if __name__ == "__main__":
