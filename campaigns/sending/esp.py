@@ -123,10 +123,8 @@ def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | N
 
 
 class EspTransport:
-    """API calls to one source's ESP from one thread (a kept-alive connection of its own).
-
-    `send_batch` sends a list of rendered messages one API message each, in order: the pool
-    (ApiPool) instead spreads them over `connections` threads."""
+    """API calls to one source's ESP from one thread (a kept-alive connection of its own):
+    `send` one message, `send_batch` several (one Postmark batch call, else one call each)."""
 
     def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
         self.source = source
@@ -480,6 +478,13 @@ class ApiPool:
             for delivery in sending:
                 delivery.settle(exc)  # not sent: back to Pending without an attempt
             raise
+        except Exception as exc:  # noqa: BLE001  unexpected: these messages fail, the pool goes on
+            logger.exception("An ESP API call broke")
+            error = f"{type(exc).__name__}: {exc}"
+            problem = MessageFailed(
+                _("The message could not be sent: %(error)s") % {"error": error}
+            )
+            answers = [problem] * len(sending)
         for answer in answers:
             if isinstance(answer, RetryLater) and answer.retry_after:
                 self._pause(answer.retry_after)  # before more threads start

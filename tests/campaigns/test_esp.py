@@ -454,3 +454,26 @@ def test_the_settings_test_email_goes_through_the_api(client, server):
     response = client.post(url, {"to_address": "check@example.org"}, follow=True)
     assert "The test email was not sent" in response.content.decode()
     assert len(server.to("check@example.org")) == 1
+
+
+def test_an_unexpected_error_in_a_call_fails_its_messages_and_the_rest_goes_on(
+    postmark, limits, monkeypatch
+):
+    real = esp.EspTransport.send_batch
+    calls = []
+
+    def first_breaks(self, messages):
+        calls.append(len(messages))
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(self, messages)
+
+    monkeypatch.setattr(esp.EspTransport, "send_batch", first_breaks)
+    mass_email = queue(3)
+
+    report = run_send_job()  # returns: no message is left unsettled
+
+    items = items_of(mass_email)
+    broken = [item for item in items if item.status == Status.FAILED]
+    assert len(broken) == calls[0] and "RuntimeError: a bug" in broken[0].last_error
+    assert report.sent == 3 - calls[0] and len(postmark.received) == 3 - calls[0]
