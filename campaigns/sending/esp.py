@@ -62,6 +62,9 @@ logger = logging.getLogger(__name__)
 TIMEOUT = 30
 # A 429's Retry-After up to this long pauses the pool; longer stops the source for the run.
 MAX_PAUSE = 30.0
+# Calls deferred in a row (429, 5xx, no answer in time), none accepted in between, before the
+# source stops for the run: an ESP having an outage does not use up every item's attempts.
+DEFERRED_CALLS_IN_A_ROW = 3
 # Headers the message carries for an SMTP relay only, or that the API sets itself.
 DROPPED_HEADERS = {
     "from", "to", "cc", "bcc", "reply-to", "subject", "date", "mime-version",
@@ -372,6 +375,7 @@ class ApiPool:
         self._answered = False  # the ESP has answered a call: more threads may start
         self._closing = False
         self._resume_at = 0.0  # monotonic time before which no call goes out (a 429)
+        self._deferred_calls = 0  # calls in a row whose every message was deferred
 
     def submit(self, deliveries: list[Delivery]) -> None:
         with self._ready:
@@ -492,6 +496,21 @@ class ApiPool:
         self._answered_once()
         for delivery, answer in zip(sending, answers, strict=True):
             self._settle(delivery, answer)
+        self._count_deferred_call(answers)
+
+    def _count_deferred_call(self, answers: list[str | SmtpProblem]) -> None:
+        """A call whose every message was deferred counts towards DEFERRED_CALLS_IN_A_ROW; one
+        that took a message starts the count again."""
+        deferred = all(isinstance(answer, TemporaryRejection) for answer in answers)
+        with self._ready:
+            self._deferred_calls = self._deferred_calls + 1 if deferred else 0
+            if self._deferred_calls >= DEFERRED_CALLS_IN_A_ROW and self.broken is None:
+                message = _(
+                    "The ESP deferred %(count)s calls in a row (the last: %(error)s); the rest "
+                    "waits for the next run."
+                )
+                what = {"count": self._deferred_calls, "error": answers[-1]}
+                self._break(ConnectionProblem(message % what))
 
     def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
         if isinstance(answer, SmtpProblem):

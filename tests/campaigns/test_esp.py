@@ -477,3 +477,25 @@ def test_an_unexpected_error_in_a_call_fails_its_messages_and_the_rest_goes_on(
     broken = [item for item in items if item.status == Status.FAILED]
     assert len(broken) == calls[0] and "RuntimeError: a bug" in broken[0].last_error
     assert report.sent == 3 - calls[0] and len(postmark.received) == 3 - calls[0]
+
+
+def test_an_esp_outage_stops_the_source_after_three_deferred_calls(limits):
+    sendgrid = SERVERS["sendgrid"]().start()
+    try:
+        configure(OutboundEmailSettings.load(), sendgrid)
+        OutboundEmailSettings.objects.update(connections=1)
+        unavailable = (503, {}, {"errors": [{"message": "Service Unavailable"}]})
+        sendgrid.script += [unavailable] * 5
+        mass_email = queue(8)
+
+        report = run_send_job()
+
+        items = items_of(mass_email)
+        deferred = [item for item in items if item.attempts == 1]
+        assert len(deferred) == 3 and all(item.status == Status.PENDING for item in deferred)
+        untried = [item for item in items if item.attempts == 0]
+        assert len(untried) == 5 and all(item.status == Status.PENDING for item in untried)
+        assert any("3 calls in a row" in problem for problem in report.problems)
+        assert sendgrid.requests == 3
+    finally:
+        sendgrid.stop()
