@@ -97,6 +97,9 @@ class EspCredentialsForm(WriteOnlyPasswordsForm):
     An ESP method needs its credentials (SmtpFields.esp_problems)."""
 
     esp_api_key = password_field(gettext_lazy("API key"))
+    esp_api_url = OutboundEmailSettings._meta.get_field("esp_api_url").formfield(
+        assume_scheme="https"
+    )
     clear_esp_api_key = forms.BooleanField(
         label=gettext_lazy("Clear the stored API key"), required=False
     )
