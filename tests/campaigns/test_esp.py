@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.urls import reverse
@@ -499,3 +500,39 @@ def test_an_esp_outage_stops_the_source_after_three_deferred_calls(limits):
         assert sendgrid.requests == 3
     finally:
         sendgrid.stop()
+
+
+def test_a_sendgrid_event_finds_the_item_by_the_anymail_id_it_was_sent_with(client, limits):
+    sendgrid = SERVERS["sendgrid"]().start()
+    try:
+        configure(OutboundEmailSettings.load(), sendgrid)
+        mass_email = queue(1)
+        run_send_job()
+    finally:
+        sendgrid.stop()
+    (item,) = items_of(mass_email)
+    (got,) = sendgrid.received
+    assert got.metadata["anymail_id"] == item.esp_message_id  # what SendGrid echoes back
+    secret = base64.b64encode(django_settings.ANYMAIL["WEBHOOK_SECRET"].encode()).decode()
+    event = {
+        "email": item.email_address.address,
+        "timestamp": 1764961200,
+        "event": "bounce",
+        "type": "bounce",
+        "status": "5.1.1",
+        "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
+        "sg_event_id": "sg-event-1",
+        "sg_message_id": "sg-message-1.filter0001",
+        "anymail_id": item.esp_message_id,  # no massmail_item: only the id names the item
+    }
+
+    response = client.post(
+        "/anymail/sendgrid/tracking/",
+        data=json.dumps([event]),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Basic {secret}",
+    )
+
+    assert response.status_code == 200
+    bounced = CampaignLogRecord.objects.filter(queue_item=item, action="bounced")
+    assert list(bounced.values_list("bounce_type", flat=True)) == ["hard"]
