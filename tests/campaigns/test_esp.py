@@ -536,3 +536,21 @@ def test_a_sendgrid_event_finds_the_item_by_the_anymail_id_it_was_sent_with(clie
     assert response.status_code == 200
     bounced = CampaignLogRecord.objects.filter(queue_item=item, action="bounced")
     assert list(bounced.values_list("bounce_type", flat=True)) == ["hard"]
+
+
+def test_the_queue_admin_finds_an_item_by_its_esp_message_id(client, postmark, limits):
+    user = UserFactory(is_staff=True, email="staff@example.com")
+    user.groups.add(Group.objects.get(name="Administrators"))
+    client.force_login(user)
+    mass_email = queue(2)
+    run_send_job()
+    first, second = items_of(mass_email)
+
+    url = reverse("admin:campaigns_emailqueueitem_changelist")
+    response = client.get(url, {"q": first.esp_message_id})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert first.email in page and second.email not in page
+    detail = client.get(reverse("admin:campaigns_emailqueueitem_change", args=[first.pk]))
+    assert first.esp_message_id in detail.content.decode()
