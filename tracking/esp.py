@@ -12,7 +12,9 @@ An event names its queue item by the signed token the message carried: in the ES
 (the header MassEmailSettings.esp makes the sender add: campaigns.authoring.rendering's
 ESP_METADATA_HEADERS), or, for ESPs that
 echo the message's headers or Message-ID, in those. A token that does not verify names nobody:
-the event is ignored, as are events of no item of ours (the ESP's other mail).
+the event is ignored, as are events of no item of ours (the ESP's other mail). Failing a token,
+the event's message id names the item sent through the ESP's API with that id
+(EmailQueueItem.esp_message_id, campaigns.sending.esp).
 
 - bounced: a bounce, hard, soft or blocked by the SMTP codes and words in the ESP's report,
   by the same rule as returned mail (campaigns.sending.bounce_kinds: 5.1.1 hard, 4.x.x and 5.2.2
@@ -74,12 +76,16 @@ def _item(event) -> EmailQueueItem | None:
     token = (event.metadata or {}).get(ESP_METADATA_KEY)
     candidates = [token] if isinstance(token, str) else []
     candidates += ECHOED_TOKEN.findall(_text(event.esp_event))
+    items = EmailQueueItem.objects.select_related("mass_email__campaign")
     for candidate in candidates:
         ids = tokens.read_or_none(tokens.HEADER, candidate)
         if ids is None:
             continue  # forged, altered, or another kind of token
-        items = EmailQueueItem.objects.select_related("mass_email__campaign")
         return items.filter(pk=ids[0]).first()
+    # Sent through the ESP's API: the ESP's message id was kept on the item.
+    message_id = event.message_id if isinstance(event.message_id, str) else ""
+    if message_id:
+        return items.filter(esp_message_id=message_id).exclude(esp_message_id="").first()
     return None
 
 

@@ -442,7 +442,8 @@ class EmailQueueItemAdmin(ReadOnlyAdmin):
         "last_error",
     )
     list_filter = ("status", "is_test", "in_test", "mass_email")
-    search_fields = ("email", "email_address__address")
+    # An ESP's message id (from its dashboard or a webhook) finds the item it was sent for.
+    search_fields = ("email", "email_address__address", "=esp_message_id")
     list_select_related = ("mass_email", "variant")
     fields = (
         "mass_email",
@@ -455,6 +456,7 @@ class EmailQueueItemAdmin(ReadOnlyAdmin):
         "sent_at",
         "is_test",
         "last_error",
+        "esp_message_id",
         "stored_copy",
     )
     readonly_fields = fields

@@ -2,8 +2,8 @@
 
 Test items are flagged `is_test`: the job never claims them, they skip the hourly window, never
 change the mass email's status and stay out of statistics. They go through the same address
-checks, renderer, SMTP transport and recording as real items, so a test shows what recipients
-will get, and an SMTP error is reported in the server's words.
+checks, renderer, SMTP transport (or the source's ESP API) and recording as real items, so a
+test shows what recipients will get, and an SMTP or API error is reported in the server's words.
 """
 
 from collections.abc import Iterable
@@ -17,7 +17,7 @@ from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending.chunks import send_chunk
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.outcomes import FAILED, SENT, Outcome, record
-from campaigns.sending.sessions import SessionPool
+from campaigns.sending.pools import pool_for
 from campaigns.sending.transport import smtp_source
 from crm.models import EmailAddress
 
@@ -64,7 +64,7 @@ def send_test(
             MassEmailSettings.load(),
         )
         raise TestSendError(str(exc)) from exc
-    pool = SessionPool(smtp_source(mass_email), DomainBackoff())
+    pool = pool_for(smtp_source(mass_email), DomainBackoff())
     try:
         outcomes, stopped, unsent = send_chunk(items, compiled, pool)
     finally:

@@ -256,6 +256,8 @@ class EmailQueueItem(TargetFields):
     # Set when a server deferred the item (4xx, dropped connection): not claimed before then.
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # The ESP's id of the message when it went out through an ESP's API (its webhooks name it).
+    esp_message_id = models.CharField(_("ESP message ID"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -273,6 +275,11 @@ class EmailQueueItem(TargetFields):
         indexes = [
             *TargetFields.target_indexes("queueitem"),
             models.Index(fields=["mass_email", "status"]),
+            models.Index(
+                fields=["esp_message_id"],
+                condition=~models.Q(esp_message_id=""),
+                name="queueitem_esp_message_id",
+            ),
             # The hourly window and stale claims look only at the few items in Sending.
             models.Index(
                 fields=["claimed_at"],

@@ -79,6 +79,8 @@ def finish_chunk(chunk: Chunk) -> tuple[list[Outcome], Exception | None, list[Em
         chunk.handover.wait()
     for item, message, delivery in chunk.sending:
         outcome = _outcome(item, message, delivery.error)
+        if isinstance(outcome, Outcome) and outcome.result == SENT:
+            outcome.esp_message_id = delivery.message_id
         if isinstance(outcome, ConnectionProblem):  # the server is down: not sent, no attempt
             stopped = stopped or outcome
             unsent.append(item)
@@ -104,7 +106,8 @@ def _outcome(item: EmailQueueItem, message: RenderedMessage, error: BaseExceptio
         waiting = _("%(domain)s is deferring messages; this one waits for a later run.")
         return Outcome(item, WAITING, waiting % {"domain": exc}, attempted=False)
     except TemporaryRejection as exc:
-        return Outcome(item, RETRY, str(exc), rendered=message)
+        retry_after = getattr(exc, "retry_after", None)  # an ESP's 429 said how long
+        return Outcome(item, RETRY, str(exc), rendered=message, retry_after=retry_after)
     except PermanentRejection as exc:
         return Outcome(
             item, FAILED, str(exc), bounced=True, rendered=message, reply=exc.reply, code=exc.code

@@ -25,10 +25,10 @@ from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings, Sendi
 from campaigns.sending import claims
 from campaigns.sending.ab_decision import decide_due_tests
 from campaigns.sending.deferrals import DomainBackoff
+from campaigns.sending.pools import SessionPools
 from campaigns.sending.portion import Portion
 from campaigns.sending.queue import build_due_queues
 from campaigns.sending.report import SendReport
-from campaigns.sending.sessions import SessionPools
 from crm.celery import run_task
 from crm.jobs import SEND_MASS_EMAILS, SEND_MASS_EMAILS_HELPING, record_run
 from crm.models import JobRun

@@ -43,6 +43,8 @@ class Outcome:
     rendered: object = None
     reply: str = ""  # the server's own words for a refusal, without ours around them
     code: int | None = None
+    esp_message_id: str = ""  # the ESP's id of the message (sent through an ESP's API)
+    retry_after: float | None = None  # seconds the ESP asked to wait (a 429's Retry-After)
 
 
 def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSettings) -> None:
@@ -81,6 +83,7 @@ UPDATED = (
     ("next_attempt_at", "timestamptz"),
     ("email", "varchar"),
     ("keep", "boolean"),
+    ("esp_message_id", "varchar"),
 )
 
 
@@ -109,7 +112,8 @@ def _update_items(outcomes: list[Outcome]) -> None:
         f"UPDATE {TABLE} SET status = v.status, sent_at = v.sent_at, attempts = v.attempts, "
         f"last_error = CASE WHEN v.keep THEN {TABLE}.last_error ELSE v.last_error END, "
         f"next_attempt_at = CASE WHEN v.keep THEN {TABLE}.next_attempt_at "
-        f"ELSE v.next_attempt_at END, email = COALESCE(v.email, {TABLE}.email) "
+        f"ELSE v.next_attempt_at END, email = COALESCE(v.email, {TABLE}.email), "
+        f"esp_message_id = COALESCE(v.esp_message_id, {TABLE}.esp_message_id) "
         f"FROM v WHERE {TABLE}.id = v.id AND {TABLE}.status = %s"
     )
     with connection.cursor() as cursor:
@@ -132,6 +136,7 @@ def _values(outcome: Outcome) -> list:
         adapt(item.next_attempt_at) if outcome.result == RETRY else None,
         email,
         keep,
+        outcome.esp_message_id or None,
     ]
 
 
@@ -171,9 +176,13 @@ def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
     item.last_error = outcome.error
     if outcome.result == SENT:
         item.status, item.sent_at = Status.SENT, now
+        item.esp_message_id = outcome.esp_message_id or item.esp_message_id
     elif outcome.result == RETRY and not item.is_test and item.attempts < max_attempts:
         item.status = Status.PENDING
         item.next_attempt_at = deferrals.next_attempt_at(item.attempts, now)
+        if outcome.retry_after:  # never before the ESP said it would take it again
+            wait = datetime.timedelta(seconds=outcome.retry_after)
+            item.next_attempt_at = max(item.next_attempt_at, now + wait)
         item.last_error = _("%(error)s Next attempt at %(time)s.") % {
             "error": outcome.error,
             "time": timezone.localtime(item.next_attempt_at).strftime("%Y-%m-%d %H:%M %Z"),

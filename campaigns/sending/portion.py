@@ -37,6 +37,7 @@ MAX_CHUNK_SIZE = 1000
 IN_FLIGHT = 2
 # Columns neither the address check nor the renderer reads; skipping them halves loading time.
 UNUSED_ITEM_FIELDS = ("created_at", "claimed_at", "sent_at", "last_error", "next_attempt_at")
+UNUSED_ITEM_FIELDS += ("esp_message_id",)
 LOADED_RELATIONS = ("email_address", "account", "contact", "contact__account", "lead", "user")
 LOADED_RELATIONS += ("contact__account__email_address",)
 # What a person's name and address are made of (Person.name, Person.emailAddress, a User's).

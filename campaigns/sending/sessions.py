@@ -36,7 +36,6 @@ from campaigns.sending.transport import (
     TemporaryRejection,
     Transport,
     smtp_address,
-    smtp_source,
 )
 from crm.models import EmailAccount, OutboundEmailSettings
 
@@ -89,6 +88,7 @@ class Delivery:
     domain: str  # the recipient's domain as stored, for the per-domain backoff
     retry: bool = False  # tried before: a deferral tells about the mailbox, not the domain
     handover: Handover | None = None
+    message_id: str = ""  # the ESP's id of the message, when it went out through an ESP's API
     settled: bool = False
     error: BaseException | None = field(default=None, repr=False)
 
@@ -257,21 +257,3 @@ class SessionPool:
                 self._break(problem or ConnectionProblem("Every SMTP session ended."))
         if problem is not None and self.broken is None:
             logger.info("A session to %s retired, the others go on: %s", self.source, problem)
-
-
-class SessionPools:
-    """The pools of one run, one per sending source (None: the system settings)."""
-
-    def __init__(self, backoff: DomainBackoff):
-        self.backoff = backoff
-        self._by_source: dict[int | None, SessionPool] = {}
-
-    def for_mass_email(self, mass_email) -> SessionPool:
-        key = mass_email.smtp_account_id
-        if key not in self._by_source:
-            self._by_source[key] = SessionPool(smtp_source(mass_email), self.backoff)
-        return self._by_source[key]
-
-    def close(self) -> None:
-        for pool in self._by_source.values():
-            pool.close()

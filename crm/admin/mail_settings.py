@@ -14,10 +14,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm import smtp
+from crm import esp_api, smtp
 from crm.address_fields import AddressFormField
 from crm.admin.site import SingletonAdmin
-from crm.models import EmailAccount, OutboundEmailSettings
+from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
 
 
 def password_field(label: str) -> forms.CharField:
@@ -35,6 +35,19 @@ def clear_password_field() -> forms.BooleanField:
 
 SMTP_MODEL_FIELDS = ("smtp_host", "smtp_port", "smtp_security", "smtp_username")
 CAPACITY_MODEL_FIELDS = ("connections", "messages_per_session", "messages_per_second")
+ESP_MODEL_FIELDS = (
+    "sending_method",
+    "esp_access_key_id",
+    "esp_region",
+    "esp_domain",
+    "esp_api_url",
+)
+ESP_FIELDS = (*ESP_MODEL_FIELDS[:2], "esp_api_key", "clear_esp_api_key", *ESP_MODEL_FIELDS[2:])
+ESP_DESCRIPTION = gettext_lazy(
+    "SMTP sends through the server above. An ESP's API needs its API key (Postmark: the server "
+    "token; Amazon SES: the secret access key), and Mailgun its sending domain and region (us or "
+    "eu), Amazon SES its access key ID and AWS region. See docs/delivery.md, “ESP APIs”."
+)
 IMAP_MODEL_FIELDS = ("imap_host", "imap_port", "imap_security", "imap_username", "imap_folder")
 
 
@@ -49,6 +62,13 @@ class WriteOnlyPasswordsForm(forms.ModelForm):
             if name not in self.fields:
                 continue
             stored = bool(getattr(self.instance, f"{name}_encrypted", ""))
+            if name == "esp_api_key":
+                self.fields[name].help_text = (
+                    _("An API key is stored. Leave empty to keep it.")
+                    if stored
+                    else _("No API key is stored.")
+                )
+                continue
             self.fields[name].help_text = (
                 _("A password is stored. Leave empty to keep it.")
                 if stored
@@ -71,18 +91,59 @@ class WriteOnlyPasswordsForm(forms.ModelForm):
         return super().save(commit)
 
 
-class OutboundEmailSettingsForm(WriteOnlyPasswordsForm):
-    password_fields = ("smtp_password",)
+class EspCredentialsForm(WriteOnlyPasswordsForm):
+    """The sending method and an ESP's credentials; the API key is write-only like passwords.
+
+    An ESP method needs its credentials (SmtpFields.esp_problems)."""
+
+    esp_api_key = password_field(gettext_lazy("API key"))
+    esp_api_url = OutboundEmailSettings._meta.get_field("esp_api_url").formfield(
+        assume_scheme="https"
+    )
+    clear_esp_api_key = forms.BooleanField(
+        label=gettext_lazy("Clear the stored API key"), required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "sending_method" in self.fields:
+            self.fields["sending_method"].required = False  # left out: SMTP, as before
+
+    def clean_sending_method(self) -> str:
+        return self.cleaned_data.get("sending_method") or SendingMethod.SMTP
+
+    def clean(self):
+        cleaned = super().clean()
+        probe = type(self.instance)()
+        for name in ESP_MODEL_FIELDS:
+            setattr(probe, name, cleaned.get(name) or "")
+        probe.sending_method = cleaned.get("sending_method") or probe.sending_method
+        stored = bool(self.instance.esp_api_key_encrypted) and not cleaned.get("clear_esp_api_key")
+        probe.esp_api_key_encrypted = "typed" if cleaned.get("esp_api_key") or stored else ""
+        for name, problem in probe.esp_problems().items():
+            if name in self.fields and name not in self.errors:
+                self.add_error(name, problem)
+        return cleaned
+
+
+class OutboundEmailSettingsForm(EspCredentialsForm):
+    password_fields = ("smtp_password", "esp_api_key")
     smtp_password = password_field(gettext_lazy("SMTP password"))
     clear_smtp_password = clear_password_field()
 
     class Meta:
         model = OutboundEmailSettings
-        fields = (*SMTP_MODEL_FIELDS, "from_address", "from_name", *CAPACITY_MODEL_FIELDS)
+        fields = (
+            *SMTP_MODEL_FIELDS,
+            "from_address",
+            "from_name",
+            *CAPACITY_MODEL_FIELDS,
+            *ESP_MODEL_FIELDS,
+        )
 
 
-class EmailAccountForm(WriteOnlyPasswordsForm):
-    password_fields = ("smtp_password", "imap_password")
+class EmailAccountForm(EspCredentialsForm):
+    password_fields = ("smtp_password", "imap_password", "esp_api_key")
     smtp_password = password_field(gettext_lazy("SMTP password"))
     clear_smtp_password = clear_password_field()
     imap_password = password_field(gettext_lazy("IMAP password"))
@@ -98,6 +159,7 @@ class EmailAccountForm(WriteOnlyPasswordsForm):
             "use_smtp",
             *SMTP_MODEL_FIELDS,
             *CAPACITY_MODEL_FIELDS,
+            *ESP_MODEL_FIELDS,
             *IMAP_MODEL_FIELDS,
             "monitor_bounces",
         )
@@ -151,7 +213,10 @@ class SendTestEmailMixin:
             messages.error(request, _("This account is not used for sending."))
             return False
         try:
-            smtp.send_test_email(obj, to_address)
+            if obj.uses_esp_api:
+                esp_api.send_test_email(obj, to_address)
+            else:
+                smtp.send_test_email(obj, to_address)
         except smtp.SmtpFailure as exc:
             messages.error(request, _("The test email was not sent. %(reason)s") % {"reason": exc})
             return False
@@ -168,6 +233,10 @@ class OutboundEmailSettingsAdmin(SendTestEmailMixin, SingletonAdmin):
         (gettext_lazy("SMTP server"), {"fields": SMTP_FIELDS}),
         (gettext_lazy("Sender"), {"fields": ("from_address", "from_name")}),
         (gettext_lazy("Sending capacity"), {"fields": CAPACITY_MODEL_FIELDS}),
+        (
+            gettext_lazy("Sending method (SMTP or an ESP's API)"),
+            {"fields": ESP_FIELDS, "description": ESP_DESCRIPTION},
+        ),
     )
 
 
@@ -181,6 +250,10 @@ class EmailAccountAdmin(SendTestEmailMixin, admin.ModelAdmin):
         (None, {"fields": ("name", "email_address", "from_name", "is_active")}),
         (gettext_lazy("Sending (SMTP)"), {"fields": ("use_smtp", *SMTP_FIELDS)}),
         (gettext_lazy("Sending capacity"), {"fields": CAPACITY_MODEL_FIELDS}),
+        (
+            gettext_lazy("Sending method (SMTP or an ESP's API)"),
+            {"fields": ESP_FIELDS, "description": ESP_DESCRIPTION},
+        ),
         (
             gettext_lazy("Mailbox (IMAP)"),
             {

@@ -1,4 +1,4 @@
-from crm.models.accounts import EmailAccount, OutboundEmailSettings, Security
+from crm.models.accounts import EmailAccount, OutboundEmailSettings, Security, SendingMethod
 from crm.models.consent import ConsentRecord, SuppressedAddress
 from crm.models.events import Event, EventConsumer
 from crm.models.jobs import JobRun
@@ -19,6 +19,7 @@ __all__ = [
     "Lead",
     "OutboundEmailSettings",
     "Security",
+    "SendingMethod",
     "SuppressedAddress",
     "TargetFields",
     "TargetType",

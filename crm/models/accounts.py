@@ -17,6 +17,25 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS")
 
 
+class SendingMethod(models.TextChoices):
+    """How a source's mail leaves: its SMTP server, or an ESP's HTTP API (django-anymail)."""
+
+    SMTP = "smtp", _("SMTP")
+    POSTMARK = "postmark", _("Postmark API")
+    MAILGUN = "mailgun", _("Mailgun API")
+    SENDGRID = "sendgrid", _("SendGrid API")
+    AMAZON_SES = "amazon_ses", _("Amazon SES API")
+
+
+# What each ESP method needs besides its API key (docs/delivery.md, "ESP APIs").
+ESP_REQUIRED_FIELDS = {
+    SendingMethod.POSTMARK: (),
+    SendingMethod.MAILGUN: ("esp_domain", "esp_region"),
+    SendingMethod.SENDGRID: (),
+    SendingMethod.AMAZON_SES: ("esp_access_key_id", "esp_region"),
+}
+MAILGUN_REGIONS = ("us", "eu")
+
 # Sessions per worker and source: beyond this, threads cost more than they hide latency.
 MAX_CONNECTIONS = 200
 
@@ -62,8 +81,77 @@ class SmtpFields(models.Model):
         ),
     )
 
+    # Sending through an ESP's HTTP API instead (campaigns.sending.esp).
+    sending_method = models.CharField(
+        _("sending method"),
+        max_length=20,
+        choices=SendingMethod,
+        default=SendingMethod.SMTP,
+        help_text=_(
+            "SMTP, or an email service provider's HTTP API. With an API the SMTP fields are not "
+            "used; connections are the API calls made at once by each worker."
+        ),
+    )
+    esp_api_key_encrypted = models.TextField(editable=False, blank=True)
+    esp_access_key_id = models.CharField(
+        _("access key ID"),
+        max_length=255,
+        blank=True,
+        help_text=_("Amazon SES only: the IAM access key ID (the API key is its secret)."),
+    )
+    esp_region = models.CharField(
+        _("region"),
+        max_length=40,
+        blank=True,
+        help_text=_("Amazon SES: the AWS region, e.g. eu-west-1. Mailgun: us or eu."),
+    )
+    esp_domain = models.CharField(
+        _("sending domain"),
+        max_length=255,
+        blank=True,
+        help_text=_("Mailgun only: the sending domain as set up in Mailgun."),
+    )
+    esp_api_url = models.URLField(
+        _("API base URL"),
+        blank=True,
+        help_text=_(
+            "Leave empty for the provider's own address; set it for a proxy or a test server."
+        ),
+    )
+
     class Meta:
         abstract = True
+
+    @property
+    def uses_esp_api(self) -> bool:
+        return self.sending_method != SendingMethod.SMTP
+
+    @property
+    def esp_api_key(self) -> str:
+        return secrets.decrypt(self.esp_api_key_encrypted)
+
+    @esp_api_key.setter
+    def esp_api_key(self, value: str) -> None:
+        self.esp_api_key_encrypted = secrets.encrypt(value)
+
+    def esp_problems(self) -> dict[str, str]:
+        """What the chosen ESP method lacks, by field name ({} when it can send)."""
+        if not self.uses_esp_api:
+            return {}
+        problems = {}
+        if not self.esp_api_key_encrypted:
+            problems["esp_api_key"] = str(_("This sending method needs its API key."))
+        for name in ESP_REQUIRED_FIELDS[self.sending_method]:
+            if not getattr(self, name):
+                problems[name] = str(_("This sending method needs this field."))
+        region = self.esp_region.strip().lower()
+        if (
+            self.sending_method == SendingMethod.MAILGUN
+            and region
+            and region not in MAILGUN_REGIONS
+        ):
+            problems["esp_region"] = str(_("Mailgun's region is us or eu."))
+        return problems
 
     @property
     def smtp_password(self) -> str:

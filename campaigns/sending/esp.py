@@ -1,0 +1,551 @@
+"""Sending through an ESP's HTTP API (Postmark, Mailgun, SendGrid, Amazon SES) with django-anymail.
+
+A source whose sending method is an ESP (crm.models.SendingMethod) sends each rendered message
+as an API message of its own: the rendered bytes are read back into a Django message (subject,
+text and HTML bodies, attachments, and every header that makes it this recipient's message:
+Message-ID, List-Unsubscribe, List-Unsubscribe-Post, List-Id, Feedback-ID…), so every recipient
+gets exactly what SMTP would have carried, own links and opt-out included.
+
+Postmark's /email/batch takes up to 500 whole messages, each its own, in one call: the messages
+go in batches, each entry built by anymail's Postmark payload. The other ESPs' batch calls
+(SendGrid's personalizations, Mailgun's recipient variables, SES's SendBulkEmail) share one body
+between recipients and vary it by template variables; ours differ everywhere, so each message is
+one call there. `ApiPool` keeps up to `connections` calls going at once, each thread on a
+kept-alive HTTPS connection, which hides the round trip as the SMTP sessions do
+(docs/delivery.md, "ESP APIs").
+
+What each answer means (the same categories as SMTP's, campaigns.sending.transport):
+- accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks.
+- the recipient refused by the ESP (Postmark's inactive or invalid recipient, anymail's
+  "rejected"/"invalid"): PermanentRejection with the ESP's words.
+- another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
+- 429, 5xx, a timeout after the request went out: TemporaryRejection, deferred with the usual
+  backoff; a 429's Retry-After is the least wait (and the pool pauses for it).
+  A timeout may come after the ESP took the message: it is sent again (at-least-once).
+- 401/403 (a wrong or revoked key), missing credentials or library: ConfigurationProblem: the
+  source stops for the run. The ESP unreachable (connection refused, DNS): ConnectionProblem.
+"""
+
+import email
+import email.policy
+import json
+import logging
+import threading
+import time
+from collections import deque
+from email.message import EmailMessage as MimeMessage
+
+import requests
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from django.core.mail import EmailMultiAlternatives
+from django.db import DatabaseError
+from django.utils.translation import gettext as _
+from redis import RedisError
+
+from campaigns.authoring.rendering import ESP_METADATA_KEY
+from campaigns.sending.deferrals import DomainBackoff
+from campaigns.sending.rate import NoLimit, limit_for
+from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
+from campaigns.sending.transport import (
+    ConfigurationProblem,
+    ConnectionProblem,
+    MessageFailed,
+    PermanentRejection,
+    SmtpProblem,
+    TemporaryRejection,
+)
+from crm import esp_api
+from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
+
+logger = logging.getLogger(__name__)
+# Seconds an API call may take; past it the message is deferred (the ESP may have it).
+TIMEOUT = 30
+# A 429's Retry-After up to this long pauses the pool; longer stops the source for the run.
+MAX_PAUSE = 30.0
+# Calls deferred in a row (429, 5xx, no answer in time), none accepted in between, before the
+# source stops for the run: an ESP having an outage does not use up every item's attempts.
+DEFERRED_CALLS_IN_A_ROW = 3
+# Headers the message carries for an SMTP relay only, or that the API sets itself.
+DROPPED_HEADERS = {
+    "from", "to", "cc", "bcc", "reply-to", "subject", "date", "mime-version",
+    "content-type", "content-transfer-encoding", "dkim-signature", "x-pm-metadata-massmail_item",
+    "x-mailgun-variables", "x-smtpapi", "x-metadata", "return-path",
+}  # fmt: skip
+REFUSED_STATUSES = {"rejected", "invalid", "failed"}
+POSTMARK_BATCH = 500
+# Postmark's ErrorCodes that refuse the recipient (406 inactive, 300 invalid email request).
+POSTMARK_RECIPIENT_CODES = {300, 406}
+
+
+class RetryLater(TemporaryRejection):
+    """The ESP deferred the message and said how long to wait (a 429's Retry-After)."""
+
+    def __init__(self, message: str, code: int | None, retry_after: float | None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+def as_api_message(data: bytes) -> EmailMultiAlternatives:
+    """The rendered message `data` as a Django message an anymail backend can send: the same
+    subject, bodies, attachments and headers, so the recipient gets what SMTP would carry."""
+    parsed: MimeMessage = email.message_from_bytes(data, policy=email.policy.default)
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    message = EmailMultiAlternatives(
+        subject=str(parsed.get("Subject", "")),
+        body=text.get_content() if text is not None else "",
+        from_email=str(parsed["From"]),
+        to=[str(parsed["To"])],
+        reply_to=[str(parsed["Reply-To"])] if parsed.get("Reply-To") else None,
+        headers={
+            name: str(value)
+            for name, value in parsed.items()
+            if name.lower() not in DROPPED_HEADERS
+        },
+    )
+    if html is not None:
+        if text is None:
+            message.body, message.content_subtype = html.get_content(), "html"
+        else:
+            message.attach_alternative(html.get_content(), "text/html")
+    for part in parsed.iter_attachments():
+        message.attach(part.get_filename(), part.get_content(), part.get_content_type())
+    token = parsed.get("X-Queue-Item-Id")
+    if token:
+        message.metadata = {ESP_METADATA_KEY: str(token)}  # what tracking.esp reads back
+    return message
+
+
+def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
+    """An anymail backend configured from the source's own fields (crm.esp_api); a source that
+    cannot have one is a ConfigurationProblem (the source stops for the run)."""
+    try:
+        return esp_api.backend_for(source, timeout or TIMEOUT)
+    except esp_api.EspSettingsError as exc:
+        raise ConfigurationProblem(str(exc)) from exc
+
+
+class EspTransport:
+    """API calls to one source's ESP from one thread (a kept-alive connection of its own):
+    `send` one message, `send_batch` several (one Postmark batch call, else one call each)."""
+
+    def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
+        self.source = source
+        self.backend = backend_for(source, timeout)
+        self._opened = False
+
+    def send(self, data: bytes) -> str:
+        """Send one rendered message; its ESP message id. Raises the SmtpProblem that says
+        what happened (module docstring)."""
+        try:
+            message = as_api_message(data)
+        except (ValueError, LookupError, TypeError) as exc:
+            raise MessageFailed(
+                _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+            ) from exc
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        try:
+            self.backend.send_messages([message])
+        except AnymailRecipientsRefused as exc:
+            raise self._refused(message, exc) from exc
+        except AnymailAPIError as exc:
+            raise self._failure(exc) from exc
+        except AnymailError as exc:
+            raise MessageFailed(str(exc)) from exc
+        status = message.anymail_status
+        refused = [s for s in status.recipients.values() if s.status in REFUSED_STATUSES]
+        if refused:
+            raise self._refused(message, None)
+        return status.message_id if isinstance(status.message_id, str) else ""
+
+    @property
+    def batch_size(self) -> int:
+        """Messages one call may carry: Postmark's /email/batch takes 500 whole messages, each
+        with its own content; the other ESPs' batch calls share one body (module docstring)."""
+        return POSTMARK_BATCH if self.source.sending_method == SendingMethod.POSTMARK else 1
+
+    def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+        """Send the messages, in one call where the ESP takes whole messages in one (Postmark);
+        for each, its message id or the problem that says what happened to it. A
+        ConnectionProblem is raised (nothing of them was sent)."""
+        if len(messages) > 1 and self.batch_size > 1:
+            return self._postmark_batch(messages)
+        results: list[str | SmtpProblem] = []
+        for data in messages:
+            try:
+                results.append(self.send(data))
+            except ConnectionProblem:
+                raise
+            except SmtpProblem as exc:
+                results.append(exc)
+        return results
+
+    def _postmark_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+        """One POST /email/batch of whole messages, each built by anymail's Postmark payload
+        (the same JSON its single sends post); its answer is one result per message, in order
+        (https://postmarkapp.com/developer/api/email-api#send-batch-emails)."""
+        results: list[str | SmtpProblem | None] = [None] * len(messages)
+        entries, positions = [], []
+        for position, data in enumerate(messages):
+            try:
+                message = as_api_message(data)
+                payload = self.backend.build_message_payload(message, self.backend.send_defaults)
+                payload.serialize_data()  # what a single send would post, checked
+            except (AnymailError, ValueError, LookupError, TypeError) as exc:
+                results[position] = MessageFailed(
+                    _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+                )
+                continue
+            entries.append(payload.data)
+            positions.append(position)
+        if entries:
+            for position, answer in zip(positions, self._post_batch(entries), strict=True):
+                results[position] = answer
+        return results
+
+    def _post_batch(self, entries: list[dict]) -> list[str | SmtpProblem]:
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        backend = self.backend
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Postmark-Server-Token": backend.server_token,
+        }
+        try:
+            response = backend.session.post(
+                backend.api_url + "email/batch",
+                data=json.dumps(entries),
+                headers=headers,
+                timeout=backend.timeout,
+            )
+        except requests.RequestException as exc:
+            problem = self._failure(_as_api_error(exc))
+            if isinstance(problem, ConnectionProblem):
+                raise problem from exc
+            return [problem] * len(entries)
+        if response.status_code != 200:
+            problem = self._failure(_as_api_error(None, response))
+            if isinstance(problem, ConnectionProblem):  # a wrong key: the source stops
+                raise problem
+            return [problem] * len(entries)
+        try:
+            answers = response.json()
+            assert isinstance(answers, list) and len(answers) == len(entries)
+        except (ValueError, AssertionError):
+            message = _("The ESP's answer could not be read: %(words)s")
+            return [MessageFailed(message % {"words": response.text[:300]})] * len(entries)
+        pairs = zip(entries, answers, strict=True)
+        return [self._batch_answer(entry, answer) for entry, answer in pairs]
+
+    @staticmethod
+    def _batch_answer(entry: dict, answer: dict) -> str | SmtpProblem:
+        code, words = answer.get("ErrorCode", 0), str(answer.get("Message", ""))[:300]
+        if code == 0:
+            return str(answer.get("MessageID", ""))
+        address = entry.get("To", "")
+        if code in POSTMARK_RECIPIENT_CODES:
+            text = _("The ESP refused %(address)s: %(words)s") % {
+                "address": address,
+                "words": words,
+            }
+            return PermanentRejection(text, 550, f"550 {words}")
+        what = {"status": f"ErrorCode {code}", "words": words}
+        return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
+
+    def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self.backend.close()
+
+    def _refused(self, message, exc) -> PermanentRejection:
+        words = _esp_words(getattr(message.anymail_status, "esp_response", None), exc)
+        address = message.to[0]
+        text = _("The ESP refused %(address)s: %(words)s") % {"address": address, "words": words}
+        return PermanentRejection(text, 550, f"550 {words}")
+
+    def _failure(self, exc: AnymailAPIError) -> SmtpProblem:
+        status, retry_after, cause = _http_status(exc), _retry_after(exc), exc.__cause__
+        words = _esp_words(getattr(exc, "response", None), exc)
+        what = {"status": status or "", "words": words}
+        if status in (401, 403):
+            return ConfigurationProblem(
+                _("The ESP refused the API key (%(status)s): %(words)s") % what, status
+            )
+        if status == 429 or (status is not None and status >= 500):
+            message = _("The ESP deferred the message (%(status)s): %(words)s") % what
+            return RetryLater(message, status, retry_after)
+        if status is not None:
+            return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
+        if _is_timeout(cause):
+            message = _(
+                "The ESP did not answer in time; it may have taken the message, which is sent "
+                "again at the next attempt: %(error)s"
+            )
+            return TemporaryRejection(message % {"error": cause})
+        return ConnectionProblem(
+            _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
+        )
+
+
+def _as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:
+    """A failed batch call in the shape anymail's own failures have, for EspTransport._failure."""
+    error = AnymailAPIError(str(cause or ""), response=response)
+    error.__cause__ = cause
+    return error
+
+
+def _http_status(exc: AnymailAPIError) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, requests.Response):
+        return response.status_code
+    if isinstance(response, dict):  # boto3 (Amazon SES): the parsed error response
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def _retry_after(exc: AnymailAPIError) -> float | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, requests.Response):
+        value = response.headers.get("Retry-After")
+    elif isinstance(response, dict):
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        value = headers.get("retry-after")
+    else:
+        value = None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: the usual backoff applies
+
+
+def _is_timeout(cause) -> bool:
+    if isinstance(cause, requests.Timeout) and not isinstance(cause, requests.ConnectTimeout):
+        return True
+    return type(cause).__name__ in ("ReadTimeoutError", "ReadTimeout")
+
+
+def _esp_words(response, exc) -> str:
+    """What the ESP said, as it said it, short."""
+    if isinstance(response, requests.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:300] or str(response.status_code)
+        if isinstance(body, dict):
+            words = body.get("Message") or body.get("message") or body.get("errors")
+            if isinstance(words, list):
+                words = "; ".join(
+                    str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in words
+                )
+            return str(words or body)[:300]
+        return str(body)[:300]
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        if error:
+            return f"{error.get('Code', '')}: {error.get('Message', '')}"[:300]
+        return str(response)[:300]
+    return str(exc or "")[:300]
+
+
+class ApiPool:
+    """SessionPool's interface for a source that sends through an ESP's API: up to
+    `connections` threads, each making one API call at a time, fed from one queue; every
+    message takes a slot of the source's messages-per-second limit first."""
+
+    def __init__(
+        self,
+        source: OutboundEmailSettings | EmailAccount,
+        backoff: DomainBackoff,
+        transport_class=EspTransport,
+    ):
+        self.source = source
+        self.backoff = backoff
+        self.connections = max(1, getattr(source, "connections", 1) or 1)
+        self.limit = limit_for(source)
+        self.broken: ConnectionProblem | None = None
+        self.transport_class = transport_class
+        self._queue: deque[Delivery] = deque()
+        self._ready = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._alive = 0
+        self._answered = False  # the ESP has answered a call: more threads may start
+        self._closing = False
+        self._resume_at = 0.0  # monotonic time before which no call goes out (a 429)
+        self._deferred_calls = 0  # calls in a row whose every message was deferred
+
+    def submit(self, deliveries: list[Delivery]) -> None:
+        with self._ready:
+            if self.broken is not None:
+                for delivery in deliveries:
+                    delivery.settle(self.broken)
+                return
+            self._queue.extend(deliveries)
+            self._ready.notify_all()
+            self._grow()
+
+    def withdraw(self, deliveries: list[Delivery]) -> list[Delivery]:
+        wanted = set(map(id, deliveries))
+        with self._ready:
+            taken = [d for d in self._queue if id(d) in wanted]
+            for delivery in taken:
+                self._queue.remove(delivery)
+        for delivery in taken:
+            delivery.settle(Withdrawn())
+        return taken
+
+    def close(self) -> None:
+        with self._ready:
+            self._closing = True
+            self._ready.notify_all()
+        for thread in list(self._threads):
+            thread.join()
+
+    # Called with self._ready held.
+    def _grow(self) -> None:
+        wanted = min(self.connections, len(self._queue)) if self._answered else 1
+        for _i in range(wanted - self._alive):
+            thread = threading.Thread(
+                target=self._serve, name=f"esp-{len(self._threads) + 1}", daemon=True
+            )
+            self._threads.append(thread)
+            self._alive += 1
+            thread.start()
+
+    def _break(self, problem: ConnectionProblem) -> None:
+        self.broken = self.broken or problem
+        while self._queue:
+            self._queue.popleft().settle(self.broken)
+        self._ready.notify_all()
+
+    # In the API threads.
+    def _serve(self) -> None:
+        transport = None
+        try:
+            transport = self.transport_class(self.source)
+            while batch := self._next(transport):
+                self._deliver(transport, batch)
+        except ConnectionProblem as exc:
+            with self._ready:
+                self._break(exc)
+        except Exception as exc:  # noqa: BLE001  a bug in one thread: the pool stops, nothing lost
+            logger.exception("An ESP API thread broke")
+            with self._ready:
+                self._break(ConnectionProblem(f"{type(exc).__name__}: {exc}"))
+        finally:
+            if transport is not None:
+                transport.close()
+            with self._ready:
+                self._alive -= 1
+                if self._alive == 0 and self._queue and self.broken is None:
+                    self._break(ConnectionProblem(_("Every API thread ended.")))
+
+    def _next(self, transport: EspTransport) -> list[Delivery]:
+        """The messages for this thread's next call: the ESP's batch, shared out so that every
+        thread has some; one at a time when a rate is set, so that each call goes right after
+        its slot (a batch sent at its last slot would crowd the slots before it into one
+        moment). Empty when the pool is done."""
+        limit = 1 if not isinstance(self.limit, NoLimit) else transport.batch_size
+        with self._ready:
+            while True:
+                if self.broken is not None:
+                    return []
+                if self._queue:
+                    share = -(-len(self._queue) // self.connections)
+                    size = max(1, min(limit, share))
+                    return [self._queue.popleft() for _i in range(size)]
+                if self._closing:
+                    return []
+                self._ready.wait()
+
+    def _deliver(self, transport: EspTransport, batch: list[Delivery]) -> None:
+        sending = []
+        for delivery in batch:
+            if self.backoff.waiting(delivery.domain):
+                delivery.settle(DomainWaiting(delivery.domain))
+                continue
+            try:
+                self._pace()
+            except ConnectionProblem as exc:
+                for unsent in batch:
+                    unsent.settle(exc)
+                raise
+            sending.append(delivery)
+        if not sending:
+            return
+        try:
+            answers = transport.send_batch([delivery.data for delivery in sending])
+        except ConnectionProblem as exc:
+            for delivery in sending:
+                delivery.settle(exc)  # not sent: back to Pending without an attempt
+            raise
+        except Exception as exc:  # noqa: BLE001  unexpected: these messages fail, the pool goes on
+            logger.exception("An ESP API call broke")
+            error = f"{type(exc).__name__}: {exc}"
+            problem = MessageFailed(
+                _("The message could not be sent: %(error)s") % {"error": error}
+            )
+            answers = [problem] * len(sending)
+        for answer in answers:
+            if isinstance(answer, RetryLater) and answer.retry_after:
+                self._pause(answer.retry_after)  # before more threads start
+                break
+        self._answered_once()
+        for delivery, answer in zip(sending, answers, strict=True):
+            self._settle(delivery, answer)
+        self._count_deferred_call(answers)
+
+    def _count_deferred_call(self, answers: list[str | SmtpProblem]) -> None:
+        """A call whose every message was deferred counts towards DEFERRED_CALLS_IN_A_ROW; one
+        that took a message starts the count again."""
+        deferred = all(isinstance(answer, TemporaryRejection) for answer in answers)
+        with self._ready:
+            self._deferred_calls = self._deferred_calls + 1 if deferred else 0
+            if self._deferred_calls >= DEFERRED_CALLS_IN_A_ROW and self.broken is None:
+                message = _(
+                    "The ESP deferred %(count)s calls in a row (the last: %(error)s); the rest "
+                    "waits for the next run."
+                )
+                what = {"count": self._deferred_calls, "error": answers[-1]}
+                self._break(ConnectionProblem(message % what))
+
+    def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
+        if isinstance(answer, SmtpProblem):
+            if isinstance(answer, TemporaryRejection) and not delivery.retry:
+                self.backoff.deferred(delivery.domain, str(answer))
+            delivery.settle(answer)
+            return
+        self.backoff.accepted(delivery.domain)
+        delivery.message_id = answer
+        delivery.settle(None)
+
+    def _answered_once(self) -> None:
+        with self._ready:
+            if not self._answered and self.broken is None:
+                self._answered = True
+                self._grow()
+
+    def _pause(self, seconds: float) -> None:
+        """A 429 said to wait: no call goes out before then; a long wait stops the source."""
+        if seconds > MAX_PAUSE:
+            message = _(
+                "The ESP asks to wait %(seconds)s seconds before sending more; the rest waits "
+                "for the next run."
+            )
+            with self._ready:
+                self._break(ConnectionProblem(message % {"seconds": int(seconds)}, 429))
+            return
+        with self._ready:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def _pace(self) -> None:
+        while (wait := self._resume_at - time.monotonic()) > 0:
+            time.sleep(wait)
+        try:
+            self.limit.take(block=True)
+        except (DatabaseError, RedisError, OSError) as exc:
+            logger.exception("The messages-per-second limiter of %s failed", self.source)
+            raise ConnectionProblem(_LIMITER_DOWN % {"error": exc}) from exc
