@@ -130,27 +130,58 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loads", type=int, default=9)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--name", default=NAME, help="the scratch database's name")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a database a --keep run left: skip seeding and the first fold",
+    )
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    url = recreate_database(base, NAME)
+    url = base.rsplit("/", 1)[0] + "/" + args.name
+    if not args.reuse:
+        url = recreate_database(base, args.name)
     try:
-        run(url, args.loads)
+        run(url, args.loads, args.reuse)
     finally:
         if not args.keep:
             from django.db import connections
 
             connections.close_all()
-            drop_database(base, NAME)
+            drop_database(base, args.name)
 
 
-def run(url: str, loads: int) -> None:
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    setup_django(url)
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client
-    from django.urls import reverse
+def snapshot(cursor) -> None:
+    """Copy the counters and watermarks after the first fold, for --reuse."""
+    for table in ("hitcounter", "logcounter", "counterwatermark"):
+        cursor.execute(f"DROP TABLE IF EXISTS bench_{table}")
+        cursor.execute(f"CREATE TABLE bench_{table} AS SELECT * FROM campaigns_{table}")
+    cursor.execute("DROP TABLE IF EXISTS bench_ids")
+    cursor.execute(
+        "CREATE TABLE bench_ids AS SELECT (SELECT max(id) FROM tracking_trackinghit) AS last_hit"
+    )
 
+
+def restore(cursor) -> dict:
+    """Back to the state snapshot() saved: the burst's hits and later counters gone; ids."""
+    from campaigns.models import Campaign
+
+    cursor.execute("DELETE FROM tracking_trackinghit WHERE id > (SELECT last_hit FROM bench_ids)")
+    for table in ("hitcounter", "logcounter", "counterwatermark"):
+        cursor.execute(f"DELETE FROM campaigns_{table}")
+        cursor.execute(f"INSERT INTO campaigns_{table} SELECT * FROM bench_{table}")
+    campaign = Campaign.objects.get(name="Bench results")
+    cursor.execute("SELECT min(id) FROM campaigns_emailqueueitem")
+    return {
+        "campaign": campaign.pk,
+        "emails": sorted(campaign.mass_emails.values_list("pk", flat=True)),
+        "links": sorted(campaign.tracking_urls.values_list("pk", flat=True)),
+        "first_item": cursor.fetchone()[0],
+    }
+
+
+def seed_and_fold(connection) -> dict:
+    """Seed, analyze, fold the counters once (timed) and snapshot them; the ids."""
     from campaigns.results.counters import update_counters
 
     start = time.perf_counter()
@@ -170,6 +201,27 @@ def run(url: str, loads: int) -> None:
         f"first fold: {folded['log']:,} log records, {folded['hits']:,} hits in "
         f"{time.perf_counter() - start:.1f} s"
     )
+    with connection.cursor() as cursor:
+        snapshot(cursor)
+    return ids
+
+
+def run(url: str, loads: int, reuse: bool = False) -> None:
+    os.environ["ALLOWED_HOSTS"] = "testserver"
+    setup_django(url)
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from campaigns.results.counters import update_counters
+
+    if reuse:
+        with connection.cursor() as cursor:
+            ids = restore(cursor)
+    else:
+        ids = seed_and_fold(connection)
+    get_user_model().objects.filter(username="bench").delete()
     user = get_user_model().objects.create_superuser("bench", "bench@e.test", "x")
     client = Client()
     client.force_login(user)

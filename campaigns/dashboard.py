@@ -1,0 +1,193 @@
+"""The admin's first page for marketers: what is sending now, what comes next, how the last mass
+emails did, how the lists grow and whether deliverability is healthy.
+
+Everything is read from counters or bounded index ranges, never by scanning the log or the hits:
+- sending now: each In Process mass email's queue counts (campaigns.results.progress, the
+  (mass_email, status) index), its rate over the last minute and when its rest goes out at that
+  rate (campaigns.sending.throughput), or by the hourly limit when it sends nothing this minute
+  (campaigns.results.estimate);
+- the last mass emails: the results counters (campaigns.results.figures, with the live tail);
+- list growth: target list entries added and opt-outs recorded per week, counted on indexes of
+  their dates over the last WEEKS weeks;
+- deliverability: bounces and complaints of the mass emails of the last WINDOW_DAYS days against
+  the thresholds large mailbox providers publish (Google's and Yahoo's sender guidelines ask for
+  spam complaints under 0.3 %; bounces are commonly kept under 2 %).
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Count, F
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from campaigns.models import Campaign, MassEmail
+from campaigns.results import estimate, figures, progress
+from campaigns.sending import throughput
+from crm.models import ConsentRecord
+from targetlists.models import TargetListEntry
+
+Status = MassEmail.Status
+SENDING_SHOWN = 5
+SCHEDULED_SHOWN = 5
+LAST_SHOWN = 8
+WEEKS = 12
+WINDOW_DAYS = 30
+COMPLAINT_LIMIT = 0.3  # percent of messages sent (Google's and Yahoo's bulk sender guidelines)
+BOUNCE_LIMIT = 2.0  # percent of messages sent
+
+
+@dataclass(frozen=True)
+class SendingNow:
+    mass_email: MassEmail
+    progress: progress.Progress
+    per_second: float
+    finish: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class LastMassEmail:
+    mass_email: MassEmail
+    figures: figures.Figures
+
+    @property
+    def human_open_rate(self) -> float | None:
+        return self.figures.rate(self.figures.human_opened, self.figures.delivered)
+
+    @property
+    def human_click_rate(self) -> float | None:
+        return self.figures.rate(self.figures.human_clicked, self.figures.delivered)
+
+
+@dataclass(frozen=True)
+class Week:
+    start: datetime.date
+    people_in: int
+    people_out: int
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A deliverability rate against its limit (both in percent)."""
+
+    count: int
+    sent: int
+    limit: float
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.count / self.sent, 2) if self.sent else None
+
+    @property
+    def healthy(self) -> bool | None:
+        return None if self.percent is None else self.percent < self.limit
+
+
+@dataclass(frozen=True)
+class Deliverability:
+    mass_emails: int
+    sent: int
+    bounces: Rate
+    complaints: Rate
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    sending: list[SendingNow]
+    scheduled: list[MassEmail]
+    last: list[LastMassEmail]
+    growth: list[Week]
+    deliverability: Deliverability
+
+
+def sending_now(now: datetime.datetime) -> list[SendingNow]:
+    """The In Process mass emails (the first SENDING_SHOWN in sending order)."""
+    active = MassEmail.objects.filter(status=Status.IN_PROCESS).select_related("campaign")
+    shown = []
+    for mass_email in active.order_by(F("start_at").asc(nulls_first=True), "id")[:SENDING_SHOWN]:
+        done = progress.progress(mass_email)
+        per_second = throughput.mass_email_rate(mass_email, now)
+        finish = throughput.finish_at_rate(done.pending, per_second, now)
+        if finish is None and done.pending:
+            finish = estimate.estimate(mass_email).finish
+        shown.append(SendingNow(mass_email, done, per_second, finish))
+    return shown
+
+
+def scheduled_next() -> list[MassEmail]:
+    """The Pending mass emails, soonest first (no start time: at the next run)."""
+    pending = MassEmail.objects.filter(status=Status.PENDING).select_related("campaign")
+    return list(pending.order_by(F("start_at").asc(nulls_first=True), "id")[:SCHEDULED_SHOWN])
+
+
+def _sent_mass_emails():
+    return MassEmail.objects.filter(
+        status__in=[Status.IN_PROCESS, Status.PAUSED, Status.COMPLETE, Status.CANCELED]
+    )
+
+
+def last_mass_emails() -> list[LastMassEmail]:
+    """The LAST_SHOWN mass emails that went out most recently, with their figures."""
+    recent = _sent_mass_emails().select_related("campaign")
+    recent = recent.order_by(F("start_at").desc(nulls_last=True), "-id")[:LAST_SHOWN]
+    return [LastMassEmail(m, figures.results_figures(m.campaign, m)) for m in recent]
+
+
+def _weekly(rows, field: str, since: datetime.datetime) -> dict[datetime.date, int]:
+    grouped = rows.filter(**{f"{field}__gte": since}).order_by()
+    grouped = grouped.annotate(week=TruncWeek(field)).values_list("week").annotate(n=Count("*"))
+    return {timezone.localdate(week) if _aware(week) else week.date(): n for week, n in grouped}
+
+
+def _aware(value: datetime.datetime) -> bool:
+    return value.tzinfo is not None
+
+
+def list_growth(now: datetime.datetime) -> list[Week]:
+    """People added to target lists and people who opted out, per week, for WEEKS weeks (the
+    current one last)."""
+    today = timezone.localdate(now)
+    this_week = today - datetime.timedelta(days=today.weekday())
+    first = this_week - datetime.timedelta(weeks=WEEKS - 1)
+    since = timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
+    people_in = _weekly(TargetListEntry.objects.all(), "added_at", since)
+    opt_outs = ConsentRecord.objects.filter(action=ConsentRecord.Action.OPT_OUT)
+    people_out = _weekly(opt_outs, "at", since)
+    weeks = [first + datetime.timedelta(weeks=n) for n in range(WEEKS)]
+    return [Week(week, people_in.get(week, 0), people_out.get(week, 0)) for week in weeks]
+
+
+def deliverability(now: datetime.datetime) -> Deliverability:
+    """Bounces of the mass emails started in the last WINDOW_DAYS days, per message sent, and
+    spam complaints recorded in those days, per message those mass emails sent."""
+    since = now - datetime.timedelta(days=WINDOW_DAYS)
+    recent = _sent_mass_emails().filter(start_at__gte=since).select_related("campaign")
+    sent = bounced = 0
+    count = 0
+    by_campaign: dict[int, Campaign] = {}
+    for mass_email in recent:
+        by_campaign[mass_email.campaign_id] = mass_email.campaign
+        found = figures.results_figures(mass_email.campaign, mass_email)
+        sent, bounced, count = sent + found.sent, bounced + found.bounced, count + 1
+    complaints = ConsentRecord.objects.filter(
+        action=ConsentRecord.Action.OPT_OUT,
+        method=ConsentRecord.Method.COMPLAINT,
+        at__gte=since,
+    ).count()
+    return Deliverability(
+        mass_emails=count,
+        sent=sent,
+        bounces=Rate(bounced, sent, BOUNCE_LIMIT),
+        complaints=Rate(complaints, sent, COMPLAINT_LIMIT),
+    )
+
+
+def dashboard(now: datetime.datetime | None = None) -> Dashboard:
+    now = now or timezone.now()
+    return Dashboard(
+        sending=sending_now(now),
+        scheduled=scheduled_next(),
+        last=last_mass_emails(),
+        growth=list_growth(now),
+        deliverability=deliverability(now),
+    )
