@@ -229,7 +229,7 @@ def run(url: str, loads: int, reuse: bool = False) -> None:
         "campaign results": reverse("admin:campaigns_campaign_results", args=[ids["campaign"]]),
         "mass email results": reverse("admin:campaigns_massemail_results", args=[ids["emails"][0]]),
         "campaign list (200)": reverse("admin:campaigns_campaign_changelist"),
-        "floor: admin index": reverse("admin:index"),
+        "floor: admin model list": reverse("admin_models"),
     }
     measured = {name: timed_page(client, page, loads) for name, page in pages.items()}
     with connection.cursor() as cursor:
@@ -242,7 +242,7 @@ def run(url: str, loads: int, reuse: bool = False) -> None:
     print(f"fold of the new hits: {folded['hits']:,} in {time.perf_counter() - start:.1f} s")
     live = f"  … after Update Results ({TAIL_HITS - folded['hits']:,} live)"
     measured[live] = timed_page(client, pages["campaign results"], loads)
-    floor = measured["floor: admin index"][0]
+    floor = measured["floor: admin model list"][0]
     for name, (ms, queries, status) in measured.items():
         print(f"{name:45} {ms:8.1f} ms  {queries:3d} queries  {ms / floor:5.1f}x floor  [{status}]")
     # The worst case (the job not running) is reported, not part of the goal.

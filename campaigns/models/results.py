@@ -89,3 +89,24 @@ class CounterWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.last_id}"
+
+
+class TailBlock(models.Model):
+    """The counts of one block of ids of a source table (log, hits) not folded yet, as
+    campaigns.results.counters.tail_groups keeps them, with the block's row count and machine hit
+    count when they were counted: a page checks those against the table and counts a block again
+    only when they differ, so it counts each new row once, not once per page view."""
+
+    source = models.CharField(max_length=20)
+    block = models.BigIntegerField()  # ids block * TAIL_BLOCK + 1 .. (block + 1) * TAIL_BLOCK
+    rows = models.BigIntegerField()
+    machine = models.BigIntegerField(default=0)
+    groups = models.JSONField(default=list)  # [[*key, count], ...]; hours as ISO text
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "block"], name="tailblock_one_per_block")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.block}"

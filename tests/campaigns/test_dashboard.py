@@ -166,3 +166,4 @@ def test_it_speaks_spanish(client, marketer):
         response = client.get("/admin/", headers={"accept-language": "es"})
     text = response.content.decode()
     assert "Enviando ahora" in text and "Crecimiento de las listas" in text
+    assert "No se envió nada en los últimos 30 días." in text and "Todos los modelos" in text
