@@ -58,24 +58,31 @@ def _add(groups: Groups, rows: Iterable[tuple]) -> None:
         groups[tuple(key)] += count
 
 
-def log_groups(records: QuerySet) -> Groups:
+def log_groups(records: QuerySet, by_block: bool = False) -> Groups:
     """The non-test `records` counted by LOG_KEY: every record, plus the first Clicked and the
-    first Bounced record of each queue item (tracking_url_id 0, bounce_type ALL_RECIPIENTS)."""
+    first Bounced record of each queue item (tracking_url_id 0, bounce_type ALL_RECIPIENTS).
+    With `by_block`, each key starts with the record's block of TAIL_BLOCK ids."""
     with no_jit():
-        return _log_groups(records)
+        return _log_groups(records, by_block)
 
 
-def _log_groups(records: QuerySet) -> Groups:
+def _block(by_block: bool) -> dict:
+    return {"block": (F("id") - 1) / TAIL_BLOCK} if by_block else {}
+
+
+def _log_groups(records: QuerySet, by_block: bool = False) -> Groups:
     records = records.filter(is_test=False).order_by()
     keyed = records.annotate(
         mass_email_id=Coalesce(F("queue_item__mass_email_id"), 0),
         domain=_domain("email"),
+        **_block(by_block),
     )
+    first_keys = ("block",) if by_block else ()
     groups: Groups = defaultdict(int)
     plain = keyed.exclude(action=Action.CLICKED).annotate(url=Value(0))
     clicks = keyed.filter(action=Action.CLICKED).annotate(url=Coalesce("tracking_url_id", NO_LINK))
     for part in (plain, clicks):
-        rows = part.values_list(*LOG_KEY[:-1], "url").annotate(n=Count("*"))
+        rows = part.values_list(*first_keys, *LOG_KEY[:-1], "url").annotate(n=Count("*"))
         _add(groups, rows)
     for action in (Action.CLICKED, Action.BOUNCED):
         earlier = CampaignLogRecord.objects.filter(
@@ -87,17 +94,18 @@ def _log_groups(records: QuerySet) -> Groups:
         first = keyed.filter(action=action).exclude(Exists(earlier))
         first = first.annotate(kind=Value(ALL_RECIPIENTS), url=Value(0))
         rows = first.values_list(
-            "campaign_id", "mass_email_id", "action", "kind", "domain", "url"
+            *first_keys, "campaign_id", "mass_email_id", "action", "kind", "domain", "url"
         ).annotate(n=Count("*"))
         _add(groups, rows)
     return groups
 
 
-def hit_groups(hits: QuerySet) -> Groups:
+def hit_groups(hits: QuerySet, by_block: bool = False) -> Groups:
     """The non-test opens and clicks of `hits` counted by HIT_KEY, plus "opener" and "clicker"
-    rows: the recipients whose first human open (a click counts) or first human click it is."""
+    rows: the recipients whose first human open (a click counts) or first human click it is.
+    With `by_block`, each key starts with the hit's block of TAIL_BLOCK ids."""
     with no_jit():
-        return _hit_groups(hits)
+        return _hit_groups(hits, by_block)
 
 
 @contextmanager
@@ -114,14 +122,16 @@ def no_jit() -> Iterator[None]:
         yield
 
 
-def _hit_groups(hits: QuerySet) -> Groups:
+def _hit_groups(hits: QuerySet, by_block: bool = False) -> Groups:
     kinds = ("open", "click")
     hits = hits.filter(is_test=False, kind__in=kinds).order_by()
     keyed = hits.annotate(
         mass_email_id=F("queue_item__mass_email_id"),
         hour=Trunc("at", "hour", tzinfo=UTC),
         url=Coalesce("tracking_url_id", 0),
+        **_block(by_block),
     )
+    first_keys = ("block",) if by_block else ()
     earlier = tracking_hits().filter(
         queue_item_id=OuterRef("queue_item_id"),
         is_machine=False,
@@ -133,18 +143,18 @@ def _hit_groups(hits: QuerySet) -> Groups:
     first_open = person & ~Exists(earlier.filter(kind__in=kinds))
     first_click = person & Q(kind="click") & ~Exists(earlier.filter(kind="click"))
     rows = keyed.values_list(
-        "campaign_id", "mass_email_id", "hour", "kind", "url", "is_machine"
+        *first_keys, "campaign_id", "mass_email_id", "hour", "kind", "url", "is_machine"
     ).annotate(
         n=Count("*"),
         openers=Count("id", filter=first_open),
         clickers=Count("id", filter=first_click),
     )
     groups: Groups = defaultdict(int)
-    for campaign_id, mass_email_id, hour, kind, url, machine, n, openers, clickers in rows:
-        groups[campaign_id, mass_email_id, hour, kind, url, machine] += n
+    for *block, campaign_id, mass_email_id, hour, kind, url, machine, n, openers, clickers in rows:
+        groups[*block, campaign_id, mass_email_id, hour, kind, url, machine] += n
         for name, first in (("opener", openers), ("clicker", clickers)):
             if first:
-                groups[campaign_id, mass_email_id, hour, name, 0, False] += first
+                groups[*block, campaign_id, mass_email_id, hour, name, 0, False] += first
     return groups
 
 
@@ -204,7 +214,10 @@ def settled_until(after: int) -> int | None:
     unsettled = hits.filter(at__gte=cutoff).order_by("id").values_list("id", flat=True).first()
     if unsettled is not None:
         return unsettled - 1 if unsettled - 1 > after else None
-    return hits.order_by("-id").values_list("id", flat=True).first()
+    last = hits.order_by("-id").values_list("id", flat=True).first()
+    if last is None and tracking_hits().filter(id__gt=after + BATCH).exists():
+        return after + BATCH  # a gap of deleted or rolled-back ids: step over it
+    return last
 
 
 def _fold_hits() -> int | None:
@@ -269,8 +282,8 @@ def _tail_rows(source: str) -> QuerySet:
     return CampaignLogRecord.objects.all() if source == LOG else tracking_hits()
 
 
-def _grouped(source: str, rows: QuerySet) -> Groups:
-    return log_groups(rows) if source == LOG else hit_groups(rows)
+def _grouped(source: str, rows: QuerySet, by_block: bool = False) -> Groups:
+    return log_groups(rows, by_block) if source == LOG else hit_groups(rows, by_block)
 
 
 def _encode(groups: Groups) -> list:
@@ -330,29 +343,34 @@ def tail_groups(source: str, after: int) -> Groups:
             block.block: block
             for block in TailBlock.objects.filter(source=source, block__gte=first, block__lt=last)
         }
-        changed, fresh = False, []
-        for number in range(first, last):
-            counts = checks.get(number, (0, 0))
-            block = kept.get(number)
-            if not changed and block is not None and (block.rows, block.machine) == counts:
-                groups = _decode(source, block.groups)
-            else:
-                changed = True
-                low = number * TAIL_BLOCK
-                part = rows.filter(id__gt=low, id__lte=low + TAIL_BLOCK)
-                groups = _grouped(source, part) if counts[0] else {}
-                fresh.append(
-                    TailBlock(
-                        source=source,
-                        block=number,
-                        rows=counts[0],
-                        machine=counts[1],
-                        groups=_encode(groups),
-                    )
-                )
-            for key, n in groups.items():
+        # The kept blocks up to the first that changed; from there on, all counted again in
+        # one query grouped by block.
+        recount = first
+        while recount < last:
+            block = kept.get(recount)
+            if block is None or (block.rows, block.machine) != checks.get(recount, (0, 0)):
+                break
+            for key, n in _decode(source, block.groups).items():
                 total[key] += n
-        if fresh:
+            recount += 1
+        if recount < last:
+            low, high = recount * TAIL_BLOCK, last * TAIL_BLOCK
+            by_block: dict[int, Groups] = defaultdict(dict)
+            for (number, *key), n in _grouped(
+                source, rows.filter(id__gt=low, id__lte=high), True
+            ).items():
+                by_block[number][tuple(key)] = n
+                total[tuple(key)] += n
+            fresh = [
+                TailBlock(
+                    source=source,
+                    block=number,
+                    rows=checks.get(number, (0, 0))[0],
+                    machine=checks.get(number, (0, 0))[1],
+                    groups=_encode(by_block.get(number, {})),
+                )
+                for number in range(recount, last)
+            ]
             TailBlock.objects.bulk_create(
                 fresh,
                 batch_size=500,
