@@ -6,7 +6,8 @@ Everything is read from counters or bounded index ranges, never by scanning the 
   (mass_email, status) index), its rate over the last minute and when its rest goes out at that
   rate (campaigns.sending.throughput), or by the hourly limit when it sends nothing this minute
   (campaigns.results.estimate);
-- the last mass emails: the results counters (campaigns.results.figures, with the live tail);
+- the last mass emails and deliverability: the results counters with the unfolded tail
+  (campaigns.results.figures.mass_email_figures: a few queries for all of them);
 - list growth: target list entries added and opt-outs recorded per week, counted on indexes of
   their dates over the last WEEKS weeks;
 - deliverability: bounces and complaints of the mass emails of the last WINDOW_DAYS days against
@@ -21,7 +22,7 @@ from django.db.models import Count, F
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from campaigns.models import Campaign, MassEmail
+from campaigns.models import MassEmail
 from campaigns.results import estimate, figures, progress
 from campaigns.sending import throughput
 from crm.models import ConsentRecord
@@ -129,8 +130,9 @@ def _sent_mass_emails():
 def last_mass_emails() -> list[LastMassEmail]:
     """The LAST_SHOWN mass emails that went out most recently, with their figures."""
     recent = _sent_mass_emails().select_related("campaign")
-    recent = recent.order_by(F("start_at").desc(nulls_last=True), "-id")[:LAST_SHOWN]
-    return [LastMassEmail(m, figures.results_figures(m.campaign, m)) for m in recent]
+    recent = list(recent.order_by(F("start_at").desc(nulls_last=True), "-id")[:LAST_SHOWN])
+    found = figures.mass_email_figures(recent)
+    return [LastMassEmail(m, found[m.pk]) for m in recent]
 
 
 def _weekly(rows, field: str, since: datetime.datetime) -> dict[datetime.date, int]:
@@ -161,21 +163,16 @@ def deliverability(now: datetime.datetime) -> Deliverability:
     """Bounces of the mass emails started in the last WINDOW_DAYS days, per message sent, and
     spam complaints recorded in those days, per message those mass emails sent."""
     since = now - datetime.timedelta(days=WINDOW_DAYS)
-    recent = _sent_mass_emails().filter(start_at__gte=since).select_related("campaign")
-    sent = bounced = 0
-    count = 0
-    by_campaign: dict[int, Campaign] = {}
-    for mass_email in recent:
-        by_campaign[mass_email.campaign_id] = mass_email.campaign
-        found = figures.results_figures(mass_email.campaign, mass_email)
-        sent, bounced, count = sent + found.sent, bounced + found.bounced, count + 1
+    recent = list(_sent_mass_emails().filter(start_at__gte=since))
+    found = figures.mass_email_figures(recent).values()
+    sent, bounced = sum(f.sent for f in found), sum(f.bounced for f in found)
     complaints = ConsentRecord.objects.filter(
         action=ConsentRecord.Action.OPT_OUT,
         method=ConsentRecord.Method.COMPLAINT,
         at__gte=since,
     ).count()
     return Deliverability(
-        mass_emails=count,
+        mass_emails=len(recent),
         sent=sent,
         bounces=Rate(bounced, sent, BOUNCE_LIMIT),
         complaints=Rate(complaints, sent, COMPLAINT_LIMIT),
