@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0014_entry_added_at_index'),
+        ('crm', '0014_consent_action_at_index'),
         ('targetlists', '0003_lean_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
