@@ -45,6 +45,10 @@ class SendingNow:
     per_second: float
     finish: datetime.datetime | None
 
+    @property
+    def per_minute(self) -> float:
+        return self.per_second * 60
+
 
 @dataclass(frozen=True)
 class LastMassEmail:
