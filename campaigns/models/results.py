@@ -110,3 +110,20 @@ class TailBlock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.block}"
+
+
+class WeeklyCounter(models.Model):
+    """How many rows of a kind (target list entries added, opt-outs) fell in each week, folded
+    by campaigns.results.growth like the other counters, for the dashboard's list growth."""
+
+    kind = models.CharField(max_length=20)
+    week = models.DateField()  # the Monday, in the site's time zone
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "week"], name="weeklycounter_one_per_week")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.week} {self.count}"

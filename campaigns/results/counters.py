@@ -30,6 +30,7 @@ from campaigns.models import (
     LogCounter,
     TailBlock,
 )
+from campaigns.results import growth
 
 Action = CampaignLogRecord.Action
 LOG, HITS = "log", "hits"
@@ -246,6 +247,9 @@ def update_counters(max_batches: int = 50) -> dict[str, int]:
                 break
             folded[source] += done
     count_tail()
+    for _batch in range(max_batches):
+        if all(n is None for n in growth.fold().values()):
+            break
     return folded
 
 
@@ -262,6 +266,7 @@ def rebuild_counters() -> dict[str, int]:
         HitCounter.objects.all().delete()
         CounterWatermark.objects.update(last_id=0)
         TailBlock.objects.all().delete()
+        growth.forget()
     return update_counters(max_batches=10_000)
 
 

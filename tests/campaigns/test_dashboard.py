@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from campaigns import dashboard as board
-from campaigns.models import EmailQueueItem
+from campaigns.models import EmailQueueItem, WeeklyCounter
 from campaigns.results import counters as result_counters
 from crm.groups import ADMINISTRATORS, MARKETING
 from crm.models import ConsentRecord
@@ -113,7 +113,7 @@ def test_it_shows_sending_scheduled_last_growth_and_deliverability(client, marke
     found = board.dashboard()
     assert [row.mass_email for row in found.sending] == [sending]
     row = found.sending[0]
-    assert (row.progress.total, row.progress.sent, row.progress.pending) == (4, 1, 3)
+    assert (row.total, row.sent, row.pending, row.percent_sent) == (4, 1, 3, 25.0)
     assert row.per_second == pytest.approx(1 / 60)
     assert row.finish is not None and row.finish > now
     assert found.scheduled == [soon, later]
@@ -167,3 +167,21 @@ def test_it_speaks_spanish(client, marketer):
     text = response.content.decode()
     assert "Enviando ahora" in text and "Crecimiento de las listas" in text
     assert "No se envió nada en los últimos 30 días." in text and "Todos los modelos" in text
+
+
+def test_list_growth_reads_weekly_counters_and_the_rows_after_them():
+    now = timezone.now()
+    for _n in range(2):
+        TargetListEntryFactory()
+    ConsentRecord.objects.create(email="a@e.test", action="opt_out", method="page")
+    ConsentRecord.objects.create(email="b@e.test", action="opt_in", method="form")
+    live = board.list_growth(now)
+    assert (live[-1].people_in, live[-1].people_out) == (2, 1)
+    result_counters.update_counters()
+    assert WeeklyCounter.objects.filter(kind="entries").get().count == 2
+    TargetListEntryFactory()  # after the watermark: read live
+    grown = board.list_growth(now)
+    assert (grown[-1].people_in, grown[-1].people_out) == (3, 1)
+    assert sum(week.people_in for week in grown[:-1]) == 0
+    result_counters.rebuild_counters()
+    assert board.list_growth(now) == grown
