@@ -5,7 +5,7 @@ Everything is read from counters or bounded index ranges, never by scanning the 
 - sending now: each In Process mass email's messages sent (the results counters) and left (its
   unsent queue items, on the (mass_email, status) index), its rate over the last minute and
   when its rest goes out at that rate (campaigns.sending.throughput), or by the hourly limit
-  when it sent nothing this minute (campaigns.results.estimate);
+  when it sent nothing this minute, at the hourly limit after the mass emails before it;
 - the last mass emails and deliverability: the results counters with the unfolded tail
   (campaigns.results.figures.mass_email_figures: a few queries for all of them);
 - list growth: target list entries added and opt-outs recorded per week over the last WEEKS
@@ -17,13 +17,14 @@ Everything is read from counters or bounded index ranges, never by scanning the 
 
 import datetime
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import Count, F
 from django.utils import timezone
 
-from campaigns.models import EmailQueueItem, MassEmail
-from campaigns.results import estimate, figures, growth
+from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.results import figures, growth
 from campaigns.sending import throughput
 from crm.models import ConsentRecord
 
@@ -115,11 +116,32 @@ class Dashboard:
     deliverability: Deliverability
 
 
-def sending_now(now: datetime.datetime) -> list[SendingNow]:
-    """The In Process mass emails (the first SENDING_SHOWN in sending order)."""
+FiguresOf = Callable[[list[MassEmail]], dict[int, figures.Figures]]
+
+
+def _sending() -> list[MassEmail]:
     active = MassEmail.objects.filter(status=Status.IN_PROCESS).select_related("campaign")
-    active = list(active.order_by(F("start_at").asc(nulls_first=True), "id")[:SENDING_SHOWN])
-    sent = figures.mass_email_figures(active)
+    return list(active.order_by(F("start_at").asc(nulls_first=True), "id")[:SENDING_SHOWN])
+
+
+def _last() -> list[MassEmail]:
+    recent = _sent_mass_emails().select_related("campaign")
+    return list(recent.order_by(F("start_at").desc(nulls_last=True), "-id")[:LAST_SHOWN])
+
+
+def _in_window(now: datetime.datetime) -> list[MassEmail]:
+    since = now - datetime.timedelta(days=WINDOW_DAYS)
+    return list(_sent_mass_emails().filter(start_at__gte=since))
+
+
+def sending_now(
+    now: datetime.datetime, figures_of: FiguresOf = figures.mass_email_figures
+) -> list[SendingNow]:
+    """The In Process mass emails (the first SENDING_SHOWN in sending order). The end is
+    estimated at the rate of the last minute, or at the hourly limit (after the ones before it)
+    when it sent nothing in that minute."""
+    active = _sending()
+    sent = figures_of(active)
     # What is left is counted on the (mass_email, status) index; what went out, from counters.
     left = EmailQueueItem.objects.filter(mass_email__in=active, is_test=False).exclude(
         status=Queue.SENT
@@ -128,13 +150,15 @@ def sending_now(now: datetime.datetime) -> list[SendingNow]:
     pending, failed = defaultdict(int), defaultdict(int)
     for mass_email_id, status, n in counts:
         (failed if status == Queue.FAILED else pending)[mass_email_id] += n
-    shown = []
+    shown, ahead = [], 0
+    per_hour = MassEmailSettings.load().max_per_hour
     for mass_email in active:
         per_second = throughput.mass_email_rate(mass_email, now)
         left_now = pending[mass_email.pk]
         finish = throughput.finish_at_rate(left_now, per_second, now)
-        if finish is None and left_now:
-            finish = estimate.estimate(mass_email).finish
+        if finish is None and left_now and per_hour:
+            finish = throughput.finish_at_rate(ahead + left_now, per_hour / 3600, now)
+        ahead += left_now
         row = SendingNow(
             mass_email,
             sent[mass_email.pk].sent,
@@ -159,11 +183,10 @@ def _sent_mass_emails():
     )
 
 
-def last_mass_emails() -> list[LastMassEmail]:
+def last_mass_emails(figures_of: FiguresOf = figures.mass_email_figures) -> list[LastMassEmail]:
     """The LAST_SHOWN mass emails that went out most recently, with their figures."""
-    recent = _sent_mass_emails().select_related("campaign")
-    recent = list(recent.order_by(F("start_at").desc(nulls_last=True), "-id")[:LAST_SHOWN])
-    found = figures.mass_email_figures(recent)
+    recent = _last()
+    found = figures_of(recent)
     return [LastMassEmail(m, found[m.pk]) for m in recent]
 
 
@@ -179,12 +202,14 @@ def list_growth(now: datetime.datetime) -> list[Week]:
     return [Week(week, people_in.get(week, 0), people_out.get(week, 0)) for week in weeks]
 
 
-def deliverability(now: datetime.datetime) -> Deliverability:
+def deliverability(
+    now: datetime.datetime, figures_of: FiguresOf = figures.mass_email_figures
+) -> Deliverability:
     """Bounces of the mass emails started in the last WINDOW_DAYS days, per message sent, and
     spam complaints recorded in those days, per message those mass emails sent."""
     since = now - datetime.timedelta(days=WINDOW_DAYS)
-    recent = list(_sent_mass_emails().filter(start_at__gte=since))
-    found = figures.mass_email_figures(recent).values()
+    recent = _in_window(now)
+    found = figures_of(recent).values()
     sent, bounced = sum(f.sent for f in found), sum(f.bounced for f in found)
     complaints = ConsentRecord.objects.filter(
         action=ConsentRecord.Action.OPT_OUT,
@@ -200,11 +225,19 @@ def deliverability(now: datetime.datetime) -> Deliverability:
 
 
 def dashboard(now: datetime.datetime | None = None) -> Dashboard:
+    """Every section; the figures of all the mass emails shown read in one pass (the counters
+    and the unfolded tail once)."""
     now = now or timezone.now()
+    shown = {m.pk: m for m in [*_sending(), *_last(), *_in_window(now)]}
+    found = figures.mass_email_figures(list(shown.values()))
+
+    def figures_of(mass_emails: list[MassEmail]) -> dict[int, figures.Figures]:
+        return {m.pk: found[m.pk] for m in mass_emails}
+
     return Dashboard(
-        sending=sending_now(now),
+        sending=sending_now(now, figures_of),
         scheduled=scheduled_next(),
-        last=last_mass_emails(),
+        last=last_mass_emails(figures_of),
         growth=list_growth(now),
-        deliverability=deliverability(now),
+        deliverability=deliverability(now, figures_of),
     )
