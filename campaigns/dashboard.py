@@ -143,8 +143,10 @@ def sending_now(
     active = _sending()
     sent = figures_of(active)
     # What is left is counted on the (mass_email, status) index; what went out, from counters.
-    left = EmailQueueItem.objects.filter(mass_email__in=active, is_test=False).exclude(
-        status=Queue.SENT
+    left = EmailQueueItem.objects.filter(
+        mass_email_id__in=[m.pk for m in active],
+        status__in=[Queue.PENDING, Queue.SENDING, Queue.FAILED],
+        is_test=False,
     )
     counts = left.order_by().values_list("mass_email_id", "status").annotate(n=Count("id"))
     pending, failed = defaultdict(int), defaultdict(int)
