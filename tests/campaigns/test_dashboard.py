@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from campaigns import dashboard as board
-from campaigns.models import EmailQueueItem, WeeklyCounter
+from campaigns.models import EmailQueueItem, MassEmailSettings, WeeklyCounter
 from campaigns.results import counters as result_counters
 from crm.groups import ADMINISTRATORS, MARKETING
 from crm.models import ConsentRecord
@@ -185,3 +185,20 @@ def test_list_growth_reads_weekly_counters_and_the_rows_after_them():
     assert sum(week.people_in for week in grown[:-1]) == 0
     result_counters.rebuild_counters()
     assert board.list_growth(now) == grown
+
+
+def test_a_mass_email_that_sent_nothing_this_minute_ends_at_the_hourly_limit():
+    now = timezone.now()
+    settings_row = MassEmailSettings.load()
+    settings_row.max_per_hour = 100
+    settings_row.save()
+    first = MassEmailFactory(status="in_process", start_at=now - timedelta(hours=2))
+    second = MassEmailFactory(status="in_process", start_at=now - timedelta(hours=1))
+    for mass_email, left in ((first, 50), (second, 100)):
+        for _n in range(left):
+            PendingQueueItemFactory(mass_email=mass_email)
+    rows = {row.mass_email: row for row in board.sending_now(now)}
+    assert rows[first].per_second == 0
+    # 50 left at 100 an hour: half an hour; the second waits for the first: 150 in 1.5 hours.
+    assert rows[first].finish == now + timedelta(minutes=30)
+    assert rows[second].finish == now + timedelta(minutes=90)
