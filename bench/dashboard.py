@@ -195,7 +195,7 @@ def run(url: str, loads: int, reuse: bool) -> None:
     for name, (ms, queries, status) in measured.items():
         print(f"{name:45} {ms:8.1f} ms  {queries:3d} queries  {ms / floor:5.1f}x floor  [{status}]")
     slowest = max(ms for name, (ms, _q, _s) in measured.items() if "floor" not in name)
-    verdict = 'yes' if slowest < 300 else 'no'
+    verdict = "yes" if slowest < 300 else "no"
     print(f"slowest dashboard: {slowest:.1f} ms (goal < 300 ms): {verdict}")
 
 
