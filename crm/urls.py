@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from campaigns.admin import dashboard
 from campaigns.authoring import images
 from campaigns.authoring.web_view import web_view
 from crm import views
@@ -24,6 +25,9 @@ urlpatterns = [
     path(
         "admin/captured-mail/<str:name>/html/", views.captured_mail_html, name="captured_mail_html"
     ),
+    # The marketers' dashboard is the admin's first page; Django's list of models is a click away.
+    path("admin/", dashboard.dashboard, name="dashboard"),
+    path("admin/models/", dashboard.models, name="admin_models"),
     path("admin/", admin.site.urls),
     path("t/", include("tracking.urls")),
     path("t/v/<str:token>/", web_view, name="web_view"),

@@ -72,7 +72,11 @@ class TargetListEntry(TargetFields):
                 for field in TargetFields.TARGET_FIELDS
             ],
         ]
-        indexes = [models.Index(fields=["target_list", "opted_out"])]
+        indexes = [
+            models.Index(fields=["target_list", "opted_out"]),
+            # The dashboard's list growth counts entries added per week (campaigns.dashboard).
+            models.Index(fields=["added_at"], name="targetlistentry_added_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.target_list}: {self.target}"

@@ -8,6 +8,7 @@ Hits": it records the opens and clicks left in the Redis buffer (tracking.buffer
 from celery import shared_task
 from django.utils.translation import gettext as _
 
+from campaigns.results.counters import count_tail
 from crm.jobs import CHECK_GROUP_EMAIL_ACCOUNTS, record_run
 from tracking import buffer, mailboxes
 
@@ -36,5 +37,9 @@ def check_bounce_mailboxes() -> str:
 
 @shared_task(name="tracking.tasks.record_tracking_hits")
 def record_tracking_hits() -> int:
-    """The beat entry "Record Tracking Hits": record every hit left in the Redis buffer."""
-    return buffer.drain_all()
+    """The beat entry "Record Tracking Hits": record every hit left in the Redis buffer, then
+    count the new hits' blocks for the results pages (campaigns.results.counters.count_tail)."""
+    recorded = buffer.drain_all()
+    if recorded:
+        count_tail()
+    return recorded

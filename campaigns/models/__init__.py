@@ -2,7 +2,13 @@ from campaigns.models.campaign import Campaign, CampaignStatus, CampaignType, Tr
 from campaigns.models.dkim import DkimKey
 from campaigns.models.log import CampaignLogRecord
 from campaigns.models.mass_email import DomainDeferral, EmailQueueItem, MassEmail
-from campaigns.models.results import CounterWatermark, HitCounter, LogCounter
+from campaigns.models.results import (
+    CounterWatermark,
+    HitCounter,
+    LogCounter,
+    TailBlock,
+    WeeklyCounter,
+)
 from campaigns.models.sending import SendingRun, SendingSlot
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
@@ -25,5 +31,7 @@ __all__ = [
     "SendingRun",
     "SendingSlot",
     "SentEmail",
+    "TailBlock",
     "TrackingUrl",
+    "WeeklyCounter",
 ]

@@ -89,3 +89,41 @@ class CounterWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.last_id}"
+
+
+class TailBlock(models.Model):
+    """The counts of one block of ids of a source table (log, hits) not folded yet, as
+    campaigns.results.counters.tail_groups keeps them, with the block's row count and machine hit
+    count when they were counted: a page checks those against the table and counts a block again
+    only when they differ, so it counts each new row once, not once per page view."""
+
+    source = models.CharField(max_length=20)
+    block = models.BigIntegerField()  # ids block * TAIL_BLOCK + 1 .. (block + 1) * TAIL_BLOCK
+    rows = models.BigIntegerField()
+    machine = models.BigIntegerField(default=0)
+    groups = models.JSONField(default=list)  # [[*key, count], ...]; hours as ISO text
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "block"], name="tailblock_one_per_block")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.block}"
+
+
+class WeeklyCounter(models.Model):
+    """How many rows of a kind (target list entries added, opt-outs) fell in each week, folded
+    by campaigns.results.growth like the other counters, for the dashboard's list growth."""
+
+    kind = models.CharField(max_length=20)
+    week = models.DateField()  # the Monday, in the site's time zone
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "week"], name="weeklycounter_one_per_week")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.week} {self.count}"

@@ -126,3 +126,63 @@ def legend() -> str:
             f"{_marker(s.marker, 20, 6)}</g></svg> {escape(s.label)}</li>"
         )
     return f'<ul class="results-legend">{"".join(items)}</ul>'
+
+
+def weekly_bars(weeks: list, title: str, series_labels: tuple[str, str]) -> str:
+    """Two bars a week (objects with `start`, `people_in`, `people_out`), side by side, each
+    bar with a <title> giving its value; the same look as the results chart (an SVG element,
+    escaped; safe to mark safe)."""
+    fields = ("people_in", "people_out")
+    colours = ("#205493", "#b35c00")
+    top = max([1, *(getattr(week, f) for week in weeks for f in fields)])
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / max(len(weeks), 1)
+    bar = slot * 0.35
+
+    def y(v: int) -> float:
+        return TOP + plot_h - plot_h * v / top
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'class="results-chart weekly-chart" data-weeks="{len(weeks)}" '
+        f'aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        '<rect width="100%" height="100%" fill="#fff"/>',
+    ]
+    for tick in range(5):
+        value = round(top * tick / 4)
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'stroke="#ddd"/><text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" '
+            f'font-size="11" fill="#333">{value}</text>'
+        )
+    for i, week in enumerate(weeks):
+        label = formats.date_format(week.start, "SHORT_DATE_FORMAT")
+        centre = LEFT + slot * (i + 0.5)
+        parts.append(
+            f'<text x="{centre:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
+            f'font-size="11" fill="#333">{escape(label)}</text>'
+        )
+        for n, (field, colour, name) in enumerate(zip(fields, colours, series_labels, strict=True)):
+            value = getattr(week, field)
+            x = centre - bar + n * bar
+            hatch = ' stroke="#333" stroke-dasharray="3 2"' if n else ""
+            parts.append(
+                f'<g class="bar bar-{field}"><title>{escape(name)}, {escape(label)}: {value}'
+                f'</title><rect x="{x:.1f}" y="{y(value):.1f}" width="{bar:.1f}" '
+                f'height="{TOP + plot_h - y(value):.1f}" fill="{colour}"{hatch}/></g>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def weekly_legend(series_labels: tuple[str, str]) -> str:
+    """The legend of weekly_bars: each bar's colour and pattern beside its name."""
+    items = []
+    for n, (colour, name) in enumerate(zip(("#205493", "#b35c00"), series_labels, strict=True)):
+        hatch = ' stroke="#333" stroke-dasharray="3 2"' if n else ""
+        items.append(
+            f'<li><svg width="16" height="12" aria-hidden="true"><rect width="16" height="12" '
+            f'fill="{colour}"{hatch}/></svg> {escape(name)}</li>'
+        )
+    return f'<ul class="results-legend">{"".join(items)}</ul>'

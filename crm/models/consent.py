@@ -55,7 +55,11 @@ class ConsentRecord(TargetFields):
         verbose_name_plural = _("consent records")
         ordering = ["-at", "-id"]
         constraints = [TargetFields.one_target_constraint("consent_one_target", allow_none=True)]
-        indexes = TargetFields.target_indexes("consent")
+        indexes = [
+            *TargetFields.target_indexes("consent"),
+            # The dashboard's opt-outs per week and complaints (campaigns.dashboard).
+            models.Index(fields=["action", "at"], name="consent_action_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.email} ({self.get_method_display()})"
