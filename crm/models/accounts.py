@@ -135,8 +135,9 @@ class SmtpFields(models.Model):
         self.esp_api_key_encrypted = secrets.encrypt(value)
 
     def esp_problems(self) -> dict[str, str]:
-        """What the chosen ESP method lacks, by field name ({} when it can send)."""
-        if not self.uses_esp_api:
+        """What the chosen ESP method lacks, by field name ({} when it can send, or when the
+        method is not one there is: its own field says so)."""
+        if not self.uses_esp_api or self.sending_method not in ESP_REQUIRED_FIELDS:
             return {}
         problems = {}
         if not self.esp_api_key_encrypted:
