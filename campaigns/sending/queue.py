@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import CampaignStatus, EmailQueueItem, MassEmail
+from crm import events
 from crm.models import Account, Contact, EmailAddress, Lead
 from targetlists.models import TargetListEntry
 
@@ -91,6 +92,11 @@ def build_queue(mass_email: MassEmail) -> QueueResult:
         queued = _insert_recipients(locked.pk, informational)
         status = _status_after_build(locked.pk, queued)
         MassEmail.objects.filter(pk=locked.pk).update(status=status)
+        data = {"mass_email_id": locked.pk, "campaign_id": locked.campaign_id}
+        events.record_events(
+            [events.NewEvent(events.MASS_EMAIL_STARTED, data | {"recipients": queued})]
+            + ([events.NewEvent(events.MASS_EMAIL_COMPLETED, data)] if status == "complete" else [])
+        )
     mass_email.status = status
     logger.info("Mass email %s: %d recipients queued, now %s", locked.pk, queued, status)
     return QueueResult(locked.pk, queued=queued, status=status)
