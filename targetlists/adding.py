@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm import events
 from crm.models import TargetFields
-from targetlists.member_events import record_members
+from targetlists.member_events import record_kinds, record_members
 from targetlists.models import TargetList, TargetListEntry
 
 
@@ -74,12 +74,13 @@ def add_to_target_list(target_list: TargetList, queryset: QuerySet) -> int:
 def remove_entries(entries: QuerySet) -> int:
     """Delete the given target list entries in one statement; returns how many were removed.
     list.member_removed is recorded for those not opted out (one insert per kind of person)."""
+    members = []
+    for field in TargetFields.TARGET_FIELDS:
+        kind = entries.filter(opted_out=False, **{f"{field}__isnull": False}).order_by()
+        sql, params = kind.values("target_list_id", f"{field}_id").query.sql_with_params()
+        members.append((field, _named(sql, field), list(params)))
     with transaction.atomic():
-        for field in TargetFields.TARGET_FIELDS:
-            members = entries.filter(opted_out=False, **{f"{field}__isnull": False}).order_by()
-            members = members.values("target_list_id", f"{field}_id")
-            sql, params = members.query.sql_with_params()
-            record_members(events.LIST_MEMBER_REMOVED, field, _named(sql, field), list(params))
+        record_kinds(events.LIST_MEMBER_REMOVED, members)
         deleted, _per_model = entries.order_by().delete()
     return deleted
 
