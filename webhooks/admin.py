@@ -44,9 +44,8 @@ class EndpointForm(forms.ModelForm):
     def clean(self) -> dict:
         cleaned = super().clean()
         try:
-            endpoints.check(
-                cleaned.get("url") or "", cleaned.get("events") or [], cleaned.get("batch_size") or 1
-            )
+            url, types = cleaned.get("url") or "", cleaned.get("events") or []
+            endpoints.check(url, types, cleaned.get("batch_size") or 1)
         except endpoints.EndpointInvalid as exc:
             self.add_error(exc.field if exc.field in self.fields else None, str(exc))
         return cleaned
@@ -193,7 +192,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Attempt)
 class AttemptAdmin(ReadOnlyAdmin):
-    list_display = ("at", "endpoint", "delivery", "status_code", "duration_ms", "succeeded", "error")
+    list_display = (
+        "at",
+        "endpoint",
+        "delivery",
+        "status_code",
+        "duration_ms",
+        "succeeded",
+        "error",
+    )
     list_filter = ("succeeded", "endpoint")
     date_hierarchy = "at"
     list_select_related = ("endpoint", "delivery")
