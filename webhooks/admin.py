@@ -20,6 +20,7 @@ from webhooks.models import Attempt, Delivery, Endpoint
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
     events = forms.MultipleChoiceField(
         label=_("events"),
         choices=[(t, t) for t in endpoints.SUBSCRIBABLE],
