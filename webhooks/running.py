@@ -3,8 +3,12 @@ deliver_webhooks`): fan the new events out and deliver what is due, again and ag
 its time is up, so events go out within about a second; several runs at once share the work."""
 
 import time
+from datetime import timedelta
 
+from crm import events
 from webhooks import delivery, fanout
+
+EVENTS_KEPT = timedelta(days=7)  # and only once every consumer has read them
 
 IDLE_SECONDS = 0.5
 
@@ -26,5 +30,5 @@ def run_and_purge(seconds: float = 55.0) -> str:
     """run(), then the 30-day purge of attempts and finished deliveries; what it did. (Every
     minute, like "Record Tracking Hits": not in the job log.)"""
     taken, sent = run(seconds)
-    purged = delivery.purge()
+    purged = delivery.purge() + events.purge(EVENTS_KEPT)
     return f"{taken} events taken, {sent} deliveries attempted, {purged} old rows purged"

@@ -26,7 +26,7 @@ from tests.factories import (
     TargetListFactory,
     TrackingUrlFactory,
 )
-from tests.people.importing import run_file
+from tests.people.importing import run_file, undo
 from tracking import bounces, feedback, opt_out, recording
 from tracking.recording import Visit
 
@@ -274,3 +274,18 @@ def test_a_change_rolled_back_leaves_no_event():
         raise RuntimeError("rolled back")
     assert not recorded(events.CONTACT_DELETED)
     assert MassEmail.objects.count() == 0
+
+
+def test_undoing_an_import_records_the_people_deleted_and_the_members_removed():
+    target_list = TargetListFactory()
+    existing = ContactFactory(email_address=EmailAddressFactory(address="in@example.com"))
+    done = run_file(b"email\nin@example.com\nnew@example.com\n", target_list=target_list)
+    new = Contact.objects.get(email_address__address="new@example.com")
+    Event.objects.all().delete()
+
+    undo(done)
+
+    (deleted,) = recorded(events.CONTACT_DELETED)
+    assert (deleted.person_id, deleted.data["email"]) == (new.pk, "new@example.com")
+    removed = recorded(events.LIST_MEMBER_REMOVED)
+    assert [e.person_id for e in removed] == [existing.pk]
