@@ -9,6 +9,7 @@ from django.utils import timezone
 from api import scopes
 from crm import events
 from crm.groups import MARKETING
+from crm.models import Event
 from tests.api.conftest import ApiClient, problem_of
 from tests.webhooks.receiver import Receiver, Reply
 from webhooks import delivery, fanout
@@ -120,3 +121,16 @@ def test_a_rotated_secret_is_answered_once_and_both_sign(admin_api, receiver):
     signatures = receiver.received[0].headers["webhook-signature"].split(" ")
     assert rotated["secret"] != body["secret"] and len(signatures) == 2
     assert receiver.received[0].verified
+
+
+def test_deleting_a_contact_through_the_api_records_its_event(admin_api):
+    contact = admin_api.post(
+        "/api/v1/contacts/upsert/", {"email": "bo@example.com", "last_name": "Bo", "merge": "fill"}
+    ).json()
+
+    assert admin_api.delete(f"/api/v1/contacts/{contact['id']}/").status_code == 204
+
+    kinds = list(
+        Event.objects.filter(person_id=contact["id"]).order_by("id").values_list("type", flat=True)
+    )
+    assert kinds == ["contact.created", "contact.deleted"]

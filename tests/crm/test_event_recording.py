@@ -289,3 +289,27 @@ def test_undoing_an_import_records_the_people_deleted_and_the_members_removed():
     assert (deleted.person_id, deleted.data["email"]) == (new.pk, "new@example.com")
     removed = recorded(events.LIST_MEMBER_REMOVED)
     assert [e.person_id for e in removed] == [existing.pk]
+
+
+def test_the_admin_records_people_created_changed_and_deleted(admin_client):
+    add = reverse("admin:crm_contact_add")
+    admin_client.post(add, {"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"})
+    contact = Contact.objects.get()
+    change = reverse("admin:crm_contact_change", args=[contact.pk])
+    admin_client.post(
+        change, {"first_name": "Anna", "last_name": "Lee", "email": "ann@example.com"}
+    )
+    changelist = reverse("admin:crm_contact_changelist")
+    admin_client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [contact.pk], "post": "yes"},
+    )
+
+    found = [(e.type, e.data.get("changed"), e.data["via"]) for e in recorded(*events.TYPES)]
+    assert found == [
+        ("contact.created", None, "admin"),
+        ("contact.updated", ["first_name"], "admin"),
+        ("contact.deleted", None, "admin"),
+    ]
+    assert recorded(events.CONTACT_DELETED)[0].data["email"] == "ann@example.com"
+    assert not Contact.objects.exists()
