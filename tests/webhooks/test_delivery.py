@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from crm import events
 from tests.factories import TargetListFactory
 from tests.webhooks.receiver import Receiver, Reply, body_json
-from webhooks import delivery, endpoints, fanout
+from webhooks import delivery, endpoints, fanout, running
 from webhooks.models import Attempt, Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -333,3 +333,22 @@ def test_retry_after_as_an_http_date():
     wait = delivery.retry_after(header, now)
     assert timedelta(minutes=9) < wait <= timedelta(minutes=10)
     assert delivery.retry_after("soon", now) is None
+
+
+def test_the_command_and_the_beat_task_deliver(receiver, endpoint, capsys):
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    from crm.jobs import ensure_scheduled_jobs
+    from webhooks.tasks import deliver_webhooks
+
+    contact_event(1)
+    call_command("deliver_webhooks")
+    contact_event(2, person=2)
+    running.run_and_purge(0)
+
+    assert "1 events taken, 1 deliveries attempted" in capsys.readouterr().out
+    assert len(receiver.payloads) == 2
+    ensure_scheduled_jobs()
+    task = PeriodicTask.objects.get(name="Deliver Webhooks")
+    assert task.task == deliver_webhooks.name and task.crontab.minute == "*"
