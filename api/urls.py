@@ -13,6 +13,7 @@ from api.views import (
     meta,
     people,
     results,
+    webhooks,
 )
 from crm.security_headers import ADMIN, content_security_policy
 
@@ -29,6 +30,7 @@ router.register("target-lists", lists.TargetListViewSet, basename="target-list")
 router.register("jobs", jobs.JobViewSet, basename="job")
 router.register("imports", imports.ImportViewSet, basename="import")
 router.register("signup-forms", audience.SignupFormViewSet, basename="signup-form")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 # The docs page runs Swagger UI from our static files: the admin's policy ('self' scripts,
 # styles and fetches, the nonce'd style block, data: images), never a CDN.

@@ -25,6 +25,7 @@ writer at a time; its rows keep tx 0 and are read in id order.
 Lower floors never import their consumers: a consumer names itself when it reads.
 """
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -229,3 +230,42 @@ def _after(position: tuple[int, int], limit: int) -> list[Event]:
             f"SELECT * FROM {table} WHERE {where} ORDER BY tx, id LIMIT %s", [*params, limit]
         )
     )
+
+
+def record_rows(
+    type: str,
+    select_sql: str,
+    params: list | tuple,
+    *,
+    person_type: str = "",
+    data: dict[str, str],
+    constants: dict | None = None,
+) -> int:
+    """Record one event `type` per row of `select_sql` in one INSERT … SELECT, for set-based
+    changes whose rows never come into Python (adding a selection to a list). The select
+    gives `person_id` (and `person_type`, unless all are of `person_type`) and the columns
+    `data` names: payload key -> SQL expression over the select's row `src`; `constants` are
+    added to every payload. How many were recorded."""
+    if type not in TYPES:
+        raise ValueError(f"Unknown event type {type!r}.")
+    postgres = connection.vendor == "postgresql"
+    build, cast = ("jsonb_build_object", "::jsonb") if postgres else ("json_object", "")
+    text = "::text" if postgres else ""
+    kind = "%s" + text if person_type else "src.person_type"
+    person = f"{build}('type', {kind}, 'id', src.person_id)"
+    pairs = ", ".join(f"'{key}', {expression}" for key, expression in data.items())
+    payload = f"{build}('person', {person}{', ' if pairs else ''}{pairs})"
+    payload = f"({payload} || %s{cast})" if postgres else f"json_patch({payload}, %s)"
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    table = connection.ops.quote_name(Event._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (tx, type, occurred_at, person_type, person_id, data) "
+        f"SELECT 0, %s, %s, {kind}, src.person_id, {payload} FROM ({select_sql}) src"
+    )
+    kinds = [person_type, person_type] if person_type else []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [type, now, *kinds, json.dumps(constants or {}), *params],
+        )
+        return cursor.rowcount

@@ -2,9 +2,9 @@
 
 Each job of SCHEDULED_JOBS runs from a Celery beat entry the administrator can edit (schedule,
 active) or from cron through its management command; either way it is wrapped in `record_run`,
-so the admin's job log shows every run and its error (all but "Record Tracking Hits" and
-"Update Results", which run every minute). The apps' migrations create the entries with
-`ensure_scheduled_jobs`.
+so the admin's job log shows every run and its error (all but "Record Tracking Hits",
+"Update Results" and "Deliver Webhooks", which run every minute). The apps' migrations create
+the entries with `ensure_scheduled_jobs`.
 """
 
 from collections.abc import Iterator
@@ -23,6 +23,7 @@ SYNC_REPORTS = "Sync Target Lists with Reports"
 RECORD_TRACKING_HITS = "Record Tracking Hits"
 UPDATE_RESULTS = "Update Results"
 RESUME_IMPORTS = "Resume Stalled Imports"
+DELIVER_WEBHOOKS = "Deliver Webhooks"
 # Not a beat entry: a worker the "Send Mass Emails" run asked to help logs its part as this.
 SEND_MASS_EMAILS_HELPING = "Send Mass Emails (helping)"
 
@@ -41,6 +42,7 @@ SCHEDULED_JOBS = (
     ScheduledJob(SYNC_REPORTS, "targetlists.tasks.sync_reports", minute="0"),
     ScheduledJob(UPDATE_RESULTS, "campaigns.tasks.update_results", minute="*"),
     ScheduledJob(RESUME_IMPORTS, "people.tasks.resume_stalled_imports"),
+    ScheduledJob(DELIVER_WEBHOOKS, "webhooks.tasks.deliver_webhooks", minute="*"),
 )
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from crm import consent
+from crm import consent, person_events
 from crm.address_fields import validate_stored_address
 from crm.models import Account, Contact, EmailAddress, Lead
 
@@ -112,9 +112,11 @@ def _upsert(model, email, external_id, values, merge, wish) -> Upserted:
     if person is None:
         person = model(email_address=address, external_id=external_id, **values)
         save_person(person)
+        person_events.created(person, via="api")
         result = Upserted(person, created=True, changed=sorted(values))
     else:
         result = Upserted(person, False, _merge(person, address, external_id, values, merge))
+        person_events.updated(person, result.changed, via="api")
     _apply_consent(person, wish)
     return result
 
@@ -215,6 +217,7 @@ def create_person(
         address = EmailAddress.for_address(email) if email else None
         person = model(email_address=address, external_id=external_id, **values)
         save_person(person)
+        person_events.created(person, via="api")
         _apply_consent(person, wish)
     return person
 
@@ -243,5 +246,6 @@ def change_person(
                 changed.append("email")
         if changed:
             save_person(person)
+            person_events.updated(person, changed, via="api")
         _apply_consent(person, wish)
     return sorted(changed)

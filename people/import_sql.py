@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from crm import events
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.bulk import Inserter, new_ids, update_rows, where_in
 from people.import_rows import STORED
@@ -173,6 +174,7 @@ class BatchWriter:
         )
         added = self._add_entries(cursor, joined, old) if self.list_id else []
         batch.added = [pk for pk, _address_id, _row in added]
+        self._record_events(joined, added, batch)
         if self.people_import.consent_text:
             consenting = joined + added
             self.insert_consent.insert(
@@ -180,6 +182,22 @@ class BatchWriter:
             )
         created = len(batch.created)
         return Counts(created=created, updated=updated, skipped=len(rows) - created - updated)
+
+    def _record_events(self, created: list[tuple], added: list[tuple], batch) -> None:
+        """The batch's events in one insert: people created and changed, list members added."""
+        kind, via, found = self.kind, {"via": "import", "import_id": self.people_import.pk}, []
+        for pk, _address_id, row in created:
+            data = {"person": {"type": kind, "id": pk}, "email": row[0], **via}
+            found.append(events.NewEvent(events.CONTACT_CREATED, data, (kind, pk)))
+        for pk, changed in batch.changes:
+            data = {"person": {"type": kind, "id": pk}, "changed": sorted(changed), **via}
+            found.append(events.NewEvent(events.CONTACT_UPDATED, data, (kind, pk)))
+        if self.list_id:
+            for pk, _address_id, row in created + added:
+                data = {"person": {"type": kind, "id": pk}, "email": row[0]}
+                data |= {"list_id": self.list_id, **via}
+                found.append(events.NewEvent(events.LIST_MEMBER_ADDED, data, (kind, pk)))
+        events.record_events(found)
 
     def _existing_people(self, cursor, address_ids: list[int]) -> dict[int, int]:
         """{address id: id of the oldest record with it} among `address_ids`."""

@@ -21,10 +21,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem
+from crm import person_events
 from crm.celery import run_task_on_commit
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.import_sql import PERSON_MODELS, SUPPRESSION_FLAGS
 from people.models import ImportedBatch, PeopleImport
+from targetlists.adding import remove_entries
 from targetlists.models import TargetListEntry
 
 CHUNK = 5_000
@@ -136,15 +138,18 @@ def _undo_people(people_import: PeopleImport) -> None:
     if people_import.target_list_id:
         for ids in _id_chunks(people_import, "added"):
             with _step(people_import) as done:
-                done.removed += TargetListEntry.objects.filter(
+                entries = TargetListEntry.objects.filter(
                     target_list_id=people_import.target_list_id, **{f"{kind}_id__in": ids}
-                ).delete()[0]
+                )
+                done.removed += remove_entries(entries)
     model = PERSON_MODELS[kind]
     for ids in _id_chunks(people_import, "created"):
         with _step(people_import) as done:
             imported_consent = ConsentRecord.objects.filter(method=ConsentRecord.Method.IMPORT)
             imported_consent.filter(**{f"{kind}_id__in": ids}).delete()
-            deleted = model.objects.filter(pk__in=ids).delete()[1]
+            people = model.objects.filter(pk__in=ids).select_related("email_address")
+            person_events.deleted(people, via="import_undo")
+            deleted = people.delete()[1]
             entries = deleted.get(TargetListEntry._meta.label, 0)
             done.removed += deleted.get(model._meta.label, 0) + entries
     for changes in _change_chunks(people_import):

@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm import events
 from crm.celery import run_task_on_commit
 from crm.consent import suppressed_hashes
 from crm.jobs import RESUME_IMPORTS, record_run
@@ -228,7 +229,22 @@ def _finish(people_import: PeopleImport, problems) -> None:
     people_import.status = Status.DONE
     people_import.finished_at = timezone.now()
     people_import.read_bytes = people_import.total_bytes
-    people_import.save(update_fields=["rejected_file", "status", "finished_at", "read_bytes"])
+    with transaction.atomic():
+        people_import.save(update_fields=["rejected_file", "status", "finished_at", "read_bytes"])
+        events.record_event(events.IMPORT_FINISHED, _finished_data(people_import))
+
+
+def _finished_data(people_import: PeopleImport) -> dict:
+    return {
+        "import_id": people_import.pk,
+        "kind": people_import.kind,
+        "purpose": people_import.purpose,
+        "list_id": people_import.target_list_id,
+        "created": people_import.created,
+        "updated": people_import.updated,
+        "skipped": people_import.skipped,
+        "rejected": people_import.rejected,
+    }
 
 
 def delete_import(people_import: PeopleImport) -> None:

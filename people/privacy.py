@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Model, Q
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, SentEmail
+from crm import events
 from crm.consent import address_hash
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead, SuppressedAddress
 from crm.models.people import target_type_of
@@ -96,6 +97,9 @@ def erase_person(person: Model) -> None:
         CampaignLogRecord.objects.filter(**mine).update(**blank)
         items.update(**blank)
         ConsentRecord.objects.filter(**mine).update(**blank)
+        # Erased: the event names the record, never its address.
+        data = {"person": {"type": kind, "id": person.pk}, "email": "", "via": "erasure"}
+        events.record_event(events.CONTACT_DELETED, data, person=(kind, person.pk))
         person.delete()
         if address is not None:
             _suppress(address)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from campaigns.authoring import tokens
 from campaigns.models import CampaignLogRecord
-from crm import consent
+from crm import consent, events
 from crm.celery import run_task_on_commit
 from crm.models import EmailAddress, Lead
 from crm.smtp import SmtpFailure
@@ -230,6 +230,8 @@ def find_or_create_lead(form: SignupForm, address: EmailAddress, data: Submissio
         source=form.lead_source,
     )
     _log(form, lead, address, Action.LEAD_CREATED)
+    data = {"person": {"type": "lead", "id": lead.pk}, "email": address.address, "via": "signup"}
+    events.record_event(events.CONTACT_CREATED, data, person=lead)
     return lead
 
 
@@ -256,11 +258,33 @@ def subscribe(
 ) -> None:
     """Add the Lead to the form's lists and log Opted In with a consent record. A confirmed
     (double opt-in) signup also lifts an earlier opt-out of those lists and of the address."""
+    joined = []
     for target_list in form.target_lists.all():
         entry, created = TargetListEntry.objects.get_or_create(target_list=target_list, lead=lead)
         if confirmed and entry.opted_out:
             entry.opted_out = False
             entry.save(update_fields=["opted_out"])
+            created = True
+        if created:
+            joined.append(target_list.pk)
+    person = {"type": "lead", "id": lead.pk}
+    found = [
+        events.NewEvent(
+            events.LIST_MEMBER_ADDED,
+            {"person": person, "email": address.address, "list_id": list_id},
+            ("lead", lead.pk),
+        )
+        for list_id in joined
+    ]
+    if confirmed:
+        data = {
+            "person": person,
+            "email": address.address,
+            "form_id": form.pk,
+            "list_ids": [list_.pk for list_ in form.target_lists.all()],
+        }
+        found.append(events.NewEvent(events.SUBSCRIPTION_CONFIRMED, data, ("lead", lead.pk)))
+    events.record_events(found)
     if confirmed and address.opt_out:
         EmailAddress.objects.filter(pk=address.pk).update(opt_out=False)
     _log(form, lead, address, Action.OPTED_IN)

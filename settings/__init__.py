@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_ROOT (no CDN)
+    "webhooks",
     "api",
 ]
 
@@ -333,6 +334,15 @@ SPECTACULAR_SETTINGS = {
 # shared by every web process through this Redis (default: the broker's, if Redis), else
 # through the database.
 API_RATE_PER_MINUTE = envint("API_RATE_PER_MINUTE", 600)
+
+# Webhooks (webhooks/, docs/api.md). Endpoints must be https unless DEBUG or this allows http;
+# their host's addresses are checked at connect time, and private, loopback and link-local
+# ones refused unless one of these networks (CIDRs, e.g. 127.0.0.0/8 in development) has them.
+WEBHOOK_ALLOW_HTTP = envbool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOWED_NETWORKS = envlist("WEBHOOK_ALLOWED_NETWORKS", "")
+WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 10)
+# Deliveries sent at once by one worker (threads), each to another person or endpoint.
+WEBHOOK_CONCURRENCY = envint("WEBHOOK_CONCURRENCY", 16)
 API_REDIS_URL = os.environ.get("API_REDIS_URL", _BROKER_REDIS)
 API_REDIS_KEY_PREFIX = os.environ.get("API_REDIS_KEY_PREFIX", "massmail:api")
 # The largest JSON body the API reads (a 100,000-address list call is about 4 MB), and the

@@ -9,7 +9,9 @@ from django.db import connections, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
+from crm import events
 from crm.models import TargetFields
+from targetlists.member_events import record_kinds, record_members
 from targetlists.models import TargetList, TargetListEntry
 
 
@@ -56,10 +58,33 @@ def add_to_target_list(target_list: TargetList, queryset: QuerySet) -> int:
     params = (target_list.pk, False, added_at, *selected_params, target_list.pk)
     with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        added = cursor.rowcount
+        if added:
+            # The entries this statement wrote: this list's with its very added_at.
+            members = (
+                f"SELECT {list_column} AS list_id, {target_column} AS person_id FROM {table} "
+                f"WHERE {list_column} = %s AND {quote(meta.get_field('added_at').column)} = %s "
+                f"AND {target_column} IS NOT NULL"
+            )
+            params = [target_list.pk, added_at]
+            record_members(events.LIST_MEMBER_ADDED, field, members, params)
+        return added
 
 
 def remove_entries(entries: QuerySet) -> int:
-    """Delete the given target list entries in one statement; returns how many were removed."""
-    deleted, _per_model = entries.order_by().delete()
+    """Delete the given target list entries in one statement; returns how many were removed.
+    list.member_removed is recorded for those not opted out (one insert per kind of person)."""
+    members = []
+    for field in TargetFields.TARGET_FIELDS:
+        kind = entries.filter(opted_out=False, **{f"{field}__isnull": False}).order_by()
+        sql, params = kind.values("target_list_id", f"{field}_id").query.sql_with_params()
+        members.append((field, _named(sql, field), list(params)))
+    with transaction.atomic():
+        record_kinds(events.LIST_MEMBER_REMOVED, members)
+        deleted, _per_model = entries.order_by().delete()
     return deleted
+
+
+def _named(sql: str, field: str) -> str:
+    # Columns of the entries' select as record_members reads them.
+    return f"SELECT s.target_list_id AS list_id, s.{field}_id AS person_id FROM ({sql}) s"

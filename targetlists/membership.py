@@ -22,10 +22,11 @@ from enum import StrEnum
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm import addresses, consent
+from crm import addresses, consent, events
 from crm.models import Account, Contact, EmailAddress, Lead
 from crm.models.people import normalize_address
 from crm.value_lists import BIGINT, TEXT, rows_sql
+from targetlists.member_events import record_ids
 from targetlists.models import TargetList, TargetListEntry
 
 MAX_ITEMS = 100_000
@@ -241,6 +242,7 @@ def add(
                 source=source or target_list.name,
                 text=consent_text,
             )
+        record_ids(events.LIST_MEMBER_ADDED, target_list.pk, selection.kind, added | back)
 
     def outcome(pk: int, state: bool | None) -> str:
         if pk in added:
@@ -257,6 +259,7 @@ def remove(target_list: TargetList, selection: Selection) -> list[ItemResult]:
     with transaction.atomic():
         found = find(target_list, selection)
         removed = _delete(target_list, selection.kind, found.ids(lambda s: s is False))
+        record_ids(events.LIST_MEMBER_REMOVED, target_list.pk, selection.kind, removed)
 
     def outcome(pk: int, state: bool | None) -> str:
         if pk in removed:
@@ -280,6 +283,9 @@ def opt_out(target_list: TargetList, selection: Selection, *, source: str = "") 
             sorted(switched | added),
             source=source or target_list.name,
         )
+        # An entry opted out stays in the list but gets no mail from it: a member no more.
+        kind = selection.kind
+        record_ids(events.LIST_MEMBER_REMOVED, target_list.pk, kind, switched, opted_out=True)
 
     def outcome(pk: int, state: bool | None) -> str:
         if pk in switched or pk in added:

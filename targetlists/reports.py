@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from crm.models import Account, Contact, Lead
-from targetlists.adding import add_to_target_list
+from targetlists.adding import add_to_target_list, remove_entries
 from targetlists.models import Report, ReportCondition, TargetListEntry
 from targetlists.report_fields import CHOICE, DATE, FIELDS, NO_VALUE, OPERATORS, Field
 
@@ -148,7 +148,7 @@ def sync(report: Report) -> SyncResult:
                 stale = TargetListEntry.objects.filter(
                     target_list=target_list, opted_out=False, **{f"{field}__isnull": False}
                 ).exclude(**{f"{field}__in": records.values("pk")})
-                result.removed += stale.delete()[0]
+                result.removed += remove_entries(stale)
         report.last_synced_at = timezone.now()
         report.last_sync_summary = str(result)
         report.save(update_fields=["last_synced_at", "last_sync_summary"])

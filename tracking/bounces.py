@@ -33,6 +33,7 @@ from django.db.models import F
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmailSettings
 from campaigns.sending.bounce_kinds import BLOCKED, HARD, SOFT
+from crm import events
 from crm.models import EmailAddress
 from tracking import dsn, feedback, recording, returned, server_bounces
 
@@ -109,7 +110,7 @@ def record_all(reports: list[Bounce]) -> list[bool]:
                 queue_item_id__in=items, action=CampaignLogRecord.Action.BOUNCED
             ).values_list("queue_item_id", "bounce_type")
         )
-        done, rows, hard, soft = [], [], set(), collections.Counter()
+        done, rows, hard, soft, found = [], [], set(), collections.Counter(), []
         for report in reports:
             item = items.get(report.item_id)
             key = (report.item_id, report.kind)
@@ -122,6 +123,8 @@ def record_all(reports: list[Bounce]) -> list[bool]:
                 continue
             logged.add(key)
             rows.append(_log_row(item, report))
+            if not item.is_test:
+                found.append(recording.event_of(events.EMAIL_BOUNCED, item, kind=str(report.kind)))
             if item.is_test or not item.email_address_id:
                 continue
             if report.kind == HARD:
@@ -129,6 +132,7 @@ def record_all(reports: list[Bounce]) -> list[bool]:
             elif report.kind == SOFT:
                 soft[item.email_address_id] += 1
         CampaignLogRecord.objects.bulk_create(rows)
+        events.record_events(found)
         _flag_addresses(hard, soft)
     return done
 

@@ -19,10 +19,23 @@ import psycopg
 from django.db import connection
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, TrackingUrl
+from crm import events
+from crm.models.events import Event
 from tracking import classification
 from tracking.models import TrackingHit
 
 TARGETS = ("account_id", "contact_id", "lead_id", "user_id")
+# A log row's person as the event stream stores it: the one target it points at.
+PERSON_TYPE = (
+    "CASE "
+    + " ".join(f"WHEN l.{column} IS NOT NULL THEN '{column[:-3]}'" for column in TARGETS)
+    + " ELSE '' END"
+)
+PERSON_ID = f"COALESCE({', '.join(f'l.{column}' for column in TARGETS)})"
+PERSON_JSON = (
+    f"CASE WHEN {PERSON_ID} IS NULL THEN NULL "
+    f"ELSE jsonb_build_object('type', {PERSON_TYPE}, 'id', {PERSON_ID}) END"
+)
 LINK_PARAMS = {"redirect": TrackingUrl.Action.REDIRECT}
 
 
@@ -35,6 +48,7 @@ def _tables() -> dict[str, str]:
         "log": quote(CampaignLogRecord._meta.db_table),
         "hits": quote(TrackingHit._meta.db_table),
         "links": quote(TrackingUrl._meta.db_table),
+        "events": quote(Event._meta.db_table),
     }
 
 
@@ -90,7 +104,7 @@ def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
         no_wait AS (SELECT set_config('synchronous_commit', 'off', true)),
         item AS (
             SELECT q.id, q.status, q.sent_at, m.campaign_id, {item_targets}, q.email_address_id,
-                   q.email, q.is_test {extra_columns}
+                   q.email, q.is_test, q.mass_email_id {extra_columns}
             FROM no_wait, {names["items"]} q
             JOIN {names["mass_emails"]} m ON m.id = q.mass_email_id {extra_joins}
             WHERE q.id = %(item)s::bigint
@@ -102,8 +116,32 @@ def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
                                         bounce_type, bounce_detail, is_test)
             {logged}
             ON CONFLICT DO NOTHING
-        )"""
+            RETURNING action, queue_item_id, tracking_url_id, campaign_id, email, is_test,
+                      {targets}
+        ),
+        {_events_insert(click)}"""
     return item, log
+
+
+def _events_insert(click: bool) -> str:
+    """A CTE that records email.opened / email.clicked (crm/events.py) for each log row the
+    statement wrote (not for those already there), with the hit's human verdict."""
+    human = "s.reason = ''" if click else "%(reason)s::text = ''"
+    url = "CASE WHEN l.tracking_url_id IS NULL THEN NULL ELSE s.url END" if click else "NULL"
+    source = "verdict s" if click else "item s"
+    return f"""
+        recorded AS (
+            INSERT INTO {_tables()["events"]} (tx, type, occurred_at, person_type, person_id, data)
+            SELECT 0, CASE WHEN l.action = %(opened)s::text THEN %(opened_event)s::text
+                           ELSE %(clicked_event)s::text END,
+                   %(at)s::timestamptz, {PERSON_TYPE}, {PERSON_ID},
+                   jsonb_build_object(
+                       'queue_item_id', l.queue_item_id, 'email', l.email,
+                       'mass_email_id', s.mass_email_id, 'campaign_id', l.campaign_id,
+                       'person', {PERSON_JSON}, 'human', {human},
+                       'tracking_url_id', l.tracking_url_id, 'url', {url})
+            FROM logged l, {source} WHERE NOT l.is_test
+        )"""
 
 
 def _hit_insert(source: str) -> str:
@@ -162,6 +200,8 @@ def _params(kind: str, item_id: int, visit, reason: str, url_id: int | None) -> 
         "item": item_id,
         "opened": CampaignLogRecord.Action.OPENED,
         "clicked": CampaignLogRecord.Action.CLICKED,
+        "opened_event": events.EMAIL_OPENED,
+        "clicked_event": events.EMAIL_CLICKED,
         "sent": EmailQueueItem.Status.SENT,
         "kind": kind,
         "url": url_id,
@@ -221,7 +261,9 @@ LOG_COLUMNS = {
 }
 
 
-def _insert_arrays(table: str, columns: dict[str, str], rows: list, fixed: str = "") -> None:
+def _insert_arrays(
+    table: str, columns: dict[str, str], rows: list, fixed: str = "", returning: str = ""
+) -> list[tuple]:
     """One INSERT … SELECT FROM unnest(arrays) of `rows` (tuples in the order of `columns`),
     the arrays sent in binary: no ORM compilation per row, no text quoting per value.
     `fixed`: "column = SQL value, …" for every row."""
@@ -232,18 +274,26 @@ def _insert_arrays(table: str, columns: dict[str, str], rows: list, fixed: str =
     sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM unnest({arrays}) AS u"
     if table == _tables()["log"]:
         sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f" RETURNING {returning}"
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        return cursor.fetchall() if returning else []
 
 
-def insert_batch(log_records: list[tuple], hits: list[tuple]) -> None:
+def insert_batch(log_records: list[tuple], hits: list[tuple]) -> set[tuple]:
     """Insert a batch's log records (value tuples in LOG_COLUMNS order; those the unique
     constraints hold are skipped) and hits (in HIT_COLUMNS order), in two statements; call it
-    inside recording.hit_transaction()."""
+    inside recording.hit_transaction(). Returns the (action, item id, tracking URL id) of the
+    log records it wrote."""
     names = _tables()
+    written = set()
     if log_records:
         fixed = "action_date = now(), bounce_type = '', bounce_detail = ''"
-        _insert_arrays(names["log"], LOG_COLUMNS, log_records, fixed)
+        returning = "action, queue_item_id, tracking_url_id"
+        rows = _insert_arrays(names["log"], LOG_COLUMNS, log_records, fixed, returning)
+        written = set(rows)
     if hits:
         _insert_arrays(names["hits"], HIT_COLUMNS, hits)
+    return written

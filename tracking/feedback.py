@@ -18,9 +18,13 @@ read as an abuse report.
 
 from email.message import Message
 
+from django.db import transaction
+
 from campaigns.models import EmailQueueItem
+from crm import events
 from crm.models import EmailAddress
 from tracking import opt_out as unsubscribing
+from tracking.recording import event_of
 
 FEEDBACK_TYPE = "message/feedback-report"
 COMPLAINTS = ("abuse", "fraud", "opt-out", "optout")
@@ -67,8 +71,12 @@ def is_complaint(kind: str) -> bool:
 
 def record_complaint(item: EmailQueueItem) -> None:
     """Opt the item's address out of all mass email, whatever the campaign, and log Opted Out
-    once per item (not for an informational campaign, which has no opt-out)."""
-    if item.email_address_id:
-        EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
-    if not item.mass_email.campaign.is_informational:
-        unsubscribing.opt_out(item, via="", consent_method="complaint")
+    once per item (not for an informational campaign, which has no opt-out); the stream hears
+    of email.complained (test sends aside)."""
+    with transaction.atomic():
+        if item.email_address_id:
+            EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
+        if not item.is_test:
+            events.record_events([event_of(events.EMAIL_COMPLAINED, item)])
+        if not item.mass_email.campaign.is_informational:
+            unsubscribing.opt_out(item, via="", consent_method="complaint")

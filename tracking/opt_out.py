@@ -8,10 +8,10 @@ email's "opt out entirely", the shared email address is opted out of all mass em
 from django.db import transaction
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem
-from crm import consent
+from crm import consent, events
 from crm.models import EmailAddress
 from targetlists.models import TargetListEntry
-from tracking.recording import Visit, add_hit, add_log_records, log_record
+from tracking.recording import Visit, add_hit, add_log_records, event_of, log_record
 
 
 class NotSubscribable(ValueError):
@@ -66,6 +66,8 @@ def opt_out(
         if not is_opted_out(item):
             method = consent_method or CONSENT_METHODS.get(via, consent.Method.ESP)
             _record_consent(item, consent.Action.OPT_OUT, method, visit)
+            if not item.is_test:
+                events.record_events([event_of(events.EMAIL_UNSUBSCRIBED, item, via=via)])
         _entries_of(item).filter(opted_out=False).update(opted_out=True)
         if item.mass_email.opt_out_entirely and item.email_address_id:
             EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)

@@ -22,6 +22,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, TrackingUrl
+from campaigns.results.events import item_event
+from crm import events
 from tracking import classification, fast_path
 from tracking.models import TrackingHit
 
@@ -76,6 +78,12 @@ def log_record(item: EmailQueueItem, action: str, **fields) -> CampaignLogRecord
     )
 
 
+def event_of(type: str, item: EmailQueueItem, **data) -> events.NewEvent:
+    """The stream's event `type` for a queue item (with its mass email loaded)."""
+    campaign_id = item.mass_email.campaign_id
+    return item_event(type, item, mass_email_id=item.mass_email_id, campaign_id=campaign_id, **data)
+
+
 def add_log_records(records: list[CampaignLogRecord]) -> None:
     """Insert, skipping those the unique constraints already hold (ON CONFLICT DO NOTHING)."""
     CampaignLogRecord.objects.bulk_create(records, ignore_conflicts=True)
@@ -127,9 +135,36 @@ def record_open(item_id: int, visit: Visit) -> bool:
     if item is None:
         return False
     with hit_transaction():
+        first = _first(item, [(Action.OPENED, None)])
         add_log_records([log_record(item, Action.OPENED)])
-        add_hit(item, Kind.OPEN, visit)
+        hit = add_hit(item, Kind.OPEN, visit)
+        _record_hit_events(item, first, hit)
     return True
+
+
+def _first(item: EmailQueueItem, keys: list[tuple[str, int | None]]) -> list[tuple]:
+    """Of the (action, tracking URL id) log rows about to be written for `item`, those it
+    has not yet (the ORM path runs on SQLite, one writer at a time: no race between)."""
+    held = set(
+        CampaignLogRecord.objects.filter(
+            queue_item=item, action__in=[a for a, _url in keys]
+        ).values_list("action", "tracking_url_id")
+    )
+    return [key for key in keys if key not in held]
+
+
+def _record_hit_events(item: EmailQueueItem, first: list[tuple], hit: TrackingHit) -> None:
+    if item.is_test:
+        return
+    found = []
+    for action, url_id in first:
+        if action == Action.OPENED:
+            found.append(event_of(events.EMAIL_OPENED, item, human=not hit.is_machine))
+        else:
+            url = hit.tracking_url.url if hit.tracking_url else ""
+            data = {"human": not hit.is_machine, "tracking_url_id": url_id, "url": url}
+            found.append(event_of(events.EMAIL_CLICKED, item, **data))
+    events.record_events(found)
 
 
 def _link(url_id: int, campaign_id: int, fields) -> TrackingUrl:
@@ -174,8 +209,10 @@ def record_click(item_id: int, url_id: int, visit: Visit) -> TrackingUrl | None:
         return None
     with hit_transaction():
         opened, clicked = Action.OPENED, Action.CLICKED
+        first = _first(item, [(opened, None), (clicked, link.pk)])
         add_log_records([log_record(item, opened), log_record(item, clicked, tracking_url=link)])
-        add_hit(item, Kind.CLICK, visit, link)
+        hit = add_hit(item, Kind.CLICK, visit, link)
+        _record_hit_events(item, first, hit)
     return link
 
 
@@ -232,7 +269,7 @@ def _id_set(ids: set[int]) -> set[int] | RawSQL:
 def _sent_items(ids: set[int]) -> dict[int, tuple]:
     """Named rows (not model instances: a batch reads many) of the sent items among `ids`."""
     targets = (f"{name}_id" for name in EmailQueueItem.TARGET_FIELDS)
-    columns = (*ITEM_COLUMNS, *targets, "mass_email__campaign_id")
+    columns = (*ITEM_COLUMNS, *targets, "mass_email__campaign_id", "mass_email_id")
     # By primary key alone, as sent_item: with the status in the WHERE the planner may scan.
     rows = EmailQueueItem.objects.filter(pk__in=_id_set(ids)).values_list(*columns, named=True)
     return {row.id: row for row in rows if row.status == EmailQueueItem.Status.SENT}
@@ -306,27 +343,68 @@ def _batch_hit(hit: BufferedHit, item: tuple, seen: dict) -> tuple[tuple, bool]:
     return (*row, bool(reason), reason), burst
 
 
-def _log_rows(accepted: list) -> list[tuple]:
-    """One Opened per item and one Clicked per item and link of the batch."""
+LogKey = tuple[str, int, int | None]  # action, item id, tracking URL id
+
+
+def _log_rows(accepted: list, hit_rows: list[tuple]) -> dict[LogKey, tuple]:
+    """One Opened per item and one Clicked per item and link of the batch: each key with its
+    log row, its item and the human verdict of the hit that made it."""
     log = {}
-    for (kind, item_id, url_id, _visit), item in accepted:
+    for ((kind, item_id, url_id, visit), item), hit_row in zip(accepted, hit_rows, strict=True):
+        human = not hit_row[8]
         if (Action.OPENED, item_id, None) not in log:
-            log[Action.OPENED, item_id, None] = _log_row(item, Action.OPENED)
+            log[Action.OPENED, item_id, None] = (_log_row(item, Action.OPENED), item, human, visit)
         if kind == Kind.CLICK and (Action.CLICKED, item_id, url_id) not in log:
-            log[Action.CLICKED, item_id, url_id] = _log_row(item, Action.CLICKED, url_id)
-    return list(log.values())
+            row = _log_row(item, Action.CLICKED, url_id)
+            log[Action.CLICKED, item_id, url_id] = (row, item, human, visit)
+    return log
 
 
-def _insert_batch(log_rows: list[tuple], hit_rows: list[tuple]) -> None:
-    """Insert log records (skipping those already held) and hits from their value tuples."""
+def _insert_batch(log_rows: list[tuple], hit_rows: list[tuple]) -> set[LogKey]:
+    """Insert log records (skipping those already held) and hits from their value tuples;
+    the keys of the log records written."""
     if connection.vendor == "postgresql":
-        fast_path.insert_batch(log_rows, hit_rows)
-        return
+        return fast_path.insert_batch(log_rows, hit_rows)
     log_columns, hit_columns = fast_path.LOG_COLUMNS, fast_path.HIT_COLUMNS
     logs = [CampaignLogRecord(**dict(zip(log_columns, row, strict=True))) for row in log_rows]
+    held = set(  # SQLite: one writer at a time, so what is not held now is written below
+        CampaignLogRecord.objects.filter(
+            queue_item_id__in={log.queue_item_id for log in logs},
+            action__in=(Action.OPENED, Action.CLICKED),
+        ).values_list("action", "queue_item_id", "tracking_url_id")
+    )
     add_log_records(logs)
     hits = [TrackingHit(**dict(zip(hit_columns, row, strict=True))) for row in hit_rows]
     TrackingHit.objects.bulk_create(hits)
+    return {(log.action, log.queue_item_id, log.tracking_url_id) for log in logs} - held
+
+
+def _batch_events(log: dict[LogKey, tuple], written: set[LogKey]) -> list[events.NewEvent]:
+    """email.opened / email.clicked for each log record the batch wrote (not test sends)."""
+    urls = dict(
+        TrackingUrl.objects.filter(pk__in={url for _a, _i, url in written if url}).values_list(
+            "pk", "url"
+        )
+    )
+    found = []
+    for key in sorted(written, key=lambda key: log[key][3].at):
+        action, _item_id, url_id = key
+        _row, item, human, visit = log[key]
+        if item.is_test:
+            continue
+        data = {"human": human}
+        if action == Action.CLICKED:
+            data |= {"tracking_url_id": url_id, "url": urls.get(url_id, "")}
+        type = events.EMAIL_OPENED if action == Action.OPENED else events.EMAIL_CLICKED
+        new = item_event(
+            type,
+            item,
+            mass_email_id=item.mass_email_id,
+            campaign_id=item.mass_email__campaign_id,
+            **data,
+        )
+        found.append(events.NewEvent(new.type, new.data, new.person, visit.at))
+    return found
 
 
 def record_batch(hits: Sequence[BufferedHit]) -> int:
@@ -344,7 +422,9 @@ def record_batch(hits: Sequence[BufferedHit]) -> int:
         if burst:
             bursts.append(TrackingHit(queue_item_id=row[0], kind=row[3], at=row[5]))
     with hit_transaction():
-        _insert_batch(_log_rows(accepted), rows)
+        log = _log_rows(accepted, rows)
+        written = _insert_batch([entry[0] for entry in log.values()], rows)
+        events.record_events(_batch_events(log, written))
         for hit in bursts:
             classification.mark_burst(hit, burst=True)
         since = min(hit[3].at for hit, _item in accepted)

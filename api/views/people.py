@@ -2,6 +2,7 @@
 external id (crm.upsert). A record is addressed by its id, by `email:<address>` (the oldest
 record of the kind with it) or by `external:<id>`."""
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -14,7 +15,7 @@ from api.problems import Problem
 from api.scopes import PEOPLE_READ, PEOPLE_WRITE
 from api.serializers.people import SERIALIZERS
 from api.views.base import ApiViewSet, api_action
-from crm import upsert
+from crm import person_events, upsert
 from crm.models import Account, Contact, Lead
 from crm.models.people import normalize_address
 from targetlists.models import TargetListEntry
@@ -82,6 +83,11 @@ class PersonViewSet(
             "PATCH": [name % "change"],
             "DELETE": [name % "delete"],
         }
+
+    def perform_destroy(self, instance) -> None:
+        with transaction.atomic():
+            person_events.deleted([instance], via="api")
+            instance.delete()
 
     def get_serializer_class(self):
         return SERIALIZERS[self.model]["read"]

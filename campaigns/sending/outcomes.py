@@ -19,8 +19,10 @@ from campaigns.models import (
     MassEmailSettings,
     SentEmail,
 )
+from campaigns.results.events import item_event
 from campaigns.sending import deferrals
 from campaigns.sending.bounce_kinds import HARD, SOFT, kind_of_reply
+from crm import events
 from crm.models import EmailAddress
 
 Status = EmailQueueItem.Status
@@ -65,8 +67,13 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     with transaction.atomic(savepoint=False):
         _update_items(outcomes)
         _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
-        if bounced:
-            _record_bounces(bounced, mass_email)
+        bounce_events = _record_bounces(bounced, mass_email) if bounced else []
+        # One insert for the chunk's events (test sends are not told of).
+        ids = {"mass_email_id": mass_email.pk, "campaign_id": mass_email.campaign_id}
+        sent_events = [
+            item_event(events.EMAIL_SENT, o.item, **ids) for o in sent if not o.item.is_test
+        ]
+        events.record_events([*sent_events, *bounce_events])
         if mass_email.store_sent_emails:
             SentEmail.objects.bulk_create(
                 [SentEmail(queue_item=o.item, data=_as_text(o.rendered.data)) for o in sent],
@@ -214,10 +221,12 @@ def _log_row(
     return row
 
 
-def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> None:
+def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> list[events.NewEvent]:
     """Log each 5xx refusal as a hard, soft or blocked bounce; invalidate only hard ones'
-    addresses (a blocklisting of our server says nothing about the recipients)."""
-    rows, hard = [], []
+    addresses (a blocklisting of our server says nothing about the recipients). Returns the
+    email.bounced events to record."""
+    rows, hard, found = [], [], []
+    ids = {"mass_email_id": mass_email.pk, "campaign_id": mass_email.campaign_id}
     for outcome in bounced:
         kind = kind_of_reply(outcome.reply or outcome.error, outcome.code) or SOFT
         rows.append(
@@ -231,9 +240,11 @@ def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> None:
         )
         if kind == HARD:
             hard.append(outcome.item.email_address_id)
+        found.append(item_event(events.EMAIL_BOUNCED, outcome.item, kind=str(kind), **ids))
     # ignore_conflicts: a bounce of this kind already logged for the item (logged once)
     CampaignLogRecord.objects.bulk_create(rows, ignore_conflicts=True)
     EmailAddress.objects.filter(id__in=hard).update(invalid=True)
+    return found
 
 
 def _as_text(data: bytes) -> str:

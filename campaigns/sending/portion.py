@@ -25,7 +25,7 @@ from campaigns.sending.outcomes import SENT, record
 from campaigns.sending.report import SendReport, named
 from campaigns.sending.sessions import SessionPool
 from campaigns.sending.transport import ConfigurationProblem
-from crm import placeholders
+from crm import events, placeholders
 
 logger = logging.getLogger(__name__)
 Status = EmailQueueItem.Status
@@ -231,11 +231,13 @@ def complete_if_done(mass_email: MassEmail) -> bool:
     )
     if open_items.exists():
         return False
-    return bool(
-        MassEmail.objects.filter(pk=mass_email.pk, status=MassEmail.Status.IN_PROCESS).update(
-            status=MassEmail.Status.COMPLETE
-        )
-    )
+    with transaction.atomic():
+        done = MassEmail.objects.filter(pk=mass_email.pk, status=MassEmail.Status.IN_PROCESS)
+        if not done.update(status=MassEmail.Status.COMPLETE):
+            return False
+        data = {"mass_email_id": mass_email.pk, "campaign_id": mass_email.campaign_id}
+        events.record_event(events.MASS_EMAIL_COMPLETED, data)
+    return True
 
 
 def fail_mass_email(mass_email: MassEmail, reason: str) -> None:

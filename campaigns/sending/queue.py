@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord, CampaignStatus, EmailQueueItem, MassEmail
+from crm import events
 from crm.models import Account, Contact, EmailAddress, Lead
 from targetlists.models import TargetListEntry
 
@@ -100,6 +101,11 @@ def build_queue(mass_email: MassEmail) -> QueueResult:
         if locked.test_state == MassEmail.TestState.DECIDED and locked.test_winner_id:
             # Rebuilt after the decision: whoever is new gets the winner at once.
             release_held(locked.pk, locked.test_winner_id)
+        data = {"mass_email_id": locked.pk, "campaign_id": locked.campaign_id}
+        events.record_events(
+            [events.NewEvent(events.MASS_EMAIL_STARTED, data | {"recipients": queued})]
+            + ([events.NewEvent(events.MASS_EMAIL_COMPLETED, data)] if status == "complete" else [])
+        )
     mass_email.status = status
     logger.info("Mass email %s: %d recipients queued, now %s", locked.pk, queued, status)
     return QueueResult(locked.pk, queued=queued, status=status)

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm import person_events
 from crm.address_fields import AddressFormField
 from crm.admin.site import CheckedAutocompleteAdmin
 from crm.models import Account, Contact, EmailAddress, Lead
@@ -61,6 +62,22 @@ class PersonAdmin(CheckedAutocompleteAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("email_address")
+
+    # The admin's views run in a transaction: each change's event is recorded in it.
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            person_events.updated(obj, list(form.changed_data), via="admin")
+        else:
+            person_events.created(obj, via="admin")
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        person_events.deleted([obj], via="admin")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        person_events.deleted(queryset.select_related("email_address"), via="admin")
+        super().delete_queryset(request, queryset)
 
     @admin.display(description=_("email"), ordering="email_address__address_lower")
     def email_column(self, obj) -> str:

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from crm.models import Account, Contact, EmailAddress, Lead
+from crm.models import Account, Contact, EmailAddress, Event, Lead
 from targetlists.adding import NotATargetError, add_to_target_list, remove_entries
 from targetlists.models import TargetList, TargetListEntry
 from tests.factories import (
@@ -36,10 +36,11 @@ def test_it_adds_a_filtered_selection_in_a_constant_number_of_queries(
     target_list = TargetListFactory()
     selection = Contact.objects.filter(last_name="Garcia", email_address__address__contains="@")
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):  # the entries, then their events: one insert each
         added = add_to_target_list(target_list, selection)
 
     assert added == 2000
+    assert Event.objects.filter(type="list.member_added").count() == 2000
     entries = TargetListEntry.objects.filter(target_list=target_list)
     assert entries.count() == 2000
     assert set(entries.values_list("contact__last_name", flat=True)) == {"Garcia"}
@@ -100,8 +101,10 @@ def test_it_removes_entries_in_one_statement(django_assert_num_queries):
     entries = TargetListEntryFactory.create_batch(4)
     chosen = TargetListEntry.objects.filter(pk__in=[entry.pk for entry in entries[:3]])
 
-    with django_assert_num_queries(1):
+    # In a transaction: the events of the entries removed (one insert), then the delete.
+    with django_assert_num_queries(4):
         removed = remove_entries(chosen)
 
     assert removed == 3
+    assert Event.objects.filter(type="list.member_removed").count() == 3
     assert list(TargetListEntry.objects.all()) == [entries[3]]
