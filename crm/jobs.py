@@ -23,6 +23,7 @@ SYNC_REPORTS = "Sync Target Lists with Reports"
 RECORD_TRACKING_HITS = "Record Tracking Hits"
 UPDATE_RESULTS = "Update Results"
 RESUME_IMPORTS = "Resume Stalled Imports"
+RUN_AUTOMATIONS = "Run Automations"
 # Not a beat entry: a worker the "Send Mass Emails" run asked to help logs its part as this.
 SEND_MASS_EMAILS_HELPING = "Send Mass Emails (helping)"
 
@@ -41,6 +42,7 @@ SCHEDULED_JOBS = (
     ScheduledJob(SYNC_REPORTS, "targetlists.tasks.sync_reports", minute="0"),
     ScheduledJob(UPDATE_RESULTS, "campaigns.tasks.update_results", minute="*"),
     ScheduledJob(RESUME_IMPORTS, "people.tasks.resume_stalled_imports"),
+    ScheduledJob(RUN_AUTOMATIONS, "automation.tasks.run_automations", minute="*"),
 )
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "campaigns",
     "tracking",
     "people",
+    "automation",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_ROOT (no CDN)
