@@ -349,7 +349,7 @@ def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report:
     """Run the enrolment's due steps, in one transaction, if this tick still holds its lease."""
     with transaction.atomic():
         enrolment = (
-            Enrolment.objects.select_for_update()
+            Enrolment.objects.select_for_update(of=("self",))
             .select_related("automation", "step")
             .filter(pk=enrolment_id, status=ACTIVE, leased_by=token)
             .first()
