@@ -256,6 +256,11 @@ class Step(models.Model):
     def __str__(self) -> str:
         return f"{self.order}. {self.get_kind_display()}"
 
+    def clean(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValidationError(problems)
+
     def problems(self) -> list[str]:
         """Why this step cannot run; empty when it can."""
         found = []
@@ -313,6 +318,55 @@ class Step(models.Model):
         if self.no_ends and self.no_step_id:
             found.append(_("“if no” either ends here or goes to a step, not both."))
         return found
+
+    def describe(self) -> str:
+        """The step in a sentence, as the automation's page lists it."""
+        K = self.Kind
+        if self.kind == K.WAIT:
+            if self.wait_kind == self.WaitKind.DURATION:
+                return _("Wait %(days)s days %(hours)s hours") % {
+                    "days": self.wait_days,
+                    "hours": self.wait_hours,
+                }
+            if self.wait_kind == self.WaitKind.WEEKDAY and self.wait_weekday is not None:
+                return _("Wait until %(day)s at %(hour)s:00") % {
+                    "day": self.get_wait_weekday_display(),
+                    "hour": self.wait_hour,
+                }
+            return _("Wait until %(date)s") % {"date": self.wait_until}
+        if self.kind == K.SEND:
+            return _("Send “%(template)s”") % {"template": self.email_template}
+        if self.kind == K.CONDITION:
+            checks = {
+                self.ConditionKind.OPENED: _("opened the email of step %(step)s"),
+                self.ConditionKind.CLICKED: _("clicked in the email of step %(step)s"),
+                self.ConditionKind.FIELD: _("%(field)s is “%(value)s”"),
+                self.ConditionKind.IN_LIST: _("is in the list “%(list)s”"),
+            }
+            check = str(checks.get(self.condition, "?")) % {
+                "step": self.condition_step.order if self.condition_step else "?",
+                "field": self.field_name,
+                "value": self.field_value,
+                "list": self.target_list,
+            }
+            yes = self.yes_step.order if self.yes_step else _("next")
+            no = _("end") if self.no_ends else (self.no_step.order if self.no_step else _("next"))
+            text = _("If %(check)s: yes → %(yes)s, no → %(no)s") % {
+                "check": check,
+                "yes": yes,
+                "no": no,
+            }
+            if self.condition_wait_days:
+                text += " " + _("(waits up to %(days)s days)") % {"days": self.condition_wait_days}
+            return text
+        if self.kind == K.ADD_TO_LIST:
+            return _("Add to “%(list)s”") % {"list": self.target_list}
+        if self.kind == K.REMOVE_FROM_LIST:
+            return _("Remove from “%(list)s”") % {"list": self.target_list}
+        return _("Set %(field)s to “%(value)s”") % {
+            "field": self.field_name,
+            "value": self.field_value,
+        }
 
     def wait_ends(self, start: datetime.datetime, tz) -> datetime.datetime:
         """When a wait that begins at `start` is over (weekday and hour in `tz`)."""

@@ -1,0 +1,242 @@
+"""Admin for automations: the automation with its steps as a readable list (each with the people
+waiting at it now and those who passed it), activate and pause, and "Add to automation" on
+people and target lists (added by hand)."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from automation import engine, stats
+from automation.models import Automation, Enrolment, Step, StepRun
+from crm.admin.site import add_admin_action
+from crm.models import Account, Contact, Lead
+from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
+from targetlists.models import TargetList, TargetListEntry
+
+BRANCHES = ("condition_step", "yes_step", "no_step")
+
+
+class StepInline(admin.StackedInline):
+    model = Step
+    extra = 0
+    fields = (
+        ("order", "kind"),
+        "email_template",
+        ("wait_kind", "wait_days", "wait_hours", "wait_weekday", "wait_hour", "wait_until"),
+        ("condition", "condition_step", "condition_wait_days"),
+        ("yes_step", "no_step", "no_ends"),
+        ("target_list", "field_name", "field_value"),
+        "figures",
+    )
+    readonly_fields = ("figures",)
+    autocomplete_fields = ("email_template", "target_list")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in BRANCHES:
+            automation_id = getattr(request, "_automation_id", None)
+            kwargs["queryset"] = Step.objects.filter(automation_id=automation_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("people"))
+    def figures(self, step: Step) -> str:
+        if not step.pk:
+            return "-"
+        return figures_text(stats.step_figures(step))
+
+
+def figures_text(figures: dict[str, int]) -> str:
+    labels = {
+        "waiting": _("waiting now"),
+        "passed": _("passed"),
+        "sent": _("sent"),
+        "opened": _("opened"),
+        "clicked": _("clicked"),
+        "machine_opened": _("opened by machines"),
+        "machine_clicked": _("clicked by machines"),
+    }
+    return ", ".join(f"{figures[key]} {label}" for key, label in labels.items() if key in figures)
+
+
+@admin.register(Automation)
+class AutomationAdmin(admin.ModelAdmin):
+    list_display = ("name", "campaign", "trigger", "status", "active_people", "created_at")
+    list_filter = ("status", "trigger", "campaign")
+    search_fields = ("name",)
+    readonly_fields = ("status", "steps_overview", "people")
+    autocomplete_fields = ("campaign",)
+    fieldsets = (
+        (None, {"fields": ("name", "campaign", "status", "steps_overview", "people")}),
+        (
+            _("Trigger"),
+            {
+                "fields": (
+                    "trigger",
+                    "trigger_list",
+                    "trigger_signup_form",
+                    "trigger_tracking_url",
+                    ("trigger_date_field", "trigger_days", "trigger_hour"),
+                )
+            },
+        ),
+        (
+            _("Exits and re-entry"),
+            {
+                "fields": (
+                    "exit_on_leaving_list",
+                    "goal_list",
+                    "goal_tracking_url",
+                    ("reentry", "reentry_days"),
+                )
+            },
+        ),
+    )
+    inlines = (StepInline,)
+    actions = ("activate", "pause")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        request._automation_id = obj.pk if obj else None
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description=_("people in it"))
+    def active_people(self, automation: Automation) -> int:
+        return automation.enrolments.filter(status=Enrolment.Status.ACTIVE).count()
+
+    @admin.display(description=_("steps"))
+    def steps_overview(self, automation: Automation) -> str:
+        steps = list(
+            automation.steps.select_related(
+                "email_template", "target_list", "condition_step", "yes_step", "no_step"
+            )
+        )
+        if not steps:
+            return _("No steps yet: add them below.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((s.order, s.describe(), figures_text(stats.step_figures(s))) for s in steps),
+        )
+        note = _(
+            "People already in it go on from the step they are at when steps are edited; a "
+            "step someone waits at cannot be deleted. Branches only go forward."
+        )
+        return format_html("<table>{}</table><p class='help'>{}</p>", rows, note)
+
+    @admin.display(description=_("people"))
+    def people(self, automation: Automation) -> str:
+        figures = stats.people_figures(automation)
+        labels = dict(Enrolment.Status.choices) | dict(Enrolment.Reason.choices)
+        return ", ".join(f"{n} {labels.get(key, key)}" for key, n in sorted(figures.items())) or "-"
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        automation = form.instance
+        problems = automation.problems()
+        if automation.status == Automation.Status.ACTIVE and problems:
+            engine.pause(automation)
+            self.message_user(
+                request,
+                _("Paused, because its steps cannot run: %(problems)s")
+                % {"problems": " ".join(problems)},
+                messages.ERROR,
+            )
+
+    @admin.action(description=_("Activate"), permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for automation in queryset:
+            try:
+                engine.activate(automation)
+            except engine.CannotRun as exc:
+                self.message_user(request, f"{automation}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(name)s is active.") % {"name": automation})
+
+    @admin.action(description=_("Pause"), permissions=["change"])
+    def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for automation in queryset:
+            engine.pause(automation)
+        self.message_user(request, _("Paused: nobody enters or moves on until it is active."))
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    list_display = ("automation", "person_type", "person_id", "step", "due_at", "status")
+    list_filter = ("status", "exit_reason", "automation")
+    readonly_fields = [f.name for f in Enrolment._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(StepRun)
+class StepRunAdmin(admin.ModelAdmin):
+    list_display = ("enrolment", "step", "ran_at", "outcome")
+    list_filter = ("step__automation",)
+    readonly_fields = [f.name for f in StepRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class AddToAutomationForm(forms.Form):
+    automation = forms.ModelChoiceField(
+        label=_("Automation"), queryset=Automation.objects.filter(status=Automation.Status.ACTIVE)
+    )
+
+
+class AddToAutomationMixin:
+    """Adds "Add to automation" (its page asks which active automation) to a people admin or
+    the target list admin (then the lists' members, not opted out)."""
+
+    def has_add_to_automation_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("automation.change_automation")
+
+    @admin.action(description=_("Add to automation"), permissions=["add_to_automation"])
+    def add_to_automation(self, request: HttpRequest, queryset: QuerySet):
+        form = AddToAutomationForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            automation = form.cleaned_data["automation"]
+            added = engine.add_by_hand(automation, people_of(queryset))
+            message = ngettext(
+                "%(count)d person added to “%(name)s”.",
+                "%(count)d people added to “%(name)s”.",
+                added,
+            )
+            self.message_user(request, message % {"count": added, "name": automation})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add to automation"),
+            "opts": self.model._meta,
+            "form": form,
+            "count": queryset.count(),
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/automation/add_to_automation.html", context)
+
+
+def people_of(queryset: QuerySet) -> list[tuple[str, int]]:
+    """(type, id) of the selected people, or of the selected lists' members."""
+    if queryset.model is TargetList:
+        entries = TargetListEntry.objects.filter(target_list__in=queryset, opted_out=False)
+        found = []
+        for entry in entries.values("account_id", "contact_id", "lead_id", "user_id"):
+            found += [(key[:-3], value) for key, value in entry.items() if value]
+        return found
+    person_type = queryset.model._meta.model_name
+    return [(person_type, pk) for pk in queryset.values_list("pk", flat=True)]
+
+
+for _model in (Account, Contact, Lead, get_user_model(), TargetList):
+    add_admin_action(_model, AddToAutomationMixin, "add_to_automation")

@@ -1,0 +1,121 @@
+"""The automation's admin page: steps as a readable list with people per step, activate and
+pause, the editor refusing what cannot run, and "Add to automation" by hand."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+from django.utils import translation
+
+from automation import engine
+from automation.models import Automation
+from tests.automation.helpers import T0, automation, join, send, wait
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    TargetListEntryFactory,
+    TargetListFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_page_lists_the_steps_with_people_waiting_and_passed(admin_client):
+    made = automation(send(), wait(days=2), send())
+    for person in ContactFactory.create_batch(3):
+        join(made.trigger_list, person)
+    engine.tick(T0)
+
+    page = admin_client.get(reverse("admin:automation_automation_change", args=[made.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Wait 2 days 0 hours" in text
+    assert "0 waiting now, 3 passed, 0 sent, 0 opened" in text  # step 1: queued, not sent yet
+    assert "3 waiting now, 0 passed" in text  # step 2
+    assert "3 Active" in text
+
+
+def test_the_same_page_in_spanish(admin_client):
+    made = automation(send(), wait(days=2))
+    with translation.override("es"):
+        admin_client.cookies["django_language"] = "es"
+        page = admin_client.get(
+            reverse("admin:automation_automation_change", args=[made.pk]),
+            headers={"accept-language": "es"},
+        )
+    text = page.content.decode()
+    assert "Esperar 2 días 0 horas" in text
+    assert "esperando ahora" in text
+
+
+def automation_form(made: Automation, **steps) -> dict:
+    data = {
+        "name": made.name,
+        "campaign": made.campaign.pk,
+        "trigger": made.trigger,
+        "trigger_list": made.trigger_list.pk,
+        "trigger_days": 0,
+        "trigger_hour": 9,
+        "reentry": "never",
+        "reentry_days": 30,
+        "steps-TOTAL_FORMS": 1,
+        "steps-INITIAL_FORMS": 0,
+        "steps-MIN_NUM_FORMS": 0,
+        "steps-MAX_NUM_FORMS": 1000,
+        "steps-0-order": 1,
+        "steps-0-wait_days": 0,
+        "steps-0-wait_hours": 0,
+        "steps-0-condition_wait_days": 0,
+    }
+    data.update({f"steps-0-{key}": value for key, value in steps.items()})
+    return data
+
+
+def test_the_editor_refuses_a_send_without_a_template(admin_client):
+    made = automation(activate=False, campaign=CampaignFactory())
+    url = reverse("admin:automation_automation_change", args=[made.pk])
+
+    page = admin_client.post(url, automation_form(made, kind="send"))
+
+    assert page.status_code == 200
+    assert "a send step needs an email template." in page.content.decode()
+    assert not made.steps.exists()
+
+
+def test_activate_refuses_what_cannot_run_and_pause_stops_it(admin_client):
+    empty, ready = automation(activate=False), automation(send(), activate=False)
+    url = reverse("admin:automation_automation_changelist")
+
+    page = admin_client.post(
+        url, {"action": "activate", ACTION_CHECKBOX_NAME: [empty.pk, ready.pk]}, follow=True
+    )
+
+    assert "An automation needs at least one step." in page.content.decode()
+    empty.refresh_from_db()
+    ready.refresh_from_db()
+    assert (empty.status, ready.status) == ("draft", "active")
+    admin_client.post(url, {"action": "pause", ACTION_CHECKBOX_NAME: [ready.pk]})
+    ready.refresh_from_db()
+    assert ready.status == "paused"
+
+
+@pytest.mark.parametrize("source", ["contacts", "target list"])
+def test_add_to_automation_by_hand(admin_client, source):
+    made = automation(send(), trigger=Automation.Trigger.MANUAL)
+    people = ContactFactory.create_batch(2)
+    if source == "contacts":
+        url, selected = reverse("admin:crm_contact_changelist"), [p.pk for p in people]
+    else:
+        target_list = TargetListFactory()
+        for person in people:
+            TargetListEntryFactory(target_list=target_list, contact=person, account=None)
+        TargetListEntryFactory(target_list=target_list, opted_out=True)
+        url, selected = reverse("admin:targetlists_targetlist_changelist"), [target_list.pk]
+    common = {"action": "add_to_automation", ACTION_CHECKBOX_NAME: selected}
+
+    page = admin_client.post(url, {**common, "index": "0"})
+    assert b'name="apply"' in page.content
+    done = admin_client.post(url, {**common, "apply": "yes", "automation": made.pk}, follow=True)
+
+    assert "2 people added to" in done.content.decode()
+    assert set(made.enrolments.values_list("person_id", flat=True)) == {p.pk for p in people}
