@@ -115,8 +115,21 @@ def pause(automation: Automation) -> None:
 def read_events(now: datetime.datetime, report: TickReport) -> None:
     def handle(batch):
         report.events += len(batch)
+        joins: list = []  # consecutive list joins, enrolled together (a list import's)
         for event in batch:
+            if event.type == events.LIST_MEMBER_ADDED and event.person_id:
+                list_id = _ref(event.data or {}, "target_list", "list_id", "list")
+                if joins and joins[0][0] != list_id:
+                    handle_joins(joins, now, report)
+                    joins = []
+                joins.append((list_id, (event.person_type, event.person_id)))
+                continue
+            if joins:
+                handle_joins(joins, now, report)
+                joins = []
             handle_event(event, now, report)
+        if joins:
+            handle_joins(joins, now, report)
 
     while events.take(CONSUMER, handle, types=WATCHED):
         pass
@@ -151,12 +164,7 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
         if str(data.get("kind") or data.get("bounce_type") or "").lower() == "hard":
             report.exited += end_for_person(person, Reason.BOUNCED, now)
     elif event.type == events.LIST_MEMBER_ADDED:
-        list_id = _ref(data, "target_list", "list_id", "list")
-        report.exited += end_for_person(
-            person, Reason.GOAL, now, Enrolment.objects.filter(automation__goal_list_id=list_id)
-        )
-        for automation in active.filter(trigger=Trigger.LIST_JOINED, trigger_list_id=list_id):
-            report.enrolled += enrol(automation, [person], now)
+        handle_joins([(_ref(data, "target_list", "list_id", "list"), person)], now, report)
     elif event.type == events.LIST_MEMBER_REMOVED:
         list_id = _ref(data, "target_list", "list_id", "list")
         leaving = Enrolment.objects.filter(
@@ -184,6 +192,21 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
             trigger=Trigger.LINK_CLICKED, trigger_tracking_url_id=url_id
         ):
             report.enrolled += enrol(automation, [person], now)
+
+
+def handle_joins(joins: list, now: datetime.datetime, report: TickReport) -> None:
+    """People who joined one list: goals reached, then enrolments, set-based."""
+    list_id = joins[0][0]
+    people = [person for _list, person in joins]
+    goal = Enrolment.objects.filter(automation__goal_list_id=list_id)
+    report.exited += end_for_people(people, Reason.GOAL, now, goal)
+    joined = Automation.objects.filter(
+        status=Automation.Status.ACTIVE,
+        trigger=Automation.Trigger.LIST_JOINED,
+        trigger_list_id=list_id,
+    )
+    for automation in joined:
+        report.enrolled += enrol(automation, people, now)
 
 
 # --- Entering and leaving -------------------------------------------------------------------
@@ -235,16 +258,20 @@ def enrol(automation: Automation, people: Iterable[persons.Person], now: datetim
     return entered
 
 
-def _earlier_enrolments(automation: Automation, part: list[persons.Person]) -> dict:
+def _people_q(people: list[persons.Person]) -> Q:
     by_type: dict[str, list[int]] = {}
-    for person_type, person_id in part:
+    for person_type, person_id in people:
         by_type.setdefault(person_type, []).append(person_id)
-    query = Q()
+    query = Q(pk__in=[])
     for person_type, ids in by_type.items():
         query |= Q(person_type=person_type, person_id__in=ids)
+    return query
+
+
+def _earlier_enrolments(automation: Automation, part: list[persons.Person]) -> dict:
     rows = (
         Enrolment.objects.filter(automation=automation)
-        .filter(query)
+        .filter(_people_q(part))
         .values("person_type", "person_id")
         .annotate(
             count=Max("entry"), last=Max("entered_at"), active=Count("id", filter=Q(status=ACTIVE))
@@ -264,8 +291,13 @@ def _may_reenter(automation: Automation, last: datetime.datetime, now: datetime.
 
 def end_for_person(person, reason: str, now: datetime.datetime, enrolments=None) -> int:
     """End the person's active enrolments (every automation, or those of `enrolments`)."""
+    return end_for_people([person], reason, now, enrolments)
+
+
+def end_for_people(people: list, reason: str, now: datetime.datetime, enrolments=None) -> int:
+    """End these people's active enrolments (every automation, or those of `enrolments`)."""
     enrolments = Enrolment.objects.all() if enrolments is None else enrolments
-    return enrolments.filter(person_type=person[0], person_id=person[1], status=ACTIVE).update(
+    return enrolments.filter(_people_q(people), status=ACTIVE).update(
         status=Enrolment.Status.EXITED,
         exit_reason=reason,
         finished_at=now,
