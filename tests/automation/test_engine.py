@@ -341,3 +341,31 @@ def test_a_deleted_person_leaves_and_one_without_an_address_passes_the_send():
         (2, "no email address"),
         (3, "no email address"),
     ]
+
+
+def test_send_steps_of_many_people_run_together_in_a_constant_number_of_queries(
+    django_assert_max_num_queries,
+):
+    made = automation(send(), wait(days=1))
+    people = ContactFactory.create_batch(60)
+    mute, gone = ContactFactory(email_address=None), ContactFactory()
+    twin = ContactFactory(email_address=people[0].email_address)  # shares Ann's address
+    engine.add_by_hand(made, [("contact", p.pk) for p in [*people, mute, gone, twin]], T0)
+    gone_id = gone.pk
+    gone.delete()
+
+    with django_assert_max_num_queries(40):
+        report = engine.tick(T0)
+
+    assert report.steps == 62
+    outcomes = dict(
+        StepRun.objects.filter(enrolment__automation=made).values_list(
+            "enrolment__person_id", "outcome"
+        )
+    )
+    assert outcomes[mute.pk] == "no email address"
+    assert outcomes[twin.pk] == "already queued to this address"
+    assert outcomes[gone_id] == "person deleted"
+    assert {outcomes[p.pk] for p in people} == {"queued"}
+    assert len(queued(made)) == 60
+    assert made.enrolments.filter(step__order=2, leased_by="").count() == 62
