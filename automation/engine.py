@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
 from automation import clock
@@ -388,62 +388,82 @@ def run_sends_together(
 
 
 def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickReport) -> bool:
+    """One step and round for many people: reads first, then the StepRuns (with what the step
+    will do for each), then the queue items, then the moves: one statement each."""
     step, entry = group[0].step, group[0].entry
-    try:
-        with transaction.atomic():
-            runs = StepRun.objects.bulk_create(
-                [StepRun(enrolment=e, step=step, ran_at=now, outcome="") for e in group]
-            )
-    except IntegrityError:  # some ran already: each is decided on its own
-        return False
     mass_email = mailing_for(step, entry)
     models = persons.models_by_type()
-    found: dict[tuple[str, int], tuple[int, str]] = {}  # person → (address id, address)
-    for person_type in {e.person_type for e in group}:
+    types = sorted({e.person_type for e in group})
+    found: dict[tuple[str, int], tuple[int | None, str]] = {}  # person → (address id, address)
+    for person_type in types:
         ids = [e.person_id for e in group if e.person_type == person_type]
         rows = models[person_type].objects.filter(pk__in=ids)
         for pk, address_id, address in rows.values_list(
             "pk", "email_address_id", "email_address__address"
         ):
             found[(person_type, pk)] = (address_id, address)
-    items = []
+    taken = set(  # addresses this round's mailing already has (someone sharing it)
+        EmailQueueItem.objects.filter(
+            mass_email=mass_email,
+            email_address_id__in={a for a, _x in found.values() if a},
+            is_test=False,
+        ).values_list("email_address_id", flat=True)
+    )
+    runs, items, gone = [], [], []
     for enrolment in group:
         person = (enrolment.person_type, enrolment.person_id)
-        address_id, address = found.get(person, (None, None))
-        if address_id:
+        address_id, address = found.get(person, (None, ""))
+        if person not in found:
+            outcome = "person deleted"
+            gone.append(enrolment.pk)
+        elif not address_id:
+            outcome = "no email address"
+        elif address_id in taken:
+            outcome = "already queued to this address"
+        else:
+            outcome = "queued"
+            taken.add(address_id)
             item = EmailQueueItem(mass_email=mass_email, email_address_id=address_id, email=address)
             setattr(item, f"{enrolment.person_type}_id", enrolment.person_id)
             items.append(item)
-    EmailQueueItem.objects.bulk_create(items, ignore_conflicts=True)
-    queued: dict[tuple[str, int], int] = {}
-    for person_type in {e.person_type for e in group}:
-        ids = [e.person_id for e in group if e.person_type == person_type]
+        runs.append(StepRun(enrolment=enrolment, step=step, ran_at=now, outcome=outcome))
+    try:
+        with transaction.atomic():
+            StepRun.objects.bulk_create(runs)
+    except IntegrityError:  # some ran already: each is decided on its own
+        return False
+    EmailQueueItem.objects.bulk_create(items)
+    for person_type in types:  # each StepRun points at its queue item
         column = f"{person_type}_id"
-        for person_id, item_id in EmailQueueItem.objects.filter(
-            mass_email=mass_email, **{f"{column}__in": ids}
-        ).values_list(column, "id"):
-            queued[(person_type, person_id)] = item_id
+        person_of_run = Enrolment.objects.filter(pk=OuterRef(OuterRef("enrolment_id")))
+        item = EmailQueueItem.objects.filter(
+            mass_email=mass_email, **{column: Subquery(person_of_run.values("person_id")[:1])}
+        )
+        StepRun.objects.filter(
+            step=step,
+            enrolment_id__in=[e.pk for e in group if e.person_type == person_type],
+            outcome="queued",
+        ).update(queue_item_id=Subquery(item.values("id")[:1]))
+    moving = Enrolment.objects.filter(pk__in=[e.pk for e in group]).exclude(pk__in=gone)
     following = _next(step)
-    for enrolment, run in zip(group, runs, strict=True):
-        person = (enrolment.person_type, enrolment.person_id)
-        enrolment.leased_until, enrolment.leased_by = None, ""
-        if person not in found:
-            _finish(enrolment, now, Reason.GONE)
-            run.outcome = "person deleted"
-            continue
-        run.queue_item_id = queued.get(person)
-        if run.queue_item_id:
-            run.outcome = "queued"
-        elif found[person][0]:
-            run.outcome = "already queued to this address"
-        else:
-            run.outcome = "no email address"
-        _move(enrolment, following, now)
-        report.steps += 1
-        report.completed += enrolment.status == Enrolment.Status.COMPLETED
-    StepRun.objects.bulk_update(runs, ["outcome", "queue_item"])
-    moved = ["step", "step_since", "due_at", "status", "exit_reason", "finished_at"]
-    Enrolment.objects.bulk_update(group, [*moved, "leased_until", "leased_by"])
+    unleased = {"leased_until": None, "leased_by": ""}
+    if following is None:
+        report.completed += moving.update(
+            status=Enrolment.Status.COMPLETED, step=None, due_at=None, finished_at=now, **unleased
+        )
+    else:
+        moving.update(
+            step=following, step_since=now, due_at=due_on_arrival(following, now), **unleased
+        )
+    Enrolment.objects.filter(pk__in=gone).update(
+        status=Enrolment.Status.EXITED,
+        exit_reason=Reason.GONE,
+        step=None,
+        due_at=None,
+        finished_at=now,
+        **unleased,
+    )
+    report.steps += len(group) - len(gone)
     return True
 
 
