@@ -238,5 +238,61 @@ def people_of(queryset: QuerySet) -> list[tuple[str, int]]:
     return [(person_type, pk) for pk in queryset.values_list("pk", flat=True)]
 
 
+class AutomationsOfPersonMixin:
+    """A person's page: every automation they are or were in, the step, when the next one
+    happens, and what happened before."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [*super().get_readonly_fields(request, obj), "automations_of_person"]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, (_("Automations"), {"fields": ["automations_of_person"]})]
+
+    @admin.display(description=_("automations"))
+    def automations_of_person(self, person) -> str:
+        enrolments = (
+            Enrolment.objects.filter(person_type=person._meta.model_name, person_id=person.pk)
+            .select_related("automation", "step")
+            .prefetch_related("runs__step")
+            .order_by("-entered_at")
+        )
+        rows = []
+        for e in enrolments:
+            if e.status == Enrolment.Status.ACTIVE and e.step is not None:
+                now = _("at step %(step)s, next on %(due)s") % {
+                    "step": f"{e.step.order}. {e.step.describe()}",
+                    "due": e.due_at,
+                }
+            else:
+                now = e.get_exit_reason_display() or e.get_status_display()
+            before = "; ".join(
+                f"{r.step.order}. {r.outcome} ({r.ran_at:%Y-%m-%d %H:%M})" for r in e.runs.all()
+            )
+            rows.append((e.automation, e.entered_at, now, before or "-"))
+        if not rows:
+            return _("In no automation.")
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("automation"),
+            _("entered at"),
+            _("now"),
+            _("before"),
+        )
+        return format_html("<table>{}{}</table>", head, body)
+
+
+def add_admin_mixin(model, mixin: type) -> None:
+    """Re-register `model`'s admin with `mixin` mixed in (crm must not import automation)."""
+    base = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    admin.site.register(model, type(base.__name__, (mixin, base), {"__module__": mixin.__module__}))
+
+
 for _model in (Account, Contact, Lead, get_user_model(), TargetList):
     add_admin_action(_model, AddToAutomationMixin, "add_to_automation")
+for _model in (Account, Contact, Lead):
+    add_admin_mixin(_model, AutomationsOfPersonMixin)

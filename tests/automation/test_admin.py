@@ -119,3 +119,29 @@ def test_add_to_automation_by_hand(admin_client, source):
 
     assert "2 people added to" in done.content.decode()
     assert set(made.enrolments.values_list("person_id", flat=True)) == {p.pk for p in people}
+
+
+def test_a_persons_page_shows_their_automations_the_step_the_next_time_and_the_past(
+    admin_client,
+):
+    made = automation(send(), wait(days=2), send(), name="Onboarding")
+    ann = ContactFactory()
+    join(made.trigger_list, ann)
+    engine.tick(T0)
+
+    page = admin_client.get(reverse("admin:crm_contact_change", args=[ann.pk]))
+
+    text = page.content.decode()
+    assert "Onboarding" in text
+    assert "at step 2. Wait 2 days 0 hours, next on" in text
+    assert "1. queued (2026-03-02 08:00)" in text
+
+
+@pytest.mark.parametrize("kind", ["account", "lead"])
+def test_every_kind_of_persons_page_has_the_automations(admin_client, kind):
+    from tests.factories import AccountFactory, LeadFactory
+
+    person = {"account": AccountFactory, "lead": LeadFactory}[kind]()
+    page = admin_client.get(reverse(f"admin:crm_{kind}_change", args=[person.pk]))
+    assert page.status_code == 200
+    assert page.content.decode().count("In no automation.") == 1
