@@ -7,16 +7,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from automation import engine, stats
+from automation import engine, preview, stats
+from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
 from crm.admin.site import add_admin_action
-from crm.models import Account, Contact, Lead
+from crm.models import Account, Contact, Lead, TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 from targetlists.models import TargetList, TargetListEntry
 
@@ -99,6 +101,37 @@ class AutomationAdmin(admin.ModelAdmin):
     )
     inlines = (StepInline,)
     actions = ("activate", "pause")
+    change_form_template = "admin/automation/automation/change_form.html"
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", preview, name="automation_automation_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int):
+        automation = self.get_object(request, str(pk))
+        if automation is None or not self.has_view_permission(request, automation):
+            raise Http404
+        form = PreviewForm(request.GET or None)
+        lines, person = None, None
+        if form.is_valid():
+            person = persons.load(form.cleaned_data["person_type"], form.cleaned_data["person_id"])
+            if person is None:
+                form.add_error("person_id", _("No such person."))
+            else:
+                lines = preview.preview(automation, person)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Preview as a person: %(name)s") % {"name": automation},
+            "opts": self.model._meta,
+            "original": automation,
+            "form": form,
+            "person": person,
+            "lines": lines,
+        }
+        return TemplateResponse(request, "admin/automation/preview.html", context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         request._automation_id = obj.pk if obj else None
@@ -185,6 +218,11 @@ class StepRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class PreviewForm(forms.Form):
+    person_type = forms.ChoiceField(label=_("person type"), choices=TargetType.choices)
+    person_id = forms.IntegerField(label=_("person id"), min_value=1)
 
 
 class AddToAutomationForm(forms.Form):

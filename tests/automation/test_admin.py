@@ -145,3 +145,28 @@ def test_every_kind_of_persons_page_has_the_automations(admin_client, kind):
     page = admin_client.get(reverse(f"admin:crm_{kind}_change", args=[person.pk]))
     assert page.status_code == 200
     assert page.content.decode().count("In no automation.") == 1
+
+
+def test_preview_as_a_person_shows_what_they_would_receive_and_when(admin_client):
+    from automation.models import Step
+    from tests.factories import EmailTemplateFactory
+
+    made = automation(
+        send(EmailTemplateFactory(subject="Welcome, {Person.firstName}")),
+        wait(days=3),
+        send(EmailTemplateFactory(subject="Tips for {Person.firstName|you}")),
+    )
+    assert made.steps.count() == 3 and Step.objects.filter(automation=made).exists()
+    ann = ContactFactory(first_name="Ann")
+    change = admin_client.get(reverse("admin:automation_automation_change", args=[made.pk]))
+    url = reverse("admin:automation_automation_preview", args=[made.pk])
+    assert url in change.content.decode()
+
+    page = admin_client.get(url, {"person_type": "contact", "person_id": ann.pk})
+
+    text = page.content.decode()
+    assert "Welcome, Ann" in text
+    assert "Tips for Ann" in text
+    assert "Wait 3 days 0 hours" in text
+    missing = admin_client.get(url, {"person_type": "contact", "person_id": 999999})
+    assert "No such person." in missing.content.decode()
