@@ -352,7 +352,12 @@ def run_due(now: datetime.datetime, report: TickReport) -> None:
         token, ids = claim(now, BATCH)
         if not ids:
             return
-        rest = run_sends_together(ids, token, now, report)
+        try:
+            rest = run_sends_together(ids, token, now, report)
+        except Exception as exc:  # noqa: BLE001  these wait for their lease; the rest goes on
+            logger.exception("Automation send steps broke")
+            report.problems.append(f"{type(exc).__name__}: {exc}")
+            rest = []
         for enrolment_id in rest:
             try:
                 run_enrolment(enrolment_id, token, now, report)
@@ -450,6 +455,7 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
             ("email_address_id", "email", f"{person_type}_id"),
             [row[1:] for row in items if row[0] == person_type],
             item_defaults,
+            ignore_conflicts=True,  # another worker queued a shared address meanwhile
         )
     for person_type in types:  # each StepRun points at its queue item
         column = f"{person_type}_id"
@@ -462,6 +468,9 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
             enrolment_id__in=[e.pk for e in group if e.person_type == person_type],
             outcome="queued",
         ).update(queue_item_id=Subquery(item.values("id")[:1]))
+    StepRun.objects.filter(
+        step=step, enrolment_id__in=[e.pk for e in group], outcome="queued", queue_item=None
+    ).update(outcome="already queued to this address")
     moving = Enrolment.objects.filter(pk__in=[e.pk for e in group]).exclude(pk__in=gone)
     following = _next(step)
     unleased = {"leased_until": None, "leased_by": ""}
