@@ -197,11 +197,49 @@ class AutomationAdmin(admin.ModelAdmin):
         self.message_user(request, _("Paused: nobody enters or moves on until it is active."))
 
 
+class MoveForm(forms.Form):
+    step = forms.ModelChoiceField(label=_("step"), queryset=Step.objects.none())
+
+    def __init__(self, *args, automation_id: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["step"].queryset = Step.objects.filter(automation_id=automation_id)
+
+
 @admin.register(Enrolment)
 class EnrolmentAdmin(admin.ModelAdmin):
     list_display = ("automation", "person_type", "person_id", "step", "due_at", "status")
     list_filter = ("status", "exit_reason", "automation")
     readonly_fields = [f.name for f in Enrolment._meta.fields]
+    actions = ("move_to_step",)
+
+    @admin.action(description=_("Move to a step"), permissions=["change"])
+    def move_to_step(self, request: HttpRequest, queryset: QuerySet):
+        """After editing a live automation: the marketer's explicit choice to move people."""
+        active = queryset.filter(status=Enrolment.Status.ACTIVE)
+        automations = set(active.values_list("automation_id", flat=True))
+        if len(automations) != 1:
+            self.message_user(request, _("Choose active people of one automation."), messages.ERROR)
+            return None
+        (automation_id,) = automations
+        form = MoveForm(
+            request.POST if "apply" in request.POST else None, automation_id=automation_id
+        )
+        if form.is_bound and form.is_valid():
+            moved = engine.move_to(active, form.cleaned_data["step"])
+            self.message_user(request, _("%(count)d moved.") % {"count": moved})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Move to a step"),
+            "opts": self.model._meta,
+            "form": form,
+            "count": active.count(),
+            "action": "move_to_step",
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/automation/move_to_step.html", context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

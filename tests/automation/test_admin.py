@@ -170,3 +170,26 @@ def test_preview_as_a_person_shows_what_they_would_receive_and_when(admin_client
     assert "Wait 3 days 0 hours" in text
     missing = admin_client.get(url, {"person_type": "contact", "person_id": 999999})
     assert "No such person." in missing.content.decode()
+
+
+def test_people_are_moved_to_a_step_only_by_the_marketers_choice(admin_client):
+    made = automation(send(), wait(days=5), send(), send())
+    people = ContactFactory.create_batch(2)
+    for person in people:
+        join(made.trigger_list, person)
+    engine.tick(T0)
+    fourth = made.steps.get(order=4)
+    url = reverse("admin:automation_enrolment_changelist")
+    common = {
+        "action": "move_to_step",
+        ACTION_CHECKBOX_NAME: list(made.enrolments.values_list("pk", flat=True)),
+    }
+
+    page = admin_client.post(url, {**common, "index": "0"})
+    assert b'name="apply"' in page.content
+    done = admin_client.post(url, {**common, "apply": "yes", "step": fourth.pk}, follow=True)
+
+    assert "2 moved." in done.content.decode()
+    assert set(made.enrolments.values_list("step__order", flat=True)) == {4}
+    engine.tick()  # moved now (the clock's time): due at once
+    assert {r for r in made.enrolments.values_list("runs__step__order", flat=True)} == {1, 4}
