@@ -455,8 +455,9 @@ class Enrolment(models.Model):
             )
         ]
         indexes = [
+            # What a claim reads, in its order: due active enrolments (due_at, id).
             models.Index(
-                fields=["due_at"], condition=models.Q(status="active"), name="enrolment_due"
+                fields=["due_at", "id"], condition=models.Q(status="active"), name="enrolment_due"
             ),
             models.Index(fields=["person_type", "person_id"], name="enrolment_person"),
         ]
