@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Max, Q
 from django.utils.translation import gettext as _
 
 from automation import clock
@@ -467,17 +467,22 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
             item_defaults,
             ignore_conflicts=True,  # another worker queued a shared address meanwhile
         )
-    for person_type in types:  # each StepRun points at its queue item
+    links = []  # each StepRun points at its queue item: (item id, enrolment id)
+    for person_type in types:
         column = f"{person_type}_id"
-        person_of_run = Enrolment.objects.filter(pk=OuterRef(OuterRef("enrolment_id")))
-        item = EmailQueueItem.objects.filter(
-            mass_email=mass_email, **{column: Subquery(person_of_run.values("person_id")[:1])}
-        )
-        StepRun.objects.filter(
-            step=step,
-            enrolment_id__in=[e.pk for e in group if e.person_type == person_type],
-            outcome="queued",
-        ).update(queue_item_id=Subquery(item.values("id")[:1]))
+        enrolment_of = {e.person_id: e.pk for e in group if e.person_type == person_type}
+        queued_items = EmailQueueItem.objects.filter(
+            mass_email=mass_email, **{f"{column}__in": list(enrolment_of)}
+        ).values_list(column, "id")
+        links += [(item_id, enrolment_of[person_id]) for person_id, item_id in queued_items]
+    if links:
+        table = connection.ops.quote_name(StepRun._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET queue_item_id = %s "
+                f"WHERE enrolment_id = %s AND step_id = {int(step.pk)} AND outcome = 'queued'",
+                links,
+            )
     StepRun.objects.filter(
         step=step, enrolment_id__in=[e.pk for e in group], outcome="queued", queue_item=None
     ).update(outcome="already queued to this address")
