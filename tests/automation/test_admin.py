@@ -193,3 +193,15 @@ def test_people_are_moved_to_a_step_only_by_the_marketers_choice(admin_client):
     assert set(made.enrolments.values_list("step__order", flat=True)) == {4}
     engine.tick()  # moved now (the clock's time): due at once
     assert {r for r in made.enrolments.values_list("runs__step__order", flat=True)} == {1, 4}
+
+
+def test_marketing_builds_automations():
+    from django.contrib.auth.models import Group
+
+    from crm.groups import MARKETING
+    from tests.factories import UserFactory
+
+    marketer = UserFactory(is_staff=True)
+    marketer.groups.add(Group.objects.get(name=MARKETING))
+    assert marketer.has_perm("automation.change_automation")
+    assert marketer.has_perm("automation.add_step")
