@@ -44,6 +44,8 @@ LEASE = datetime.timedelta(seconds=getattr(settings, "AUTOMATION_LEASE_SECONDS",
 BATCH = 1000
 # Events handed over per read of the stream (a list import's joins are enrolled together).
 EVENTS_PER_READ = 5000
+# Rows per INSERT statement (SQLite takes up to 32,766 parameters in one).
+ROWS_PER_INSERT = 500
 # A condition waited for is checked again this often (and as soon as its time is up).
 RECHECK = datetime.timedelta(hours=1)
 # Steps one enrolment may take in one tick (branches only go forward, so this is a backstop).
@@ -510,20 +512,26 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
 
 
 def insert_rows(model, columns, rows, constants: dict, ignore_conflicts: bool = False) -> int:
-    """Insert `rows` (tuples for `columns`, plus the same `constants` in each) with one
-    executemany, not model instances: a send step's many rows cost what the queue's do."""
+    """Insert `rows` (tuples for `columns`, plus the same `constants` in each) in multi-row
+    INSERTs of ROWS_PER_INSERT, not model instances: a send step's many rows cost what the
+    queue's do. How many were inserted."""
     if not rows:
         return 0
     fields = [*columns, *constants]
     values = [_db_value(model, name, value) for name, value in constants.items()]
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in fields)
-    marks = ", ".join(["%s"] * len(fields))
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    sql = f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}"
+    inserted = 0
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(*row, *values) for row in rows])
-        return cursor.rowcount if cursor.rowcount >= 0 else len(rows)
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            part = rows[start : start + ROWS_PER_INSERT]
+            marks = ", ".join([one_row] * len(part))
+            params = [value for row in part for value in (*row, *values)]
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {marks}{conflict}", params)
+            inserted += cursor.rowcount
+    return inserted
 
 
 def _db_value(model, name: str, value):
