@@ -28,6 +28,7 @@ MARKETING_FULL = {
     "targetlists": ALL_MODELS,
     "campaigns": {"campaign", "massemail", "trackingurl"},
     "people": ALL_MODELS,  # imports and signup forms
+    "automation": ALL_MODELS,  # welcome series and drip sequences
 }
 # app label -> model names on which Marketing may only look.
 MARKETING_VIEW = {

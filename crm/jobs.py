@@ -24,6 +24,7 @@ RECORD_TRACKING_HITS = "Record Tracking Hits"
 UPDATE_RESULTS = "Update Results"
 RESUME_IMPORTS = "Resume Stalled Imports"
 DELIVER_WEBHOOKS = "Deliver Webhooks"
+RUN_AUTOMATIONS = "Run Automations"
 # Not a beat entry: a worker the "Send Mass Emails" run asked to help logs its part as this.
 SEND_MASS_EMAILS_HELPING = "Send Mass Emails (helping)"
 
@@ -43,6 +44,7 @@ SCHEDULED_JOBS = (
     ScheduledJob(UPDATE_RESULTS, "campaigns.tasks.update_results", minute="*"),
     ScheduledJob(RESUME_IMPORTS, "people.tasks.resume_stalled_imports"),
     ScheduledJob(DELIVER_WEBHOOKS, "webhooks.tasks.deliver_webhooks", minute="*"),
+    ScheduledJob(RUN_AUTOMATIONS, "automation.tasks.run_automations", minute="*"),
 )
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "campaigns",
     "tracking",
     "people",
+    "automation",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_ROOT (no CDN)
@@ -221,6 +222,8 @@ IMAP_TIMEOUT = envint("IMAP_TIMEOUT", 30)
 # deferred message waits RETRY seconds, doubling up to RETRY_MAX; a domain deferring this many
 # messages in a run waits for a later run; a run reopens a server that dropped it this often.
 MASS_EMAIL_SENDING_LEASE_SECONDS = envint("MASS_EMAIL_SENDING_LEASE_SECONDS", 900)
+# An automation enrolment claimed by a worker that died is taken up again after this.
+AUTOMATION_LEASE_SECONDS = envint("AUTOMATION_LEASE_SECONDS", 600)
 MASS_EMAIL_RETRY_SECONDS = envint("MASS_EMAIL_RETRY_SECONDS", 600)
 MASS_EMAIL_RETRY_MAX_SECONDS = envint("MASS_EMAIL_RETRY_MAX_SECONDS", 21600)
 MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN = envint("MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN", 3)

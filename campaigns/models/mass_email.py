@@ -188,6 +188,9 @@ class MassEmail(models.Model):
         _("non-openers after (hours)"), null=True, blank=True, editable=False
     )
     failure_reason = models.TextField(_("failure reason"), blank=True, editable=False)
+    # An automation step's mailing (automation.StepMailing): In Process for good, never built
+    # from lists; people are queued to it one by one, and each run sends it first.
+    automated = models.BooleanField(_("automation step"), default=False, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False

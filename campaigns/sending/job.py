@@ -101,14 +101,15 @@ def announce(job_run: JobRun) -> None:
 
 
 def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings) -> None:
-    """This worker's part of `run`: every In Process mass email, oldest start time first,
-    through one pool of sessions per sending source."""
+    """This worker's part of `run`: every In Process mass email, automation steps' first (a
+    welcome email never waits behind a large mass email for more than one run), then oldest
+    start time first, through one pool of sessions per sending source."""
     pools = SessionPools(DomainBackoff())
     helpers = Helpers(run) if hands_out() else None
     try:
         in_process = MassEmail.objects.filter(status=MassEmail.Status.IN_PROCESS)
         for mass_email in in_process.select_related("campaign", "smtp_account").order_by(
-            F("start_at").asc(nulls_first=True), "id"
+            F("automated").desc(), F("start_at").asc(nulls_first=True), "id"
         ):
             if waits_for_winner(mass_email):
                 continue

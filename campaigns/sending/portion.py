@@ -226,6 +226,8 @@ def _person_fields(model, path: str, wanted: set[str]) -> list[str]:
 
 def complete_if_done(mass_email: MassEmail) -> bool:
     """Mark an In Process mass email Complete when no item is Pending or Sending any more."""
+    if mass_email.automated:  # an automation step's mailing takes people for as long as it runs
+        return False
     open_items = mass_email.queue_items.filter(
         is_test=False, status__in=[Status.PENDING, Status.SENDING, Status.HELD]
     )

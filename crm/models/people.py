@@ -134,6 +134,8 @@ class NamedPerson(Person):
     last_name = models.CharField(_("last name"), max_length=100)
     title = models.CharField(_("title"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=50, blank=True)
+    # A date automations can start from (N days before or after, every year).
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
 
     class Meta:
         abstract = True

@@ -1,0 +1,374 @@
+"""Admin for automations: the automation with its steps as a readable list (each with the people
+waiting at it now and those who passed it), activate and pause, and "Add to automation" on
+people and target lists (added by hand)."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from automation import engine, preview, stats
+from automation import people as persons
+from automation.models import Automation, Enrolment, Step, StepRun
+from crm.admin.site import add_admin_action
+from crm.models import Account, Contact, Lead, TargetType
+from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
+from targetlists.models import TargetList, TargetListEntry
+
+BRANCHES = ("condition_step", "yes_step", "no_step")
+
+
+class StepInline(admin.StackedInline):
+    model = Step
+    extra = 0
+    fields = (
+        ("order", "kind"),
+        "email_template",
+        ("wait_kind", "wait_days", "wait_hours", "wait_weekday", "wait_hour", "wait_until"),
+        ("condition", "condition_step", "condition_wait_days"),
+        ("yes_step", "no_step", "no_ends"),
+        ("target_list", "field_name", "field_value"),
+        "figures",
+    )
+    readonly_fields = ("figures",)
+    autocomplete_fields = ("email_template", "target_list")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in BRANCHES:
+            automation_id = getattr(request, "_automation_id", None)
+            kwargs["queryset"] = Step.objects.filter(automation_id=automation_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("people"))
+    def figures(self, step: Step) -> str:
+        if not step.pk:
+            return "-"
+        return figures_text(stats.step_figures(step))
+
+
+def figures_text(figures: dict[str, int]) -> str:
+    labels = {
+        "waiting": _("waiting now"),
+        "passed": _("passed"),
+        "sent": _("sent"),
+        "opened": _("opened"),
+        "clicked": _("clicked"),
+        "machine_opened": _("opened by machines"),
+        "machine_clicked": _("clicked by machines"),
+    }
+    return ", ".join(f"{figures[key]} {label}" for key, label in labels.items() if key in figures)
+
+
+@admin.register(Automation)
+class AutomationAdmin(admin.ModelAdmin):
+    list_display = ("name", "campaign", "trigger", "status", "active_people", "created_at")
+    list_filter = ("status", "trigger", "campaign")
+    search_fields = ("name",)
+    readonly_fields = ("status", "steps_overview", "people")
+    autocomplete_fields = ("campaign",)
+    fieldsets = (
+        (None, {"fields": ("name", "campaign", "status", "steps_overview", "people")}),
+        (
+            _("Trigger"),
+            {
+                "fields": (
+                    "trigger",
+                    "trigger_list",
+                    "trigger_signup_form",
+                    "trigger_tracking_url",
+                    ("trigger_date_field", "trigger_days", "trigger_hour"),
+                )
+            },
+        ),
+        (
+            _("Exits and re-entry"),
+            {
+                "fields": (
+                    "exit_on_leaving_list",
+                    "goal_list",
+                    "goal_tracking_url",
+                    ("reentry", "reentry_days"),
+                )
+            },
+        ),
+    )
+    inlines = (StepInline,)
+    actions = ("activate", "pause")
+    change_form_template = "admin/automation/automation/change_form.html"
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", preview, name="automation_automation_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int):
+        automation = self.get_object(request, str(pk))
+        if automation is None or not self.has_view_permission(request, automation):
+            raise Http404
+        form = PreviewForm(request.GET or None)
+        lines, person = None, None
+        if form.is_valid():
+            person = persons.load(form.cleaned_data["person_type"], form.cleaned_data["person_id"])
+            if person is None:
+                form.add_error("person_id", _("No such person."))
+            else:
+                lines = preview.preview(automation, person)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Preview as a person: %(name)s") % {"name": automation},
+            "opts": self.model._meta,
+            "original": automation,
+            "form": form,
+            "person": person,
+            "lines": lines,
+        }
+        return TemplateResponse(request, "admin/automation/preview.html", context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        request._automation_id = obj.pk if obj else None
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description=_("people in it"))
+    def active_people(self, automation: Automation) -> int:
+        return automation.enrolments.filter(status=Enrolment.Status.ACTIVE).count()
+
+    @admin.display(description=_("steps"))
+    def steps_overview(self, automation: Automation) -> str:
+        steps = list(
+            automation.steps.select_related(
+                "email_template", "target_list", "condition_step", "yes_step", "no_step"
+            )
+        )
+        if not steps:
+            return _("No steps yet: add them below.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((s.order, s.describe(), figures_text(stats.step_figures(s))) for s in steps),
+        )
+        note = _(
+            "People already in it go on from the step they are at when steps are edited; a "
+            "step someone waits at cannot be deleted. Branches only go forward."
+        )
+        return format_html("<table>{}</table><p class='help'>{}</p>", rows, note)
+
+    @admin.display(description=_("people"))
+    def people(self, automation: Automation) -> str:
+        figures = stats.people_figures(automation)
+        labels = dict(Enrolment.Status.choices) | dict(Enrolment.Reason.choices)
+        return ", ".join(f"{n} {labels.get(key, key)}" for key, n in sorted(figures.items())) or "-"
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        automation = form.instance
+        problems = automation.problems()
+        if automation.status == Automation.Status.ACTIVE and problems:
+            engine.pause(automation)
+            self.message_user(
+                request,
+                _("Paused, because its steps cannot run: %(problems)s")
+                % {"problems": " ".join(problems)},
+                messages.ERROR,
+            )
+
+    @admin.action(description=_("Activate"), permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for automation in queryset:
+            try:
+                engine.activate(automation)
+            except engine.CannotRun as exc:
+                self.message_user(request, f"{automation}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, _("%(name)s is active.") % {"name": automation})
+
+    @admin.action(description=_("Pause"), permissions=["change"])
+    def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for automation in queryset:
+            engine.pause(automation)
+        self.message_user(request, _("Paused: nobody enters or moves on until it is active."))
+
+
+class MoveForm(forms.Form):
+    step = forms.ModelChoiceField(label=_("step"), queryset=Step.objects.none())
+
+    def __init__(self, *args, automation_id: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["step"].queryset = Step.objects.filter(automation_id=automation_id)
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    list_display = ("automation", "person_type", "person_id", "step", "due_at", "status")
+    list_filter = ("status", "exit_reason", "automation")
+    readonly_fields = [f.name for f in Enrolment._meta.fields]
+    actions = ("move_to_step",)
+
+    @admin.action(description=_("Move to a step"), permissions=["change"])
+    def move_to_step(self, request: HttpRequest, queryset: QuerySet):
+        """After editing a live automation: the marketer's explicit choice to move people."""
+        active = queryset.filter(status=Enrolment.Status.ACTIVE)
+        automations = set(active.values_list("automation_id", flat=True))
+        if len(automations) != 1:
+            self.message_user(request, _("Choose active people of one automation."), messages.ERROR)
+            return None
+        (automation_id,) = automations
+        form = MoveForm(
+            request.POST if "apply" in request.POST else None, automation_id=automation_id
+        )
+        if form.is_bound and form.is_valid():
+            moved = engine.move_to(active, form.cleaned_data["step"])
+            self.message_user(request, _("%(count)d moved.") % {"count": moved})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Move to a step"),
+            "opts": self.model._meta,
+            "form": form,
+            "count": active.count(),
+            "action": "move_to_step",
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/automation/move_to_step.html", context)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(StepRun)
+class StepRunAdmin(admin.ModelAdmin):
+    list_display = ("enrolment", "step", "ran_at", "outcome")
+    list_filter = ("step__automation",)
+    readonly_fields = [f.name for f in StepRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class PreviewForm(forms.Form):
+    person_type = forms.ChoiceField(label=_("person type"), choices=TargetType.choices)
+    person_id = forms.IntegerField(label=_("person id"), min_value=1)
+
+
+class AddToAutomationForm(forms.Form):
+    automation = forms.ModelChoiceField(
+        label=_("Automation"), queryset=Automation.objects.filter(status=Automation.Status.ACTIVE)
+    )
+
+
+class AddToAutomationMixin:
+    """Adds "Add to automation" (its page asks which active automation) to a people admin or
+    the target list admin (then the lists' members, not opted out)."""
+
+    def has_add_to_automation_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("automation.change_automation")
+
+    @admin.action(description=_("Add to automation"), permissions=["add_to_automation"])
+    def add_to_automation(self, request: HttpRequest, queryset: QuerySet):
+        form = AddToAutomationForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            automation = form.cleaned_data["automation"]
+            added = engine.add_by_hand(automation, people_of(queryset))
+            message = ngettext(
+                "%(count)d person added to “%(name)s”.",
+                "%(count)d people added to “%(name)s”.",
+                added,
+            )
+            self.message_user(request, message % {"count": added, "name": automation})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Add to automation"),
+            "opts": self.model._meta,
+            "form": form,
+            "count": queryset.count(),
+            "select_across": request.POST.get("select_across", "0"),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/automation/add_to_automation.html", context)
+
+
+def people_of(queryset: QuerySet) -> list[tuple[str, int]]:
+    """(type, id) of the selected people, or of the selected lists' members."""
+    if queryset.model is TargetList:
+        entries = TargetListEntry.objects.filter(target_list__in=queryset, opted_out=False)
+        found = []
+        for entry in entries.values("account_id", "contact_id", "lead_id", "user_id"):
+            found += [(key[:-3], value) for key, value in entry.items() if value]
+        return found
+    person_type = queryset.model._meta.model_name
+    return [(person_type, pk) for pk in queryset.values_list("pk", flat=True)]
+
+
+class AutomationsOfPersonMixin:
+    """A person's page: every automation they are or were in, the step, when the next one
+    happens, and what happened before."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [*super().get_readonly_fields(request, obj), "automations_of_person"]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, (_("Automations"), {"fields": ["automations_of_person"]})]
+
+    @admin.display(description=_("automations"))
+    def automations_of_person(self, person) -> str:
+        enrolments = (
+            Enrolment.objects.filter(person_type=person._meta.model_name, person_id=person.pk)
+            .select_related("automation", "step")
+            .prefetch_related("runs__step")
+            .order_by("-entered_at")
+        )
+        rows = []
+        for e in enrolments:
+            if e.status == Enrolment.Status.ACTIVE and e.step is not None:
+                now = _("at step %(step)s, next on %(due)s") % {
+                    "step": f"{e.step.order}. {e.step.describe()}",
+                    "due": e.due_at,
+                }
+            else:
+                now = e.get_exit_reason_display() or e.get_status_display()
+            before = "; ".join(
+                f"{r.step.order}. {r.outcome} ({r.ran_at:%Y-%m-%d %H:%M})" for r in e.runs.all()
+            )
+            rows.append((e.automation, e.entered_at, now, before or "-"))
+        if not rows:
+            return _("In no automation.")
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("automation"),
+            _("entered at"),
+            _("now"),
+            _("before"),
+        )
+        return format_html("<table>{}{}</table>", head, body)
+
+
+def add_admin_mixin(model, mixin: type) -> None:
+    """Re-register `model`'s admin with `mixin` mixed in (crm must not import automation)."""
+    base = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    admin.site.register(model, type(base.__name__, (mixin, base), {"__module__": mixin.__module__}))
+
+
+for _model in (Account, Contact, Lead, get_user_model(), TargetList):
+    add_admin_action(_model, AddToAutomationMixin, "add_to_automation")
+for _model in (Account, Contact, Lead):
+    add_admin_mixin(_model, AutomationsOfPersonMixin)

@@ -1,0 +1,752 @@
+"""The automation engine: enrols people from the event stream, the date triggers and by hand,
+ends enrolments on the exits, and runs each due step exactly once.
+
+A tick (the beat entry "Run Automations" every minute, or `manage.py run_automations`):
+1. reads the event stream as consumer "automation" (crm.events.take: each event handled once,
+   in the transaction that moves the position, so enrolments and exits commit with it);
+2. enrols the people whose date trigger falls due (a date field N days before or after, at an
+   hour in the installation's time zone);
+3. claims due enrolments (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer) with a
+   lease, then runs each in its own transaction: the StepRun row (unique per enrolment and
+   step) first, then the side effect, then the move to the next step, all committed together.
+   Two ticks claim disjoint enrolments; a tick killed mid-step rolls back whole, and its claim
+   is taken up again when the lease runs out; a tick whose lease ran out while it still worked
+   finds the StepRun of the other and does nothing twice.
+A send step queues the person to the step's mailing (a MassEmail of the automation's campaign,
+In Process for good): the normal send job sends it, with its rendering, opt-out, tracking,
+DKIM and hourly limit, and the log lands in the campaign's.
+"""
+
+import datetime
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Q
+from django.utils.translation import gettext as _
+
+from automation import clock
+from automation import people as persons
+from automation.models import Automation, Enrolment, Step, StepMailing, StepRun
+from campaigns.models import EmailQueueItem, MassEmail
+from crm import events
+from crm.models import Contact, Lead
+from targetlists.adding import add_to_target_list, remove_entries
+from targetlists.models import TargetListEntry
+from tracking.models import TrackingHit
+
+logger = logging.getLogger(__name__)
+CONSUMER = "automation"
+LEASE = datetime.timedelta(seconds=getattr(settings, "AUTOMATION_LEASE_SECONDS", 600))
+BATCH = 1000
+# Events handed over per read of the stream (a list import's joins are enrolled together).
+EVENTS_PER_READ = 5000
+# Rows per INSERT statement (SQLite takes up to 32,766 parameters in one).
+ROWS_PER_INSERT = 500
+# A condition waited for is checked again this often (and as soon as its time is up).
+RECHECK = datetime.timedelta(hours=1)
+# Steps one enrolment may take in one tick (branches only go forward, so this is a backstop).
+MAX_STEPS = 100
+WATCHED = (
+    events.LIST_MEMBER_ADDED,
+    events.LIST_MEMBER_REMOVED,
+    events.SUBSCRIPTION_CONFIRMED,
+    events.EMAIL_CLICKED,
+    events.EMAIL_UNSUBSCRIBED,
+    events.EMAIL_BOUNCED,
+    events.EMAIL_COMPLAINED,
+)
+ACTIVE = Enrolment.Status.ACTIVE
+Reason = Enrolment.Reason
+
+
+@dataclass
+class TickReport:
+    events: int = 0
+    enrolled: int = 0
+    steps: int = 0
+    exited: int = 0
+    completed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return _(
+            "%(events)s events read, %(enrolled)s people enrolled, %(steps)s steps run, "
+            "%(exited)s exits, %(completed)s completed"
+        ) % vars(self)
+
+
+def tick(now: datetime.datetime | None = None) -> TickReport:
+    """One run of the engine (see the module's docstring)."""
+    now = now or clock.now()
+    report = TickReport()
+    read_events(now, report)
+    enrol_by_date(now, report)
+    run_due(now, report)
+    return report
+
+
+# --- Activating -----------------------------------------------------------------------------
+
+
+class CannotRun(ValueError):
+    """The automation's steps cannot run; the message says why."""
+
+
+def activate(automation: Automation) -> None:
+    """Make the automation Active, or raise CannotRun with what is wrong."""
+    problems = automation.problems()
+    if problems:
+        raise CannotRun(" ".join(problems))
+    # Hear of what happens from now on (a consumer's first read starts at the stream's end).
+    events.start(CONSUMER)
+    Automation.objects.filter(pk=automation.pk).update(status=Automation.Status.ACTIVE)
+    automation.status = Automation.Status.ACTIVE
+
+
+def pause(automation: Automation) -> None:
+    """Paused: nobody enters, nobody moves on; people keep their place until it is active."""
+    Automation.objects.filter(pk=automation.pk).update(status=Automation.Status.PAUSED)
+    automation.status = Automation.Status.PAUSED
+
+
+# --- Reading the event stream ---------------------------------------------------------------
+
+
+def read_events(now: datetime.datetime, report: TickReport) -> None:
+    def handle(batch):
+        report.events += len(batch)
+        joins: list = []  # consecutive list joins, enrolled together (a list import's)
+        for event in batch:
+            if event.type == events.LIST_MEMBER_ADDED and event.person_id:
+                list_id = _ref(event.data or {}, "target_list", "list_id", "list")
+                if joins and joins[0][0] != list_id:
+                    handle_joins(joins, now, report)
+                    joins = []
+                joins.append((list_id, (event.person_type, event.person_id)))
+                continue
+            if joins:
+                handle_joins(joins, now, report)
+                joins = []
+            handle_event(event, now, report)
+        if joins:
+            handle_joins(joins, now, report)
+
+    while events.take(CONSUMER, handle, limit=EVENTS_PER_READ, types=WATCHED):
+        pass
+
+
+def _ref(data: dict, name: str, *aliases: str) -> int | None:
+    """An id the event's data gives as `<name>_id`, `<name>` (an id or {"id": …}) or an alias."""
+    for key in (f"{name}_id", name, *aliases):
+        value = data.get(key)
+        if isinstance(value, dict):
+            value = value.get("id")
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
+    if not event.person_id or not event.person_type:
+        return
+    person = (event.person_type, event.person_id)
+    data = event.data or {}
+    active = Automation.objects.filter(status=Automation.Status.ACTIVE)
+    Trigger = Automation.Trigger
+    if event.type == events.EMAIL_UNSUBSCRIBED:
+        report.exited += end_for_person(person, Reason.UNSUBSCRIBED, now)
+    elif event.type == events.EMAIL_COMPLAINED:
+        report.exited += end_for_person(person, Reason.COMPLAINED, now)
+    elif event.type == events.EMAIL_BOUNCED:
+        if str(data.get("kind") or data.get("bounce_type") or "").lower() == "hard":
+            report.exited += end_for_person(person, Reason.BOUNCED, now)
+    elif event.type == events.LIST_MEMBER_ADDED:
+        handle_joins([(_ref(data, "target_list", "list_id", "list"), person)], now, report)
+    elif event.type == events.LIST_MEMBER_REMOVED:
+        list_id = _ref(data, "target_list", "list_id", "list")
+        leaving = Enrolment.objects.filter(
+            automation__exit_on_leaving_list=True, automation__trigger_list_id=list_id
+        )
+        report.exited += end_for_person(person, Reason.LEFT_LIST, now, leaving)
+    elif event.type == events.SUBSCRIPTION_CONFIRMED:
+        form_id = _ref(data, "signup_form", "form_id", "form")
+        confirmed = active.filter(trigger=Trigger.SIGNUP_CONFIRMED).filter(
+            Q(trigger_signup_form__isnull=True) | Q(trigger_signup_form_id=form_id)
+        )
+        for automation in confirmed:
+            report.enrolled += enrol(automation, [person], now)
+    elif event.type == events.EMAIL_CLICKED:
+        if data.get("human", True) is False:  # a scanner's click: no person was there
+            return
+        url_id = _ref(data, "tracking_url", "url_id", "url")
+        report.exited += end_for_person(
+            person,
+            Reason.GOAL,
+            now,
+            Enrolment.objects.filter(automation__goal_tracking_url_id=url_id),
+        )
+        for automation in active.filter(
+            trigger=Trigger.LINK_CLICKED, trigger_tracking_url_id=url_id
+        ):
+            report.enrolled += enrol(automation, [person], now)
+
+
+def handle_joins(joins: list, now: datetime.datetime, report: TickReport) -> None:
+    """People who joined one list: goals reached, then enrolments, set-based."""
+    list_id = joins[0][0]
+    people = [person for _list, person in joins]
+    goal = Enrolment.objects.filter(automation__goal_list_id=list_id)
+    report.exited += end_for_people(people, Reason.GOAL, now, goal)
+    joined = Automation.objects.filter(
+        status=Automation.Status.ACTIVE,
+        trigger=Automation.Trigger.LIST_JOINED,
+        trigger_list_id=list_id,
+    )
+    for automation in joined:
+        report.enrolled += enrol(automation, people, now)
+
+
+# --- Entering and leaving -------------------------------------------------------------------
+
+
+def first_step(automation: Automation) -> Step | None:
+    return automation.steps.order_by("order").first()
+
+
+def due_on_arrival(step: Step, now: datetime.datetime) -> datetime.datetime:
+    """When a step someone reaches at `now` is due: a wait's end, else at once."""
+    if step.kind == Step.Kind.WAIT:
+        return step.wait_ends(now, clock.local_zone())
+    return now
+
+
+def enrol(automation: Automation, people: Iterable[persons.Person], now: datetime.datetime) -> int:
+    """Enrol `people` ((type, id) pairs) as the re-entry rule allows; how many entered.
+
+    Set-based: one read of their earlier enrolments per 1,000 people and one insert. Someone
+    already active in it is left where they are (a unique constraint holds it under races)."""
+    step = first_step(automation)
+    if step is None or automation.status != Automation.Status.ACTIVE:
+        return 0
+    due = due_on_arrival(step, now)
+    wanted = list(dict.fromkeys(people))
+    entered = 0
+    for start in range(0, len(wanted), 1000):
+        part = wanted[start : start + 1000]
+        earlier = _earlier_enrolments(automation, part)
+        rows = []
+        for person in part:
+            count, last, active = earlier.get(person, (0, None, 0))
+            if active or (count and not _may_reenter(automation, last, now)):
+                continue
+            rows.append((automation.pk, person[0], person[1], count + 1, step.pk))
+        entered += insert_rows(
+            Enrolment,
+            ("automation_id", "person_type", "person_id", "entry", "step_id"),
+            rows,
+            {
+                "step_since": now,
+                "due_at": due,
+                "entered_at": now,
+                "status": ACTIVE,
+                "exit_reason": "",
+                "leased_by": "",
+            },
+            ignore_conflicts=True,
+        )
+    return entered
+
+
+def _people_q(people: list[persons.Person]) -> Q:
+    by_type: dict[str, list[int]] = {}
+    for person_type, person_id in people:
+        by_type.setdefault(person_type, []).append(person_id)
+    query = Q(pk__in=[])
+    for person_type, ids in by_type.items():
+        query |= Q(person_type=person_type, person_id__in=ids)
+    return query
+
+
+def _earlier_enrolments(automation: Automation, part: list[persons.Person]) -> dict:
+    rows = (
+        Enrolment.objects.filter(automation=automation)
+        .filter(_people_q(part))
+        .values("person_type", "person_id")
+        .annotate(
+            count=Max("entry"), last=Max("entered_at"), active=Count("id", filter=Q(status=ACTIVE))
+        )
+    )
+    return {(r["person_type"], r["person_id"]): (r["count"], r["last"], r["active"]) for r in rows}
+
+
+def _may_reenter(automation: Automation, last: datetime.datetime, now: datetime.datetime) -> bool:
+    rule = automation.reentry
+    if rule == Automation.Reentry.ALWAYS:
+        return True
+    if rule == Automation.Reentry.AFTER_DAYS:
+        return last <= now - datetime.timedelta(days=automation.reentry_days)
+    return False
+
+
+def end_for_person(person, reason: str, now: datetime.datetime, enrolments=None) -> int:
+    """End the person's active enrolments (every automation, or those of `enrolments`)."""
+    return end_for_people([person], reason, now, enrolments)
+
+
+def end_for_people(people: list, reason: str, now: datetime.datetime, enrolments=None) -> int:
+    """End these people's active enrolments (every automation, or those of `enrolments`)."""
+    enrolments = Enrolment.objects.all() if enrolments is None else enrolments
+    return enrolments.filter(_people_q(people), status=ACTIVE).update(
+        status=Enrolment.Status.EXITED,
+        exit_reason=reason,
+        finished_at=now,
+        due_at=None,
+        leased_until=None,
+        leased_by="",
+    )
+
+
+def enrol_by_date(now: datetime.datetime, report: TickReport) -> None:
+    """Enrol the people whose date (e.g. birthday) is N days from today, once the trigger's hour
+    has come in the installation's time zone; once a day each (the date is yearly)."""
+    local = now.astimezone(clock.local_zone())
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    dated = Automation.objects.filter(
+        status=Automation.Status.ACTIVE, trigger=Automation.Trigger.DATE_FIELD
+    )
+    for automation in dated:
+        if local.hour < automation.trigger_hour:
+            continue
+        day = local.date() - datetime.timedelta(days=automation.trigger_days)
+        name = automation.trigger_date_field
+        for model, person_type in ((Contact, "contact"), (Lead, "lead")):
+            today = Enrolment.objects.filter(
+                automation=automation, person_type=person_type, entered_at__gte=day_start
+            ).values("person_id")
+            ids = (
+                model.objects.filter(**{f"{name}__month": day.month, f"{name}__day": day.day})
+                .exclude(pk__in=today)
+                .values_list("pk", flat=True)
+            )
+            report.enrolled += enrol(automation, [(person_type, pk) for pk in ids], now)
+
+
+def move_to(enrolments, step: Step, now=None) -> int:
+    """Move active enrolments to `step` (the marketer's choice after editing): due as on
+    arrival; how many. Steps they had run stay run (a step is never run twice for a person)."""
+    now = now or clock.now()
+    with transaction.atomic():
+        return enrolments.filter(status=ACTIVE, automation_id=step.automation_id).update(
+            step=step, step_since=now, due_at=due_on_arrival(step, now)
+        )
+
+
+def add_by_hand(automation: Automation, people: Iterable[persons.Person], now=None) -> int:
+    """Enrol people chosen in the admin (from people's lists or a target list)."""
+    with transaction.atomic():
+        return enrol(automation, people, now or clock.now())
+
+
+# --- Running due steps ----------------------------------------------------------------------
+
+
+def run_due(now: datetime.datetime, report: TickReport) -> None:
+    """Claim and run due enrolments until none is left for this tick: send steps of a claim
+    together (set-based, as fast as a mass email's queue), every other step one by one."""
+    while True:
+        token, ids = claim(now, BATCH)
+        if not ids:
+            return
+        try:
+            rest = run_sends_together(ids, token, now, report)
+        except Exception as exc:  # noqa: BLE001  these wait for their lease; the rest goes on
+            logger.exception("Automation send steps broke")
+            report.problems.append(f"{type(exc).__name__}: {exc}")
+            rest = []
+        for enrolment_id in rest:
+            try:
+                run_enrolment(enrolment_id, token, now, report)
+            except Exception as exc:  # noqa: BLE001  one person's failure must not stop the rest
+                logger.exception("Automation enrolment %s broke", enrolment_id)
+                report.problems.append(f"#{enrolment_id}: {type(exc).__name__}: {exc}")
+
+
+def run_sends_together(
+    ids: list[int], token: str, now: datetime.datetime, report: TickReport
+) -> list[int]:
+    """Run the send steps among the claimed enrolments, per step and entry round, in one
+    transaction: their StepRuns in one insert (before the queue items), the queue items in
+    one insert, the moves to the next step in one update. The ids left for one-by-one runs:
+    every other step, and a group whose StepRuns already exist (then each one on its own)."""
+    rest: list[int] = []
+    with transaction.atomic():
+        claimed = list(
+            Enrolment.objects.select_for_update(of=("self",))
+            .select_related("step", "step__automation", "step__email_template")
+            .filter(pk__in=ids, status=ACTIVE, leased_by=token)
+            .order_by("id")  # who entered first gets a shared address's message
+        )
+        groups: dict[tuple[int, int], list[Enrolment]] = {}
+        for enrolment in claimed:
+            step = enrolment.step
+            if step is None or step.kind != Step.Kind.SEND or enrolment.due_at > now:
+                rest.append(enrolment.pk)
+            elif enrolment.person_type == "user":  # a User's address is a field of its own
+                rest.append(enrolment.pk)
+            else:
+                groups.setdefault((step.pk, enrolment.entry), []).append(enrolment)
+        for group in groups.values():
+            if not _send_group(group, now, report):
+                rest += [enrolment.pk for enrolment in group]
+    return rest
+
+
+def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickReport) -> bool:
+    """One step and round for many people: reads first, then the StepRuns (with what the step
+    will do for each), then the queue items, then the moves: one statement each."""
+    step, entry = group[0].step, group[0].entry
+    mass_email = mailing_for(step, entry)
+    models = persons.models_by_type()
+    types = sorted({e.person_type for e in group})
+    found: dict[tuple[str, int], tuple[int | None, str]] = {}  # person → (address id, address)
+    for person_type in types:
+        ids = [e.person_id for e in group if e.person_type == person_type]
+        rows = models[person_type].objects.filter(pk__in=ids)
+        for pk, address_id, address in rows.values_list(
+            "pk", "email_address_id", "email_address__address"
+        ):
+            found[(person_type, pk)] = (address_id, address)
+    taken = set(  # addresses this round's mailing already has (someone sharing it)
+        EmailQueueItem.objects.filter(
+            mass_email=mass_email,
+            email_address_id__in={a for a, _x in found.values() if a},
+            is_test=False,
+        ).values_list("email_address_id", flat=True)
+    )
+    runs, items, gone = [], [], []
+    for enrolment in group:
+        person = (enrolment.person_type, enrolment.person_id)
+        address_id, address = found.get(person, (None, ""))
+        if person not in found:
+            outcome = "person deleted"
+            gone.append(enrolment.pk)
+        elif not address_id:
+            outcome = "no email address"
+        elif address_id in taken:
+            outcome = "already queued to this address"
+        else:
+            outcome = "queued"
+            taken.add(address_id)
+            items.append((enrolment.person_type, address_id, address, enrolment.person_id))
+        runs.append((enrolment.pk, outcome))
+    try:
+        with transaction.atomic():
+            insert_rows(
+                StepRun, ("enrolment_id", "outcome"), runs, {"step_id": step.pk, "ran_at": now}
+            )
+    except IntegrityError:  # some ran already: each is decided on its own
+        return False
+    item_defaults = {
+        "mass_email_id": mass_email.pk,
+        "status": EmailQueueItem.Status.PENDING,
+        "attempts": 0,
+        "is_test": False,
+        "last_error": "",
+        "created_at": now,
+    }
+    for person_type in types:
+        insert_rows(
+            EmailQueueItem,
+            ("email_address_id", "email", f"{person_type}_id"),
+            [row[1:] for row in items if row[0] == person_type],
+            item_defaults,
+            ignore_conflicts=True,  # another worker queued a shared address meanwhile
+        )
+    links = []  # each StepRun points at its queue item: (item id, enrolment id)
+    for person_type in types:
+        column = f"{person_type}_id"
+        enrolment_of = {e.person_id: e.pk for e in group if e.person_type == person_type}
+        queued_items = EmailQueueItem.objects.filter(
+            mass_email=mass_email, **{f"{column}__in": list(enrolment_of)}
+        ).values_list(column, "id")
+        links += [(item_id, enrolment_of[person_id]) for person_id, item_id in queued_items]
+    if links:
+        table = connection.ops.quote_name(StepRun._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET queue_item_id = %s "
+                f"WHERE enrolment_id = %s AND step_id = {int(step.pk)} AND outcome = 'queued'",
+                links,
+            )
+    StepRun.objects.filter(
+        step=step, enrolment_id__in=[e.pk for e in group], outcome="queued", queue_item=None
+    ).update(outcome="already queued to this address")
+    moving = Enrolment.objects.filter(pk__in=[e.pk for e in group]).exclude(pk__in=gone)
+    following = _next(step)
+    unleased = {"leased_until": None, "leased_by": ""}
+    if following is None:
+        report.completed += moving.update(
+            status=Enrolment.Status.COMPLETED, step=None, due_at=None, finished_at=now, **unleased
+        )
+    else:
+        moving.update(
+            step=following, step_since=now, due_at=due_on_arrival(following, now), **unleased
+        )
+    Enrolment.objects.filter(pk__in=gone).update(
+        status=Enrolment.Status.EXITED,
+        exit_reason=Reason.GONE,
+        step=None,
+        due_at=None,
+        finished_at=now,
+        **unleased,
+    )
+    report.steps += len(group) - len(gone)
+    return True
+
+
+def insert_rows(model, columns, rows, constants: dict, ignore_conflicts: bool = False) -> int:
+    """Insert `rows` (tuples for `columns`, plus the same `constants` in each) in multi-row
+    INSERTs of ROWS_PER_INSERT, not model instances: a send step's many rows cost what the
+    queue's do. How many were inserted."""
+    if not rows:
+        return 0
+    fields = [*columns, *constants]
+    values = [_db_value(model, name, value) for name, value in constants.items()]
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            part = rows[start : start + ROWS_PER_INSERT]
+            marks = ", ".join([one_row] * len(part))
+            params = [value for row in part for value in (*row, *values)]
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {marks}{conflict}", params)
+            inserted += cursor.rowcount
+    return inserted
+
+
+def _db_value(model, name: str, value):
+    if isinstance(value, datetime.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def claim(now: datetime.datetime, limit: int) -> tuple[str, list[int]]:
+    """Lease up to `limit` due enrolments of active automations to this tick: (token, ids).
+
+    Two concurrent claims never return the same id (SKIP LOCKED, or SQLite's one writer); an
+    enrolment whose lease ran out (its worker died) is due again."""
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        due = (
+            Enrolment.objects.filter(
+                status=ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
+            )
+            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+            .order_by("due_at", "id")
+        )
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        ids = list(due.values_list("id", flat=True)[:limit])
+        if ids:
+            Enrolment.objects.filter(id__in=ids).update(leased_until=now + LEASE, leased_by=token)
+    return token, ids
+
+
+def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report: TickReport):
+    """Run the enrolment's due steps, in one transaction, if this tick still holds its lease."""
+    with transaction.atomic():
+        enrolment = (
+            Enrolment.objects.select_for_update(of=("self",))
+            .select_related("automation", "step")
+            .filter(pk=enrolment_id, status=ACTIVE, leased_by=token)
+            .first()
+        )
+        if enrolment is None:  # ended meanwhile, or the lease ran out and another took it
+            return
+        person = persons.load(enrolment.person_type, enrolment.person_id)
+        taken = 0
+        while (
+            enrolment.status == ACTIVE
+            and enrolment.step is not None
+            and enrolment.due_at <= now
+            and taken < MAX_STEPS
+        ):
+            if person is None:
+                _finish(enrolment, now, Reason.GONE)
+                break
+            if run_step(enrolment, person, now):
+                report.steps += 1
+            taken += 1
+        if enrolment.status == Enrolment.Status.COMPLETED:
+            report.completed += 1
+        enrolment.leased_until, enrolment.leased_by = None, ""
+        enrolment.save()
+
+
+def run_step(enrolment: Enrolment, person, now: datetime.datetime) -> bool:
+    """Run the enrolment's current step and move on; False if it only waits longer (a
+    condition still false within its days) or another worker had already run it."""
+    step = enrolment.step
+    if step.kind == Step.Kind.CONDITION:
+        holds = condition_holds(step, enrolment, person)
+        deadline = enrolment.step_since + datetime.timedelta(days=step.condition_wait_days)
+        if not holds and now < deadline:
+            enrolment.due_at = min(now + RECHECK, deadline)
+            return False
+        run = _record(enrolment, step, now, "yes" if holds else "no")
+        holds = run.outcome == "yes"
+        if holds:
+            _move(enrolment, step.yes_step or _next(step), now)
+        elif step.no_ends:
+            _finish(enrolment, now)
+        else:
+            _move(enrolment, step.no_step or _next(step), now)
+        return True
+    run = _record(enrolment, step, now, "")
+    if run.outcome == "":  # ours: do the side effect (another's run already did it)
+        run.outcome, run.queue_item = do_step(step, enrolment, person, now)
+        run.save(update_fields=["outcome", "queue_item"])
+    _move(enrolment, _next(step), now)
+    return True
+
+
+def _record(enrolment: Enrolment, step: Step, now: datetime.datetime, outcome: str) -> StepRun:
+    """Write the StepRun before the side effect; the earlier one if the step already ran."""
+    try:
+        with transaction.atomic():
+            return StepRun.objects.create(
+                enrolment=enrolment, step=step, ran_at=now, outcome=outcome
+            )
+    except IntegrityError:
+        earlier = StepRun.objects.get(enrolment=enrolment, step=step)
+        if earlier.outcome == "":
+            earlier.outcome = "done"  # whatever it did is done: never again
+        return earlier
+
+
+def _next(step: Step) -> Step | None:
+    return (
+        Step.objects.filter(automation_id=step.automation_id, order__gt=step.order)
+        .order_by("order")
+        .first()
+    )
+
+
+def _move(enrolment: Enrolment, step: Step | None, now: datetime.datetime) -> None:
+    if step is None:
+        _finish(enrolment, now)
+        return
+    enrolment.step, enrolment.step_since, enrolment.due_at = step, now, due_on_arrival(step, now)
+
+
+def _finish(enrolment: Enrolment, now: datetime.datetime, reason: str = "") -> None:
+    enrolment.status = Enrolment.Status.EXITED if reason else Enrolment.Status.COMPLETED
+    enrolment.exit_reason = reason
+    enrolment.step, enrolment.due_at, enrolment.finished_at = None, None, now
+
+
+def do_step(step: Step, enrolment: Enrolment, person, now) -> tuple[str, EmailQueueItem | None]:
+    """The step's side effect; what it did, in a few words, and the queue item of a send."""
+    K = Step.Kind
+    if step.kind == K.WAIT:
+        return "waited", None
+    if step.kind == K.SEND:
+        return enqueue(step, enrolment, person)
+    model_field = persons.target_field(person)
+    if step.kind == K.ADD_TO_LIST:
+        added = add_to_target_list(step.target_list, type(person).objects.filter(pk=person.pk))
+        return ("added" if added else "already in the list"), None
+    if step.kind == K.REMOVE_FROM_LIST:
+        entries = TargetListEntry.objects.filter(
+            target_list=step.target_list, **{model_field: person.pk}
+        )
+        return ("removed" if remove_entries(entries) else "not in the list"), None
+    if step.kind == K.SET_FIELD:
+        if not hasattr(person, step.field_name):
+            return f"no field {step.field_name}", None
+        setattr(person, step.field_name, step.field_value)
+        fields = [step.field_name] + (["updated_at"] if hasattr(person, "updated_at") else [])
+        person.save(update_fields=fields)
+        return "set", None
+    raise ValueError(f"Unknown step kind {step.kind!r}")
+
+
+def condition_holds(step: Step, enrolment: Enrolment, person) -> bool:
+    C = Step.ConditionKind
+    if step.condition in (C.OPENED, C.CLICKED):
+        item_id = (
+            StepRun.objects.filter(enrolment=enrolment, step_id=step.condition_step_id)
+            .values_list("queue_item_id", flat=True)
+            .first()
+        )
+        if item_id is None:
+            return False
+        kinds = ["click"] if step.condition == C.CLICKED else ["open", "click"]
+        return TrackingHit.objects.filter(
+            queue_item_id=item_id, kind__in=kinds, is_machine=False, is_test=False
+        ).exists()
+    if step.condition == C.FIELD:
+        value = getattr(person, step.field_name, None)
+        return str(value or "").strip().lower() == step.field_value.strip().lower()
+    if step.condition == C.IN_LIST:
+        return TargetListEntry.objects.filter(
+            target_list_id=step.target_list_id,
+            opted_out=False,
+            **{persons.target_field(person): person.pk},
+        ).exists()
+    return False
+
+
+# --- Sending --------------------------------------------------------------------------------
+
+
+def mailing_for(step: Step, round: int) -> MassEmail:
+    """The step's mailing for people on their `round`-th entry, made on first use."""
+    found = StepMailing.objects.filter(step=step, round=round).select_related("mass_email").first()
+    if found is not None:
+        mass_email = found.mass_email
+        if mass_email.email_template_id != step.email_template_id:  # the step was edited
+            mass_email.email_template_id = step.email_template_id
+            mass_email.save(update_fields=["email_template"])
+        return mass_email
+    automation = step.automation
+    name = f"{automation.name} · {step.order}. {step.email_template}"
+    try:
+        with transaction.atomic():
+            mass_email = MassEmail.objects.create(
+                campaign=automation.campaign,
+                name=name if round == 1 else f"{name} ({round})",
+                status=MassEmail.Status.IN_PROCESS,
+                email_template=step.email_template,
+                automated=True,
+            )
+            StepMailing.objects.create(step=step, round=round, mass_email=mass_email)
+            return mass_email
+    except IntegrityError:  # another worker made it first
+        return StepMailing.objects.get(step=step, round=round).mass_email
+
+
+def enqueue(step: Step, enrolment: Enrolment, person) -> tuple[str, EmailQueueItem | None]:
+    """Queue the person to the step's mailing: the send job sends it in its next run, first."""
+    address = persons.address_of(person)
+    if address is None:
+        return "no email address", None
+    mass_email = mailing_for(step, enrolment.entry)
+    item = EmailQueueItem(mass_email=mass_email, email_address=address, email=address.address)
+    item.set_target(person)
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError:  # someone sharing the address got this round's email already
+        return "already queued to this address", None
+    return "queued", item
