@@ -459,6 +459,7 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
         "attempts": 0,
         "is_test": False,
         "last_error": "",
+        "esp_message_id": "",
         "created_at": now,
     }
     for person_type in types:

@@ -260,7 +260,10 @@ class EmailQueueItem(TargetFields):
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     # The ESP's id of the message when it went out through an ESP's API (its webhooks name it).
-    esp_message_id = models.CharField(_("ESP message ID"), max_length=255, blank=True)
+    # db_default: rows inserted by SQL of their own (automation's send steps) need not name it.
+    esp_message_id = models.CharField(
+        _("ESP message ID"), max_length=255, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
