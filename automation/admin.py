@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 from automation import engine, preview, stats
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
-from crm.admin.site import add_admin_action
+from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, add_admin_action
 from crm.models import Account, Contact, Lead, TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 from targetlists.models import TargetList, TargetListEntry
@@ -25,7 +25,7 @@ from targetlists.models import TargetList, TargetListEntry
 BRANCHES = ("condition_step", "yes_step", "no_step")
 
 
-class StepInline(admin.StackedInline):
+class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     model = Step
     extra = 0
     fields = (
@@ -67,7 +67,7 @@ def figures_text(figures: dict[str, int]) -> str:
 
 
 @admin.register(Automation)
-class AutomationAdmin(admin.ModelAdmin):
+class AutomationAdmin(CheckedAutocompleteAdmin):
     list_display = ("name", "campaign", "trigger", "status", "active_people", "created_at")
     list_filter = ("status", "trigger", "campaign")
     search_fields = ("name",)

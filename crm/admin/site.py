@@ -98,8 +98,8 @@ class CheckedAutocompleteSelectMultiple(_CheckedSelection, AutocompleteSelectMul
     pass
 
 
-class CheckedAutocompleteAdmin(admin.ModelAdmin):
-    """autocomplete_fields with the checked widgets above."""
+class CheckedAutocompleteMixin:
+    """autocomplete_fields with the checked widgets above, for a model admin or an inline."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in self.get_autocomplete_fields(request):
@@ -108,6 +108,10 @@ class CheckedAutocompleteAdmin(admin.ModelAdmin):
                 CheckedAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using")),
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class CheckedAutocompleteAdmin(CheckedAutocompleteMixin, admin.ModelAdmin):
+    pass
 
 
 class CheckedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
