@@ -5,6 +5,7 @@ unique constraints on CampaignLogRecord (one Opened per item, one Clicked per it
 make repeated and concurrent hits safe without reading first.
 """
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -20,17 +21,23 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
+from kombu import exceptions as kombu_errors
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, TrackingUrl
 from campaigns.results.events import item_event
 from crm import events
+from crm.celery import run_task
 from tracking import classification, fast_path
 from tracking.models import TrackingHit
 
 Action = CampaignLogRecord.Action
 Kind = TrackingHit.Kind
+logger = logging.getLogger(__name__)
 LINK_FIELDS = ("name", "url", "action", "message")
 LINK_CACHE_SECONDS = 5
+# Hits recorded one by one (no Redis buffer) ask for the results' tail to be counted at most
+# this often per process (count_tail_soon).
+TAIL_COUNT_SECONDS = 5.0
 
 
 CONTROL_CODES = dict.fromkeys([*range(32), 127])
@@ -124,6 +131,25 @@ def hit_transaction() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield
+
+
+_tail_count_asked = [float("-inf")]
+
+
+def count_tail_soon() -> None:
+    """Ask a worker to count the new whole blocks of hits and log rows for the results pages
+    (campaigns.results.counters.count_tail), at most once every TAIL_COUNT_SECONDS in this
+    process. Buffered hits have it done after each batch; hits recorded one by one would
+    otherwise wait for the Update Results job (a minute), and a page view in between would
+    count a minute's burst itself. A broker that is down costs the hit nothing: logged."""
+    now = time.monotonic()
+    if now - _tail_count_asked[0] < TAIL_COUNT_SECONDS:
+        return
+    _tail_count_asked[0] = now
+    try:
+        run_task("tracking.tasks.count_results_tail", expires=60, retry=False)
+    except (OSError, kombu_errors.OperationalError):
+        logger.warning("could not ask for the results' tail to be counted", exc_info=True)
 
 
 def record_open(item_id: int, visit: Visit) -> bool:

@@ -35,6 +35,12 @@ def check_bounce_mailboxes() -> str:
     return run_bounce_check()
 
 
+@shared_task(name="tracking.tasks.count_results_tail")
+def count_results_tail() -> None:
+    """Asked for by hits recorded one by one (tracking.recording.count_tail_soon)."""
+    count_tail()
+
+
 @shared_task(name="tracking.tasks.record_tracking_hits")
 def record_tracking_hits() -> int:
     """The beat entry "Record Tracking Hits": record every hit left in the Redis buffer, then

@@ -50,6 +50,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
                 buffer.push(TrackingHit.Kind.OPEN, ids[0], None, visit)
             else:
                 recording.record_open(ids[0], visit)
+                recording.count_tail_soon()
         except DatabaseError:
             # The image must still come back; the failure is logged, not hidden.
             logger.exception("could not record an open of queue item %s", ids[0])
@@ -69,7 +70,9 @@ def _click_link(request: HttpRequest, item_id: int, url_id: int) -> TrackingUrl 
             buffer.push(TrackingHit.Kind.CLICK, item_id, url_id, Visit.from_request(request))
         return link
     if request.method == "GET":
-        return recording.record_click(item_id, url_id, Visit.from_request(request))
+        link = recording.record_click(item_id, url_id, Visit.from_request(request))
+        recording.count_tail_soon()
+        return link
     return recording.find_link(item_id, url_id)
 
 
