@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from campaigns.models import MassEmailSettings
 from crm.models import EmailTemplate
@@ -34,16 +35,30 @@ def watch_other_hosts(page, live_server) -> list[str]:
     return seen
 
 
-def drag_block(page, block: str) -> None:
-    """Drags the builder's block `block` into the upper part of the canvas."""
+def drag_block(page, block: str, sections: int) -> None:
+    """Drags the builder's block `block` into the upper part of the canvas until the design
+    has more than `sections` sections. A drag is mouse events at a browser's pace: on a busy
+    machine the builder may miss one, and it is done again (three tries at most)."""
     page.locator(".gjs-frame").scroll_into_view_if_needed()
     frame = page.locator(".gjs-frame").bounding_box()
     source = page.locator(f".gjs-block[data-block={block}]").bounding_box()
-    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
-    page.mouse.down()
-    for step in range(1, 11):
-        page.mouse.move(frame["x"] + frame["width"] / 2, frame["y"] + 30 * step, steps=2)
-    page.mouse.up()
+    for attempt in range(3):
+        page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(frame["x"] + frame["width"] / 2, frame["y"] + 30 * step, steps=4)
+        page.mouse.up()
+        try:
+            page.wait_for_function(
+                "n => document.querySelector('[name=body_mjml]').value"
+                ".split('<mj-section').length > n",
+                arg=sections + 1,
+                timeout=10_000,
+            )
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def open_settings(page) -> None:
@@ -96,11 +111,7 @@ def test_it_builds_a_newsletter_visually_and_opens_it_again(page, site, screensh
     canvas.locator("text=Spring news from Acme").wait_for()
     sections = mjml(page).count("<mj-section")
 
-    drag_block(page, "section-2")
-    page.wait_for_function(
-        "n => document.querySelector('[name=body_mjml]').value.split('<mj-section').length > n",
-        arg=sections + 1,
-    )
+    drag_block(page, "section-2", sections)
     canvas.locator("text=Here is what is new this month").first.dblclick()
     page.keyboard.press("End")
     page.select_option(".gjs-rte-toolbar .builder-placeholder-menu", "{Person.firstName}")
