@@ -3,6 +3,7 @@
 Run from the project root, with DATABASE_URL pointing at a PostgreSQL server:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/api.py
+    ... bench/api.py --only events        # or --only membership: one of the two parts
 
 It creates (and finally drops) its own database, mm_bench_api, and measures, through the whole
 Django stack (middleware, key, rate limit, JSON parsing, the view; Django's test client, no
@@ -43,6 +44,9 @@ def main() -> int:
     parser.add_argument("--log-rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions of each add")
     parser.add_argument("--requests", type=int, default=200, help="requests per events query")
+    parser.add_argument(
+        "--only", choices=("membership", "events"), help="run one of the two parts alone"
+    )
     args = parser.parse_args()
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url.startswith(("postgres://", "postgresql://")):
@@ -52,8 +56,10 @@ def main() -> int:
     try:
         setup_django(bench_url)
         client, key = api_client()
-        membership(client, args.contacts, args.reps)
-        events(client, key, args.log_rows, args.requests)
+        if args.only != "events":
+            membership(client, args.contacts, args.reps)
+        if args.only != "membership":
+            events(client, key, args.log_rows, args.requests)
         return 0
     finally:
         from django.db import connections
