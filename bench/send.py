@@ -44,6 +44,7 @@ import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 
 from bench import scratch  # noqa: E402
 from bench.newsletter import add_dkim_key, template_html, tracked_links  # noqa: E402
@@ -216,9 +217,11 @@ class StatementCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.kinds: Counter = Counter()
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
+        self.kinds[sql[:100]] += 1
         return execute(sql, params, many, context)
 
 
@@ -353,6 +356,8 @@ def main() -> None:
             f"SQL statements on the pipeline's thread: {statements.count}, "
             f"{statements.count / chunks:.1f} per chunk of {size} (job run overhead included)"
         )
+        for sql, n in statements.kinds.most_common(5):
+            print(f"  {n:6} × {sql}")
         print(f"last job run: {reports[-1].summary()}")
         if sent != floor_count:
             raise SystemExit(f"{sent} of {floor_count} items were sent")

@@ -183,7 +183,8 @@ def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
     item.last_error = outcome.error
     if outcome.result == SENT:
         item.status, item.sent_at = Status.SENT, now
-        item.esp_message_id = outcome.esp_message_id or item.esp_message_id
+        if outcome.esp_message_id:  # (read, the field would load per item: portion.py skips it)
+            item.esp_message_id = outcome.esp_message_id
     elif outcome.result == RETRY and not item.is_test and item.attempts < max_attempts:
         item.status = Status.PENDING
         item.next_attempt_at = deferrals.next_attempt_at(item.attempts, now)
