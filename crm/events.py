@@ -252,7 +252,11 @@ def record_rows(
     build, cast = ("jsonb_build_object", "::jsonb") if postgres else ("json_object", "")
     text = "::text" if postgres else ""
     kind = "%s" + text if person_type else "src.person_type"
-    person = f"{build}('type', {kind}, 'id', src.person_id)"
+    # A row without a person (its person was deleted) has `person` null, as record_events.
+    person = (
+        f"CASE WHEN src.person_id IS NULL THEN NULL "
+        f"ELSE {build}('type', {kind}, 'id', src.person_id) END"
+    )
     pairs = ", ".join(f"'{key}', {expression}" for key, expression in data.items())
     payload = f"{build}('person', {person}{', ' if pairs else ''}{pairs})"
     payload = f"({payload} || %s{cast})" if postgres else f"json_patch({payload}, %s)"
@@ -260,7 +264,8 @@ def record_rows(
     table = connection.ops.quote_name(Event._meta.db_table)
     sql = (
         f"INSERT INTO {table} (tx, type, occurred_at, person_type, person_id, data) "
-        f"SELECT 0, %s, %s, {kind}, src.person_id, {payload} FROM ({select_sql}) src"
+        f"SELECT 0, %s, %s, COALESCE({kind}, ''), src.person_id, {payload} "
+        f"FROM ({select_sql}) src"
     )
     kinds = [person_type, person_type] if person_type else []
     with connection.cursor() as cursor:

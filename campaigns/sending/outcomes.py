@@ -6,6 +6,7 @@ meanwhile (docs/delivery.md) is never overwritten.
 """
 
 import datetime
+import json
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -19,11 +20,12 @@ from campaigns.models import (
     MassEmailSettings,
     SentEmail,
 )
-from campaigns.results.events import item_event
+from campaigns.results.events import item_event, record_item_events
 from campaigns.sending import deferrals
 from campaigns.sending.bounce_kinds import HARD, SOFT, kind_of_reply
 from crm import events
 from crm.models import EmailAddress
+from crm.value_lists import BIGINT, any_of
 
 Status = EmailQueueItem.Status
 # WAITING: not tried because the recipient's domain is deferring this run
@@ -65,15 +67,17 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     sent = [outcome for outcome in outcomes if outcome.result == SENT]
     bounced = [outcome for outcome in outcomes if outcome.bounced and not outcome.item.is_test]
     with transaction.atomic(savepoint=False):
-        _update_items(outcomes)
+        _update_sent(sent, now)
+        _update_items([outcome for outcome in outcomes if outcome.result != SENT])
         _insert_sent_log([outcome.item.pk for outcome in sent], mass_email.campaign_id, now)
-        bounce_events = _record_bounces(bounced, mass_email) if bounced else []
-        # One insert for the chunk's events (test sends are not told of).
+        # The chunk's email.sent events copied from the rows just updated (test sends are not
+        # told of), then its bounces' events.
         ids = {"mass_email_id": mass_email.pk, "campaign_id": mass_email.campaign_id}
-        sent_events = [
-            item_event(events.EMAIL_SENT, o.item, **ids) for o in sent if not o.item.is_test
-        ]
-        events.record_events([*sent_events, *bounce_events])
+        record_item_events(
+            events.EMAIL_SENT, [o.item.pk for o in sent if not o.item.is_test], **ids
+        )
+        if bounced:
+            events.record_events(_record_bounces(bounced, mass_email))
         if mass_email.store_sent_emails:
             SentEmail.objects.bulk_create(
                 [SentEmail(queue_item=o.item, data=_as_text(o.rendered.data)) for o in sent],
@@ -92,6 +96,37 @@ UPDATED = (
     ("keep", "boolean"),
     ("esp_message_id", "varchar"),
 )
+
+
+def _update_sent(sent: list[Outcome], now: datetime.datetime) -> None:
+    """One UPDATE for the chunk's sent items, whatever their number: what differs between them
+    (the address as sent, an ESP's message id) comes as one array parameter each, so the
+    statement's text is the same for every chunk. Only items still Sending, as _update_items."""
+    if not sent:
+        return
+    rows = []
+    for outcome in sent:
+        item = outcome.item
+        item.email = outcome.rendered.recipient
+        rows.append((item.pk, item.email, outcome.esp_message_id or None))
+    if connection.vendor == "postgresql":
+        source = "unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, email, esp_message_id)"
+        params = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        source = (
+            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS email, "
+            "json_extract(value, '$[2]') AS esp_message_id FROM json_each(%s)) v"
+        )
+        params = [json.dumps(rows)]
+    sql = (
+        f"UPDATE {TABLE} SET status = %s, sent_at = %s, attempts = {TABLE}.attempts + 1, "
+        f"last_error = '', next_attempt_at = NULL, email = v.email, "
+        f"esp_message_id = COALESCE(v.esp_message_id, {TABLE}.esp_message_id) "
+        f"FROM {source} WHERE {TABLE}.id = v.id AND {TABLE}.status = %s"
+    )
+    sent_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Status.SENT, sent_at, *params, Status.SENDING])
 
 
 def _update_items(outcomes: list[Outcome]) -> None:
@@ -165,13 +200,14 @@ def _insert_sent_log(item_ids: list[int], campaign_id: int, now: datetime.dateti
     params = [campaign_id, CampaignLogRecord.Action.SENT]
     params.append(connection.ops.adapt_datetimefield_value(now))
     params += [field.get_db_prep_save(field.get_default(), connection) for field in others]
+    chosen, ids = any_of("q.id", item_ids, BIGINT)
     sql = (
         f"INSERT INTO {CampaignLogRecord._meta.db_table} ({', '.join(columns)}) "
         f"SELECT {', '.join(values)} FROM {EmailQueueItem._meta.db_table} q "
-        f"WHERE q.id IN ({', '.join(['%s'] * len(item_ids))}) ON CONFLICT DO NOTHING"
+        f"WHERE {chosen} ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *item_ids])
+        cursor.execute(sql, [*params, *ids])
 
 
 def _apply(outcome: Outcome, now: datetime.datetime, max_attempts: int) -> None:
