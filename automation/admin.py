@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from automation import engine, preview, stats
+from automation import editing, engine, preview, stats, versions
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
 from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, add_admin_action
@@ -27,6 +27,7 @@ BRANCHES = ("condition_step", "yes_step", "no_step")
 
 class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     model = Step
+    formset = editing.StepFormSet
     extra = 0
     fields = (
         ("order", "kind"),
@@ -43,14 +44,39 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in BRANCHES:
             automation_id = getattr(request, "_automation_id", None)
-            kwargs["queryset"] = Step.objects.filter(automation_id=automation_id)
+            kwargs["queryset"] = Step.objects.filter(
+                automation_id=automation_id, version=F("automation__version")
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The current version's steps; older versions' stay as they were (automation/versions.py).
+        return super().get_queryset(request).filter(version=F("automation__version"))
 
     @admin.display(description=_("people"))
     def figures(self, step: Step) -> str:
         if not step.pk:
             return "-"
         return figures_text(stats.step_figures(step))
+
+
+def steps_table(steps) -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((s.order, s.describe(), figures_text(stats.step_figures(s))) for s in steps),
+    )
+    return format_html("<table>{}</table>", rows)
+
+
+def older_notice(version: int, count: int) -> str:
+    return ngettext(
+        "%(count)d person still on version %(version)s: they finish it, with its steps as "
+        "they were.",
+        "%(count)d people still on version %(version)s: they finish it, with its steps as "
+        "they were.",
+        count,
+    ) % {"count": count, "version": version}
 
 
 def figures_text(figures: dict[str, int]) -> str:
@@ -100,7 +126,7 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
         ),
     )
     inlines = (StepInline,)
-    actions = ("activate", "pause")
+    actions = ("activate", "pause", "move_to_newest_version")
     change_form_template = "admin/automation/automation/change_form.html"
 
     def get_urls(self):
@@ -150,22 +176,64 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
         )
         if not steps:
             return _("No steps yet: add them below.")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((s.order, s.describe(), figures_text(stats.step_figures(s))) for s in steps),
-        )
         note = _(
-            "People already in it go on from the step they are at when steps are edited; a "
-            "step someone waits at cannot be deleted. Branches only go forward."
+            "Once someone has started this version, saving changes to its steps makes a new "
+            "version: people already in it finish the version they started, new people start "
+            "on the newest. Branches only go forward."
         )
-        return format_html("<table>{}</table><p class='help'>{}</p>", rows, note)
+        parts = [
+            format_html(
+                "<p><strong>{}</strong></p>", _("Version %(n)s") % {"n": automation.version}
+            ),
+            steps_table(steps),
+            format_html("<p class='help'>{}</p>", note),
+        ]
+        for version, count in versions.people_on_older_versions(automation):
+            older = automation.steps.filter(version=version).select_related(
+                "email_template", "target_list", "condition_step", "yes_step", "no_step"
+            )
+            parts.append(
+                format_html("<p class='version-notice'>{}</p>", older_notice(version, count))
+            )
+            parts.append(steps_table(older))
+        return format_html_join("", "{}", ((part,) for part in parts))
 
     @admin.display(description=_("people"))
     def people(self, automation: Automation) -> str:
         figures = stats.people_figures(automation)
         labels = dict(Enrolment.Status.choices) | dict(Enrolment.Reason.choices)
         return ", ".join(f"{n} {labels.get(key, key)}" for key, n in sorted(figures.items())) or "-"
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not Step:
+            return super().save_formset(request, form, formset, change)
+        made = editing.save_steps(formset)
+        if made:
+            self.message_user(
+                request,
+                _(
+                    "Saved as version %(new)s. People already in it finish the version they "
+                    "started; new people start on version %(new)s. To move them, use the "
+                    "action “Move everyone to the newest version”."
+                )
+                % {"new": made},
+                messages.WARNING,
+            )
+        return None
+
+    @admin.action(description=_("Move everyone to the newest version"), permissions=["change"])
+    def move_to_newest_version(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for automation in queryset:
+            moved = versions.move_to_newest(automation)
+            message = ngettext(
+                "%(name)s: %(count)d person moved to version %(version)s.",
+                "%(name)s: %(count)d people moved to version %(version)s.",
+                moved,
+            )
+            self.message_user(
+                request,
+                message % {"name": automation, "count": moved, "version": automation.version},
+            )
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
@@ -202,7 +270,9 @@ class MoveForm(forms.Form):
 
     def __init__(self, *args, automation_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["step"].queryset = Step.objects.filter(automation_id=automation_id)
+        self.fields["step"].queryset = Step.objects.filter(
+            automation_id=automation_id, version=F("automation__version")
+        )
 
 
 @admin.register(Enrolment)
