@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from automation import versions
 from automation.models import Automation, Step
 
-# Orders of edited steps are parked this far up while the edit saves (a swap of two orders).
+# Orders of moved and deleted steps are parked this far up while the edit saves (a swap).
 PARKED = 1_000_000
 
 
@@ -52,7 +52,11 @@ def save_steps(formset: StepFormSet) -> int | None:
         for form in formset.forms:
             _onto_copies(form.instance, copies, automation.version)
         made = automation.version
-    moving = [f.instance.pk for f in formset.initial_forms if "order" in f.changed_data]
+    moving = [  # out of the way of the orders being saved
+        f.instance.pk
+        for f in formset.initial_forms
+        if "order" in f.changed_data or f in formset.deleted_forms
+    ]
     Step.objects.filter(pk__in=moving).update(order=F("order") + PARKED)
     formset.save()
     return made
