@@ -49,6 +49,15 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and versions.has_started(obj):
+            # Saving makes a new version: a deleted step is the new version's copy, where
+            # nobody waits (Django's check would look at the old one, where people do).
+            form = formset.form
+            formset.form = type(form.__name__, (form,), {"hand_clean_DELETE": _no_check})
+        return formset
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The current version's steps; older versions' stay as they were (automation/versions.py).
         return super().get_queryset(request).filter(version=F("automation__version"))
@@ -58,6 +67,10 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
         if not step.pk:
             return "-"
         return figures_text(stats.step_figures(step))
+
+
+def _no_check(form) -> None:
+    return None
 
 
 def steps_table(steps) -> str:
@@ -295,7 +308,7 @@ class EnrolmentAdmin(admin.ModelAdmin):
             request.POST if "apply" in request.POST else None, automation_id=automation_id
         )
         if form.is_bound and form.is_valid():
-            moved = engine.move_to(active, form.cleaned_data["step"])
+            moved = versions.move_to_step(active, form.cleaned_data["step"])
             self.message_user(request, _("%(count)d moved.") % {"count": moved})
             return None
         context = {
@@ -415,7 +428,9 @@ class AutomationsOfPersonMixin:
             else:
                 now = e.get_exit_reason_display() or e.get_status_display()
             before = "; ".join(
-                f"{r.step.order}. {r.outcome} ({r.ran_at:%Y-%m-%d %H:%M})" for r in e.runs.all()
+                f"{r.step.order}. {r.outcome} ({r.ran_at:%Y-%m-%d %H:%M})"
+                for r in e.runs.all()
+                if not r.carried  # the same run, on the version they were moved to
             )
             rows.append((e.automation, e.entered_at, now, before or "-"))
         if not rows:

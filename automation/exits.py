@@ -26,7 +26,8 @@ def end(enrolments: QuerySet, reason: str, now: datetime.datetime) -> int:
         rows = list(active.values_list("id", "automation__campaign_id", "person_type", "person_id"))
         for start in range(0, len(rows), CHUNK):
             part = rows[start : start + CHUNK]
-            ended += Enrolment.objects.filter(pk__in=[row[0] for row in part]).update(
+            ids = [row[0] for row in part]
+            ended += Enrolment.objects.filter(pk__in=ids, status=ACTIVE).update(
                 status=Enrolment.Status.EXITED,
                 exit_reason=reason,
                 step=None,

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 
 from automation import clock
-from automation.engine import due_on_arrival
+from automation.engine import due_on_arrival, move_to
 from automation.models import Automation, Enrolment, Step, StepRun
 
 ACTIVE = Enrolment.Status.ACTIVE
@@ -110,6 +110,19 @@ def move_to_newest(automation: Automation, now: datetime.datetime | None = None)
                 moved += _move(Enrolment.objects.filter(pk__in=ids), target, same, now)
         for ids in _chunks([i for group in by_step.values() for i in group]):
             carry_runs(ids, newest)
+    return moved
+
+
+def move_to_step(enrolments, step: Step, now: datetime.datetime | None = None) -> int:
+    """Move active enrolments to a step of the current version (the marketer's choice); the
+    steps they ran count as run there too. How many moved."""
+    moved = 0
+    with transaction.atomic():
+        newest = newest_of(step.automation)
+        ids = list(enrolments.filter(status=ACTIVE).values_list("id", flat=True))
+        for part in _chunks(ids):
+            moved += move_to(Enrolment.objects.filter(pk__in=part), step, now)
+            carry_runs(part, newest)
     return moved
 
 

@@ -268,3 +268,47 @@ def test_a_step_someone_waits_at_cannot_be_deleted(series):
     made, _ann, _bob = series
     with pytest.raises(ProtectedError):
         made.steps.get(order=2).delete()
+
+
+def test_moving_chosen_people_to_a_step_of_the_new_version_carries_their_runs(
+    admin_client, series
+):
+    made, ann, bob = series
+    first, pause, tips = made.current_steps()
+    page = edit(  # version 2: B, then A moved to the end
+        admin_client,
+        made,
+        step_form(first, order=3),
+        step_form(pause, DELETE="on"),
+        step_form(tips, order=1),
+        initial=3,
+    )
+    assert "Saved as version 2." in page.content.decode()
+    made.refresh_from_db()
+    tips_now = made.current_steps().get(order=1)
+    choices = admin_client.post(
+        reverse("admin:automation_enrolment_changelist"),
+        {
+            "action": "move_to_step",
+            ACTION_CHECKBOX_NAME: [made.enrolments.get(person_id=ann.pk).pk],
+            "index": "0",
+        },
+    )
+    assert f'value="{pause.pk}"' not in choices.content.decode()  # only the newest version's
+
+    done = admin_client.post(
+        reverse("admin:automation_enrolment_changelist"),
+        {
+            "action": "move_to_step",
+            ACTION_CHECKBOX_NAME: [made.enrolments.get(person_id=ann.pk).pk],
+            "apply": "yes",
+            "step": tips_now.pk,
+        },
+        follow=True,
+    )
+
+    assert "1 moved." in done.content.decode()
+    engine.tick()
+    engine.tick(T0 + 2 * DAY)
+    assert received(ann) == ["A", "B"]  # A not again, though it comes after B now
+    assert received(bob) == ["A", "B"]  # still on version 1
