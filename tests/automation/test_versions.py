@@ -270,9 +270,7 @@ def test_a_step_someone_waits_at_cannot_be_deleted(series):
         made.steps.get(order=2).delete()
 
 
-def test_moving_chosen_people_to_a_step_of_the_new_version_carries_their_runs(
-    admin_client, series
-):
+def test_moving_chosen_people_to_a_step_of_the_new_version_carries_their_runs(admin_client, series):
     made, ann, bob = series
     first, pause, tips = made.current_steps()
     page = edit(  # version 2: B, then A moved to the end

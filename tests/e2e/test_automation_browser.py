@@ -38,9 +38,7 @@ def add_step(page, index: int, order: int, kind: str, **fields) -> None:
         page.fill(f"#{prefix}wait_days", str(fields["days"]))
 
 
-def test_a_welcome_series_is_built_watched_edited_live_and_previewed(
-    page, live_server, screenshot
-):
+def test_a_welcome_series_is_built_watched_edited_live_and_previewed(page, live_server, screenshot):
     CampaignFactory(name="Onboarding")
     signups = TargetListFactory(name="Newsletter signups")
     for name, subject in (
@@ -73,9 +71,7 @@ def test_a_welcome_series_is_built_watched_edited_live_and_previewed(
     # Two people join the list; a tick sends the welcome and they wait at step 2.
     ann, bob = ContactFactory(first_name="Ann"), ContactFactory(first_name="Bob")
     for person in (ann, bob):
-        events.record_event(
-            events.LIST_MEMBER_ADDED, {"target_list_id": signups.pk}, person=person
-        )
+        events.record_event(events.LIST_MEMBER_ADDED, {"target_list_id": signups.pk}, person=person)
     engine.tick()
     change = f"{live_server.url}/admin/automation/automation/{made.pk}/change/"
     page.goto(change)
