@@ -146,6 +146,8 @@ def test_the_page_says_who_is_still_on_an_older_version(admin_client, series):
     assert "2 people still on version 1: they finish it" in text
     assert "1 waiting now, 0 passed" in text  # cy at the new version's wait
     assert "2 waiting now, 0 passed" in text  # ann and bob at version 1's wait
+    current = text[text.index("Version 2") : text.index("still on version 1")]
+    assert current.count("<tr>") == 4 and "Send “B”" not in current
 
 
 def test_an_edit_before_anyone_started_changes_the_steps_in_place(admin_client):

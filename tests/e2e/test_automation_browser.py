@@ -94,7 +94,12 @@ def test_a_welcome_series_is_built_watched_edited_live_and_previewed(page, live_
     assert notice.inner_text() == (
         "2 people still on version 1: they finish it, with its steps as they were."
     )
-    assert "Version 2" in page.locator(".field-steps_overview").inner_text()
+    overview = page.locator(".field-steps_overview")
+    assert "Version 2" in overview.inner_text()
+    current, older = overview.locator("table").all()
+    assert current.locator("tr").count() == 4 and older.locator("tr").count() == 3
+    assert "Send “Still there?”" in current.inner_text()
+    assert "2 waiting now" in older.locator("tr").nth(1).inner_text()
     assert page.locator("#steps-group .inline-related.has_original").count() == 4
     screenshot(page, "automation-versions")
 
