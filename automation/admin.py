@@ -1,12 +1,11 @@
 """Admin for automations: the automation with its steps as a readable list (each with the people
-waiting at it now and those who passed it), activate and pause, and "Add to automation" on
-people and target lists (added by hand)."""
+waiting at it now and those who passed it), the versions people are on, activate and pause;
+the people's side ("Add to automation", a person's automations) is automation/people_admin.py."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -14,19 +13,26 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from automation import engine, preview, stats
+from automation import (
+    editing,
+    engine,
+    people_admin,  # noqa: F401  (registers the people's side)
+    preview,
+    stats,
+    versions,
+)
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
-from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, add_admin_action
-from crm.models import Account, Contact, Lead, TargetType
+from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin
+from crm.models import TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
-from targetlists.models import TargetList, TargetListEntry
 
 BRANCHES = ("condition_step", "yes_step", "no_step")
 
 
 class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     model = Step
+    formset = editing.StepFormSet
     extra = 0
     fields = (
         ("order", "kind"),
@@ -43,14 +49,52 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name in BRANCHES:
             automation_id = getattr(request, "_automation_id", None)
-            kwargs["queryset"] = Step.objects.filter(automation_id=automation_id)
+            kwargs["queryset"] = Step.objects.filter(
+                automation_id=automation_id, version=F("automation__version")
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and versions.has_started(obj):
+            # Saving makes a new version: a deleted step is the new version's copy, where
+            # nobody waits (Django's check would look at the old one, where people do).
+            form = formset.form
+            formset.form = type(form.__name__, (form,), {"hand_clean_DELETE": _no_check})
+        return formset
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The current version's steps; older versions' stay as they were (automation/versions.py).
+        return super().get_queryset(request).filter(version=F("automation__version"))
 
     @admin.display(description=_("people"))
     def figures(self, step: Step) -> str:
         if not step.pk:
             return "-"
         return figures_text(stats.step_figures(step))
+
+
+def _no_check(form) -> None:
+    return None
+
+
+def steps_table(steps) -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((s.order, s.describe(), figures_text(stats.step_figures(s))) for s in steps),
+    )
+    return format_html("<table>{}</table>", rows)
+
+
+def older_notice(version: int, count: int) -> str:
+    return ngettext(
+        "%(count)d person still on version %(version)s: they finish it, with its steps as "
+        "they were.",
+        "%(count)d people still on version %(version)s: they finish it, with its steps as "
+        "they were.",
+        count,
+    ) % {"count": count, "version": version}
 
 
 def figures_text(figures: dict[str, int]) -> str:
@@ -100,7 +144,7 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
         ),
     )
     inlines = (StepInline,)
-    actions = ("activate", "pause")
+    actions = ("activate", "pause", "move_to_newest_version")
     change_form_template = "admin/automation/automation/change_form.html"
 
     def get_urls(self):
@@ -144,28 +188,70 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
     @admin.display(description=_("steps"))
     def steps_overview(self, automation: Automation) -> str:
         steps = list(
-            automation.steps.select_related(
+            automation.current_steps().select_related(
                 "email_template", "target_list", "condition_step", "yes_step", "no_step"
             )
         )
         if not steps:
             return _("No steps yet: add them below.")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((s.order, s.describe(), figures_text(stats.step_figures(s))) for s in steps),
-        )
         note = _(
-            "People already in it go on from the step they are at when steps are edited; a "
-            "step someone waits at cannot be deleted. Branches only go forward."
+            "Once someone has started this version, saving changes to its steps makes a new "
+            "version: people already in it finish the version they started, new people start "
+            "on the newest. Branches only go forward."
         )
-        return format_html("<table>{}</table><p class='help'>{}</p>", rows, note)
+        parts = [
+            format_html(
+                "<p><strong>{}</strong></p>", _("Version %(n)s") % {"n": automation.version}
+            ),
+            steps_table(steps),
+            format_html("<p class='help'>{}</p>", note),
+        ]
+        for version, count in versions.people_on_older_versions(automation):
+            older = automation.steps.filter(version=version).select_related(
+                "email_template", "target_list", "condition_step", "yes_step", "no_step"
+            )
+            parts.append(
+                format_html("<p class='version-notice'>{}</p>", older_notice(version, count))
+            )
+            parts.append(steps_table(older))
+        return format_html_join("", "{}", ((part,) for part in parts))
 
     @admin.display(description=_("people"))
     def people(self, automation: Automation) -> str:
         figures = stats.people_figures(automation)
         labels = dict(Enrolment.Status.choices) | dict(Enrolment.Reason.choices)
         return ", ".join(f"{n} {labels.get(key, key)}" for key, n in sorted(figures.items())) or "-"
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not Step:
+            return super().save_formset(request, form, formset, change)
+        made = editing.save_steps(formset)
+        if made:
+            self.message_user(
+                request,
+                _(
+                    "Saved as version %(new)s. People already in it finish the version they "
+                    "started; new people start on version %(new)s. To move them, use the "
+                    "action “Move everyone to the newest version”."
+                )
+                % {"new": made},
+                messages.WARNING,
+            )
+        return None
+
+    @admin.action(description=_("Move everyone to the newest version"), permissions=["change"])
+    def move_to_newest_version(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for automation in queryset:
+            moved = versions.move_to_newest(automation)
+            message = ngettext(
+                "%(name)s: %(count)d person moved to version %(version)s.",
+                "%(name)s: %(count)d people moved to version %(version)s.",
+                moved,
+            )
+            self.message_user(
+                request,
+                message % {"name": automation, "count": moved, "version": automation.version},
+            )
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
@@ -202,7 +288,9 @@ class MoveForm(forms.Form):
 
     def __init__(self, *args, automation_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["step"].queryset = Step.objects.filter(automation_id=automation_id)
+        self.fields["step"].queryset = Step.objects.filter(
+            automation_id=automation_id, version=F("automation__version")
+        )
 
 
 @admin.register(Enrolment)
@@ -225,7 +313,7 @@ class EnrolmentAdmin(admin.ModelAdmin):
             request.POST if "apply" in request.POST else None, automation_id=automation_id
         )
         if form.is_bound and form.is_valid():
-            moved = engine.move_to(active, form.cleaned_data["step"])
+            moved = versions.move_to_step(active, form.cleaned_data["step"])
             self.message_user(request, _("%(count)d moved.") % {"count": moved})
             return None
         context = {
@@ -261,114 +349,3 @@ class StepRunAdmin(admin.ModelAdmin):
 class PreviewForm(forms.Form):
     person_type = forms.ChoiceField(label=_("person type"), choices=TargetType.choices)
     person_id = forms.IntegerField(label=_("person id"), min_value=1)
-
-
-class AddToAutomationForm(forms.Form):
-    automation = forms.ModelChoiceField(
-        label=_("Automation"), queryset=Automation.objects.filter(status=Automation.Status.ACTIVE)
-    )
-
-
-class AddToAutomationMixin:
-    """Adds "Add to automation" (its page asks which active automation) to a people admin or
-    the target list admin (then the lists' members, not opted out)."""
-
-    def has_add_to_automation_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("automation.change_automation")
-
-    @admin.action(description=_("Add to automation"), permissions=["add_to_automation"])
-    def add_to_automation(self, request: HttpRequest, queryset: QuerySet):
-        form = AddToAutomationForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            automation = form.cleaned_data["automation"]
-            added = engine.add_by_hand(automation, people_of(queryset))
-            message = ngettext(
-                "%(count)d person added to “%(name)s”.",
-                "%(count)d people added to “%(name)s”.",
-                added,
-            )
-            self.message_user(request, message % {"count": added, "name": automation})
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Add to automation"),
-            "opts": self.model._meta,
-            "form": form,
-            "count": queryset.count(),
-            "select_across": request.POST.get("select_across", "0"),
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/automation/add_to_automation.html", context)
-
-
-def people_of(queryset: QuerySet) -> list[tuple[str, int]]:
-    """(type, id) of the selected people, or of the selected lists' members."""
-    if queryset.model is TargetList:
-        entries = TargetListEntry.objects.filter(target_list__in=queryset, opted_out=False)
-        found = []
-        for entry in entries.values("account_id", "contact_id", "lead_id", "user_id"):
-            found += [(key[:-3], value) for key, value in entry.items() if value]
-        return found
-    person_type = queryset.model._meta.model_name
-    return [(person_type, pk) for pk in queryset.values_list("pk", flat=True)]
-
-
-class AutomationsOfPersonMixin:
-    """A person's page: every automation they are or were in, the step, when the next one
-    happens, and what happened before."""
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [*super().get_readonly_fields(request, obj), "automations_of_person"]
-
-    def get_fieldsets(self, request: HttpRequest, obj=None):
-        fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is None:
-            return fieldsets
-        return [*fieldsets, (_("Automations"), {"fields": ["automations_of_person"]})]
-
-    @admin.display(description=_("automations"))
-    def automations_of_person(self, person) -> str:
-        enrolments = (
-            Enrolment.objects.filter(person_type=person._meta.model_name, person_id=person.pk)
-            .select_related("automation", "step")
-            .prefetch_related("runs__step")
-            .order_by("-entered_at")
-        )
-        rows = []
-        for e in enrolments:
-            if e.status == Enrolment.Status.ACTIVE and e.step is not None:
-                now = _("at step %(step)s, next on %(due)s") % {
-                    "step": f"{e.step.order}. {e.step.describe()}",
-                    "due": e.due_at,
-                }
-            else:
-                now = e.get_exit_reason_display() or e.get_status_display()
-            before = "; ".join(
-                f"{r.step.order}. {r.outcome} ({r.ran_at:%Y-%m-%d %H:%M})" for r in e.runs.all()
-            )
-            rows.append((e.automation, e.entered_at, now, before or "-"))
-        if not rows:
-            return _("In no automation.")
-        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
-        head = format_html(
-            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            _("automation"),
-            _("entered at"),
-            _("now"),
-            _("before"),
-        )
-        return format_html("<table>{}{}</table>", head, body)
-
-
-def add_admin_mixin(model, mixin: type) -> None:
-    """Re-register `model`'s admin with `mixin` mixed in (crm must not import automation)."""
-    base = type(admin.site.get_model_admin(model))
-    admin.site.unregister(model)
-    admin.site.register(model, type(base.__name__, (mixin, base), {"__module__": mixin.__module__}))
-
-
-for _model in (Account, Contact, Lead, get_user_model(), TargetList):
-    add_admin_action(_model, AddToAutomationMixin, "add_to_automation")
-for _model in (Account, Contact, Lead):
-    add_admin_mixin(_model, AutomationsOfPersonMixin)

@@ -28,7 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils.translation import gettext as _
 
-from automation import clock
+from automation import clock, exits
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepMailing, StepRun
 from campaigns.models import EmailQueueItem, MassEmail
@@ -217,7 +217,7 @@ def handle_joins(joins: list, now: datetime.datetime, report: TickReport) -> Non
 
 
 def first_step(automation: Automation) -> Step | None:
-    return automation.steps.order_by("order").first()
+    return automation.current_steps().first()  # new enrolments start on the newest version
 
 
 def due_on_arrival(step: Step, now: datetime.datetime) -> datetime.datetime:
@@ -301,16 +301,10 @@ def end_for_person(person, reason: str, now: datetime.datetime, enrolments=None)
 
 
 def end_for_people(people: list, reason: str, now: datetime.datetime, enrolments=None) -> int:
-    """End these people's active enrolments (every automation, or those of `enrolments`)."""
+    """End these people's active enrolments (every automation, or those of `enrolments`),
+    each exit logged in its campaign's log."""
     enrolments = Enrolment.objects.all() if enrolments is None else enrolments
-    return enrolments.filter(_people_q(people), status=ACTIVE).update(
-        status=Enrolment.Status.EXITED,
-        exit_reason=reason,
-        finished_at=now,
-        due_at=None,
-        leased_until=None,
-        leased_by="",
-    )
+    return exits.end(enrolments.filter(_people_q(people)), reason, now)
 
 
 def enrol_by_date(now: datetime.datetime, report: TickReport) -> None:
@@ -430,13 +424,14 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
             is_test=False,
         ).values_list("email_address_id", flat=True)
     )
-    runs, items, gone = [], [], []
+    runs, items, gone, gone_people = [], [], [], []
     for enrolment in group:
         person = (enrolment.person_type, enrolment.person_id)
         address_id, address = found.get(person, (None, ""))
         if person not in found:
             outcome = "person deleted"
             gone.append(enrolment.pk)
+            gone_people.append(person)
         elif not address_id:
             outcome = "no email address"
         elif address_id in taken:
@@ -508,6 +503,7 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
         finished_at=now,
         **unleased,
     )
+    exits.log_exits([(step.automation.campaign_id, *person) for person in gone_people], Reason.GONE)
     report.steps += len(group) - len(gone)
     return True
 
@@ -637,7 +633,9 @@ def _record(enrolment: Enrolment, step: Step, now: datetime.datetime, outcome: s
 
 def _next(step: Step) -> Step | None:
     return (
-        Step.objects.filter(automation_id=step.automation_id, order__gt=step.order)
+        Step.objects.filter(
+            automation_id=step.automation_id, version=step.version, order__gt=step.order
+        )
         .order_by("order")
         .first()
     )
@@ -654,6 +652,9 @@ def _finish(enrolment: Enrolment, now: datetime.datetime, reason: str = "") -> N
     enrolment.status = Enrolment.Status.EXITED if reason else Enrolment.Status.COMPLETED
     enrolment.exit_reason = reason
     enrolment.step, enrolment.due_at, enrolment.finished_at = None, None, now
+    if reason:
+        campaign_id = enrolment.automation.campaign_id
+        exits.log_exits([(campaign_id, enrolment.person_type, enrolment.person_id)], reason)
 
 
 def do_step(step: Step, enrolment: Enrolment, person, now) -> tuple[str, EmailQueueItem | None]:

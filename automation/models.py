@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign, EmailQueueItem, MassEmail, TrackingUrl
+from campaigns.models import Campaign, CampaignLogRecord, EmailQueueItem, MassEmail, TrackingUrl
 from crm.models import EmailTemplate
 from crm.models.people import TargetType
 from people.models import SignupForm
@@ -106,6 +106,9 @@ class Automation(models.Model):
     )
     reentry = models.CharField(_("re-entry"), max_length=12, choices=Reentry, default=Reentry.NEVER)
     reentry_days = models.PositiveIntegerField(_("re-entry after days"), default=30)
+    # The version new enrolments start on; older versions' steps stay as they were for the
+    # people who started on them (automation/versions.py).
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -136,13 +139,17 @@ class Automation(models.Model):
 
     def problems(self) -> list[str]:
         """Why this automation's steps cannot run; empty when they can."""
-        steps = list(self.steps.order_by("order"))
+        steps = list(self.current_steps())
         if not steps:
             return [str(_("An automation needs at least one step."))]
         found = []
         for step in steps:
             found += [f"{step}: {problem}" for problem in step.problems()]
         return found
+
+    def current_steps(self) -> models.QuerySet:
+        """The steps of the version new enrolments start on, in order."""
+        return self.steps.filter(version=self.version).order_by("order")
 
 
 class Step(models.Model):
@@ -176,6 +183,11 @@ class Step(models.Model):
 
     automation = models.ForeignKey(
         Automation, verbose_name=_("automation"), on_delete=models.CASCADE, related_name="steps"
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    # The step of the previous version this one was copied from: the same step, edited or not.
+    origin = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     order = models.PositiveIntegerField(_("order"))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind)
@@ -248,9 +260,11 @@ class Step(models.Model):
     class Meta:
         verbose_name = _("step")
         verbose_name_plural = _("steps")
-        ordering = ["automation", "order"]
+        ordering = ["automation", "version", "order"]
         constraints = [
-            models.UniqueConstraint(fields=["automation", "order"], name="step_order_once")
+            models.UniqueConstraint(
+                fields=["automation", "version", "order"], name="step_order_once_per_version"
+            )
         ]
 
     def __str__(self) -> str:
@@ -299,7 +313,11 @@ class Step(models.Model):
             earlier = self.condition_step
             if earlier is None or earlier.kind != self.Kind.SEND:
                 found.append(_("choose the earlier send step whose email it checks."))
-            elif earlier.automation_id != self.automation_id or earlier.order >= self.order:
+            elif (
+                earlier.automation_id != self.automation_id
+                or earlier.version != self.version
+                or earlier.order >= self.order
+            ):
                 found.append(_("the send step it checks must come before it, in this automation."))
         if self.condition == C.FIELD and not self.field_name:
             found.append(_("choose the field it checks."))
@@ -308,7 +326,7 @@ class Step(models.Model):
         for branch in (self.yes_step, self.no_step):
             if branch is None:
                 continue
-            if branch.automation_id != self.automation_id:
+            if branch.automation_id != self.automation_id or branch.version != self.version:
                 found.append(_("a branch goes to a step of another automation: to nowhere."))
             elif branch.order <= self.order:
                 found.append(
@@ -408,14 +426,7 @@ class Enrolment(models.Model):
         COMPLETED = "completed", _("Completed")
         EXITED = "exited", _("Exited")
 
-    class Reason(models.TextChoices):
-        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
-        BOUNCED = "bounced", _("Hard bounce")
-        COMPLAINED = "complained", _("Complaint")
-        LEFT_LIST = "left_list", _("Left the trigger list")
-        GOAL = "goal", _("Reached the goal")
-        NO_ADDRESS = "no_address", _("No email address")
-        GONE = "gone", _("Person deleted")
+    Reason = CampaignLogRecord.ExitReason  # each exit is also a record of the campaign log
 
     automation = models.ForeignKey(
         Automation,
@@ -476,6 +487,9 @@ class StepRun(models.Model):
     queue_item = models.ForeignKey(
         EmailQueueItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Run on an older version's same step, before the person was moved to this version: it
+    # counts as run (never again), not as passed here. db_default: the engine inserts with SQL.
+    carried = models.BooleanField(_("carried over"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("step run")

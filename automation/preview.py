@@ -37,7 +37,7 @@ def subject_for(step: Step, person) -> str:
 def preview(automation: Automation, person, now: datetime.datetime | None = None) -> list:
     """The steps this person would go through from `now`, each with its time."""
     at = now or clock.now()
-    steps = list(automation.steps.order_by("order"))
+    steps = list(automation.current_steps())  # what someone entering now goes through
     by_pk = {step.pk: step for step in steps}
     enrolment = Enrolment(
         automation=automation,

@@ -12,11 +12,13 @@ def step_figures(step: Step) -> dict[str, int]:
     people who opened / clicked them (human and machine apart)."""
     figures = {
         "waiting": Enrolment.objects.filter(step=step, status=Enrolment.Status.ACTIVE).count(),
-        "passed": StepRun.objects.filter(step=step).count(),
+        "passed": StepRun.objects.filter(step=step, carried=False).count(),
     }
     if step.kind != Step.Kind.SEND:
         return figures
-    items = StepRun.objects.filter(step=step, queue_item__isnull=False).values("queue_item_id")
+    items = StepRun.objects.filter(step=step, queue_item__isnull=False, carried=False).values(
+        "queue_item_id"
+    )
     figures["sent"] = EmailQueueItem.objects.filter(
         pk__in=items, status=EmailQueueItem.Status.SENT
     ).count()

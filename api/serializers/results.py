@@ -122,6 +122,12 @@ class EventSerializer(serializers.Serializer):
     tracking_url = serializers.IntegerField(allow_null=True)
     bounce_type = serializers.CharField(allow_null=True)
     bounce_detail = serializers.CharField(allow_blank=True)
+    exit_reason = serializers.ChoiceField(
+        choices=CampaignLogRecord.ExitReason.values,
+        allow_null=True,
+        help_text="Of an automation_exit (left an automation before its end): why. Null for "
+        "the other types.",
+    )
     human = serializers.BooleanField(
         allow_null=True,
         help_text="Opened, clicked, opted out: true if a person's hit backs it, false if only "

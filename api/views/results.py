@@ -33,6 +33,7 @@ EVENT_FIELDS = (
     "tracking_url_id",
     "bounce_type",
     "bounce_detail",
+    "exit_reason",
     "is_test",
 )
 
@@ -132,6 +133,7 @@ def _event(row: dict, human: dict) -> dict:
         "tracking_url": row["tracking_url_id"],
         "bounce_type": row["bounce_type"] or None,
         "bounce_detail": row["bounce_detail"],
+        "exit_reason": row["exit_reason"] or None,
         "human": human.get(row["id"]),
         "is_test": row["is_test"],
     }

@@ -82,7 +82,15 @@ class CampaignLogRecordAdmin(ReadOnlyAdmin):
         "person",
         "is_test",
     ]
-    list_filter = ["action", "bounce_type", "is_test", "campaign", MassEmailFilter, ReasonFilter]
+    list_filter = [
+        "action",
+        "bounce_type",
+        "exit_reason",
+        "is_test",
+        "campaign",
+        MassEmailFilter,
+        ReasonFilter,
+    ]
     search_fields = ["email"]
     date_hierarchy = "action_date"
     list_select_related = ["campaign", "tracking_url", "account", "contact", "lead", "user"]
@@ -98,6 +106,7 @@ class CampaignLogRecordAdmin(ReadOnlyAdmin):
         "queue_item",
         "tracking_url",
         "bounce_type",
+        "exit_reason",
         "is_test",
     ]
     fields = readonly_fields
@@ -105,6 +114,8 @@ class CampaignLogRecordAdmin(ReadOnlyAdmin):
     @admin.display(description=_("action"), ordering="action")
     def action_label(self, record: CampaignLogRecord) -> str:
         label = record.get_action_display()
+        if record.exit_reason:
+            return f"{label}: {record.get_exit_reason_display()}"
         if record.bounce_type:
             label = f"{label} ({record.get_bounce_type_display()})"
         if record.tracking_url_id:

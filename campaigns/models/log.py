@@ -20,6 +20,20 @@ class CampaignLogRecord(TargetFields):
         BOUNCED = "bounced", _("Bounced")
         OPTED_IN = "opted_in", _("Opted In")
         LEAD_CREATED = "lead_created", _("Lead Created")
+        AUTOMATION_EXIT = "automation_exit", _("Left automation")
+
+    class ExitReason(models.TextChoices):
+        """Why someone left an automation before its end. The automation's enrolments use
+        these (automation.models.Enrolment.Reason); they are here because the log names them
+        and campaigns is a floor below automation."""
+
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Hard bounce")
+        COMPLAINED = "complained", _("Complaint")
+        LEFT_LIST = "left_list", _("Left the trigger list")
+        GOAL = "goal", _("Reached the goal")
+        NO_ADDRESS = "no_address", _("No email address")
+        GONE = "gone", _("Person deleted")
 
     class BounceType(models.TextChoices):
         HARD = "hard", _("Hard")
@@ -67,6 +81,10 @@ class CampaignLogRecord(TargetFields):
     # db_default: the tracking fast path and buffer insert log rows with SQL of their own.
     bounce_detail = models.CharField(
         _("bounce detail"), max_length=500, blank=True, default="", db_default=""
+    )
+    # Of a "Left automation" record: why. db_default as bounce_detail's.
+    exit_reason = models.CharField(
+        _("exit reason"), max_length=16, choices=ExitReason, blank=True, default="", db_default=""
     )
     is_test = models.BooleanField(_("test"), default=False)
 

@@ -76,6 +76,7 @@ def test_events_come_in_stream_order_with_a_cursor_to_keep(admin_api):
         "tracking_url": None,
         "bounce_type": "soft",
         "bounce_detail": "4.2.2 mailbox full",
+        "exit_reason": None,
         "human": None,
         "is_test": False,
     }
@@ -179,3 +180,25 @@ def test_events_refuse_values_their_filters_cannot_take(admin_api, params):
 
     assert response.status_code == 400
     assert problem_of(response)["code"] in ("invalid_parameter", "invalid_cursor")
+
+
+def test_an_automation_exit_is_an_event_with_its_reason(admin_api):
+    from automation import engine
+    from crm import events
+    from tests.automation.helpers import HOUR, T0, automation, join, send, wait
+    from tests.factories import ContactFactory
+
+    made = automation(wait(days=1), send())
+    ann = ContactFactory()
+    join(made.trigger_list, ann)
+    engine.tick(T0)
+    events.record_event(events.EMAIL_COMPLAINED, {}, person=ann)
+    engine.tick(T0 + HOUR)
+
+    found = admin_api.get("/api/v1/events/", {"type": "automation_exit"}).json()["results"]
+
+    (event,) = found
+    assert event["campaign"] == made.campaign_id
+    assert event["person"] == {"type": "contact", "id": ann.pk}
+    assert (event["exit_reason"], event["email"]) == ("complained", ann.email)
+    assert event["mass_email"] is None and event["human"] is None

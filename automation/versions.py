@@ -1,0 +1,174 @@
+"""Versions of an automation's steps: editing a live automation never strands anyone.
+
+Once someone has started the current version (waits at one of its steps, or ran one), saving
+changes to the steps makes a new version: a copy of the steps (each pointing at its origin,
+the same step one version earlier) which the edit then changes. The older version's steps stay
+as they were; the people on it finish it. New enrolments start on the newest version. The
+marketer may move everyone to the newest version (`move_to_newest`): each goes to the same step
+there, or the first step after theirs that is still there; the steps they ran count as run in
+the new version too (carried StepRuns), so no step is ever run twice for a person.
+"""
+
+import datetime
+
+from django.db import connection, transaction
+from django.db.models import Count, F
+
+from automation import clock
+from automation.engine import due_on_arrival, move_to
+from automation.models import Automation, Enrolment, Step, StepRun
+
+ACTIVE = Enrolment.Status.ACTIVE
+BRANCHES = ("condition_step", "yes_step", "no_step")
+CHUNK = 1000  # ids per statement (SQLite's limit on parameters)
+
+
+def has_started(automation: Automation) -> bool:
+    """Whether someone waits at, or ran, a step of the current version."""
+    current = Step.objects.filter(automation=automation, version=automation.version)
+    return (
+        Enrolment.objects.filter(step__in=current, status=ACTIVE).exists()
+        or StepRun.objects.filter(step__in=current).exists()
+    )
+
+
+def new_version(automation: Automation) -> dict[int, Step]:
+    """Copy the current version's steps as a new version (branches to the copies) and make it
+    the current one; {each step's id: its copy}."""
+    with transaction.atomic():
+        # Two editors saving at once make two versions, one after the other.
+        locked = Automation.objects.select_for_update().get(pk=automation.pk)
+        steps = list(locked.current_steps())
+        copies: dict[int, Step] = {}
+        for step in steps:
+            copy = Step.objects.get(pk=step.pk)
+            copy.pk = None
+            copy.version, copy.origin_id = locked.version + 1, step.pk
+            for name in BRANCHES:
+                setattr(copy, f"{name}_id", None)
+            copy.save()
+            copies[step.pk] = copy
+        for step in steps:
+            branches = {n: copies.get(getattr(step, f"{n}_id")) for n in BRANCHES}
+            if any(branches.values()):
+                Step.objects.filter(pk=copies[step.pk].pk).update(**branches)
+        Automation.objects.filter(pk=locked.pk).update(version=locked.version + 1)
+        automation.version = locked.version + 1
+    return copies
+
+
+def newest_of(automation: Automation) -> dict[int, Step]:
+    """{step id of any version: the same step in the current version}, for those still there."""
+    steps = {step.pk: step for step in Step.objects.filter(automation=automation)}
+    found = {}
+    for step in steps.values():
+        if step.version != automation.version:
+            continue
+        ancestor = step
+        while ancestor is not None:
+            found[ancestor.pk] = step
+            ancestor = steps.get(ancestor.origin_id)
+    return found
+
+
+def target_for(step: Step, newest: dict[int, Step]) -> tuple[Step | None, bool]:
+    """Where someone at `step` (of an older version) goes in the current one: (the same step,
+    True), or (the first later step of theirs still there, False), or (None, False): none is."""
+    if step.pk in newest:
+        return newest[step.pk], True
+    later = Step.objects.filter(
+        automation_id=step.automation_id, version=step.version, order__gt=step.order
+    ).order_by("order")
+    for each in later:
+        if each.pk in newest:
+            return newest[each.pk], False
+    return None, False
+
+
+def move_to_newest(automation: Automation, now: datetime.datetime | None = None) -> int:
+    """Move the active enrolments of older versions to the current one; how many moved.
+
+    Set-based: one update per step they go to, one insert of the runs they carry."""
+    now = now or clock.now()
+    with transaction.atomic():
+        automation = Automation.objects.get(pk=automation.pk)
+        waiting = (
+            Enrolment.objects.filter(automation=automation, status=ACTIVE, step__isnull=False)
+            .exclude(step__version=automation.version)
+            .order_by("id")
+        )
+        if connection.vendor == "postgresql":  # a tick running one of them finishes first
+            waiting = waiting.select_for_update(of=("self",))
+        by_step: dict[int, list[int]] = {}
+        for enrolment_id, step_id in waiting.values_list("id", "step_id"):
+            by_step.setdefault(step_id, []).append(enrolment_id)
+        newest = newest_of(automation)
+        moved = 0
+        for step in Step.objects.filter(pk__in=by_step):
+            target, same = target_for(step, newest)
+            for ids in _chunks(by_step[step.pk]):
+                moved += _move(Enrolment.objects.filter(pk__in=ids), target, same, now)
+        for ids in _chunks([i for group in by_step.values() for i in group]):
+            carry_runs(ids, newest)
+    return moved
+
+
+def move_to_step(enrolments, step: Step, now: datetime.datetime | None = None) -> int:
+    """Move active enrolments to a step of the current version (the marketer's choice); the
+    steps they ran count as run there too. How many moved."""
+    moved = 0
+    with transaction.atomic():
+        newest = newest_of(step.automation)
+        ids = list(enrolments.filter(status=ACTIVE).values_list("id", flat=True))
+        for part in _chunks(ids):
+            moved += move_to(Enrolment.objects.filter(pk__in=part), step, now)
+            carry_runs(part, newest)
+    return moved
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+
+
+def _move(enrolments, target: Step | None, same: bool, now: datetime.datetime) -> int:
+    if target is None:  # nothing of theirs is left ahead: they are done
+        return enrolments.update(
+            status=Enrolment.Status.COMPLETED, step=None, due_at=None, finished_at=now
+        )
+    if not same:
+        return enrolments.update(step=target, step_since=now, due_at=due_on_arrival(target, now))
+    # The same step: a wait for a time counts from when they got there (as edited, if it was).
+    if target.kind == Step.Kind.WAIT and target.wait_kind == Step.WaitKind.DURATION:
+        length = datetime.timedelta(days=target.wait_days, hours=target.wait_hours)
+        return enrolments.update(step=target, due_at=F("step_since") + length)
+    return enrolments.update(step=target, due_at=due_on_arrival(target, now))
+
+
+def carry_runs(enrolment_ids: list[int], newest: dict[int, Step]) -> None:
+    """The steps these enrolments ran count as run in the current version (never again)."""
+    runs = StepRun.objects.filter(enrolment_id__in=enrolment_ids, step_id__in=list(newest))
+    carried = [
+        StepRun(
+            enrolment_id=run.enrolment_id,
+            step=newest[run.step_id],
+            ran_at=run.ran_at,
+            outcome=run.outcome or "done",
+            queue_item_id=run.queue_item_id,  # what a condition on its opens reads
+            carried=True,
+        )
+        for run in runs
+        if newest[run.step_id].pk != run.step_id
+    ]
+    StepRun.objects.bulk_create(carried, batch_size=500, ignore_conflicts=True)
+
+
+def people_on_older_versions(automation: Automation) -> list[tuple[int, int]]:
+    """(version, people active on it) for each older version someone is still on."""
+    rows = (
+        Enrolment.objects.filter(automation=automation, status=ACTIVE, step__isnull=False)
+        .exclude(step__version=automation.version)
+        .values("step__version")
+        .annotate(n=Count("id"))
+        .order_by("step__version")
+    )
+    return [(row["step__version"], row["n"]) for row in rows]
