@@ -8,9 +8,16 @@ on SQLite the database write lock is global, so the conditional UPDATE is alread
 The hourly window is computed and the claim taken under one lock (pg_advisory_xact_lock on
 PostgreSQL, SQLite's write lock), and counts items Sending as well as items sent in the last
 hour, so two overlapping runs can never together exceed the hourly limit.
+
+A portion claims fresh items in queue order from where its last claim ended (`after`): without
+that, each claim would walk past every item already sent to find the first Pending one (the
+planner takes Pending rows for spread evenly through the queue), and a list of 1,000,000 would
+cost more per claim the further it got. An item the walk leaves behind was claimed in this run,
+or was locked by another worker's claim; the next run starts from the queue's beginning again.
 """
 
 import datetime
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -55,17 +62,32 @@ def _lock_window() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WINDOW_LOCK_KEY])
 
 
-def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
+@dataclass
+class Claimed:
+    """What a claim took: the ids, and the last fresh (never deferred) one among them, where
+    the portion's next claim goes on from (`after`)."""
+
+    ids: list[int]
+    last_fresh: int
+
+
+def claim(mass_email_id: int, limit: int, now: datetime.datetime, after: int = 0) -> list[int]:
+    """The ids of up to `limit` items claimed now (see _claim)."""
+    return _claim(mass_email_id, limit, now, after).ids
+
+
+def _claim(mass_email_id: int, limit: int, now: datetime.datetime, after: int = 0) -> Claimed:
     """Move up to `limit` Pending (non-test) items of an In Process mass email to Sending; their
     ids. Nothing for a mass email that is not In Process (paused, canceled meanwhile).
 
     `claimed_at` keeps the time of the last claim, so an item that went back to Pending after a
     temporary failure, or waits for its domain, is not claimed again by the run that tried it
     (the one started at `now`). A deferred item is claimed once its `next_attempt_at` has come.
-    Two concurrent calls never return the same id. Must run inside a transaction.
+    Two concurrent calls never return the same id. Must run inside a transaction. Fresh items
+    are taken from ids above `after`.
     """
     if limit <= 0:
-        return []
+        return Claimed([], after)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     # Two statements on purpose: PostgreSQL may re-run an `IN (… LIMIT n SKIP LOCKED)` subquery
     # inside an UPDATE, and each re-run skips the rows just locked, claiming more than n.
@@ -76,20 +98,21 @@ def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
         f"AND (claimed_at IS NULL OR claimed_at < %s) "
         f"AND EXISTS (SELECT 1 FROM {MASS_EMAIL_TABLE} WHERE id = %s AND status = %s) "
     )
-    fresh = f"{pick} AND next_attempt_at IS NULL ORDER BY id LIMIT %s{skip_locked}"
+    fresh = f"{pick} AND next_attempt_at IS NULL AND id > %s ORDER BY id LIMIT %s{skip_locked}"
     due = f"{pick} AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s{skip_locked}"
     stamp = connection.ops.adapt_datetimefield_value(now)
     params = [mass_email_id, Status.PENDING, False, stamp, mass_email_id, IN_PROCESS]
     with connection.cursor() as cursor:
-        cursor.execute(fresh, [*params, limit])
+        cursor.execute(fresh, [*params, after, limit])
         ids = [row[0] for row in cursor.fetchall()]
+        last_fresh = max(ids, default=after)
         if len(ids) < limit:
             cursor.execute(due, [*params, stamp, limit - len(ids)])
             ids += [row[0] for row in cursor.fetchall()]
     # The rows are locked (PostgreSQL) or the database is (SQLite's write lock, taken at BEGIN
     # IMMEDIATE), so every picked row is still Pending here.
     EmailQueueItem.objects.filter(id__in=ids).update(status=Status.SENDING, claimed_at=now)
-    return sorted(ids)
+    return Claimed(sorted(ids), last_fresh)
 
 
 def claim_portion(
@@ -98,23 +121,25 @@ def claim_portion(
     max_per_hour: int,
     now: datetime.datetime,
     run_id: int | None = None,
-) -> list[int]:
+    after: int = 0,
+) -> Claimed:
     """Claim up to `wanted` items of a mass email, within what the hourly window and the run's
-    batch budget (SendingRun.budget, shared by the workers of one run) still allow.
+    batch budget (SendingRun.budget, shared by the workers of one run) still allow; fresh items
+    from ids above `after` (the `last_fresh` of the portion's previous claim).
 
     On PostgreSQL: the window's lock, then one statement that computes the allowance, picks the
     rows and claims them. Elsewhere the steps run one by one under SQLite's write lock."""
     with transaction.atomic(savepoint=False):
         _lock_window()
         if connection.vendor == "postgresql":
-            return _claim_in_one_statement(mass_email_id, wanted, max_per_hour, now, run_id)
+            return _claim_in_one_statement(mass_email_id, wanted, max_per_hour, now, run_id, after)
         allowed = min(wanted, hourly_allowance(max_per_hour, now))
         if run_id is not None:
             allowed = min(allowed, _budget_left(run_id, wanted))
-        ids = claim(mass_email_id, allowed, now)
-        if run_id is not None and ids:
-            SendingRun.objects.filter(pk=run_id).update(claimed=F("claimed") + len(ids))
-        return ids
+        claimed = _claim(mass_email_id, allowed, now, after)
+        if run_id is not None and claimed.ids:
+            SendingRun.objects.filter(pk=run_id).update(claimed=F("claimed") + len(claimed.ids))
+        return claimed
 
 
 def _budget_left(run_id: int, wanted: int) -> int:
@@ -124,9 +149,11 @@ def _budget_left(run_id: int, wanted: int) -> int:
     return max(0, run[0] - run[1])
 
 
-# The allowance (hourly window, then the run's budget), the fresh items in queue order, then the
-# deferred ones whose time has come, claimed together. MATERIALIZED makes each CTE run once: an
-# `IN (… LIMIT n SKIP LOCKED)` subquery inside an UPDATE may be re-run and claim more than n.
+# The allowance (hourly window, then the run's budget), the fresh items in queue order from the
+# portion's position, then the deferred ones whose time has come, claimed together; the rows
+# claimed are found by their ids (an array: a join would let the planner scan the whole queue).
+# MATERIALIZED makes each CTE run once: an `IN (… LIMIT n SKIP LOCKED)` subquery inside an
+# UPDATE may be re-run and claim more than n.
 CLAIM_SQL = f"""
 WITH allowance AS MATERIALIZED (
   SELECT GREATEST(0, LEAST(
@@ -144,7 +171,7 @@ fresh AS MATERIALIZED (
   SELECT id FROM {TABLE}
   WHERE mass_email_id = %(mass_email)s AND status = %(pending)s AND is_test = false
     AND (claimed_at IS NULL OR claimed_at < %(now)s) AND next_attempt_at IS NULL
-    AND EXISTS (SELECT 1 FROM candidates)
+    AND id > %(after)s AND EXISTS (SELECT 1 FROM candidates)
   ORDER BY id LIMIT (SELECT n FROM allowance) FOR UPDATE SKIP LOCKED
 ),
 due AS MATERIALIZED (
@@ -160,16 +187,16 @@ counted AS (
   UPDATE {RUN_TABLE} SET claimed = claimed + (SELECT COUNT(*) FROM picked) WHERE id = %(run)s
 )
 UPDATE {TABLE} SET status = %(sending)s, claimed_at = %(now)s
-FROM picked WHERE {TABLE}.id = picked.id
-RETURNING {TABLE}.id
+WHERE {TABLE}.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING {TABLE}.id, {TABLE}.next_attempt_at IS NULL
 """
 
 
 def _claim_in_one_statement(
-    mass_email_id: int, wanted: int, max_per_hour: int, now, run_id: int | None
-) -> list[int]:
+    mass_email_id: int, wanted: int, max_per_hour: int, now, run_id: int | None, after: int
+) -> Claimed:
     if wanted <= 0:
-        return []
+        return Claimed([], after)
     params = {
         "wanted": wanted,
         "max_per_hour": max_per_hour,
@@ -180,10 +207,13 @@ def _claim_in_one_statement(
         "mass_email": mass_email_id,
         "in_process": IN_PROCESS,
         "now": now,
+        "after": after,
     }
     with connection.cursor() as cursor:
         cursor.execute(CLAIM_SQL, params)
-        return sorted(row[0] for row in cursor.fetchall())
+        rows = cursor.fetchall()
+    fresh = [item_id for item_id, is_fresh in rows if is_fresh]
+    return Claimed(sorted(item_id for item_id, _fresh in rows), max(fresh, default=after))
 
 
 def resolve_stale_claims(now: datetime.datetime, max_attempts: int) -> int:

@@ -79,6 +79,7 @@ class Portion:
         self.in_flight: deque[Chunk] = deque()  # handed to the sessions, not recorded yet
         self.more_work = False  # a claim came back full: there may be more than this worker
         self.stopped = False  # its server stopped (reported once)
+        self.after = 0  # fresh items are claimed from above this id (claims.Claimed)
 
     def send(self) -> None:
         """Send the portion; an exception it did not expect is reported, never raised."""
@@ -117,9 +118,16 @@ class Portion:
                 return False
 
     def _claim(self) -> list[int]:
-        return claims.claim_portion(
-            self.mass_email.pk, self.size, self.config.max_per_hour, self.now, self.run_id
+        claimed = claims.claim_portion(
+            self.mass_email.pk,
+            self.size,
+            self.config.max_per_hour,
+            self.now,
+            self.run_id,
+            after=self.after,
         )
+        self.after = claimed.last_fresh
+        return claimed.ids
 
     def _hand_over(self, ids: list[int], compiled) -> None:
         self.unsent.update(ids)

@@ -297,6 +297,28 @@ def test_it_never_hands_one_item_to_two_claims(limits):
     assert statuses(mass_email) == [Status.SENDING] * 5
 
 
+def test_a_portion_claims_on_from_where_its_last_claim_ended(limits):
+    # Each claim of a portion starts above the last fresh item it took, so that it does not
+    # walk past everything already sent; a deferred item that has come due is still taken,
+    # wherever it stands in the queue.
+    mass_email = queue(6)
+    ids = sorted(mass_email.queue_items.values_list("id", flat=True))
+    now = timezone.now()
+    due = mass_email.queue_items.filter(id=ids[0])
+    due.update(next_attempt_at=now - timedelta(minutes=1), claimed_at=now - timedelta(hours=1))
+
+    first = claims.claim_portion(mass_email.pk, 2, 1000, now)
+    second = claims.claim_portion(mass_email.pk, 2, 1000, now, after=first.last_fresh)
+    third = claims.claim_portion(mass_email.pk, 5, 1000, now, after=second.last_fresh)
+
+    assert (first.ids, first.last_fresh) == (ids[1:3], ids[2])
+    assert (second.ids, second.last_fresh) == (ids[3:5], ids[4])
+    # The last fresh item, then the deferred one, which is not where fresh ones go on from.
+    assert (third.ids, third.last_fresh) == (sorted([ids[0], ids[5]]), ids[5])
+    assert statuses(mass_email) == [Status.SENDING] * 6
+    assert claims.claim_portion(mass_email.pk, 5, 1000, now, after=third.last_fresh).ids == []
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED is PostgreSQL's")
 def test_it_skips_rows_another_open_claim_holds(limits):
