@@ -242,7 +242,9 @@ class EmailQueueItem(TargetFields):
     email = AddressField(_("email"), blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    # The A/B variant this recipient gets, decided once when the queue is built.
+    # The A/B variant this recipient gets, decided once when the queue is built. Indexed only
+    # where set (queueitem_variant): most items have none, and every index an item is in is
+    # written again each time its status changes.
     variant = models.ForeignKey(
         "campaigns.MassEmailVariant",
         verbose_name=_("variant"),
@@ -250,6 +252,7 @@ class EmailQueueItem(TargetFields):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="queue_items",
+        db_index=False,
     )
     # db_default: rows inserted by SQL of their own (benchmarks, tools) need not name it.
     in_test = models.BooleanField(_("in the A/B test"), default=False, db_default=False)
@@ -292,8 +295,16 @@ class EmailQueueItem(TargetFields):
                 condition=models.Q(status="sending"),
                 name="queueitem_sending_claims",
             ),
+            # Only sent items: those not sent yet would be written into it at every claim.
             models.Index(
-                fields=["sent_at"], condition=models.Q(is_test=False), name="queueitem_sent_window"
+                fields=["sent_at"],
+                condition=models.Q(is_test=False, sent_at__isnull=False),
+                name="queueitem_sent_window",
+            ),
+            models.Index(
+                fields=["variant"],
+                condition=models.Q(variant__isnull=False),
+                name="queueitem_variant",
             ),
         ]
 
