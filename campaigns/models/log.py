@@ -60,12 +60,15 @@ class CampaignLogRecord(TargetFields):
         on_delete=models.SET_NULL,
         related_name="log_records",
     )
+    # Indexed only where set (logrecord_tracking_url): a click's row; sent, opened and the
+    # other rows, most of the log, need no entry.
     tracking_url = models.ForeignKey(
         TrackingUrl,
         verbose_name=_("tracking URL"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,
     )
     email_address = models.ForeignKey(
         EmailAddress,
@@ -115,6 +118,11 @@ class CampaignLogRecord(TargetFields):
             *TargetFields.target_indexes("logrecord"),
             models.Index(fields=["campaign", "action", "is_test"]),
             models.Index(fields=["email_address", "action"]),
+            models.Index(
+                fields=["tracking_url"],
+                condition=models.Q(tracking_url__isnull=False),
+                name="logrecord_tracking_url",
+            ),
         ]
 
     def __str__(self) -> str:
