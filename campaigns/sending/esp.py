@@ -43,6 +43,7 @@ from django.utils.translation import gettext as _
 from redis import RedisError
 
 from campaigns.authoring.rendering import ESP_METADATA_KEY
+from campaigns.sending import esp_bulk
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.rate import NoLimit, limit_for
 from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
@@ -162,25 +163,97 @@ class EspTransport:
 
     @property
     def batch_size(self) -> int:
-        """Messages one call may carry: Postmark's /email/batch takes 500 whole messages, each
-        with its own content; the other ESPs' batch calls share one body (module docstring)."""
-        return POSTMARK_BATCH if self.source.sending_method == SendingMethod.POSTMARK else 1
+        """Messages one call may carry: Postmark's /email/batch takes 500 whole messages;
+        SendGrid's and Mailgun's batch calls 1,000 recipients, SES's SendBulkEmail 50, each
+        recipient's message carried exactly by one template and its variables (esp_bulk)."""
+        if self.source.sending_method == SendingMethod.POSTMARK:
+            return POSTMARK_BATCH
+        dialect = esp_bulk.DIALECTS.get(self.source.sending_method)
+        return dialect.max_batch if dialect is not None else 1
 
     def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
-        """Send the messages, in one call where the ESP takes whole messages in one (Postmark);
-        for each, its message id or the problem that says what happened to it. A
-        ConnectionProblem is raised (nothing of them was sent)."""
+        """Send the messages, in as few calls as the ESP's batch call allows; for each, its
+        message id or the problem that says what happened to it. A ConnectionProblem is raised
+        when nothing was sent; once a call went out, it is the answer of every message not
+        yet sent (the pool then stops: ApiPool._deliver)."""
         if len(messages) > 1 and self.batch_size > 1:
-            return self._postmark_batch(messages)
-        results: list[str | SmtpProblem] = []
-        for data in messages:
+            if self.source.sending_method == SendingMethod.POSTMARK:
+                return self._postmark_batch(messages)
+            return self._shared_batches(messages)
+        return self._one_by_one(messages, list(range(len(messages))), [None] * len(messages))
+
+    def _one_by_one(self, messages, positions, results, called: bool = False) -> list:
+        """Each message at `positions` in a call of its own, into `results`. The ESP unreachable
+        before any call of this batch went out is raised; after, it answers for the rest."""
+        for done, position in enumerate(positions):
             try:
-                results.append(self.send(data))
-            except ConnectionProblem:
-                raise
+                results[position] = self.send(messages[position])
+            except ConnectionProblem as exc:
+                if not called and done == 0:
+                    raise
+                for rest in positions[done:]:
+                    results[rest] = exc
+                break
             except SmtpProblem as exc:
-                results.append(exc)
+                results[position] = exc
         return results
+
+    def _shared_batches(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+        """SendGrid, Mailgun, SES: the messages one template carries exactly go in batch calls,
+        the others one call each (campaigns.sending.esp_bulk)."""
+        results: list = [None] * len(messages)
+        prepared = {}
+        for position, data in enumerate(messages):
+            try:
+                prepared[position] = as_api_message(data)
+            except (ValueError, LookupError, TypeError) as exc:
+                results[position] = MessageFailed(
+                    _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+                )
+        dialect = esp_bulk.dialect_for(self.source.sending_method)
+        batches, alone = esp_bulk.plan(prepared, dialect, self.backend)
+        for batch in batches:
+            if any(isinstance(r, ConnectionProblem) for r in results):
+                alone += batch.positions  # settled below with the same problem
+                continue
+            answers = self._send_shared(batch, prepared, dialect)
+            if answers is None:  # a refusal of the whole call: each message on its own
+                alone += batch.positions
+                continue
+            for position, answer in zip(batch.positions, answers, strict=True):
+                results[position] = answer
+        broken = next((r for r in results if isinstance(r, ConnectionProblem)), None)
+        if broken is not None:
+            return [broken if r is None else r for r in results]
+        return self._one_by_one(messages, sorted(alone), results, called=bool(batches))
+
+    def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:
+        """One batch call; each recipient's answer, or None when the ESP refused the call as a
+        whole for something of its content (a 4xx: SendGrid and Mailgun refuse the call for
+        one bad address), so that each message is sent alone and only that one fails."""
+        message = esp_bulk.bulk_message(batch, prepared, dialect, self.backend)
+        keys = [esp_bulk.recipient_key(prepared[p], self.backend) for p in batch.positions]
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        try:
+            self.backend.send_messages([message])
+        except AnymailRecipientsRefused:
+            pass  # every entry refused (SES): each with its own words, below
+        except AnymailAPIError as exc:
+            response = getattr(exc, "response", None)
+            if isinstance(response, dict) and "BulkEmailEntryResults" in response:
+                return esp_bulk.ses_entries(response["BulkEmailEntryResults"], keys)
+            problem = self._failure(exc)
+            if isinstance(problem, ConnectionProblem):
+                return [problem] * len(keys)
+            if isinstance(problem, MessageFailed):
+                return None
+            return [problem] * len(keys)
+        except AnymailError:
+            logger.warning("A batch could not be built; its messages go one call each")
+            return None
+        return esp_bulk.answers(message, keys)
 
     def _postmark_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
         """One POST /email/batch of whole messages, each built by anymail's Postmark payload
@@ -496,6 +569,9 @@ class ApiPool:
         self._answered_once()
         for delivery, answer in zip(sending, answers, strict=True):
             self._settle(delivery, answer)
+        broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
+        if broken is not None:
+            raise broken  # after some calls of the batch went out: the source stops
         self._count_deferred_call(answers)
 
     def _count_deferred_call(self, answers: list[str | SmtpProblem]) -> None:
