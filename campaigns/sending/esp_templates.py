@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 # Words, runs of white space, and every other character alone: a token-level diff.
 TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+# Text up to a line's end or a tag's end: the first, coarse diff.
+SEGMENT = re.compile(r"[^>\n]*[>\n]|[^>\n]+")
 _HOLE = object()  # a variable in a skeleton's token list; equal to no token
 # Holes separated by less text than this become one variable (fewer, longer variables).
 SHORT_LITERAL = 4
@@ -68,15 +70,20 @@ def find_template(texts: list[str]) -> list[str | None]:
 
 
 def _refined(skeleton: list[str | None], text: str) -> list[str | None]:
-    """The skeleton with a hole wherever `text` differs from it."""
+    """The skeleton with a hole wherever `text` differs from it: a diff by segments (up to a
+    line's end or a tag's '>'), then by tokens inside the segments that differ, which keeps
+    the diff fast on a long body whose differences are a few short values."""
     ours: list = []
     for part in skeleton:
-        ours.extend(TOKEN.findall(part) if part is not None else [_HOLE])
-    theirs = TOKEN.findall(text)
+        ours.extend(SEGMENT.findall(part) if part is not None else [_HOLE])
+    theirs = SEGMENT.findall(text)
     tokens: list = []
     matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
-    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
-        tokens.extend(ours[i1:i2] if tag == "equal" else [_HOLE])
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            tokens.extend(ours[i1:i2])
+        else:
+            tokens.extend(_token_diff(ours[i1:i2], "".join(theirs[j1:j2])))
     parts: list[str | None] = []
     for token in tokens:
         if token is _HOLE:
@@ -88,6 +95,19 @@ def _refined(skeleton: list[str | None], text: str) -> list[str | None]:
         else:
             parts.append(token)
     return parts
+
+
+def _token_diff(segments: list, text: str) -> list:
+    """The skeleton's `segments` as tokens, a hole wherever `text` differs from them."""
+    ours: list = []
+    for segment in segments:
+        ours.extend(TOKEN.findall(segment) if segment is not _HOLE else [_HOLE])
+    theirs = TOKEN.findall(text)
+    tokens: list = []
+    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
+    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
+        tokens.extend(ours[i1:i2] if tag == "equal" else [_HOLE])
+    return tokens
 
 
 def _merged(skeleton: list[str | None]) -> list[str | None]:

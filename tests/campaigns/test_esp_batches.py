@@ -93,9 +93,7 @@ def received_as_sent(got) -> dict:
     return {"subject": got.subject, "text": got.text, "html": got.html, "headers": headers}
 
 
-def test_it_sends_the_chunk_in_one_call_each_recipient_exactly_their_smtp_message(
-    server, limits
-):
+def test_it_sends_the_chunk_in_one_call_each_recipient_exactly_their_smtp_message(server, limits):
     mass_email = queue(people(5))
 
     report = run_send_job()
