@@ -40,9 +40,8 @@ def test_it_finds_what_the_texts_share_and_each_ones_values():
 
     assert skeleton[0] == "<p>Dear " and skeleton[-1].endswith('/">Offer</a></p><p>Bye</p>')
     assert skeleton.count(None) == 2
-    for text, (name, token) in zip(
-        texts, [("Ann", "1.aB3xK9"), ("Bob", "2.Zq81-_p"), ("Chloé", "3.q0"), ("", "4.LONG")]
-    ):
+    expected = [("Ann", "1.aB3xK9"), ("Bob", "2.Zq81-_p"), ("Chloé", "3.q0"), ("", "4.LONG")]
+    for text, (name, token) in zip(texts, expected, strict=True):
         values = values_in(skeleton, text)
         assert values[0] == name and values[1].startswith(token)
         assert "".join(p if p is not None else values.pop(0) for p in skeleton) == text
