@@ -9,13 +9,15 @@ gets exactly what SMTP would have carried, own links and opt-out included.
 Postmark's /email/batch takes up to 500 whole messages, each its own, in one call: the messages
 go in batches, each entry built by anymail's Postmark payload. The other ESPs' batch calls
 (SendGrid's personalizations, Mailgun's recipient variables, SES's SendBulkEmail) share one body
-between recipients and vary it by template variables; ours differ everywhere, so each message is
-one call there. `ApiPool` keeps up to `connections` calls going at once, each thread on a
-kept-alive HTTPS connection, which hides the round trip as the SMTP sessions do
-(docs/delivery.md, "ESP APIs").
+between recipients and vary it by variables: the messages of a call are turned into one template
+and each recipient's values, checked to give each message back exactly, and those that cannot be
+go one call each (campaigns.sending.esp_templates, campaigns.sending.esp_bulk). `ApiPool` keeps
+up to `connections` calls going at once, each thread on a kept-alive HTTPS connection, which
+hides the round trip as the SMTP sessions do (docs/delivery.md, "ESP APIs").
 
 What each answer means (the same categories as SMTP's, campaigns.sending.transport):
-- accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks.
+- accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks
+  (a Mailgun batch call has one id for all its recipients).
 - the recipient refused by the ESP (Postmark's inactive or invalid recipient, anymail's
   "rejected"/"invalid"): PermanentRejection with the ESP's words.
 - another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
@@ -45,6 +47,13 @@ from redis import RedisError
 from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.sending import esp_bulk
 from campaigns.sending.deferrals import DomainBackoff
+from campaigns.sending.esp_answers import (
+    as_api_error,
+    esp_words,
+    http_status,
+    is_timeout,
+    retry_after,
+)
 from campaigns.sending.rate import NoLimit, limit_for
 from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
 from campaigns.sending.transport import (
@@ -296,12 +305,12 @@ class EspTransport:
                 timeout=backend.timeout,
             )
         except requests.RequestException as exc:
-            problem = self._failure(_as_api_error(exc))
+            problem = self._failure(as_api_error(exc))
             if isinstance(problem, ConnectionProblem):
                 raise problem from exc
             return [problem] * len(entries)
         if response.status_code != 200:
-            problem = self._failure(_as_api_error(None, response))
+            problem = self._failure(as_api_error(None, response))
             if isinstance(problem, ConnectionProblem):  # a wrong key: the source stops
                 raise problem
             return [problem] * len(entries)
@@ -335,14 +344,14 @@ class EspTransport:
             self.backend.close()
 
     def _refused(self, message, exc) -> PermanentRejection:
-        words = _esp_words(getattr(message.anymail_status, "esp_response", None), exc)
+        words = esp_words(getattr(message.anymail_status, "esp_response", None), exc)
         address = message.to[0]
         text = _("The ESP refused %(address)s: %(words)s") % {"address": address, "words": words}
         return PermanentRejection(text, 550, f"550 {words}")
 
     def _failure(self, exc: AnymailAPIError) -> SmtpProblem:
-        status, retry_after, cause = _http_status(exc), _retry_after(exc), exc.__cause__
-        words = _esp_words(getattr(exc, "response", None), exc)
+        status, wait, cause = http_status(exc), retry_after(exc), exc.__cause__
+        words = esp_words(getattr(exc, "response", None), exc)
         what = {"status": status or "", "words": words}
         if status in (401, 403):
             return ConfigurationProblem(
@@ -350,10 +359,10 @@ class EspTransport:
             )
         if status == 429 or (status is not None and status >= 500):
             message = _("The ESP deferred the message (%(status)s): %(words)s") % what
-            return RetryLater(message, status, retry_after)
+            return RetryLater(message, status, wait)
         if status is not None:
             return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
-        if _is_timeout(cause):
+        if is_timeout(cause):
             message = _(
                 "The ESP did not answer in time; it may have taken the message, which is sent "
                 "again at the next attempt: %(error)s"
@@ -362,66 +371,6 @@ class EspTransport:
         return ConnectionProblem(
             _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
         )
-
-
-def _as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:
-    """A failed batch call in the shape anymail's own failures have, for EspTransport._failure."""
-    error = AnymailAPIError(str(cause or ""), response=response)
-    error.__cause__ = cause
-    return error
-
-
-def _http_status(exc: AnymailAPIError) -> int | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, requests.Response):
-        return response.status_code
-    if isinstance(response, dict):  # boto3 (Amazon SES): the parsed error response
-        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return None
-
-
-def _retry_after(exc: AnymailAPIError) -> float | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, requests.Response):
-        value = response.headers.get("Retry-After")
-    elif isinstance(response, dict):
-        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        value = headers.get("retry-after")
-    else:
-        value = None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: the usual backoff applies
-
-
-def _is_timeout(cause) -> bool:
-    if isinstance(cause, requests.Timeout) and not isinstance(cause, requests.ConnectTimeout):
-        return True
-    return type(cause).__name__ in ("ReadTimeoutError", "ReadTimeout")
-
-
-def _esp_words(response, exc) -> str:
-    """What the ESP said, as it said it, short."""
-    if isinstance(response, requests.Response):
-        try:
-            body = response.json()
-        except ValueError:
-            return response.text[:300] or str(response.status_code)
-        if isinstance(body, dict):
-            words = body.get("Message") or body.get("message") or body.get("errors")
-            if isinstance(words, list):
-                words = "; ".join(
-                    str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in words
-                )
-            return str(words or body)[:300]
-        return str(body)[:300]
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        if error:
-            return f"{error.get('Code', '')}: {error.get('Message', '')}"[:300]
-        return str(response)[:300]
-    return str(exc or "")[:300]
 
 
 class ApiPool:
