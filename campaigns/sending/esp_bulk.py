@@ -26,6 +26,7 @@ from campaigns.sending.esp_templates import (
     SesDialect,
     SharedBatch,
     shared_batch,
+    similar_groups,
 )
 from campaigns.sending.transport import (
     ConfigurationProblem,
@@ -89,28 +90,35 @@ def plan(
         addresses.add(address.lower())
         groups[_shape(message)].append(position)
     batches = []
-    for positions in groups.values():
-        if len(positions) < 2:
-            alone += positions
-            continue
-        batch, others = shared_batch([texts_of(messages[p]) for p in positions], dialect)
-        alone += [positions[index] for index in others]
-        if batch is None:
-            continue
-        batch.positions = [positions[index] for index in batch.positions]
-        for start in range(0, len(batch.positions), dialect.max_batch):
-            part = SharedBatch(
-                batch.positions[start : start + dialect.max_batch],
-                batch.subject,
-                batch.text,
-                batch.html,
-                batch.values[start : start + dialect.max_batch],
-            )
-            if len(part.positions) > 1:
-                batches.append(part)
-            else:
-                alone += part.positions
+    for shaped in groups.values():
+        texts = [texts_of(messages[p]) for p in shaped]
+        for indexes in similar_groups(texts) if len(shaped) > 1 else [[0]]:
+            batches += _batches([shaped[i] for i in indexes], messages, dialect, alone)
     return batches, sorted(alone)
+
+
+def _batches(positions: list[int], messages, dialect: Dialect, alone: list[int]) -> list:
+    """The batch calls for messages of one shape and most of their text; the others to `alone`."""
+    if len(positions) < 2:
+        alone += positions
+        return []
+    batch, others = shared_batch([texts_of(messages[p]) for p in positions], dialect)
+    alone += [positions[index] for index in others]
+    if batch is None:
+        return []
+    batch.positions = [positions[index] for index in batch.positions]
+    batches = []
+    for start in range(0, len(batch.positions), dialect.max_batch):
+        end = start + dialect.max_batch
+        part = SharedBatch(
+            batch.positions[start:end], batch.subject, batch.text, batch.html,
+            batch.values[start:end],
+        )  # fmt: skip
+        if len(part.positions) > 1:
+            batches.append(part)
+        else:
+            alone += part.positions
+    return batches
 
 
 def recipient_key(message: EmailMultiAlternatives, backend) -> str:

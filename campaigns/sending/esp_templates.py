@@ -236,6 +236,29 @@ class SharedBatch:
 
 
 FIELDS = ("subject", "text", "html")
+# A message joins a group only if the text they share stays at least this part of it: an A/B
+# variant, or another mass email through the same source, makes a group of its own.
+SHARED_AT_LEAST = 0.5
+
+
+def similar_groups(texts: list[dict[str, str]]) -> list[list[int]]:
+    """The indexes of `texts` in groups of messages that share most of their text."""
+    groups: list[tuple[list, list[int]]] = []
+    for index, message in enumerate(texts):
+        whole = "\0".join(message[name] for name in FIELDS)
+        for group in groups:
+            skeleton = group[0]
+            if values_in(skeleton, whole) is None:
+                skeleton = _refined(skeleton, whole)
+                shared = sum(len(part) for part in skeleton if part is not None)
+                if shared < SHARED_AT_LEAST * len(whole):
+                    continue
+                group[0][:] = skeleton
+            group[1].append(index)
+            break
+        else:
+            groups.append(([whole] if whole else [], [index]))
+    return [indexes for _skeleton, indexes in groups]
 
 
 def shared_batch(

@@ -10,6 +10,7 @@ from campaigns.sending.esp_templates import (
     SesDialect,
     find_template,
     shared_batch,
+    similar_groups,
     values_in,
 )
 
@@ -108,3 +109,14 @@ def test_ses_refuses_a_local_part_beyond_seven_bits():
     assert not SesDialect().fits_address("josé@example.com")
     assert SesDialect().fits_address("jose@xn--exmple-cua.com")
     assert MailgunDialect().fits_address("josé@example.com")
+
+
+def test_messages_of_another_body_make_a_group_of_their_own():
+    other = [
+        {"subject": f"Sale for {name}", "text": "", "html": f"<h1>{name}</h1>" + "<p>x</p>" * 9}
+        for name in ("Ann", "Bob")
+    ]
+
+    groups = similar_groups([MESSAGES[0], other[0], MESSAGES[1], other[1], MESSAGES[2]])
+
+    assert groups == [[0, 2, 4], [1, 3]]
