@@ -1,16 +1,20 @@
 """Local HTTP servers that implement ESPs' documented send endpoints, for anymail to post to.
 
 Each answers as its ESP documents: Postmark POST /email (and /email/batch), Mailgun POST
-/v3/<domain>/messages (form data), SendGrid POST /v3/mail/send (202, no body), Amazon SES v2
-POST /v2/email/outbound-emails (boto3's rest-json, the raw MIME in Content.Raw.Data). Every
-message received is kept as `Received` (recipient, subject, bodies, headers, metadata) so tests
-can check what each recipient got.
+/v3/<domain>/messages (form data; several `to` with recipient-variables, %recipient.KEY%
+expanded for each), SendGrid POST /v3/mail/send (202, no body; one message per personalization,
+its substitutions expanded), Amazon SES v2 POST /v2/email/outbound-emails (boto3's rest-json, the
+raw MIME in Content.Raw.Data) and /v2/email/outbound-bulk-emails (SendBulkEmail with an inline
+template, each entry's {{name}} expanded, its ReplacementHeaders, a Status per entry). Every
+message received is kept as `Received` (recipient, subject, bodies, headers, metadata), after
+the ESP's own expansion of its variables, so tests can check what each recipient got; `batches`
+records the recipients of each batch call.
 
 What the server does next can be set: `key` (a wrong key gets the ESP's 401/403), `refused`
-(addresses the ESP refuses: Postmark's inactive recipient 422/406, Mailgun's and SendGrid's 400,
-SES's MessageRejected), `script` (answers for the next requests, e.g. a 429 with Retry-After)
-and `delay` (seconds to wait after taking a message before answering: a timeout after the ESP
-accepted).
+(addresses the ESP refuses: Postmark's inactive recipient 422/406, Mailgun's and SendGrid's 400
+for the whole call, SES's MessageRejected, in a bulk call as that entry's Status), `script`
+(answers for the next requests, e.g. a 429 with Retry-After) and `delay` (seconds to wait after
+taking a message before answering: a timeout after the ESP accepted).
 """
 
 import base64
