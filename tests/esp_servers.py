@@ -1,22 +1,28 @@
 """Local HTTP servers that implement ESPs' documented send endpoints, for anymail to post to.
 
 Each answers as its ESP documents: Postmark POST /email (and /email/batch), Mailgun POST
-/v3/<domain>/messages (form data), SendGrid POST /v3/mail/send (202, no body), Amazon SES v2
-POST /v2/email/outbound-emails (boto3's rest-json, the raw MIME in Content.Raw.Data). Every
-message received is kept as `Received` (recipient, subject, bodies, headers, metadata) so tests
-can check what each recipient got.
+/v3/<domain>/messages (form data; several `to` with recipient-variables, %recipient.KEY%
+expanded for each), SendGrid POST /v3/mail/send (202, no body; one message per personalization,
+its substitutions expanded), Amazon SES v2 POST /v2/email/outbound-emails (boto3's rest-json, the
+raw MIME in Content.Raw.Data) and /v2/email/outbound-bulk-emails (SendBulkEmail with an inline
+template, each entry's {{name}} expanded, its ReplacementHeaders, a Status per entry). Every
+message received is kept as `Received` (recipient, subject, bodies, headers, metadata), after
+the ESP's own expansion of its variables, so tests can check what each recipient got; `batches`
+records the recipients of each batch call.
 
 What the server does next can be set: `key` (a wrong key gets the ESP's 401/403), `refused`
-(addresses the ESP refuses: Postmark's inactive recipient 422/406, Mailgun's and SendGrid's 400,
-SES's MessageRejected), `script` (answers for the next requests, e.g. a 429 with Retry-After)
-and `delay` (seconds to wait after taking a message before answering: a timeout after the ESP
-accepted).
+(addresses the ESP refuses: Postmark's inactive recipient 422/406, Mailgun's and SendGrid's 400
+for the whole call, SES's MessageRejected, in a bulk call as that entry's Status), `script`
+(answers for the next requests, e.g. a 429 with Retry-After) and `delay` (seconds to wait after
+taking a message before answering: a timeout after the ESP accepted).
 """
 
 import base64
 import email
 import email.policy
+import html as html_module
 import json
+import re
 import threading
 import time
 import uuid
@@ -26,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 from tests.ports import HOST, server_port
+
+RECIPIENT_VARIABLE = re.compile(r"%recipient\.([^%]+)%")  # Mailgun's
 
 
 @dataclass
@@ -233,10 +241,12 @@ class Mailgun(EspServer):
         return 401, {}, {"message": "Invalid private key"}
 
     def parse(self, path, headers, body):
+        """One message per `to`; with recipient-variables (batch sending), each recipient's
+        %recipient.KEY% replaced by its own value, in the subject, bodies, h: and v: fields."""
         assert path == f"/v3/{self.domain}/messages", path
-        fields: dict[str, str] = {}
+        fields: dict[str, list[str]] = {}
         if headers["Content-Type"].startswith("application/x-www-form-urlencoded"):
-            fields = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+            fields = parse_qs(body.decode(), keep_blank_values=True)
         else:  # multipart/form-data (with attachments)
             raw = b"Content-Type: " + headers["Content-Type"].encode() + b"\r\n\r\n" + body
             form = BytesParser(policy=email.policy.default).parsebytes(raw)
@@ -244,17 +254,33 @@ class Mailgun(EspServer):
                 if part.get_filename():
                     continue
                 name = part.get_param("name", header="content-disposition")
-                fields[name] = part.get_content()
-        return [
-            Received(
-                to=_address(fields["to"]),
-                subject=fields.get("subject", ""),
-                html=fields.get("html", ""),
-                text=fields.get("text", ""),
-                headers={k[2:]: v for k, v in fields.items() if k.startswith("h:")},
-                metadata={k[2:]: v for k, v in fields.items() if k.startswith("v:")},
+                fields.setdefault(name, []).append(part.get_content())
+        one = {k: v[-1] for k, v in fields.items()}
+        variables = json.loads(one.get("recipient-variables", "{}"))
+        recipients = [_address(to) for value in fields["to"] for to in value.split(",")]
+        if len(recipients) > 1:
+            with self.lock:
+                self.batches.append(len(recipients))
+        received = []
+        for to in recipients:
+            own = {k.lower(): v for k, v in variables.get(to, {}).items()}
+
+            def expand(text, own=own):
+                if "recipient-variables" not in one:
+                    return text  # no batch sending: nothing is substituted
+                return RECIPIENT_VARIABLE.sub(lambda m: str(own.get(m.group(1).lower(), "")), text)
+
+            received.append(
+                Received(
+                    to=to,
+                    subject=expand(one.get("subject", "")),
+                    html=expand(one.get("html", "")),
+                    text=expand(one.get("text", "")),
+                    headers={k[2:]: expand(v) for k, v in one.items() if k.startswith("h:")},
+                    metadata={k[2:]: expand(v) for k, v in one.items() if k.startswith("v:")},
+                )
             )
-        ]
+        return received
 
     def refusal(self, message):
         return 400, {}, {"message": f"to parameter is not a valid address: {message.to}"}
@@ -263,6 +289,9 @@ class Mailgun(EspServer):
         return f"<{uuid.uuid4().hex}@{self.domain}>"
 
     def accepted(self, path, messages):
+        # One id for the call, whatever the number of recipients (batch sending).
+        for message in messages[1:]:
+            message.message_id = messages[0].message_id
         return 200, {}, {"id": messages[0].message_id, "message": "Queued. Thank you."}
 
 
@@ -279,17 +308,32 @@ class SendGrid(EspServer):
         return 401, {}, {"errors": [{"message": words, "field": None, "help": None}]}
 
     def parse(self, path, headers, body):
+        """One message per personalization: its own subject, headers and custom_args over the
+        message's, and its substitutions replaced, tag by tag, in the subject and contents."""
         assert path == "/v3/mail/send", path
         data = json.loads(body)
         content = {c["type"]: c["value"] for c in data.get("content", [])}
         received = []
+        if len(data["personalizations"]) > 1:
+            with self.lock:
+                self.batches.append(len(data["personalizations"]))
         for personalization in data["personalizations"]:
+            substitutions = personalization.get("substitutions", {})
+            size = sum(len(k.encode()) + len(v.encode()) for k, v in substitutions.items())
+            assert size <= 10_000, "substitutions over 10,000 bytes a personalization"
+
+            def expand(text, tags=substitutions):
+                if not tags:
+                    return text
+                pattern = "|".join(re.escape(tag) for tag in sorted(tags, key=len, reverse=True))
+                return re.sub(pattern, lambda m: tags[m.group(0)], text)
+
             received.append(
                 Received(
                     to=personalization["to"][0]["email"],
-                    subject=personalization.get("subject", data.get("subject", "")),
-                    html=content.get("text/html", ""),
-                    text=content.get("text/plain", ""),
+                    subject=expand(personalization.get("subject", data.get("subject", ""))),
+                    html=expand(content.get("text/html", "")),
+                    text=expand(content.get("text/plain", "")),
                     headers={**data.get("headers", {}), **personalization.get("headers", {})},
                     metadata={
                         **data.get("custom_args", {}),
@@ -305,7 +349,8 @@ class SendGrid(EspServer):
 
     def accepted(self, path, messages):
         # SendGrid answers 202 with no body; the message id is the one anymail generated and
-        # sent as custom_args.anymail_id (what its webhooks return).
+        # sent as custom_args.anymail_id of the recipient's personalization (what its webhooks
+        # return for that recipient).
         for message in messages:
             message.message_id = message.metadata.get("anymail_id", "")
         return 202, {}, None
@@ -329,6 +374,8 @@ class AmazonSes(EspServer):
         return 403, {"x-amzn-ErrorType": "UnrecognizedClientException"}, {"message": words}
 
     def parse(self, path, headers, body):
+        if path == BULK_PATH:
+            return self.parse_bulk(json.loads(body))
         assert path == "/v2/email/outbound-emails", path
         data = json.loads(body)
         raw = base64.b64decode(data["Content"]["Raw"]["Data"])
@@ -346,6 +393,71 @@ class AmazonSes(EspServer):
             )
         ]
 
+    @staticmethod
+    def parse_bulk(data) -> list[Received]:
+        """SendBulkEmail (https://docs.aws.amazon.com/ses/latest/APIReference-V2/
+        API_SendBulkEmail.html) with an inline template: each entry's {{name}} replaced by its
+        ReplacementTemplateData value, HTML-escaped as Handlebars does (SES does not say whether
+        an inline template escapes: this server takes the stricter reading), and its
+        ReplacementHeaders over the template's."""
+        template = data["DefaultContent"]["Template"]
+        content = template["TemplateContent"]
+        common = {h["Name"]: h["Value"] for h in template.get("Headers", [])}
+        received = []
+        for entry in data["BulkEmailEntries"]:
+            (to,) = entry["Destination"]["ToAddresses"]
+            replacement = entry.get("ReplacementEmailContent", {}).get("ReplacementTemplate", {})
+            values = json.loads(replacement.get("ReplacementTemplateData", "{}"))
+
+            def expand(text, values=values):
+                return re.sub(
+                    r"\{\{\s*(\w+)\s*\}\}",
+                    lambda m: html_module.escape(str(values.get(m.group(1), ""))),
+                    text,
+                )
+
+            headers = common | {h["Name"]: h["Value"] for h in entry.get("ReplacementHeaders", [])}
+            received.append(
+                Received(
+                    to=_address(to),
+                    subject=expand(content.get("Subject", "")),
+                    html=expand(content.get("Html", "")),
+                    text=expand(content.get("Text", "")),
+                    headers=headers,
+                    metadata=json.loads(headers.get("X-Metadata", "{}")),
+                )
+            )
+        return received
+
+    def answer(self, path, headers, body):
+        """SendBulkEmail answers 200 with one BulkEmailEntryResult per entry, a refused one
+        included (its Status and Error)."""
+        if path != BULK_PATH:
+            return super().answer(path, headers, body)
+        with self.lock:
+            self.requests += 1
+            scripted = self.script.pop(0) if self.script else None
+        if scripted is not None:
+            return scripted
+        if not self.authorized(headers):
+            return self.unauthorized()
+        messages = self.parse(path, headers, body)
+        with self.lock:
+            self.batches.append(len(messages))
+        results = []
+        for message in messages:
+            if message.to.lower() in self.refused:
+                words = self.refusal(message)[2]["message"]
+                results.append({"Status": "MESSAGE_REJECTED", "Error": words})
+                continue
+            message.message_id = self.new_id()
+            with self.lock:
+                self.received.append(message)
+            results.append({"Status": "SUCCESS", "MessageId": message.message_id})
+        if self.delay:
+            time.sleep(self.delay)
+        return 200, {}, {"BulkEmailEntryResults": results}
+
     def refusal(self, message):
         words = f"Email address is not verified. The following identities failed: {message.to}"
         return 400, {"x-amzn-ErrorType": "MessageRejected"}, {"message": words}
@@ -354,6 +466,7 @@ class AmazonSes(EspServer):
         return 200, {}, {"MessageId": messages[0].message_id}
 
 
+BULK_PATH = "/v2/email/outbound-bulk-emails"
 SERVERS = {cls.name: cls for cls in (Postmark, Mailgun, SendGrid, AmazonSes)}
 
 

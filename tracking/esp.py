@@ -14,7 +14,8 @@ ESP_METADATA_HEADERS), or, for ESPs that
 echo the message's headers or Message-ID, in those. A token that does not verify names nobody:
 the event is ignored, as are events of no item of ours (the ESP's other mail). Failing a token,
 the event's message id names the item sent through the ESP's API with that id
-(EmailQueueItem.esp_message_id, campaigns.sending.esp).
+(EmailQueueItem.esp_message_id, campaigns.sending.esp), and its recipient which of the items
+of a Mailgun batch call (one id for the call).
 
 - bounced: a bounce, hard, soft or blocked by the SMTP codes and words in the ESP's report,
   by the same rule as returned mail (campaigns.sending.bounce_kinds: 5.1.1 hard, 4.x.x and 5.2.2
@@ -82,11 +83,25 @@ def _item(event) -> EmailQueueItem | None:
         if ids is None:
             continue  # forged, altered, or another kind of token
         return items.filter(pk=ids[0]).first()
-    # Sent through the ESP's API: the ESP's message id was kept on the item.
+    # Sent through the ESP's API: the ESP's message id was kept on the item. Mailgun's batch
+    # call answers one id for all its recipients: the event's recipient says which.
     message_id = event.message_id if isinstance(event.message_id, str) else ""
-    if message_id:
-        return items.filter(esp_message_id=message_id).exclude(esp_message_id="").first()
-    return None
+    if not message_id:
+        return None
+    found = list(items.filter(esp_message_id=message_id).exclude(esp_message_id="")[:1000])
+    if len(found) > 1 and isinstance(event.recipient, str):
+        return next((i for i in found if _same_address(i.email, event.recipient)), None)
+    return found[0] if found else None
+
+
+def _same_address(stored: str, reported: str) -> bool:
+    """The item's address as the ESP reports it (lower case, the domain perhaps in IDNA)."""
+    local, _, domain = stored.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode()
+    except UnicodeError:
+        ascii_domain = domain
+    return reported.lower() in (stored.lower(), f"{local}@{ascii_domain}".lower())
 
 
 def _text(esp_event) -> str:

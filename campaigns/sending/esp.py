@@ -9,13 +9,15 @@ gets exactly what SMTP would have carried, own links and opt-out included.
 Postmark's /email/batch takes up to 500 whole messages, each its own, in one call: the messages
 go in batches, each entry built by anymail's Postmark payload. The other ESPs' batch calls
 (SendGrid's personalizations, Mailgun's recipient variables, SES's SendBulkEmail) share one body
-between recipients and vary it by template variables; ours differ everywhere, so each message is
-one call there. `ApiPool` keeps up to `connections` calls going at once, each thread on a
-kept-alive HTTPS connection, which hides the round trip as the SMTP sessions do
-(docs/delivery.md, "ESP APIs").
+between recipients and vary it by variables: the messages of a call are turned into one template
+and each recipient's values, checked to give each message back exactly, and those that cannot be
+go one call each (campaigns.sending.esp_templates, campaigns.sending.esp_bulk). `ApiPool` keeps
+up to `connections` calls going at once, each thread on a kept-alive HTTPS connection, which
+hides the round trip as the SMTP sessions do (docs/delivery.md, "ESP APIs").
 
 What each answer means (the same categories as SMTP's, campaigns.sending.transport):
-- accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks.
+- accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks
+  (a Mailgun batch call has one id for all its recipients).
 - the recipient refused by the ESP (Postmark's inactive or invalid recipient, anymail's
   "rejected"/"invalid"): PermanentRejection with the ESP's words.
 - another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
@@ -43,7 +45,15 @@ from django.utils.translation import gettext as _
 from redis import RedisError
 
 from campaigns.authoring.rendering import ESP_METADATA_KEY
+from campaigns.sending import esp_bulk
 from campaigns.sending.deferrals import DomainBackoff
+from campaigns.sending.esp_answers import (
+    as_api_error,
+    esp_words,
+    http_status,
+    is_timeout,
+    retry_after,
+)
 from campaigns.sending.rate import NoLimit, limit_for
 from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
 from campaigns.sending.transport import (
@@ -162,25 +172,97 @@ class EspTransport:
 
     @property
     def batch_size(self) -> int:
-        """Messages one call may carry: Postmark's /email/batch takes 500 whole messages, each
-        with its own content; the other ESPs' batch calls share one body (module docstring)."""
-        return POSTMARK_BATCH if self.source.sending_method == SendingMethod.POSTMARK else 1
+        """Messages one call may carry: Postmark's /email/batch takes 500 whole messages;
+        SendGrid's and Mailgun's batch calls 1,000 recipients, SES's SendBulkEmail 50, each
+        recipient's message carried exactly by one template and its variables (esp_bulk)."""
+        if self.source.sending_method == SendingMethod.POSTMARK:
+            return POSTMARK_BATCH
+        dialect = esp_bulk.DIALECTS.get(self.source.sending_method)
+        return dialect.max_batch if dialect is not None else 1
 
     def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
-        """Send the messages, in one call where the ESP takes whole messages in one (Postmark);
-        for each, its message id or the problem that says what happened to it. A
-        ConnectionProblem is raised (nothing of them was sent)."""
+        """Send the messages, in as few calls as the ESP's batch call allows; for each, its
+        message id or the problem that says what happened to it. A ConnectionProblem is raised
+        when nothing was sent; once a call went out, it is the answer of every message not
+        yet sent (the pool then stops: ApiPool._deliver)."""
         if len(messages) > 1 and self.batch_size > 1:
-            return self._postmark_batch(messages)
-        results: list[str | SmtpProblem] = []
-        for data in messages:
+            if self.source.sending_method == SendingMethod.POSTMARK:
+                return self._postmark_batch(messages)
+            return self._shared_batches(messages)
+        return self._one_by_one(messages, list(range(len(messages))), [None] * len(messages))
+
+    def _one_by_one(self, messages, positions, results, called: bool = False) -> list:
+        """Each message at `positions` in a call of its own, into `results`. The ESP unreachable
+        before any call of this batch went out is raised; after, it answers for the rest."""
+        for done, position in enumerate(positions):
             try:
-                results.append(self.send(data))
-            except ConnectionProblem:
-                raise
+                results[position] = self.send(messages[position])
+            except ConnectionProblem as exc:
+                if not called and done == 0:
+                    raise
+                for rest in positions[done:]:
+                    results[rest] = exc
+                break
             except SmtpProblem as exc:
-                results.append(exc)
+                results[position] = exc
         return results
+
+    def _shared_batches(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+        """SendGrid, Mailgun, SES: the messages one template carries exactly go in batch calls,
+        the others one call each (campaigns.sending.esp_bulk)."""
+        results: list = [None] * len(messages)
+        prepared = {}
+        for position, data in enumerate(messages):
+            try:
+                prepared[position] = as_api_message(data)
+            except (ValueError, LookupError, TypeError) as exc:
+                results[position] = MessageFailed(
+                    _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+                )
+        dialect = esp_bulk.dialect_for(self.source.sending_method)
+        batches, alone = esp_bulk.plan(prepared, dialect, self.backend)
+        for batch in batches:
+            if any(isinstance(r, ConnectionProblem) for r in results):
+                alone += batch.positions  # settled below with the same problem
+                continue
+            answers = self._send_shared(batch, prepared, dialect)
+            if answers is None:  # a refusal of the whole call: each message on its own
+                alone += batch.positions
+                continue
+            for position, answer in zip(batch.positions, answers, strict=True):
+                results[position] = answer
+        broken = next((r for r in results if isinstance(r, ConnectionProblem)), None)
+        if broken is not None:
+            return [broken if r is None else r for r in results]
+        return self._one_by_one(messages, sorted(alone), results, called=bool(batches))
+
+    def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:
+        """One batch call; each recipient's answer, or None when the ESP refused the call as a
+        whole for something of its content (a 4xx: SendGrid and Mailgun refuse the call for
+        one bad address), so that each message is sent alone and only that one fails."""
+        message = esp_bulk.bulk_message(batch, prepared, dialect, self.backend)
+        keys = [esp_bulk.recipient_key(prepared[p], self.backend) for p in batch.positions]
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        try:
+            self.backend.send_messages([message])
+        except AnymailRecipientsRefused:
+            pass  # every entry refused (SES): each with its own words, below
+        except AnymailAPIError as exc:
+            response = getattr(exc, "response", None)
+            if isinstance(response, dict) and "BulkEmailEntryResults" in response:
+                return esp_bulk.ses_entries(response["BulkEmailEntryResults"], keys)
+            problem = self._failure(exc)
+            if isinstance(problem, ConnectionProblem):
+                return [problem] * len(keys)
+            if isinstance(problem, MessageFailed):
+                return None
+            return [problem] * len(keys)
+        except AnymailError:
+            logger.warning("A batch could not be built; its messages go one call each")
+            return None
+        return esp_bulk.answers(message, keys)
 
     def _postmark_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
         """One POST /email/batch of whole messages, each built by anymail's Postmark payload
@@ -223,12 +305,12 @@ class EspTransport:
                 timeout=backend.timeout,
             )
         except requests.RequestException as exc:
-            problem = self._failure(_as_api_error(exc))
+            problem = self._failure(as_api_error(exc))
             if isinstance(problem, ConnectionProblem):
                 raise problem from exc
             return [problem] * len(entries)
         if response.status_code != 200:
-            problem = self._failure(_as_api_error(None, response))
+            problem = self._failure(as_api_error(None, response))
             if isinstance(problem, ConnectionProblem):  # a wrong key: the source stops
                 raise problem
             return [problem] * len(entries)
@@ -262,14 +344,14 @@ class EspTransport:
             self.backend.close()
 
     def _refused(self, message, exc) -> PermanentRejection:
-        words = _esp_words(getattr(message.anymail_status, "esp_response", None), exc)
+        words = esp_words(getattr(message.anymail_status, "esp_response", None), exc)
         address = message.to[0]
         text = _("The ESP refused %(address)s: %(words)s") % {"address": address, "words": words}
         return PermanentRejection(text, 550, f"550 {words}")
 
     def _failure(self, exc: AnymailAPIError) -> SmtpProblem:
-        status, retry_after, cause = _http_status(exc), _retry_after(exc), exc.__cause__
-        words = _esp_words(getattr(exc, "response", None), exc)
+        status, wait, cause = http_status(exc), retry_after(exc), exc.__cause__
+        words = esp_words(getattr(exc, "response", None), exc)
         what = {"status": status or "", "words": words}
         if status in (401, 403):
             return ConfigurationProblem(
@@ -277,10 +359,10 @@ class EspTransport:
             )
         if status == 429 or (status is not None and status >= 500):
             message = _("The ESP deferred the message (%(status)s): %(words)s") % what
-            return RetryLater(message, status, retry_after)
+            return RetryLater(message, status, wait)
         if status is not None:
             return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
-        if _is_timeout(cause):
+        if is_timeout(cause):
             message = _(
                 "The ESP did not answer in time; it may have taken the message, which is sent "
                 "again at the next attempt: %(error)s"
@@ -289,66 +371,6 @@ class EspTransport:
         return ConnectionProblem(
             _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
         )
-
-
-def _as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:
-    """A failed batch call in the shape anymail's own failures have, for EspTransport._failure."""
-    error = AnymailAPIError(str(cause or ""), response=response)
-    error.__cause__ = cause
-    return error
-
-
-def _http_status(exc: AnymailAPIError) -> int | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, requests.Response):
-        return response.status_code
-    if isinstance(response, dict):  # boto3 (Amazon SES): the parsed error response
-        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return None
-
-
-def _retry_after(exc: AnymailAPIError) -> float | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, requests.Response):
-        value = response.headers.get("Retry-After")
-    elif isinstance(response, dict):
-        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        value = headers.get("retry-after")
-    else:
-        value = None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: the usual backoff applies
-
-
-def _is_timeout(cause) -> bool:
-    if isinstance(cause, requests.Timeout) and not isinstance(cause, requests.ConnectTimeout):
-        return True
-    return type(cause).__name__ in ("ReadTimeoutError", "ReadTimeout")
-
-
-def _esp_words(response, exc) -> str:
-    """What the ESP said, as it said it, short."""
-    if isinstance(response, requests.Response):
-        try:
-            body = response.json()
-        except ValueError:
-            return response.text[:300] or str(response.status_code)
-        if isinstance(body, dict):
-            words = body.get("Message") or body.get("message") or body.get("errors")
-            if isinstance(words, list):
-                words = "; ".join(
-                    str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in words
-                )
-            return str(words or body)[:300]
-        return str(body)[:300]
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        if error:
-            return f"{error.get('Code', '')}: {error.get('Message', '')}"[:300]
-        return str(response)[:300]
-    return str(exc or "")[:300]
 
 
 class ApiPool:
@@ -496,6 +518,9 @@ class ApiPool:
         self._answered_once()
         for delivery, answer in zip(sending, answers, strict=True):
             self._settle(delivery, answer)
+        broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
+        if broken is not None:
+            raise broken  # after some calls of the batch went out: the source stops
         self._count_deferred_call(answers)
 
     def _count_deferred_call(self, answers: list[str | SmtpProblem]) -> None:

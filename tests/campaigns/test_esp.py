@@ -484,7 +484,8 @@ def test_an_esp_outage_stops_the_source_after_three_deferred_calls(limits):
     sendgrid = SERVERS["sendgrid"]().start()
     try:
         configure(OutboundEmailSettings.load(), sendgrid)
-        OutboundEmailSettings.objects.update(connections=1)
+        # With a rate, each message is a call of its own (not one batch call for all eight).
+        OutboundEmailSettings.objects.update(connections=1, messages_per_second=1000)
         unavailable = (503, {}, {"errors": [{"message": "Service Unavailable"}]})
         sendgrid.script += [unavailable] * 5
         mass_email = queue(8)

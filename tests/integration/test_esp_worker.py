@@ -1,5 +1,6 @@
-"""Mass email through an ESP's API (Postmark's batch call) from real Celery workers: every
-recipient receives their message exactly once, and every worker takes a share."""
+"""Mass email through an ESP's API (Postmark's batch call; SendGrid's, Mailgun's and SES's batch
+calls, one template and each recipient's variables) from real Celery workers: every recipient
+receives their message exactly once, and every worker takes a share."""
 
 from collections import Counter
 
@@ -28,6 +29,14 @@ def postmark(transactional_db):
     server.stop()
 
 
+@pytest.fixture(params=["sendgrid", "mailgun", "amazon_ses"])
+def shared_body_esp(request, transactional_db):
+    server = SERVERS[request.param]().start()
+    configure(OutboundEmailSettings.load(), server)
+    yield server
+    server.stop()
+
+
 def received(server) -> Counter:
     return Counter(message.to.lower() for message in server.received)
 
@@ -42,6 +51,18 @@ def test_a_worker_sends_a_mass_email_through_postmark_batches(worker, postmark):
     assert item_states(mass_email) == {Status.SENT: 300}
     ids = set(mass_email.queue_items.values_list("esp_message_id", flat=True))
     assert len(ids) == 300 and ids == {message.message_id for message in postmark.received}
+
+
+def test_a_worker_sends_through_sendgrid_mailgun_and_ses_batch_calls(worker, shared_body_esp):
+    mass_email, addresses = pending_mass_email(300)
+
+    run_job()
+
+    assert received(shared_body_esp) == dict.fromkeys(addresses, 1)
+    assert max(shared_body_esp.batches) > 1  # recipients in batch calls
+    assert item_states(mass_email) == {Status.SENT: 300}
+    unsubscribes = {message.headers["List-Unsubscribe"] for message in shared_body_esp.received}
+    assert len(unsubscribes) == 300  # each recipient's own
 
 
 @needs_postgresql

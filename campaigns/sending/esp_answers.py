@@ -1,0 +1,66 @@
+"""What an ESP's HTTP API said, read from anymail's errors: the HTTP status, a 429's
+Retry-After, whether the call timed out after it went out, and the ESP's own words (for
+campaigns.sending.esp, which turns them into the SMTP problem categories)."""
+
+import requests
+from anymail.exceptions import AnymailAPIError
+
+
+def as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:
+    """A failed batch call in the shape anymail's own failures have, for EspTransport._failure."""
+    error = AnymailAPIError(str(cause or ""), response=response)
+    error.__cause__ = cause
+    return error
+
+
+def http_status(exc: AnymailAPIError) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, requests.Response):
+        return response.status_code
+    if isinstance(response, dict):  # boto3 (Amazon SES): the parsed error response
+        return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def retry_after(exc: AnymailAPIError) -> float | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, requests.Response):
+        value = response.headers.get("Retry-After")
+    elif isinstance(response, dict):
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        value = headers.get("retry-after")
+    else:
+        value = None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: the usual backoff applies
+
+
+def is_timeout(cause) -> bool:
+    if isinstance(cause, requests.Timeout) and not isinstance(cause, requests.ConnectTimeout):
+        return True
+    return type(cause).__name__ in ("ReadTimeoutError", "ReadTimeout")
+
+
+def esp_words(response, exc) -> str:
+    """What the ESP said, as it said it, short."""
+    if isinstance(response, requests.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:300] or str(response.status_code)
+        if isinstance(body, dict):
+            words = body.get("Message") or body.get("message") or body.get("errors")
+            if isinstance(words, list):
+                words = "; ".join(
+                    str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in words
+                )
+            return str(words or body)[:300]
+        return str(body)[:300]
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        if error:
+            return f"{error.get('Code', '')}: {error.get('Message', '')}"[:300]
+        return str(response)[:300]
+    return str(exc or "")[:300]
