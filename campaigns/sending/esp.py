@@ -32,9 +32,7 @@ import email
 import email.policy
 import json
 import logging
-import threading
 import time
-from collections import deque
 from email.message import EmailMessage as MimeMessage
 
 import requests
@@ -54,8 +52,8 @@ from campaigns.sending.esp_answers import (
     is_timeout,
     retry_after,
 )
-from campaigns.sending.rate import NoLimit, limit_for
-from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DomainWaiting, Withdrawn
+from campaigns.sending.rate import NoLimit
+from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DeliveryPool, DomainWaiting
 from campaigns.sending.transport import (
     ConfigurationProblem,
     ConnectionProblem,
@@ -373,10 +371,12 @@ class EspTransport:
         )
 
 
-class ApiPool:
+class ApiPool(DeliveryPool):
     """SessionPool's interface for a source that sends through an ESP's API: up to
     `connections` threads, each making one API call at a time, fed from one queue; every
     message takes a slot of the source's messages-per-second limit first."""
+
+    thread_name = "esp"
 
     def __init__(
         self,
@@ -384,64 +384,10 @@ class ApiPool:
         backoff: DomainBackoff,
         transport_class=EspTransport,
     ):
-        self.source = source
-        self.backoff = backoff
-        self.connections = max(1, getattr(source, "connections", 1) or 1)
-        self.limit = limit_for(source)
-        self.broken: ConnectionProblem | None = None
+        super().__init__(source, backoff)
         self.transport_class = transport_class
-        self._queue: deque[Delivery] = deque()
-        self._ready = threading.Condition()
-        self._threads: list[threading.Thread] = []
-        self._alive = 0
-        self._answered = False  # the ESP has answered a call: more threads may start
-        self._closing = False
         self._resume_at = 0.0  # monotonic time before which no call goes out (a 429)
         self._deferred_calls = 0  # calls in a row whose every message was deferred
-
-    def submit(self, deliveries: list[Delivery]) -> None:
-        with self._ready:
-            if self.broken is not None:
-                for delivery in deliveries:
-                    delivery.settle(self.broken)
-                return
-            self._queue.extend(deliveries)
-            self._ready.notify_all()
-            self._grow()
-
-    def withdraw(self, deliveries: list[Delivery]) -> list[Delivery]:
-        wanted = set(map(id, deliveries))
-        with self._ready:
-            taken = [d for d in self._queue if id(d) in wanted]
-            for delivery in taken:
-                self._queue.remove(delivery)
-        for delivery in taken:
-            delivery.settle(Withdrawn())
-        return taken
-
-    def close(self) -> None:
-        with self._ready:
-            self._closing = True
-            self._ready.notify_all()
-        for thread in list(self._threads):
-            thread.join()
-
-    # Called with self._ready held.
-    def _grow(self) -> None:
-        wanted = min(self.connections, len(self._queue)) if self._answered else 1
-        for _i in range(wanted - self._alive):
-            thread = threading.Thread(
-                target=self._serve, name=f"esp-{len(self._threads) + 1}", daemon=True
-            )
-            self._threads.append(thread)
-            self._alive += 1
-            thread.start()
-
-    def _break(self, problem: ConnectionProblem) -> None:
-        self.broken = self.broken or problem
-        while self._queue:
-            self._queue.popleft().settle(self.broken)
-        self._ready.notify_all()
 
     # In the API threads.
     def _serve(self) -> None:
@@ -549,8 +495,8 @@ class ApiPool:
 
     def _answered_once(self) -> None:
         with self._ready:
-            if not self._answered and self.broken is None:
-                self._answered = True
+            if not self._reached and self.broken is None:
+                self._reached = True
                 self._grow()
 
     def _pause(self, seconds: float) -> None:

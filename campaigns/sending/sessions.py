@@ -101,8 +101,14 @@ class Delivery:
             self.handover.one_settled()
 
 
-class SessionPool:
-    """Up to `connections` sessions to one source, for one run of one worker."""
+class DeliveryPool:
+    """What the pools of one run to one source share (SessionPool here, esp.ApiPool for an
+    ESP's API): up to `connections` threads fed from one queue of deliveries, started as work
+    comes, one until the server has answered once (`_reached`), so that a server that is down
+    gets one attempt, not `connections`; and breaking, which settles every delivery still
+    queued with the problem, unsent. Subclasses serve the queue in `_serve`."""
+
+    thread_name = "pool"
 
     def __init__(self, source: OutboundEmailSettings | EmailAccount, backoff: DomainBackoff):
         self.source = source
@@ -114,7 +120,7 @@ class SessionPool:
         self._ready = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._alive = 0
-        self._opened = False  # a session of this pool has opened: the server is reachable
+        self._reached = False  # the server has answered once: more threads may start
         self._closing = False
 
     def submit(self, deliveries: list[Delivery]) -> None:
@@ -129,7 +135,7 @@ class SessionPool:
             self._grow()
 
     def withdraw(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """Take back those of `deliveries` that no session has started: they settle with
+        """Take back those of `deliveries` that no thread has started: they settle with
         Withdrawn and are returned; the others settle as their servers answer."""
         wanted = set(map(id, deliveries))
         with self._ready:
@@ -141,7 +147,7 @@ class SessionPool:
         return taken
 
     def close(self) -> None:
-        """Stop the sessions once the queue is empty (QUIT each) and wait for their threads."""
+        """Stop the threads once the queue is empty and wait for them."""
         with self._ready:
             self._closing = True
             self._ready.notify_all()
@@ -150,12 +156,14 @@ class SessionPool:
 
     # Called with self._ready held.
     def _grow(self) -> None:
-        """Start sessions for the queued work: one until a session has opened, then up to
+        """Start threads for the queued work: one until the server has answered, then up to
         `connections`."""
-        wanted = min(self.connections, len(self._queue)) if self._opened else 1
+        wanted = min(self.connections, len(self._queue)) if self._reached else 1
         for _ in range(wanted - self._alive):
             thread = threading.Thread(
-                target=self._serve, name=f"smtp-{len(self._threads) + 1}", daemon=True
+                target=self._serve,
+                name=f"{self.thread_name}-{len(self._threads) + 1}",
+                daemon=True,
             )
             self._threads.append(thread)
             self._alive += 1
@@ -166,6 +174,15 @@ class SessionPool:
         while self._queue:
             self._queue.popleft().settle(self.broken)
         self._ready.notify_all()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+
+class SessionPool(DeliveryPool):
+    """Up to `connections` SMTP sessions to one source, for one run of one worker."""
+
+    thread_name = "smtp"
 
     # In the session threads.
     def _serve(self) -> None:
@@ -214,8 +231,8 @@ class SessionPool:
 
     def _next(self, block: bool) -> Delivery | None:
         with self._ready:
-            if not self._opened:  # taking means this session is open: the others may come
-                self._opened = True
+            if not self._reached:  # taking means this session is open: the others may come
+                self._reached = True
                 self._grow()
             while not self._queue:
                 if not block or self._closing or self.broken is not None:
@@ -250,7 +267,7 @@ class SessionPool:
         more session while others carry on."""
         with self._ready:
             self._alive -= 1
-            fatal = isinstance(problem, ConfigurationProblem) or not self._opened
+            fatal = isinstance(problem, ConfigurationProblem) or not self._reached
             if problem is not None and (fatal or self._alive == 0):
                 self._break(problem)
             elif self._alive == 0 and self._queue:
