@@ -4,18 +4,16 @@ are or were in."""
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from automation import engine
 from automation.models import Automation, Enrolment
-from crm.admin.site import add_admin_action
+from crm.admin.site import action_form_page, add_admin_action
 from crm.models import Account, Contact, Lead
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 from targetlists.models import TargetList, TargetListEntry
@@ -47,17 +45,15 @@ class AddToAutomationMixin:
             )
             self.message_user(request, message % {"count": added, "name": automation})
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Add to automation"),
-            "opts": self.model._meta,
-            "form": form,
-            "count": queryset.count(),
-            "select_across": request.POST.get("select_across", "0"),
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/automation/add_to_automation.html", context)
+        return action_form_page(
+            self,
+            request,
+            form,
+            title=_("Add to automation"),
+            action="add_to_automation",
+            template="admin/automation/add_to_automation.html",
+            count=queryset.count(),
+        )
 
 
 def people_of(queryset: QuerySet) -> list[tuple[str, int]]:

@@ -7,13 +7,11 @@ becomes one INSERT … SELECT and no record is loaded into Python.
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -21,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.admin import people  # noqa: F401  (registers the people admins extended below)
-from crm.admin.site import CheckedAutocompleteAdmin, add_admin_action
+from crm.admin.site import CheckedAutocompleteAdmin, action_form_page, add_admin_action
 from crm.models import Account, Contact, Lead, TargetFields, TargetType
 from targetlists import (
     adding,
@@ -260,19 +258,15 @@ class AddToTargetListMixin:
                 request, message % {"count": added, "list": target_list}, messages.SUCCESS
             )
             return None
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Add to target list"),
-            "opts": opts,
-            "form": form,
-            "count": queryset.count(),
-            "select_across": request.POST.get("select_across", "0"),
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/targetlists/add_to_target_list.html", context)
+        return action_form_page(
+            self,
+            request,
+            form,
+            title=_("Add to target list"),
+            action="add_to_target_list",
+            template="admin/targetlists/add_to_target_list.html",
+            count=queryset.count(),
+        )
 
 
 for _model in (Account, Contact, Lead, get_user_model()):

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -14,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm.admin.site import CheckedAutocompleteAdmin
+from crm.admin.site import CheckedAutocompleteAdmin, action_form_page
 from webhooks import endpoints
 from webhooks.models import Attempt, Delivery, Endpoint
 
@@ -156,17 +155,14 @@ class EndpointAdmin(CheckedAutocompleteAdmin):
             )
             self.message_user(request, message % {"count": count}, messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Redeliver failed deliveries"),
-            "opts": self.opts,
-            "form": form,
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/webhooks/endpoint/redeliver.html", context)
+        return action_form_page(
+            self,
+            request,
+            form,
+            title=_("Redeliver failed deliveries"),
+            action="redeliver_failed",
+            template="admin/webhooks/endpoint/redeliver.html",
+        )
 
 
 def disabled_for(user) -> QuerySet:

@@ -2,9 +2,11 @@
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -128,3 +130,31 @@ class CheckedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
                     params={"pk": text},
                 )
         return super()._check_values(value)
+
+
+def action_form_page(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    form: forms.Form,
+    *,
+    title: str,
+    action: str,
+    template: str,
+    **context,
+) -> TemplateResponse:
+    """The second step of the admin action `action`, which asks `form` about the selected
+    rows: `template` (extending admin/action_form.html) with the selection kept as hidden
+    fields, posting back to the same action; `title` names the page and its button."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        "form": form,
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "action_name": action,
+        "media": model_admin.media + form.media,
+        **context,
+    }
+    return TemplateResponse(request, template, context)
