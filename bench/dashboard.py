@@ -18,7 +18,6 @@ from pathlib import Path
 # Run as a script, bench/ would come first on sys.path and bench/queue.py would shadow `queue`.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import argparse  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
@@ -31,7 +30,7 @@ from bench.results import (  # noqa: E402
     seed_and_fold,
     timed_page,
 )
-from bench.scratch import drop_database, recreate_database, setup_django  # noqa: E402
+from bench.scratch import page_bench_main, setup_django  # noqa: E402
 
 NAME = "mm_bench_dashboard"
 ENTRIES = 500_000
@@ -121,28 +120,12 @@ def time_ago(days: float = 0, hours: float = 0):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loads", type=int, default=9)
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--name", default=NAME, help="the scratch database's name")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="reuse a database bench/results.py left (--keep): skip seeding and the first fold",
+    page_bench_main(
+        __doc__.splitlines()[0],
+        NAME,
+        run,
+        "reuse a database bench/results.py left (--keep): skip seeding and the first fold",
     )
-    args = parser.parse_args()
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    url = base.rsplit("/", 1)[0] + "/" + args.name
-    if not args.reuse:
-        url = recreate_database(base, args.name)
-    try:
-        run(url, args.loads, args.reuse)
-    finally:
-        if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(base, args.name)
 
 
 def run(url: str, loads: int, reuse: bool) -> None:

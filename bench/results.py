@@ -21,12 +21,11 @@ from pathlib import Path
 # Run as a script, bench/ would come first on sys.path and bench/queue.py would shadow `queue`.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-from bench.scratch import drop_database, recreate_database, setup_django  # noqa: E402
+from bench.scratch import page_bench_main, setup_django  # noqa: E402
 
 NAME = "mm_bench_results"
 ITEMS = 400_000
@@ -148,28 +147,12 @@ def timed_page(client, url: str, loads: int, before_each=None) -> tuple[float, i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loads", type=int, default=9)
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--name", default=NAME, help="the scratch database's name")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="reuse a database a --keep run left: skip seeding and the first fold",
+    page_bench_main(
+        __doc__.splitlines()[0],
+        NAME,
+        run,
+        "reuse a database a --keep run left: skip seeding and the first fold",
     )
-    args = parser.parse_args()
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    url = base.rsplit("/", 1)[0] + "/" + args.name
-    if not args.reuse:
-        url = recreate_database(base, args.name)
-    try:
-        run(url, args.loads, args.reuse)
-    finally:
-        if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(base, args.name)
 
 
 def snapshot(cursor) -> None:

@@ -1,5 +1,6 @@
 """Scratch PostgreSQL databases for the benchmarks: create one, point Django at it, drop it."""
 
+import argparse
 import os
 
 import dj_database_url
@@ -48,3 +49,28 @@ def setup_django(database_url: str | None, var_dir: str | None = None) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+def page_bench_main(description: str, name: str, run, reuse_help: str) -> None:
+    """The command line of a benchmark that seeds a scratch PostgreSQL database `name` on
+    the server of DATABASE_URL and times pages on it: --loads (loads per page), --keep (leave
+    the database), --name, --reuse (a database a --keep run left); `run(url, loads, reuse)`
+    does the work. The database is dropped afterwards unless --keep."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--loads", type=int, default=9)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--name", default=name, help="the scratch database's name")
+    parser.add_argument("--reuse", action="store_true", help=reuse_help)
+    args = parser.parse_args()
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    url = base.rsplit("/", 1)[0] + "/" + args.name
+    if not args.reuse:
+        url = recreate_database(base, args.name)
+    try:
+        run(url, args.loads, args.reuse)
+    finally:
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(base, args.name)
