@@ -42,8 +42,11 @@ logger = logging.getLogger(__name__)
 CONSUMER = "automation"
 LEASE = datetime.timedelta(seconds=getattr(settings, "AUTOMATION_LEASE_SECONDS", 600))
 BATCH = 1000
+# Due enrolments claimed at once: their send steps run together in the claim's transaction (a
+# commit each, so fewer and larger), the others are leased BATCH at a time.
+CLAIM = 5000
 # Events handed over per read of the stream (a list import's joins are enrolled together).
-EVENTS_PER_READ = 5000
+EVENTS_PER_READ = 10_000
 # A condition waited for is checked again this often (and as soon as its time is up).
 RECHECK = datetime.timedelta(hours=1)
 # Steps one enrolment may take in one tick (branches only go forward, so this is a backstop).
@@ -329,7 +332,7 @@ def run_due(now: datetime.datetime, report: TickReport) -> None:
     """Claim and run due enrolments until none is left for this tick: send steps of a claim
     together (set-based, as fast as a mass email's queue), every other step one by one."""
     while True:
-        token, rest = claim_and_send(now, BATCH, report)
+        token, rest = claim_and_send(now, CLAIM, report)
         if token is None:
             return
         for enrolment_id in rest:
@@ -345,9 +348,9 @@ def claim_and_send(
 ) -> tuple[str | None, list[int]]:
     """Claim up to `limit` due enrolments and run their send steps together, in one
     transaction: the claim's row locks (SKIP LOCKED) keep other workers off them until it
-    commits, and a worker killed meanwhile rolls it all back, so these need no lease. The
-    others are leased to this tick for one-by-one runs: (token, their ids); (None, []) when
-    nothing is due."""
+    commits, and a worker killed meanwhile rolls it all back, so these need no lease. Up to
+    BATCH of the others are leased to this tick for one-by-one runs: (token, their ids);
+    (None, []) when nothing is due."""
     token = uuid.uuid4().hex
     with transaction.atomic():
         due = _due(now)
@@ -359,7 +362,7 @@ def claim_and_send(
         try:
             with transaction.atomic():
                 rest = run_sends_together(claimed, now, report)
-            leased = rest
+            rest = leased = rest[:BATCH]  # the others stay due, for the next claim
         except Exception as exc:  # noqa: BLE001  these wait for their lease; the rest goes on
             logger.exception("Automation send steps broke")
             report.problems.append(f"{type(exc).__name__}: {exc}")
