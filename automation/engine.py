@@ -6,12 +6,15 @@ A tick (the beat entry "Run Automations" every minute, or `manage.py run_automat
    in the transaction that moves the position, so enrolments and exits commit with it);
 2. enrols the people whose date trigger falls due (a date field N days before or after, at an
    hour in the installation's time zone);
-3. claims due enrolments (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer) with a
-   lease, then runs each in its own transaction: the StepRun row (unique per enrolment and
-   step) first, then the side effect, then the move to the next step, all committed together.
-   Two ticks claim disjoint enrolments; a tick killed mid-step rolls back whole, and its claim
-   is taken up again when the lease runs out; a tick whose lease ran out while it still worked
-   finds the StepRun of the other and does nothing twice.
+3. claims due enrolments (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer) and
+   runs their send steps together in the claim's transaction (automation/batches.py: the
+   StepRuns first, then the queue items, then the moves, a few statements for thousands);
+   the others are leased and run each in its own transaction: the StepRun row (unique per
+   enrolment and step) first, then the side effect, then the move to the next step, all
+   committed together. Two ticks claim disjoint enrolments; a tick killed mid-step rolls back
+   whole (its send steps' claim with it, free at once), and its leased claim is taken up again
+   when the lease runs out; a tick whose lease ran out while it still worked finds the StepRun
+   of the other and does nothing twice.
 A send step queues the person to the step's mailing (a MassEmail of the automation's campaign,
 In Process for good): the normal send job sends it, with its rendering, opt-out, tracking,
 DKIM and hourly limit, and the log lands in the campaign's.
