@@ -91,3 +91,18 @@ def test_a_list_import_enrols_each_person_once_whatever_the_repeats():
     assert report.enrolled == 5
     entered = made.enrolments.values_list("person_id", "entry", "status", "step__order")
     assert sorted(entered) == sorted((p.pk, 1, "active", 1) for p in people)
+
+
+def test_many_joining_the_goal_list_at_once_end_their_enrolments_together():
+    goal_list = TargetListFactory()
+    made = automation(wait(days=1), send(), goal_list=goal_list)
+    people = ContactFactory.create_batch(120)  # more than an IN list's worth: one parameter
+    engine.add_by_hand(made, [("contact", p.pk) for p in people], T0)
+    for person in people[:110]:
+        join(goal_list, person)
+
+    report = engine.tick(T0)
+
+    assert report.exited == 110
+    reasons = dict(made.enrolments.values_list("person_id", "exit_reason"))
+    assert reasons == {p.pk: "goal" if n < 110 else "" for n, p in enumerate(people)}
