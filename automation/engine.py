@@ -6,12 +6,15 @@ A tick (the beat entry "Run Automations" every minute, or `manage.py run_automat
    in the transaction that moves the position, so enrolments and exits commit with it);
 2. enrols the people whose date trigger falls due (a date field N days before or after, at an
    hour in the installation's time zone);
-3. claims due enrolments (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer) with a
-   lease, then runs each in its own transaction: the StepRun row (unique per enrolment and
-   step) first, then the side effect, then the move to the next step, all committed together.
-   Two ticks claim disjoint enrolments; a tick killed mid-step rolls back whole, and its claim
-   is taken up again when the lease runs out; a tick whose lease ran out while it still worked
-   finds the StepRun of the other and does nothing twice.
+3. claims due enrolments (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer) and
+   runs their send steps together in the claim's transaction (automation/batches.py: the
+   StepRuns first, then the queue items, then the moves, a few statements for thousands);
+   the others are leased and run each in its own transaction: the StepRun row (unique per
+   enrolment and step) first, then the side effect, then the move to the next step, all
+   committed together. Two ticks claim disjoint enrolments; a tick killed mid-step rolls back
+   whole (its send steps' claim with it, free at once), and its leased claim is taken up again
+   when the lease runs out; a tick whose lease ran out while it still worked finds the StepRun
+   of the other and does nothing twice.
 A send step queues the person to the step's mailing (a MassEmail of the automation's campaign,
 In Process for good): the normal send job sends it, with its rendering, opt-out, tracking,
 DKIM and hourly limit, and the log lands in the campaign's.
@@ -25,10 +28,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from automation import clock, exits
+from automation import batches, clock, exits
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepMailing, StepRun
 from campaigns.models import EmailQueueItem, MassEmail
@@ -42,10 +45,11 @@ logger = logging.getLogger(__name__)
 CONSUMER = "automation"
 LEASE = datetime.timedelta(seconds=getattr(settings, "AUTOMATION_LEASE_SECONDS", 600))
 BATCH = 1000
+# Due enrolments claimed at once: their send steps run together in the claim's transaction (a
+# commit each, so fewer and larger), the others are leased BATCH at a time.
+CLAIM = 5000
 # Events handed over per read of the stream (a list import's joins are enrolled together).
-EVENTS_PER_READ = 5000
-# Rows per INSERT statement (SQLite takes up to 32,766 parameters in one).
-ROWS_PER_INSERT = 500
+EVENTS_PER_READ = 10_000
 # A condition waited for is checked again this often (and as soon as its time is up).
 RECHECK = datetime.timedelta(hours=1)
 # Steps one enrolment may take in one tick (branches only go forward, so this is a backstop).
@@ -135,7 +139,7 @@ def read_events(now: datetime.datetime, report: TickReport) -> None:
         if joins:
             handle_joins(joins, now, report)
 
-    while events.take(CONSUMER, handle, limit=EVENTS_PER_READ, types=WATCHED):
+    while events.take(CONSUMER, handle, limit=EVENTS_PER_READ, types=WATCHED, rows=True):
         pass
 
 
@@ -230,38 +234,26 @@ def due_on_arrival(step: Step, now: datetime.datetime) -> datetime.datetime:
 def enrol(automation: Automation, people: Iterable[persons.Person], now: datetime.datetime) -> int:
     """Enrol `people` ((type, id) pairs) as the re-entry rule allows; how many entered.
 
-    Set-based: one read of their earlier enrolments per 1,000 people and one insert. Someone
-    already active in it is left where they are (a unique constraint holds it under races)."""
+    Set-based: one INSERT … SELECT per 10,000 people, their earlier enrolments joined in SQL
+    (automation/batches.py). Someone already active in it is left where they are (a unique
+    constraint holds it under races)."""
     step = first_step(automation)
     if step is None or automation.status != Automation.Status.ACTIVE:
         return 0
-    due = due_on_arrival(step, now)
-    wanted = list(dict.fromkeys(people))
-    entered = 0
-    for start in range(0, len(wanted), 1000):
-        part = wanted[start : start + 1000]
-        earlier = _earlier_enrolments(automation, part)
-        rows = []
-        for person in part:
-            count, last, active = earlier.get(person, (0, None, 0))
-            if active or (count and not _may_reenter(automation, last, now)):
-                continue
-            rows.append((automation.pk, person[0], person[1], count + 1, step.pk))
-        entered += insert_rows(
-            Enrolment,
-            ("automation_id", "person_type", "person_id", "entry", "step_id"),
-            rows,
-            {
-                "step_since": now,
-                "due_at": due,
-                "entered_at": now,
-                "status": ACTIVE,
-                "exit_reason": "",
-                "leased_by": "",
-            },
-            ignore_conflicts=True,
-        )
-    return entered
+    return batches.enrol_people(
+        automation,
+        list(dict.fromkeys(people)),
+        {
+            "step_id": step.pk,
+            "step_since": now,
+            "due_at": due_on_arrival(step, now),
+            "entered_at": now,
+            "status": ACTIVE,
+            "exit_reason": "",
+            "leased_by": "",
+        },
+        now,
+    )
 
 
 def _people_q(people: list[persons.Person]) -> Q:
@@ -270,29 +262,11 @@ def _people_q(people: list[persons.Person]) -> Q:
         by_type.setdefault(person_type, []).append(person_id)
     query = Q(pk__in=[])
     for person_type, ids in by_type.items():
-        query |= Q(person_type=person_type, person_id__in=ids)
+        if len(ids) > 100:  # one parameter, not one each (automation/batches.py)
+            query |= Q(person_type=person_type, person_id__in=batches.id_set(ids))
+        else:
+            query |= Q(person_type=person_type, person_id__in=ids)
     return query
-
-
-def _earlier_enrolments(automation: Automation, part: list[persons.Person]) -> dict:
-    rows = (
-        Enrolment.objects.filter(automation=automation)
-        .filter(_people_q(part))
-        .values("person_type", "person_id")
-        .annotate(
-            count=Max("entry"), last=Max("entered_at"), active=Count("id", filter=Q(status=ACTIVE))
-        )
-    )
-    return {(r["person_type"], r["person_id"]): (r["count"], r["last"], r["active"]) for r in rows}
-
-
-def _may_reenter(automation: Automation, last: datetime.datetime, now: datetime.datetime) -> bool:
-    rule = automation.reentry
-    if rule == Automation.Reentry.ALWAYS:
-        return True
-    if rule == Automation.Reentry.AFTER_DAYS:
-        return last <= now - datetime.timedelta(days=automation.reentry_days)
-    return False
 
 
 def end_for_person(person, reason: str, now: datetime.datetime, enrolments=None) -> int:
@@ -355,15 +329,9 @@ def run_due(now: datetime.datetime, report: TickReport) -> None:
     """Claim and run due enrolments until none is left for this tick: send steps of a claim
     together (set-based, as fast as a mass email's queue), every other step one by one."""
     while True:
-        token, ids = claim(now, BATCH)
-        if not ids:
+        token, rest = claim_and_send(now, CLAIM, report)
+        if token is None:
             return
-        try:
-            rest = run_sends_together(ids, token, now, report)
-        except Exception as exc:  # noqa: BLE001  these wait for their lease; the rest goes on
-            logger.exception("Automation send steps broke")
-            report.problems.append(f"{type(exc).__name__}: {exc}")
-            rest = []
         for enrolment_id in rest:
             try:
                 run_enrolment(enrolment_id, token, now, report)
@@ -372,119 +340,89 @@ def run_due(now: datetime.datetime, report: TickReport) -> None:
                 report.problems.append(f"#{enrolment_id}: {type(exc).__name__}: {exc}")
 
 
-def run_sends_together(
-    ids: list[int], token: str, now: datetime.datetime, report: TickReport
-) -> list[int]:
-    """Run the send steps among the claimed enrolments, per step and entry round, in one
-    transaction: their StepRuns in one insert (before the queue items), the queue items in
-    one insert, the moves to the next step in one update. The ids left for one-by-one runs:
-    every other step, and a group whose StepRuns already exist (then each one on its own)."""
-    rest: list[int] = []
+def claim_and_send(
+    now: datetime.datetime, limit: int, report: TickReport
+) -> tuple[str | None, list[int]]:
+    """Claim up to `limit` due enrolments and run their send steps together, in one
+    transaction: the claim's row locks (SKIP LOCKED) keep other workers off them until it
+    commits, and a worker killed meanwhile rolls it all back, so these need no lease. Up to
+    BATCH of the others are leased to this tick for one-by-one runs: (token, their ids);
+    (None, []) when nothing is due."""
+    token = uuid.uuid4().hex
     with transaction.atomic():
-        claimed = list(
-            Enrolment.objects.select_for_update(of=("self",))
-            .select_related("step", "step__automation", "step__email_template")
-            .filter(pk__in=ids, status=ACTIVE, leased_by=token)
-            .order_by("id")  # who entered first gets a shared address's message
-        )
-        groups: dict[tuple[int, int], list[Enrolment]] = {}
-        for enrolment in claimed:
-            step = enrolment.step
-            if step is None or step.kind != Step.Kind.SEND or enrolment.due_at > now:
-                rest.append(enrolment.pk)
-            elif enrolment.person_type == "user":  # a User's address is a field of its own
-                rest.append(enrolment.pk)
-            else:
-                groups.setdefault((step.pk, enrolment.entry), []).append(enrolment)
-        for group in groups.values():
-            if not _send_group(group, now, report):
-                rest += [enrolment.pk for enrolment in group]
-    return rest
+        due = _due(now)
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        claimed = list(due.values_list("id", "step_id", "entry", "person_type")[:limit])
+        if not claimed:
+            return None, []
+        try:
+            with transaction.atomic():
+                rest = run_sends_together(claimed, now, report)
+            rest = leased = rest[:BATCH]  # the others stay due, for the next claim
+        except Exception as exc:  # noqa: BLE001  these wait for their lease; the rest goes on
+            logger.exception("Automation send steps broke")
+            report.problems.append(f"{type(exc).__name__}: {exc}")
+            rest, leased = [], [row[0] for row in claimed]
+        if leased:
+            Enrolment.objects.filter(id__in=batches.id_set(leased)).update(
+                leased_until=now + LEASE, leased_by=token
+            )
+    return token, rest
 
 
-def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickReport) -> bool:
-    """One step and round for many people: reads first, then the StepRuns (with what the step
-    will do for each), then the queue items, then the moves: one statement each."""
-    step, entry = group[0].step, group[0].entry
-    mass_email = mailing_for(step, entry)
-    models = persons.models_by_type()
-    types = sorted({e.person_type for e in group})
-    found: dict[tuple[str, int], tuple[int | None, str]] = {}  # person → (address id, address)
-    for person_type in types:
-        ids = [e.person_id for e in group if e.person_type == person_type]
-        rows = models[person_type].objects.filter(pk__in=ids)
-        for pk, address_id, address in rows.values_list(
-            "pk", "email_address_id", "email_address__address"
-        ):
-            found[(person_type, pk)] = (address_id, address)
-    taken = set(  # addresses this round's mailing already has (someone sharing it)
-        EmailQueueItem.objects.filter(
-            mass_email=mass_email,
-            email_address_id__in={a for a, _x in found.values() if a},
-            is_test=False,
-        ).values_list("email_address_id", flat=True)
+def run_sends_together(claimed: list[tuple], now: datetime.datetime, report: TickReport) -> list:
+    """Run the send steps among the claimed enrolments ((id, step id, entry, person type), all
+    due), per step and entry round (who entered first gets a shared address's message): their
+    StepRuns in one statement (before the queue items), the queue items in one, the moves to
+    the next step in one (automation/batches.py). The ids left for one-by-one runs: every
+    other step, and a group whose StepRuns already exist (then each on its own)."""
+    rest: list[int] = []
+    steps = Step.objects.select_related("automation", "email_template").in_bulk(
+        {step_id for _pk, step_id, *_others in claimed if step_id}
     )
-    runs, items, gone, gone_people = [], [], [], []
-    for enrolment in group:
-        person = (enrolment.person_type, enrolment.person_id)
-        address_id, address = found.get(person, (None, ""))
-        if person not in found:
-            outcome = "person deleted"
-            gone.append(enrolment.pk)
-            gone_people.append(person)
-        elif not address_id:
-            outcome = "no email address"
-        elif address_id in taken:
-            outcome = "already queued to this address"
+    groups: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for pk, step_id, entry, person_type in claimed:
+        step = steps.get(step_id)
+        if step is None or step.kind != Step.Kind.SEND:
+            rest.append(pk)
+        elif person_type not in SENT_IN_BATCHES:  # a User's address is a field of its own
+            rest.append(pk)
         else:
-            outcome = "queued"
-            taken.add(address_id)
-            items.append((enrolment.person_type, address_id, address, enrolment.person_id))
-        runs.append((enrolment.pk, outcome))
+            groups.setdefault((step_id, entry), []).append((pk, person_type))
+    for (step_id, entry), group in groups.items():
+        if not _send_group(steps[step_id], entry, group, now, report):
+            rest += [pk for pk, _type in group]
+    return sorted(rest)
+
+
+# People whose address is a row of their own (a User's is a field): their sends run together.
+SENT_IN_BATCHES = ("account", "contact", "lead")
+
+
+def _send_group(
+    step: Step, entry: int, group: list[tuple[int, str]], now: datetime.datetime, report
+) -> bool:
+    """One step and round for many enrolments ((id, person type) pairs): the StepRuns (with
+    what the step will do for each), then the queue items, then the moves: a few statements
+    whatever their number. False (nothing done) when some StepRun exists already."""
+    mass_email = mailing_for(step, entry)
+    ids = [pk for pk, _type in group]
+    types = sorted({person_type for _pk, person_type in group})
     try:
         with transaction.atomic():
-            insert_rows(
-                StepRun, ("enrolment_id", "outcome"), runs, {"step_id": step.pk, "ran_at": now}
-            )
+            batches.record_send_runs(step, mass_email, ids, types, now)
     except IntegrityError:  # some ran already: each is decided on its own
         return False
-    item_defaults = {
-        "mass_email_id": mass_email.pk,
-        "status": EmailQueueItem.Status.PENDING,
-        "attempts": 0,
-        "is_test": False,
-        "last_error": "",
-        "esp_message_id": "",
-        "created_at": now,
-    }
-    for person_type in types:
-        insert_rows(
-            EmailQueueItem,
-            ("email_address_id", "email", f"{person_type}_id"),
-            [row[1:] for row in items if row[0] == person_type],
-            item_defaults,
-            ignore_conflicts=True,  # another worker queued a shared address meanwhile
-        )
-    links = []  # each StepRun points at its queue item: (item id, enrolment id)
-    for person_type in types:
-        column = f"{person_type}_id"
-        enrolment_of = {e.person_id: e.pk for e in group if e.person_type == person_type}
-        queued_items = EmailQueueItem.objects.filter(
-            mass_email=mass_email, **{f"{column}__in": list(enrolment_of)}
-        ).values_list(column, "id")
-        links += [(item_id, enrolment_of[person_id]) for person_id, item_id in queued_items]
-    if links:
-        table = connection.ops.quote_name(StepRun._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {table} SET queue_item_id = %s "
-                f"WHERE enrolment_id = %s AND step_id = {int(step.pk)} AND outcome = 'queued'",
-                links,
-            )
-    StepRun.objects.filter(
-        step=step, enrolment_id__in=[e.pk for e in group], outcome="queued", queue_item=None
-    ).update(outcome="already queued to this address")
-    moving = Enrolment.objects.filter(pk__in=[e.pk for e in group]).exclude(pk__in=gone)
+    batches.queue_send_runs(step, mass_email, ids, types, now)
+    gone = list(
+        StepRun.objects.filter(
+            step=step, enrolment_id__in=batches.id_set(ids), outcome="person deleted"
+        ).values_list("enrolment_id", flat=True)
+    )
+    moving = Enrolment.objects.filter(pk__in=batches.id_set(ids)).exclude(
+        pk__in=batches.id_set(gone)
+    )
     following = _next(step)
     unleased = {"leased_until": None, "leased_by": ""}
     if following is None:
@@ -495,7 +433,9 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
         moving.update(
             step=following, step_since=now, due_at=due_on_arrival(following, now), **unleased
         )
-    Enrolment.objects.filter(pk__in=gone).update(
+    leaving = Enrolment.objects.filter(pk__in=batches.id_set(gone))
+    gone_people = list(leaving.values_list("person_type", "person_id"))
+    deleted = leaving.update(
         status=Enrolment.Status.EXITED,
         exit_reason=Reason.GONE,
         step=None,
@@ -504,37 +444,8 @@ def _send_group(group: list[Enrolment], now: datetime.datetime, report: TickRepo
         **unleased,
     )
     exits.log_exits([(step.automation.campaign_id, *person) for person in gone_people], Reason.GONE)
-    report.steps += len(group) - len(gone)
+    report.steps += len(group) - deleted
     return True
-
-
-def insert_rows(model, columns, rows, constants: dict, ignore_conflicts: bool = False) -> int:
-    """Insert `rows` (tuples for `columns`, plus the same `constants` in each) in multi-row
-    INSERTs of ROWS_PER_INSERT, not model instances: a send step's many rows cost what the
-    queue's do. How many were inserted."""
-    if not rows:
-        return 0
-    fields = [*columns, *constants]
-    values = [_db_value(model, name, value) for name, value in constants.items()]
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in fields)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    inserted = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), ROWS_PER_INSERT):
-            part = rows[start : start + ROWS_PER_INSERT]
-            marks = ", ".join([one_row] * len(part))
-            params = [value for row in part for value in (*row, *values)]
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {marks}{conflict}", params)
-            inserted += cursor.rowcount
-    return inserted
-
-
-def _db_value(model, name: str, value):
-    if isinstance(value, datetime.datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
 
 
 def claim(now: datetime.datetime, limit: int) -> tuple[str, list[int]]:
@@ -544,19 +455,26 @@ def claim(now: datetime.datetime, limit: int) -> tuple[str, list[int]]:
     enrolment whose lease ran out (its worker died) is due again."""
     token = uuid.uuid4().hex
     with transaction.atomic():
-        due = (
-            Enrolment.objects.filter(
-                status=ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
-            )
-            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
-            .order_by("due_at", "id")
-        )
+        due = _due(now)
         if connection.vendor == "postgresql":
             due = due.select_for_update(skip_locked=True, of=("self",))
         ids = list(due.values_list("id", flat=True)[:limit])
         if ids:
-            Enrolment.objects.filter(id__in=ids).update(leased_until=now + LEASE, leased_by=token)
+            Enrolment.objects.filter(id__in=batches.id_set(ids)).update(
+                leased_until=now + LEASE, leased_by=token
+            )
     return token, ids
+
+
+def _due(now: datetime.datetime):
+    """Due active enrolments of active automations nobody holds a lease on, in claim order."""
+    return (
+        Enrolment.objects.filter(
+            status=ACTIVE, due_at__lte=now, automation__status=Automation.Status.ACTIVE
+        )
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+        .order_by("due_at", "id")
+    )
 
 
 def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report: TickReport):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, models, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from crm.models.events import Event, EventConsumer
@@ -147,22 +148,25 @@ def take(
     handle: Callable[[list[Event]], None],
     limit: int = 500,
     types: Iterable[str] | None = None,
+    rows: bool = False,
 ) -> int:
     """Hand the next events after `consumer`'s position (at most `limit`) to `handle`, in one
     transaction with moving the position past them; how many there were (0 also when another
     worker holds the position). `types` filters what `handle` sees; the position moves past
-    the others all the same. A consumer's first call starts it at the end of the stream."""
+    the others all the same. A consumer's first call starts it at the end of the stream.
+    `rows`: hand named tuples (id, tx, type, person_type, person_id, data), not model
+    instances: for a consumer that reads many at once."""
     start(consumer)
     with transaction.atomic():
         position = _lock(consumer)
         if position is None:
             return 0
-        events = _after(position, limit)
+        events = _after(position, limit, rows)
         if not events:
             return 0
         wanted = set(types) if types is not None else None
         handle([e for e in events if wanted is None or e.type in wanted])
-        last_tx, last_id = events[-1].position
+        last_tx, last_id = events[-1].tx, events[-1].id
         EventConsumer.objects.filter(name=consumer).update(
             tx=last_tx, event_id=last_id, updated_at=timezone.now()
         )
@@ -214,7 +218,7 @@ def _lock(consumer: str) -> tuple[int, int] | None:
     return rows.values_list("tx", "event_id").first()
 
 
-def _after(position: tuple[int, int], limit: int) -> list[Event]:
+def _after(position: tuple[int, int], limit: int, rows: bool = False) -> list:
     table = Event._meta.db_table
     where, params = "(tx, id) > (%s, %s)", [position[0], position[1]]
     if connection.vendor == "postgresql":
@@ -225,6 +229,11 @@ def _after(position: tuple[int, int], limit: int) -> list[Event]:
             cursor.execute(_OLDEST_OPEN_TX_SQL)
             (oldest_open,) = cursor.fetchone()
         where, params = where + " AND tx < %s", [*params, oldest_open]
+    if rows:
+        after = RawSQL(where, params, output_field=models.BooleanField())
+        columns = ("id", "tx", "type", "person_type", "person_id", "data")
+        read = Event.objects.filter(after).order_by("tx", "id").values_list(*columns, named=True)
+        return list(read[:limit])
     return list(
         Event.objects.raw(
             f"SELECT * FROM {table} WHERE {where} ORDER BY tx, id LIMIT %s", [*params, limit]

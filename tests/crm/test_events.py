@@ -170,3 +170,21 @@ def test_a_reader_inside_the_writing_transaction_reads_its_own_events():
     events.record_event(events.SUBSCRIPTION_CONFIRMED, {"n": 0})
 
     assert taken("hooks") == [("subscription.confirmed", {"n": 0})]
+
+
+def test_a_consumer_that_reads_many_may_take_rows_instead_of_instances():
+    events.start("automation")
+    events.record_event(events.LIST_MEMBER_ADDED, {"target_list_id": 7}, person=("contact", 3))
+    seen: list = []
+
+    events.take("automation", seen.extend, rows=True)
+
+    (row,) = seen
+    assert not isinstance(row, Event)
+    assert (row.type, row.person_type, row.person_id, row.data) == (
+        "list.member_added",
+        "contact",
+        3,
+        {"target_list_id": 7},
+    )
+    assert events.position("automation") == (row.tx, row.id)

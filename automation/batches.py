@@ -1,0 +1,244 @@
+"""Many people at once, in set-based SQL: enrolling a list import's joins, and running the send
+steps of a claim together, so that an automation's first step to 100,000 people costs about
+what a mass email's queue does (bench/automation.py).
+
+The people or enrolments a statement works on are one parameter (an array on PostgreSQL, a
+JSON list on SQLite), not one placeholder each: the statements stay short whatever the count,
+since psycopg parses every placeholder of a statement in Python, and thousands of them cost
+more than the database's own work. The same SQL runs on SQLite (≥ 3.33: UPDATE … FROM, window
+functions, json_each) and PostgreSQL.
+"""
+
+import datetime
+import json
+from collections.abc import Sequence
+
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
+
+from automation import people as persons
+from automation.models import Automation, Enrolment, Step, StepRun
+from campaigns.models import EmailQueueItem, MassEmail
+from crm.models import EmailAddress
+
+# People per enrolling statement (a list import's read of the stream is 5,000).
+PEOPLE_PER_STATEMENT = 10_000
+QUEUED = "queued"
+SHARED = "already queued to this address"
+
+
+def ids_sql(ids: Sequence[int], name: str = "ids") -> tuple[str, dict]:
+    """A subquery of the integers `ids` (column `id`), from the one parameter `name`."""
+    text = ",".join(str(int(pk)) for pk in ids)
+    if connection.vendor == "postgresql":
+        return f"SELECT unnest(%({name})s::bigint[]) AS id", {name: "{" + text + "}"}
+    return f"SELECT value AS id FROM json_each(%({name})s)", {name: "[" + text + "]"}
+
+
+def id_set(ids: Sequence[int]) -> RawSQL:
+    """`ids` for a queryset's `pk__in=` (one parameter, see the module's docstring)."""
+    sql, params = ids_sql(ids)
+    return RawSQL(sql.replace("%(ids)s", "%s"), list(params.values()))
+
+
+def people_sql(people: Sequence[persons.Person]) -> tuple[str, dict]:
+    """A subquery of (person_type, person_id, n): `people` in their order n."""
+    if connection.vendor == "postgresql":
+        types = ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t, _ in people)
+        sql = (
+            "SELECT p.person_type, p.person_id, p.n FROM unnest(%(types)s::text[], "
+            "%(ids)s::bigint[]) WITH ORDINALITY AS p(person_type, person_id, n)"
+        )
+        ids = ",".join(str(int(pk)) for _t, pk in people)
+        return sql, {"types": "{" + types + "}", "ids": "{" + ids + "}"}
+    sql = (
+        "SELECT json_extract(value, '$[0]') AS person_type, "
+        "json_extract(value, '$[1]') AS person_id, key AS n FROM json_each(%(people)s)"
+    )
+    return sql, {"people": json.dumps([[t, int(pk)] for t, pk in people])}
+
+
+def enrol_people(
+    automation: Automation,
+    people: Sequence[persons.Person],
+    values: dict,
+    now: datetime.datetime,
+) -> int:
+    """Insert an enrolment for each of `people` (distinct) that the re-entry rule lets in,
+    with `values` (column -> value) in each: one INSERT … SELECT per 10,000 people, their
+    earlier enrolments joined in SQL. Someone already active in it is left where they are
+    (the partial unique index holds it under races). How many entered."""
+    rule, reentry = automation.reentry, {}
+    if rule == Automation.Reentry.ALWAYS:
+        may_reenter = "1 = 1"
+    elif rule == Automation.Reentry.AFTER_DAYS:
+        may_reenter = "e.last_entered <= %(reentry_before)s"
+        before = now - datetime.timedelta(days=automation.reentry_days)
+        reentry = {"reentry_before": _db_value(before)}
+    else:
+        may_reenter = "1 = 0"
+    table = _table(Enrolment)
+    given = ", ".join(_column(Enrolment, name) for name in values)
+    constants = {f"v_{name}": _db_value(value) for name, value in values.items()}
+    marks = ", ".join(f"%(v_{name})s" for name in values)
+    entered = 0
+    for start in range(0, len(people), PEOPLE_PER_STATEMENT):
+        source, params = people_sql(people[start : start + PEOPLE_PER_STATEMENT])
+        sql = f"""
+            INSERT INTO {table} (automation_id, person_type, person_id, entry, {given})
+            SELECT %(automation)s, p.person_type, p.person_id, COALESCE(e.entries, 0) + 1, {marks}
+            FROM ({source}) p
+            LEFT JOIN (
+                SELECT person_type, person_id, MAX(entry) AS entries,
+                       MAX(entered_at) AS last_entered,
+                       SUM(CASE WHEN status = %(active)s THEN 1 ELSE 0 END) AS active
+                FROM {table}
+                WHERE automation_id = %(automation)s
+                  AND person_id IN (SELECT q.person_id FROM ({source}) q)
+                GROUP BY person_type, person_id
+            ) e ON e.person_type = p.person_type AND e.person_id = p.person_id
+            WHERE e.person_id IS NULL OR (e.active = 0 AND {may_reenter})
+            ORDER BY p.n
+            ON CONFLICT DO NOTHING
+        """
+        params |= constants | reentry
+        params |= {"automation": automation.pk, "active": Enrolment.Status.ACTIVE}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            entered += cursor.rowcount
+    return entered
+
+
+def record_send_runs(
+    step: Step, mass_email: MassEmail, ids: Sequence[int], types: Sequence[str], now
+) -> None:
+    """The StepRuns of a send step for the enrolments `ids` (people of `types`), in one
+    INSERT … SELECT, each with what the step will do for it: "queued", or "person deleted",
+    "no email address", "already queued to this address" (the mailing has it, or an enrolment
+    of the claim entered earlier has the same address). Raises IntegrityError when one of
+    them ran already (nothing is written then)."""
+    joins, found, address = _people_joins(types)
+    source, params = ids_sql(ids)
+    sql = f"""
+        INSERT INTO {_table(StepRun)} (enrolment_id, step_id, ran_at, outcome)
+        SELECT x.id, %(step)s, %(now)s,
+               CASE WHEN x.found IS NULL THEN 'person deleted'
+                    WHEN x.address_id IS NULL THEN 'no email address'
+                    WHEN x.address_rank > 1 OR EXISTS (
+                        SELECT 1 FROM {_table(EmailQueueItem)} q
+                        WHERE q.mass_email_id = %(mass_email)s AND q.is_test = %(false)s
+                          AND q.email_address_id = x.address_id
+                    ) THEN %(shared)s
+                    ELSE %(queued)s END
+        FROM (
+            SELECT e.id, {found} AS found, {address} AS address_id,
+                   ROW_NUMBER() OVER (PARTITION BY {address} ORDER BY e.id) AS address_rank
+            FROM {_table(Enrolment)} e {joins}
+            WHERE e.id IN ({source})
+        ) x
+        ORDER BY x.id
+    """
+    params |= {"step": step.pk, "now": _db_value(now), "mass_email": mass_email.pk}
+    params |= {"false": False, "shared": SHARED, "queued": QUEUED}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def queue_send_runs(
+    step: Step, mass_email: MassEmail, ids: Sequence[int], types: Sequence[str], now
+) -> None:
+    """The queue items of the enrolments `ids` whose StepRun says "queued", in one INSERT …
+    SELECT in enrolment order, then each such StepRun pointed at its item; one whose address
+    another worker queued meanwhile says "already queued to this address" instead."""
+    joins, _found, address = _people_joins(types)
+    source, params = ids_sql(ids)
+    targets = ", ".join(f"{person_type}_id" for person_type in types)
+    target_values = ", ".join(
+        f"CASE WHEN e.person_type = '{person_type}' THEN e.person_id END" for person_type in types
+    )
+    given = {"mass_email_id", "email_address_id", "email", *(f"{t}_id" for t in types)}
+    columns, values, defaults = _other_columns(EmailQueueItem, given, now)
+    runs, items = _table(StepRun), _table(EmailQueueItem)
+    params |= defaults | {"step": step.pk, "mass_email": mass_email.pk, "queued": QUEUED}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {items} (mass_email_id, email_address_id, email, {targets}{columns})
+            SELECT %(mass_email)s, a.id, a.address, {target_values}{values}
+            FROM {runs} r
+            JOIN {_table(Enrolment)} e ON e.id = r.enrolment_id
+            {joins}
+            JOIN {_table(EmailAddress)} a ON a.id = {address}
+            WHERE r.step_id = %(step)s AND r.outcome = %(queued)s AND r.enrolment_id IN ({source})
+            ORDER BY e.id
+            ON CONFLICT DO NOTHING
+            """,
+            params,
+        )
+        for person_type in types:
+            cursor.execute(
+                f"""
+                UPDATE {runs} SET queue_item_id = q.id
+                FROM {_table(Enrolment)} e, {items} q
+                WHERE {runs}.step_id = %(step)s AND {runs}.outcome = %(queued)s
+                  AND {runs}.enrolment_id IN ({source})
+                  AND e.id = {runs}.enrolment_id AND e.person_type = %(person_type)s
+                  AND q.mass_email_id = %(mass_email)s AND q.{person_type}_id = e.person_id
+                """,
+                params | {"person_type": person_type},
+            )
+    StepRun.objects.filter(
+        step=step, enrolment_id__in=id_set(ids), outcome=QUEUED, queue_item=None
+    ).update(outcome=SHARED)
+
+
+def _people_joins(types: Sequence[str]) -> tuple[str, str, str]:
+    """LEFT JOINs from the enrolments `e` to each type's people, and the expressions of the
+    person's id (NULL when deleted) and address id."""
+    models_by_type = persons.models_by_type()
+    joins, found, address = [], [], []
+    for person_type in types:
+        alias = f"p_{person_type}"
+        joins.append(
+            f"LEFT JOIN {_table(models_by_type[person_type])} {alias} "
+            f"ON e.person_type = '{person_type}' AND {alias}.id = e.person_id"
+        )
+        found.append(f"{alias}.id")
+        address.append(f"{alias}.email_address_id")
+    return " ".join(joins), _coalesce(found), _coalesce(address)
+
+
+def _coalesce(expressions: list[str]) -> str:
+    return expressions[0] if len(expressions) == 1 else f"COALESCE({', '.join(expressions)})"
+
+
+def _other_columns(model: type[models.Model], given: set[str], now) -> tuple[str, str, dict]:
+    """Every other column of `model` with its model default, for a raw INSERT … SELECT (a
+    field added later with a default needs no change here): columns, values, parameters."""
+    columns, values, params = [], [], {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in given or field.has_db_default():
+            continue
+        auto_now = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        value = now if auto_now else field.get_default()
+        columns.append(connection.ops.quote_name(field.column))
+        if value is None:
+            values.append("NULL")
+        else:
+            values.append(f"%(default_{field.column})s")
+            params[f"default_{field.column}"] = field.get_db_prep_save(value, connection)
+    return "".join(f", {c}" for c in columns), "".join(f", {v}" for v in values), params
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _db_value(value):
+    if isinstance(value, datetime.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
