@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
 from campaigns.models import EmailQueueItem, MassEmail
+from campaigns.sending.queue import RowDefaults
 from crm.models import EmailAddress
 
 # People per enrolling statement (a list import's read of the stream is 5,000).
@@ -157,9 +158,10 @@ def queue_send_runs(
         f"CASE WHEN e.person_type = '{person_type}' THEN e.person_id END" for person_type in types
     )
     given = {"mass_email_id", "email_address_id", "email", *(f"{t}_id" for t in types)}
-    columns, values, defaults = _other_columns(EmailQueueItem, given, now)
+    defaults = RowDefaults(EmailQueueItem, given, now)
+    columns, values = defaults.columns, defaults.values
     runs, items = _table(StepRun), _table(EmailQueueItem)
-    params |= defaults | {"step": step.pk, "mass_email": mass_email.pk, "queued": QUEUED}
+    params |= defaults.params | {"step": step.pk, "mass_email": mass_email.pk, "queued": QUEUED}
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -210,24 +212,6 @@ def _people_joins(types: Sequence[str]) -> tuple[str, str, str]:
 
 def _coalesce(expressions: list[str]) -> str:
     return expressions[0] if len(expressions) == 1 else f"COALESCE({', '.join(expressions)})"
-
-
-def _other_columns(model: type[models.Model], given: set[str], now) -> tuple[str, str, dict]:
-    """Every other column of `model` with its model default, for a raw INSERT … SELECT (a
-    field added later with a default needs no change here): columns, values, parameters."""
-    columns, values, params = [], [], {}
-    for field in model._meta.concrete_fields:
-        if field.primary_key or field.column in given or field.has_db_default():
-            continue
-        auto_now = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-        value = now if auto_now else field.get_default()
-        columns.append(connection.ops.quote_name(field.column))
-        if value is None:
-            values.append("NULL")
-        else:
-            values.append(f"%(default_{field.column})s")
-            params[f"default_{field.column}"] = field.get_db_prep_save(value, connection)
-    return "".join(f", {c}" for c in columns), "".join(f", {v}" for v in values), params
 
 
 def _table(model: type[models.Model]) -> str:

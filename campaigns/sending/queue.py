@@ -135,7 +135,7 @@ def _add_user_addresses(mass_email_id: int) -> None:
     Django's User keeps its address as text; the shared row is found by its lower-cased form.
     """
     user = get_user_model()
-    defaults = _Defaults(EmailAddress, given={"address", "address_lower"})
+    defaults = RowDefaults(EmailAddress, given={"address", "address_lower"})
     sql = f"""
         INSERT INTO {_table(EmailAddress)} (address, address_lower{defaults.columns})
         SELECT MIN(TRIM(u.email)), LOWER(TRIM(u.email)){defaults.values}
@@ -278,7 +278,7 @@ def _insert_recipients(
     original mass email instead of target lists. `count_only`: count them, insert nothing."""
     target_columns = "account_id, contact_id, lead_id, user_id"
     variant, in_test, status, split_params = (split or Split()).columns()
-    defaults = _Defaults(
+    defaults = RowDefaults(
         EmailQueueItem,
         given={
             "mass_email_id",
@@ -401,14 +401,13 @@ def _prefixed(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
 
 
-class _Defaults:
-    """Every other column of `model` with its model default, for a raw INSERT … SELECT.
+class RowDefaults:
+    """Every other column of `model` with its model default, for a raw INSERT … SELECT
+    (`columns` and `values` each start with ", "; `params` for the values). So a field added
+    later with a default needs no change here. `now` fills auto_now fields (default: now)."""
 
-    So a field added later with a default needs no change here.
-    """
-
-    def __init__(self, model: type[models.Model], given: set[str]) -> None:
-        now = timezone.now()
+    def __init__(self, model: type[models.Model], given: set[str], now=None) -> None:
+        now = now or timezone.now()
         columns, values, self.params = [], [], {}
         for field in model._meta.concrete_fields:
             if field.primary_key or field.column in given or field.has_db_default():
