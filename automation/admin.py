@@ -4,7 +4,6 @@ the people's side ("Add to automation", a person's automations) is automation/pe
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
@@ -23,7 +22,7 @@ from automation import (
 )
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
-from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin
+from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, action_form_page
 from crm.models import TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 
@@ -316,18 +315,15 @@ class EnrolmentAdmin(admin.ModelAdmin):
             moved = versions.move_to_step(active, form.cleaned_data["step"])
             self.message_user(request, _("%(count)d moved.") % {"count": moved})
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Move to a step"),
-            "opts": self.model._meta,
-            "form": form,
-            "count": active.count(),
-            "action": "move_to_step",
-            "select_across": request.POST.get("select_across", "0"),
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/automation/move_to_step.html", context)
+        return action_form_page(
+            self,
+            request,
+            form,
+            title=_("Move to a step"),
+            action="move_to_step",
+            template="admin/automation/move_to_step.html",
+            count=active.count(),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
