@@ -468,6 +468,13 @@ class AmazonSes(EspServer):
 
 BULK_PATH = "/v2/email/outbound-bulk-emails"
 SERVERS = {cls.name: cls for cls in (Postmark, Mailgun, SendGrid, AmazonSes)}
+# Words of each ESP's refusal of one recipient (server.refused), as a test finds them.
+REFUSAL_WORDS = {
+    "postmark": "marked as inactive",
+    "mailgun": "not a valid address",
+    "sendgrid": "Does not contain a valid address",
+    "amazon_ses": "Email address is not verified",
+}
 
 
 def configure(source, server: EspServer, key: str | None = None) -> None:
