@@ -260,4 +260,7 @@ def _forget_upload(import_id: int) -> None:
     people's data that an erasure could not reach."""
     people_import = PeopleImport.objects.get(pk=import_id)
     if people_import.file:
-        people_import.file.delete(save=True)
+        people_import.file.delete(save=False)
+        # Only the file's column: the marketer may have asked for the undo meanwhile, and a
+        # whole-row save would put the status read above back over it.
+        PeopleImport.objects.filter(pk=import_id).update(file="")

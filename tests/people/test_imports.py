@@ -176,6 +176,26 @@ def test_it_deletes_the_uploaded_file_once_imported():
     assert not done.file
 
 
+def test_an_undo_asked_for_while_the_upload_is_deleted_is_not_lost(monkeypatch):
+    """The marketer may press Undo as soon as the import says Done, while its worker still
+    deletes the upload: the deletion writes only the file's column, not the status it read."""
+    from django.core.files.storage import FileSystemStorage
+
+    from people import import_undo
+
+    delete = FileSystemStorage.delete
+
+    def undo_meanwhile(storage, name):
+        import_undo.request_undo(PeopleImport.objects.get(file=name))
+        delete(storage, name)
+
+    monkeypatch.setattr(FileSystemStorage, "delete", undo_meanwhile)
+    done = run_file(b"email\na@example.com\n")
+    assert not done.file
+    assert done.status == PeopleImport.Status.UNDOING
+    assert import_undo.run_undo(done.pk).removed == 1
+
+
 def test_it_reads_utf16_with_a_bom_and_bytes_windows_1252_leaves_undefined():
     utf16 = run_file("email\tnombre\nines@example.com\tInés\n".encode("utf-16"))
     assert utf16.encoding == "utf-16" and Contact.objects.get().first_name == "Inés"
