@@ -5,7 +5,9 @@ what a mass email's queue does (bench/automation.py).
 The people or enrolments a statement works on are one parameter (an array on PostgreSQL, a
 JSON list on SQLite), not one placeholder each: the statements stay short whatever the count,
 since psycopg parses every placeholder of a statement in Python, and thousands of them cost
-more than the database's own work. The same SQL runs on SQLite (≥ 3.33: UPDATE … FROM, window
+more than the database's own work; and they are `id = ANY(array)`, never a join to the ids,
+whose plan the statistics of tables filled in the same tick would make quadratic
+(crm/value_lists.py). The same SQL runs on SQLite (≥ 3.33: UPDATE … FROM, window
 functions, json_each) and PostgreSQL.
 """
 
@@ -14,32 +16,18 @@ import json
 from collections.abc import Sequence
 
 from django.db import connection, models
-from django.db.models.expressions import RawSQL
 
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
 from campaigns.models import EmailQueueItem, MassEmail
 from campaigns.sending.queue import RowDefaults
 from crm.models import EmailAddress
+from crm.value_lists import any_of_sql, list_param
 
 # People per enrolling statement (a list import's read of the stream is 5,000).
 PEOPLE_PER_STATEMENT = 10_000
 QUEUED = "queued"
 SHARED = "already queued to this address"
-
-
-def ids_sql(ids: Sequence[int], name: str = "ids") -> tuple[str, dict]:
-    """A subquery of the integers `ids` (column `id`), from the one parameter `name`."""
-    text = ",".join(str(int(pk)) for pk in ids)
-    if connection.vendor == "postgresql":
-        return f"SELECT unnest(%({name})s::bigint[]) AS id", {name: "{" + text + "}"}
-    return f"SELECT value AS id FROM json_each(%({name})s)", {name: "[" + text + "]"}
-
-
-def id_set(ids: Sequence[int]) -> RawSQL:
-    """`ids` for a queryset's `pk__in=` (one parameter, see the module's docstring)."""
-    sql, params = ids_sql(ids)
-    return RawSQL(sql.replace("%(ids)s", "%s"), list(params.values()))
 
 
 def people_sql(people: Sequence[persons.Person]) -> tuple[str, dict]:
@@ -84,7 +72,9 @@ def enrol_people(
     marks = ", ".join(f"%(v_{name})s" for name in values)
     entered = 0
     for start in range(0, len(people), PEOPLE_PER_STATEMENT):
-        source, params = people_sql(people[start : start + PEOPLE_PER_STATEMENT])
+        chunk = people[start : start + PEOPLE_PER_STATEMENT]
+        source, params = people_sql(chunk)
+        params["person_ids"] = list_param(person_id for _type, person_id in chunk)
         sql = f"""
             INSERT INTO {table} (automation_id, person_type, person_id, entry, {given})
             SELECT %(automation)s, p.person_type, p.person_id, COALESCE(e.entries, 0) + 1, {marks}
@@ -95,7 +85,7 @@ def enrol_people(
                        SUM(CASE WHEN status = %(active)s THEN 1 ELSE 0 END) AS active
                 FROM {table}
                 WHERE automation_id = %(automation)s
-                  AND person_id IN (SELECT q.person_id FROM ({source}) q)
+                  AND {any_of_sql("person_id", "%(person_ids)s")}
                 GROUP BY person_type, person_id
             ) e ON e.person_type = p.person_type AND e.person_id = p.person_id
             WHERE e.person_id IS NULL OR (e.active = 0 AND {may_reenter})
@@ -119,7 +109,7 @@ def record_send_runs(
     of the claim entered earlier has the same address). Raises IntegrityError when one of
     them ran already (nothing is written then)."""
     joins, found, address = _people_joins(types)
-    source, params = ids_sql(ids)
+    params = {"ids": list_param(ids)}
     sql = f"""
         INSERT INTO {_table(StepRun)} (enrolment_id, step_id, ran_at, outcome)
         SELECT x.id, %(step)s, %(now)s,
@@ -135,7 +125,7 @@ def record_send_runs(
             SELECT e.id, {found} AS found, {address} AS address_id,
                    ROW_NUMBER() OVER (PARTITION BY {address} ORDER BY e.id) AS address_rank
             FROM {_table(Enrolment)} e {joins}
-            WHERE e.id IN ({source})
+            WHERE {any_of_sql("e.id", "%(ids)s")}
         ) x
         ORDER BY x.id
     """
@@ -152,7 +142,7 @@ def queue_send_runs(
     SELECT in enrolment order, then each such StepRun pointed at its item; one whose address
     another worker queued meanwhile says "already queued to this address" instead."""
     joins, _found, address = _people_joins(types)
-    source, params = ids_sql(ids)
+    params = {"ids": list_param(ids)}
     targets = ", ".join(f"{person_type}_id" for person_type in types)
     target_values = ", ".join(
         f"CASE WHEN e.person_type = '{person_type}' THEN e.person_id END" for person_type in types
@@ -171,7 +161,8 @@ def queue_send_runs(
             JOIN {_table(Enrolment)} e ON e.id = r.enrolment_id
             {joins}
             JOIN {_table(EmailAddress)} a ON a.id = {address}
-            WHERE r.step_id = %(step)s AND r.outcome = %(queued)s AND r.enrolment_id IN ({source})
+            WHERE r.step_id = %(step)s AND r.outcome = %(queued)s
+              AND {any_of_sql("r.enrolment_id", "%(ids)s")}
             ORDER BY e.id
             ON CONFLICT DO NOTHING
             """,
@@ -183,14 +174,14 @@ def queue_send_runs(
                 UPDATE {runs} SET queue_item_id = q.id
                 FROM {_table(Enrolment)} e, {items} q
                 WHERE {runs}.step_id = %(step)s AND {runs}.outcome = %(queued)s
-                  AND {runs}.enrolment_id IN ({source})
+                  AND {any_of_sql(runs + ".enrolment_id", "%(ids)s")}
                   AND e.id = {runs}.enrolment_id AND e.person_type = %(person_type)s
                   AND q.mass_email_id = %(mass_email)s AND q.{person_type}_id = e.person_id
                 """,
                 params | {"person_type": person_type},
             )
     StepRun.objects.filter(
-        step=step, enrolment_id__in=id_set(ids), outcome=QUEUED, queue_item=None
+        step=step, enrolment_id__any_of=ids, outcome=QUEUED, queue_item=None
     ).update(outcome=SHARED)
 
 

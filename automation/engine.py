@@ -262,10 +262,7 @@ def _people_q(people: list[persons.Person]) -> Q:
         by_type.setdefault(person_type, []).append(person_id)
     query = Q(pk__in=[])
     for person_type, ids in by_type.items():
-        if len(ids) > 100:  # one parameter, not one each (automation/batches.py)
-            query |= Q(person_type=person_type, person_id__in=batches.id_set(ids))
-        else:
-            query |= Q(person_type=person_type, person_id__in=ids)
+        query |= Q(person_type=person_type, person_id__any_of=ids)
     return query
 
 
@@ -365,7 +362,7 @@ def claim_and_send(
             report.problems.append(f"{type(exc).__name__}: {exc}")
             rest, leased = [], [row[0] for row in claimed]
         if leased:
-            Enrolment.objects.filter(id__in=batches.id_set(leased)).update(
+            Enrolment.objects.filter(id__any_of=leased).update(
                 leased_until=now + LEASE, leased_by=token
             )
     return token, rest
@@ -417,12 +414,10 @@ def _send_group(
     batches.queue_send_runs(step, mass_email, ids, types, now)
     gone = list(
         StepRun.objects.filter(
-            step=step, enrolment_id__in=batches.id_set(ids), outcome="person deleted"
+            step=step, enrolment_id__any_of=ids, outcome="person deleted"
         ).values_list("enrolment_id", flat=True)
     )
-    moving = Enrolment.objects.filter(pk__in=batches.id_set(ids)).exclude(
-        pk__in=batches.id_set(gone)
-    )
+    moving = Enrolment.objects.filter(pk__any_of=ids).exclude(pk__any_of=gone)
     following = _next(step)
     unleased = {"leased_until": None, "leased_by": ""}
     if following is None:
@@ -433,7 +428,7 @@ def _send_group(
         moving.update(
             step=following, step_since=now, due_at=due_on_arrival(following, now), **unleased
         )
-    leaving = Enrolment.objects.filter(pk__in=batches.id_set(gone))
+    leaving = Enrolment.objects.filter(pk__any_of=gone)
     gone_people = list(leaving.values_list("person_type", "person_id"))
     deleted = leaving.update(
         status=Enrolment.Status.EXITED,
@@ -460,7 +455,7 @@ def claim(now: datetime.datetime, limit: int) -> tuple[str, list[int]]:
             due = due.select_for_update(skip_locked=True, of=("self",))
         ids = list(due.values_list("id", flat=True)[:limit])
         if ids:
-            Enrolment.objects.filter(id__in=batches.id_set(ids)).update(
+            Enrolment.objects.filter(id__any_of=ids).update(
                 leased_until=now + LEASE, leased_by=token
             )
     return token, ids

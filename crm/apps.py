@@ -7,4 +7,7 @@ class CrmConfig(AppConfig):
     verbose_name = _("CRM")
 
     def ready(self) -> None:
-        from crm import login_safety  # noqa: F401 (registers the demo-password system check)
+        from crm import (
+            login_safety,  # noqa: F401 (registers the demo-password system check)
+            value_lists,  # noqa: F401 (registers the any_of lookup)
+        )

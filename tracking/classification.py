@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db.models import Count, Expression, Q
+from django.db.models import Count, Q
 
 from tracking.models import TrackingHit
 
@@ -181,12 +181,12 @@ def mark_burst(hit: TrackingHit, burst: bool) -> int:
     return clicks.update(is_machine=True, reason=Reason.BURST)
 
 
-def mark_before_traps(item_ids: Iterable[int] | Expression, since: datetime) -> int:
-    """Let the hidden-link hits of `item_ids` (ids, or an expression that gives them) at or
-    after `since` mark the hits of their window again: a buffered batch may bring hits older
-    than a hidden-link hit already recorded."""
+def mark_before_traps(item_ids: Iterable[int], since: datetime) -> int:
+    """Let the hidden-link hits of `item_ids` at or after `since` mark the hits of their
+    window again: a buffered batch may bring hits older than a hidden-link hit already
+    recorded."""
     traps = TrackingHit.objects.filter(
-        queue_item_id__in=item_ids, kind=TrackingHit.Kind.TRAP, at__gte=since
+        queue_item_id__any_of=item_ids, kind=TrackingHit.Kind.TRAP, at__gte=since
     ).only("queue_item_id", "kind", "at")
     return sum(mark_burst(trap, burst=False) for trap in traps)
 

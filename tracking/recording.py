@@ -16,7 +16,6 @@ from operator import attrgetter
 
 from django.db import connection, transaction
 from django.db.models import Max
-from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -284,20 +283,12 @@ ITEM_COLUMNS = ("id", "status", "sent_at", "is_test", "email", "email_address_id
 _targets = attrgetter(*fast_path.TARGETS)  # an item row's targets, in LOG_COLUMNS order
 
 
-def _id_set(ids: set[int]) -> set[int] | RawSQL:
-    """`ids` for an `__in` filter; on PostgreSQL one array parameter: a batch's thousands of
-    placeholders would cost more CPU to compile and parse than the query takes to run."""
-    if connection.vendor != "postgresql":
-        return ids
-    return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
-
-
 def _sent_items(ids: set[int]) -> dict[int, tuple]:
     """Named rows (not model instances: a batch reads many) of the sent items among `ids`."""
     targets = (f"{name}_id" for name in EmailQueueItem.TARGET_FIELDS)
     columns = (*ITEM_COLUMNS, *targets, "mass_email__campaign_id", "mass_email_id")
     # By primary key alone, as sent_item: with the status in the WHERE the planner may scan.
-    rows = EmailQueueItem.objects.filter(pk__in=_id_set(ids)).values_list(*columns, named=True)
+    rows = EmailQueueItem.objects.filter(pk__any_of=ids).values_list(*columns, named=True)
     return {row.id: row for row in rows if row.status == EmailQueueItem.Status.SENT}
 
 
@@ -334,7 +325,7 @@ def _recorded_hits(accepted: list) -> dict[int, dict[tuple[str, int | None], dat
     if clicked:
         since = classification.burst_start(min(hit[3].at for hit, _item in accepted))
         recorded = TrackingHit.objects.filter(
-            queue_item_id__in=_id_set(clicked), kind__in=RULE_KINDS, at__gte=since
+            queue_item_id__any_of=clicked, kind__in=RULE_KINDS, at__gte=since
         )
         latest = recorded.order_by().values_list("queue_item_id", "kind", "tracking_url_id")
         for item_id, kind, url_id, at in latest.annotate(Max("at")):
@@ -454,6 +445,6 @@ def record_batch(hits: Sequence[BufferedHit]) -> int:
         for hit in bursts:
             classification.mark_burst(hit, burst=True)
         since = min(hit[3].at for hit, _item in accepted)
-        items = _id_set({item.id for _hit, item in accepted})
+        items = {item.id for _hit, item in accepted}
         classification.mark_before_traps(items, since)
     return len(rows)
