@@ -87,9 +87,11 @@ def tick(now: datetime.datetime | None = None) -> TickReport:
     """One run of the engine (see the module's docstring)."""
     now = now or clock.now()
     report = TickReport()
+    statistics = batches.Statistics()
     read_events(now, report)
     enrol_by_date(now, report)
-    run_due(now, report)
+    statistics.wrote(report.enrolled)
+    run_due(now, report, statistics)
     return report
 
 
@@ -322,13 +324,15 @@ def add_by_hand(automation: Automation, people: Iterable[persons.Person], now=No
 # --- Running due steps ----------------------------------------------------------------------
 
 
-def run_due(now: datetime.datetime, report: TickReport) -> None:
+def run_due(now: datetime.datetime, report: TickReport, statistics: batches.Statistics) -> None:
     """Claim and run due enrolments until none is left for this tick: send steps of a claim
     together (set-based, as fast as a mass email's queue), every other step one by one."""
     while True:
+        steps = report.steps
         token, rest = claim_and_send(now, CLAIM, report)
         if token is None:
             return
+        statistics.wrote(report.steps - steps)
         for enrolment_id in rest:
             try:
                 run_enrolment(enrolment_id, token, now, report)
