@@ -215,7 +215,7 @@ class Statistics:
             return
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {', '.join(_table(model) for model in stale)}")
-        self.rows |= {model: rows for model, rows in self._rows().items() if model in stale}
+        self.rows |= {model: counted for model, counted in self._rows().items() if model in stale}
         self.analyzed_at |= dict.fromkeys(stale, self.written)
 
     def _rows(self) -> dict:
@@ -223,7 +223,7 @@ class Statistics:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT relname, GREATEST(reltuples, 0)::bigint FROM pg_class"
-                " WHERE relname = ANY(%s) AND relkind = 'r'",
+                " WHERE relname = ANY(%s) AND relkind = 'r' AND pg_table_is_visible(oid)",
                 [[model._meta.db_table for model in self.TABLES]],
             )
             counted = dict(cursor.fetchall())
