@@ -46,6 +46,16 @@ def marketer_client(client):
 
 
 @pytest.fixture
+def limits():
+    """Sending limits that keep out of a test's way: 1,000 an hour, no batch limit, three
+    attempts (a test of the limits themselves sets its own)."""
+    row = MassEmailSettings.load()
+    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
+    row.save()
+    return row
+
+
+@pytest.fixture
 def mass_settings(settings):
     """Mass email settings whose site URL (and SITE_URL) is SITE_URL, for links in emails."""
     settings.SITE_URL = SITE_URL

@@ -105,25 +105,36 @@ class EspServer:
             self.httpd.server_close()
 
     def answer(self, path, headers, body) -> tuple[int, dict, object]:
-        with self.lock:
-            self.requests += 1
-            scripted = self.script.pop(0) if self.script else None
-        if scripted is not None:
-            return scripted
-        if not self.authorized(headers):
-            return self.unauthorized()
-        messages = self.parse(path, headers, body)
+        early, messages = self.admit(path, headers, body)
+        if early is not None:
+            return early
         answers = []
         for message in messages:
             if message.to.lower() in self.refused:
                 return self.refusal(message)
-            message.message_id = self.new_id()
-            with self.lock:
-                self.received.append(message)
+            self.keep(message)
             answers.append(message)
         if self.delay:
             time.sleep(self.delay)
         return self.accepted(path, answers)
+
+    def admit(self, path, headers, body) -> tuple[tuple | None, list[Received]]:
+        """Count the call, then (the answer to give at once, None) for a scripted answer or a
+        wrong key, else (None, the messages the call carries)."""
+        with self.lock:
+            self.requests += 1
+            scripted = self.script.pop(0) if self.script else None
+        if scripted is not None:
+            return scripted, []
+        if not self.authorized(headers):
+            return self.unauthorized(), []
+        return None, self.parse(path, headers, body)
+
+    def keep(self, message: Received) -> None:
+        """`message` accepted: it gets an ESP message id and joins what was received."""
+        message.message_id = self.new_id()
+        with self.lock:
+            self.received.append(message)
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if r.to.lower() == address.lower()]
@@ -185,21 +196,16 @@ class Postmark(EspServer):
         if not path.rstrip("/").endswith("batch"):
             return super().answer(path, headers, body)
         with self.lock:
-            self.requests += 1
             self.batches.append(len(json.loads(body)))
-            scripted = self.script.pop(0) if self.script else None
-        if scripted is not None:
-            return scripted
-        if not self.authorized(headers):
-            return self.unauthorized()
+        early, messages = self.admit(path, headers, body)
+        if early is not None:
+            return early
         results = []
-        for message in self.parse(path, headers, body):
+        for message in messages:
             if message.to.lower() in self.refused:
                 results.append(self.refusal(message)[2])
                 continue
-            message.message_id = self.new_id()
-            with self.lock:
-                self.received.append(message)
+            self.keep(message)
             results.append(self.accepted("/email", [message])[2])
         if self.delay:
             time.sleep(self.delay)
@@ -434,14 +440,9 @@ class AmazonSes(EspServer):
         included (its Status and Error)."""
         if path != BULK_PATH:
             return super().answer(path, headers, body)
-        with self.lock:
-            self.requests += 1
-            scripted = self.script.pop(0) if self.script else None
-        if scripted is not None:
-            return scripted
-        if not self.authorized(headers):
-            return self.unauthorized()
-        messages = self.parse(path, headers, body)
+        early, messages = self.admit(path, headers, body)
+        if early is not None:
+            return early
         with self.lock:
             self.batches.append(len(messages))
         results = []
@@ -450,9 +451,7 @@ class AmazonSes(EspServer):
                 words = self.refusal(message)[2]["message"]
                 results.append({"Status": "MESSAGE_REJECTED", "Error": words})
                 continue
-            message.message_id = self.new_id()
-            with self.lock:
-                self.received.append(message)
+            self.keep(message)
             results.append({"Status": "SUCCESS", "MessageId": message.message_id})
         if self.delay:
             time.sleep(self.delay)

@@ -4,7 +4,7 @@ campaign's log, and never waits behind a large mass email for more than one run.
 import pytest
 
 from automation import engine
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
 from campaigns.sending.job import run_send_job
 from tests.automation.helpers import T0, automation, join, send
 from tests.factories import (
@@ -15,14 +15,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def limits():
-    row = MassEmailSettings.load()
-    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
-    row.save()
-    return row
 
 
 def test_a_welcome_email_goes_out_through_the_send_job_and_lands_in_the_campaign_log(

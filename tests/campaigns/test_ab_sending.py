@@ -16,7 +16,6 @@ from campaigns.models import (
     CampaignStatus,
     EmailQueueItem,
     MassEmail,
-    MassEmailSettings,
     MassEmailVariant,
 )
 from campaigns.sending import claims, job
@@ -39,14 +38,6 @@ from tracking.models import TrackingHit
 pytestmark = pytest.mark.django_db
 Item = EmailQueueItem.Status
 State = MassEmail.TestState
-
-
-@pytest.fixture
-def limits():
-    row = MassEmailSettings.load()
-    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
-    row.save()
-    return row
 
 
 def ab_mass_email(size=120, **fields) -> MassEmail:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring.trial_send import send_test
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
 from campaigns.sending import esp
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.job import run_send_job
@@ -39,14 +39,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
 ]
 TEMPLATE = '<p>Dear {Person.name},</p><p><a href="https://shop.example.com/offer">Our offer</a></p>'
-
-
-@pytest.fixture
-def limits():
-    row = MassEmailSettings.load()
-    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
-    row.save()
-    return row
 
 
 @pytest.fixture(params=sorted(SERVERS))

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from campaigns.authoring.rendering import CompiledMassEmail
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
 from campaigns.sending import esp
 from campaigns.sending.job import run_send_job
 from crm.models import OutboundEmailSettings
@@ -38,14 +38,6 @@ TEMPLATE = (
     '<a href="https://shop.example.com/more">and more</a></p>'
 )
 NAMES = ["Ann", "Bob", "Chloé", "Dmitri", "Eve"]
-
-
-@pytest.fixture
-def limits():
-    row = MassEmailSettings.load()
-    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
-    row.save()
-    return row
 
 
 @pytest.fixture(params=SHARED_BODY_ESPS)

@@ -9,7 +9,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, MassEmailSettings
+from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
 from campaigns.sending import claims
 from campaigns.sending.job import run_send_job
 from campaigns.sending.portion import CHUNK_SIZE
@@ -26,14 +26,6 @@ from tests.integration.smtp_server import configure_system_smtp, free_port
 
 Status = EmailQueueItem.Status
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def limits():
-    row = MassEmailSettings.load()
-    row.max_per_hour, row.max_per_batch, row.max_attempts = 1000, None, 3
-    row.save()
-    return row
 
 
 def queue(count: int, **mass_email_fields) -> MassEmail:
