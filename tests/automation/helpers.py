@@ -5,7 +5,12 @@ import datetime
 from automation import engine
 from automation.models import Automation, Enrolment, Step, StepRun
 from crm import events
-from tests.factories import CampaignFactory, EmailTemplateFactory, TargetListFactory
+from tests.factories import (
+    CampaignFactory,
+    EmailTemplateFactory,
+    TargetListFactory,
+    TrackingUrlFactory,
+)
 
 # A Monday, 08:00 UTC: the time the tests start from and move forward.
 T0 = datetime.datetime(2026, 3, 2, 8, 0, tzinfo=datetime.UTC)
@@ -25,6 +30,18 @@ def automation(*steps: dict, activate: bool = True, **fields) -> Automation:
     if activate:
         engine.activate(made)
     return made
+
+
+def automation_with_every_exit() -> Automation:
+    """Wait a day, then send; leaving the trigger list ends it, and so does either goal (joining
+    its goal list, clicking its goal link)."""
+    return automation(
+        wait(days=1),
+        send(),
+        exit_on_leaving_list=True,
+        goal_list=TargetListFactory(),
+        goal_tracking_url=TrackingUrlFactory(),
+    )
 
 
 def send(template=None) -> dict:

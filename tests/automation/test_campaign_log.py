@@ -11,8 +11,17 @@ from automation import engine, exits
 from automation.models import Enrolment
 from campaigns.models import CampaignLogRecord
 from crm import events
-from tests.automation.helpers import DAY, HOUR, T0, automation, join, send, wait
-from tests.factories import ContactFactory, TargetListFactory, TrackingUrlFactory
+from tests.automation.helpers import (
+    DAY,
+    HOUR,
+    T0,
+    automation,
+    automation_with_every_exit,
+    join,
+    send,
+    wait,
+)
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 EXIT = CampaignLogRecord.Action.AUTOMATION_EXIT
@@ -24,14 +33,8 @@ def exits_logged(made) -> list[tuple[int | None, str]]:
 
 
 def test_each_exit_reason_adds_a_left_automation_record_to_the_campaign_log():
-    goal_list, goal_url = TargetListFactory(), TrackingUrlFactory()
-    made = automation(
-        wait(days=1),
-        send(),
-        exit_on_leaving_list=True,
-        goal_list=goal_list,
-        goal_tracking_url=goal_url,
-    )
+    made = automation_with_every_exit()
+    goal_list, goal_url = made.goal_list, made.goal_tracking_url
     people = ann, bob, cy, dee, eve, fay, gus, hal = ContactFactory.create_batch(8)
     for person in people:
         join(made.trigger_list, person)

@@ -14,6 +14,7 @@ from tests.automation.helpers import (
     HOUR,
     T0,
     automation,
+    automation_with_every_exit,
     join,
     only_enrolment,
     runs,
@@ -276,14 +277,8 @@ def test_opting_out_a_hard_bounce_or_a_complaint_end_every_enrolment_of_the_pers
 
 
 def test_leaving_the_trigger_list_and_reaching_a_goal_end_it_when_chosen():
-    goal_list, goal_url = TargetListFactory(), TrackingUrlFactory()
-    made = automation(
-        wait(days=1),
-        send(),
-        exit_on_leaving_list=True,
-        goal_list=goal_list,
-        goal_tracking_url=goal_url,
-    )
+    made = automation_with_every_exit()
+    goal_list, goal_url = made.goal_list, made.goal_tracking_url
     ann, bob, carl, dora = [ContactFactory() for _ in range(4)]
     for person in (ann, bob, carl, dora):
         join(made.trigger_list, person)
