@@ -73,17 +73,10 @@ def _refined(skeleton: list[str | None], text: str) -> list[str | None]:
     """The skeleton with a hole wherever `text` differs from it: a diff by segments (up to a
     line's end or a tag's '>'), then by tokens inside the segments that differ, which keeps
     the diff fast on a long body whose differences are a few short values."""
-    ours: list = []
-    for part in skeleton:
-        ours.extend(SEGMENT.findall(part) if part is not None else [_HOLE])
-    theirs = SEGMENT.findall(text)
-    tokens: list = []
-    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            tokens.extend(ours[i1:i2])
-        else:
-            tokens.extend(_token_diff(ours[i1:i2], "".join(theirs[j1:j2])))
+    pieces = [_HOLE if part is None else part for part in skeleton]
+    tokens = _holes_where_differs(
+        pieces, text, SEGMENT, finer=lambda ours, theirs: _holes_where_differs(ours, theirs, TOKEN)
+    )
     parts: list[str | None] = []
     for token in tokens:
         if token is _HOLE:
@@ -97,16 +90,23 @@ def _refined(skeleton: list[str | None], text: str) -> list[str | None]:
     return parts
 
 
-def _token_diff(segments: list, text: str) -> list:
-    """The skeleton's `segments` as tokens, a hole wherever `text` differs from them."""
+def _holes_where_differs(pieces: list, text: str, pattern: re.Pattern, finer=None) -> list:
+    """`pieces` (literal strings and holes) split by `pattern`, with a hole wherever `text`,
+    split the same way, differs from them; a differing stretch goes to `finer` (ours, their
+    text) for a closer diff when it is given."""
     ours: list = []
-    for segment in segments:
-        ours.extend(TOKEN.findall(segment) if segment is not _HOLE else [_HOLE])
-    theirs = TOKEN.findall(text)
+    for piece in pieces:
+        ours.extend(pattern.findall(piece) if piece is not _HOLE else [_HOLE])
+    theirs = pattern.findall(text)
     tokens: list = []
     matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
-    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
-        tokens.extend(ours[i1:i2] if tag == "equal" else [_HOLE])
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            tokens.extend(ours[i1:i2])
+        elif finer is not None:
+            tokens.extend(finer(ours[i1:i2], "".join(theirs[j1:j2])))
+        else:
+            tokens.append(_HOLE)
     return tokens
 
 
