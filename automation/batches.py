@@ -201,11 +201,15 @@ class Statistics:
     def __init__(self):
         self.written = 0
         self.analyzed_at = {model: 0 for model in self.TABLES}  # self.written at its ANALYZE
-        self.rows = self._rows() if connection.vendor == "postgresql" else {}
+        self.rows: dict | None = None  # read when the tick first writes more than GROWN
 
     def wrote(self, rows: int) -> None:
         """`rows` more were written by the tick (enrolments, or send steps run)."""
         self.written += rows
+        if self.written <= self.GROWN or connection.vendor != "postgresql":
+            return
+        if self.rows is None:
+            self.rows = self._rows()
         stale = [
             model
             for model, known in self.rows.items()
