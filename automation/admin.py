@@ -4,7 +4,7 @@ the people's side ("Add to automation", a person's automations) is automation/pe
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -26,8 +26,6 @@ from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, a
 from crm.models import TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 
-BRANCHES = ("condition_step", "yes_step", "no_step")
-
 
 class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     model = Step
@@ -46,11 +44,9 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
     autocomplete_fields = ("email_template", "target_list")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name in BRANCHES:
+        if db_field.name in versions.BRANCHES:
             automation_id = getattr(request, "_automation_id", None)
-            kwargs["queryset"] = Step.objects.filter(
-                automation_id=automation_id, version=F("automation__version")
-            )
+            kwargs["queryset"] = Step.objects.current().filter(automation_id=automation_id)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_formset(self, request, obj=None, **kwargs):
@@ -63,8 +59,7 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
         return formset
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # The current version's steps; older versions' stay as they were (automation/versions.py).
-        return super().get_queryset(request).filter(version=F("automation__version"))
+        return super().get_queryset(request).current()
 
     @admin.display(description=_("people"))
     def figures(self, step: Step) -> str:
@@ -287,9 +282,7 @@ class MoveForm(forms.Form):
 
     def __init__(self, *args, automation_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["step"].queryset = Step.objects.filter(
-            automation_id=automation_id, version=F("automation__version")
-        )
+        self.fields["step"].queryset = Step.objects.current().filter(automation_id=automation_id)
 
 
 @admin.register(Enrolment)

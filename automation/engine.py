@@ -432,17 +432,7 @@ def _send_group(
         moving.update(
             step=following, step_since=now, due_at=due_on_arrival(following, now), **unleased
         )
-    leaving = Enrolment.objects.filter(pk__any_of=gone)
-    gone_people = list(leaving.values_list("person_type", "person_id"))
-    deleted = leaving.update(
-        status=Enrolment.Status.EXITED,
-        exit_reason=Reason.GONE,
-        step=None,
-        due_at=None,
-        finished_at=now,
-        **unleased,
-    )
-    exits.log_exits([(step.automation.campaign_id, *person) for person in gone_people], Reason.GONE)
+    deleted = exits.end(Enrolment.objects.filter(pk__any_of=gone), Reason.GONE, now) if gone else 0
     report.steps += len(group) - deleted
     return True
 

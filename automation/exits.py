@@ -1,6 +1,6 @@
 """Ending enrolments before their end (an exit), each with a "Left automation" record, and its
-reason, in the log of the automation's campaign. Set-based: a read, an update and an insert
-per thousand enrolments, whatever the number of people."""
+reason, in the log of the automation's campaign. Set-based: a read, an update and an insert,
+whatever the number of people."""
 
 import datetime
 
@@ -12,31 +12,26 @@ from automation.models import Enrolment
 from campaigns.models import CampaignLogRecord
 
 ACTIVE = Enrolment.Status.ACTIVE
-CHUNK = 1000
 
 
 def end(enrolments: QuerySet, reason: str, now: datetime.datetime) -> int:
     """End the active ones of `enrolments` for `reason` (an Enrolment.Reason) and log each
     exit in its automation's campaign log; how many ended."""
-    ended = 0
     with transaction.atomic():
         active = enrolments.filter(status=ACTIVE).order_by("id")
         if connection.vendor == "postgresql":  # a tick running one of them finishes first
             active = active.select_for_update(of=("self",))
         rows = list(active.values_list("id", "automation__campaign_id", "person_type", "person_id"))
-        for start in range(0, len(rows), CHUNK):
-            part = rows[start : start + CHUNK]
-            ids = [row[0] for row in part]
-            ended += Enrolment.objects.filter(pk__in=ids, status=ACTIVE).update(
-                status=Enrolment.Status.EXITED,
-                exit_reason=reason,
-                step=None,
-                finished_at=now,
-                due_at=None,
-                leased_until=None,
-                leased_by="",
-            )
-            log_exits([row[1:] for row in part], reason)
+        ended = Enrolment.objects.filter(pk__any_of=[row[0] for row in rows], status=ACTIVE).update(
+            status=Enrolment.Status.EXITED,
+            exit_reason=reason,
+            step=None,
+            finished_at=now,
+            due_at=None,
+            leased_until=None,
+            leased_by="",
+        )
+        log_exits([row[1:] for row in rows], reason)
     return ended
 
 
@@ -67,10 +62,10 @@ def _addresses(people: set[persons.Person]) -> dict:
     for kind in {kind for kind, _pk in people}:
         ids = [pk for each_kind, pk in people if each_kind == kind]
         if kind == "user":
-            for pk, email in models[kind].objects.filter(pk__in=ids).values_list("pk", "email"):
+            for pk, email in models[kind].objects.filter(pk__any_of=ids).values_list("pk", "email"):
                 found[(kind, pk)] = (None, email)
         elif kind in models:
-            rows = models[kind].objects.filter(pk__in=ids)
+            rows = models[kind].objects.filter(pk__any_of=ids)
             for pk, address_id, address in rows.values_list(
                 "pk", "email_address_id", "email_address__address"
             ):

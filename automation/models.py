@@ -152,6 +152,13 @@ class Automation(models.Model):
         return self.steps.filter(version=self.version).order_by("order")
 
 
+class StepQuerySet(models.QuerySet):
+    def current(self) -> "StepQuerySet":
+        """The steps of their automation's current version (older versions' stay as they were,
+        for the people still on them: automation/versions.py)."""
+        return self.filter(version=models.F("automation__version"))
+
+
 class Step(models.Model):
     class Kind(models.TextChoices):
         WAIT = "wait", _("Wait")
@@ -256,6 +263,8 @@ class Step(models.Model):
         _("field"), max_length=30, blank=True, choices=[(f, f) for f in PERSON_FIELDS]
     )
     field_value = models.CharField(_("value"), max_length=255, blank=True)
+
+    objects = StepQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("step")

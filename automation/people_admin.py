@@ -117,14 +117,7 @@ class AutomationsOfPersonMixin:
         return format_html("<table>{}{}</table>", head, body)
 
 
-def add_admin_mixin(model, mixin: type) -> None:
-    """Re-register `model`'s admin with `mixin` mixed in (crm must not import automation)."""
-    base = type(admin.site.get_model_admin(model))
-    admin.site.unregister(model)
-    admin.site.register(model, type(base.__name__, (mixin, base), {"__module__": mixin.__module__}))
-
-
 for _model in (Account, Contact, Lead, get_user_model(), TargetList):
     add_admin_action(_model, AddToAutomationMixin, "add_to_automation")
 for _model in (Account, Contact, Lead):
-    add_admin_mixin(_model, AutomationsOfPersonMixin)
+    add_admin_action(_model, AutomationsOfPersonMixin, None)

@@ -9,10 +9,12 @@ there, or the first step after theirs that is still there; the steps they ran co
 the new version too (carried StepRuns), so no step is ever run twice for a person.
 """
 
+import copy
 import datetime
 
 from django.db import connection, transaction
 from django.db.models import Count, F
+from django.db.models.base import ModelState
 
 from automation import clock
 from automation.engine import due_on_arrival, move_to
@@ -20,12 +22,11 @@ from automation.models import Automation, Enrolment, Step, StepRun
 
 ACTIVE = Enrolment.Status.ACTIVE
 BRANCHES = ("condition_step", "yes_step", "no_step")
-CHUNK = 1000  # ids per statement (SQLite's limit on parameters)
 
 
 def has_started(automation: Automation) -> bool:
     """Whether someone waits at, or ran, a step of the current version."""
-    current = Step.objects.filter(automation=automation, version=automation.version)
+    current = automation.current_steps()
     return (
         Enrolment.objects.filter(step__in=current, status=ACTIVE).exists()
         or StepRun.objects.filter(step__in=current).exists()
@@ -41,13 +42,13 @@ def new_version(automation: Automation) -> dict[int, Step]:
         steps = list(locked.current_steps())
         copies: dict[int, Step] = {}
         for step in steps:
-            copy = Step.objects.get(pk=step.pk)
-            copy.pk = None
-            copy.version, copy.origin_id = locked.version + 1, step.pk
+            made = copy.copy(step)
+            made.pk, made._state = None, ModelState()  # a new row, sharing no cache with `step`
+            made.version, made.origin_id = locked.version + 1, step.pk
             for name in BRANCHES:
-                setattr(copy, f"{name}_id", None)
-            copy.save()
-            copies[step.pk] = copy
+                setattr(made, f"{name}_id", None)
+            made.save()
+            copies[step.pk] = made
         for step in steps:
             branches = {n: copies.get(getattr(step, f"{n}_id")) for n in BRANCHES}
             if any(branches.values()):
@@ -59,10 +60,16 @@ def new_version(automation: Automation) -> dict[int, Step]:
 
 def newest_of(automation: Automation) -> dict[int, Step]:
     """{step id of any version: the same step in the current version}, for those still there."""
-    steps = {step.pk: step for step in Step.objects.filter(automation=automation)}
+    return _newest_among({step.pk: step for step in Step.objects.filter(automation=automation)})
+
+
+def _newest_among(steps: dict[int, Step]) -> dict[int, Step]:
+    """newest_of for an automation's `steps` (all versions, by id), its current version the
+    highest of theirs."""
+    current = max((step.version for step in steps.values()), default=0)
     found = {}
     for step in steps.values():
-        if step.version != automation.version:
+        if step.version != current:
             continue
         ancestor = step
         while ancestor is not None:
@@ -71,14 +78,18 @@ def newest_of(automation: Automation) -> dict[int, Step]:
     return found
 
 
-def target_for(step: Step, newest: dict[int, Step]) -> tuple[Step | None, bool]:
+def target_for(
+    step: Step, newest: dict[int, Step], steps: dict[int, Step]
+) -> tuple[Step | None, bool]:
     """Where someone at `step` (of an older version) goes in the current one: (the same step,
-    True), or (the first later step of theirs still there, False), or (None, False): none is."""
+    True), or (the first later step of theirs still there, False), or (None, False): none is.
+    `steps` are the automation's, of every version, by id."""
     if step.pk in newest:
         return newest[step.pk], True
-    later = Step.objects.filter(
-        automation_id=step.automation_id, version=step.version, order__gt=step.order
-    ).order_by("order")
+    later = sorted(
+        (s for s in steps.values() if s.version == step.version and s.order > step.order),
+        key=lambda s: s.order,
+    )
     for each in later:
         if each.pk in newest:
             return newest[each.pk], False
@@ -102,14 +113,13 @@ def move_to_newest(automation: Automation, now: datetime.datetime | None = None)
         by_step: dict[int, list[int]] = {}
         for enrolment_id, step_id in waiting.values_list("id", "step_id"):
             by_step.setdefault(step_id, []).append(enrolment_id)
-        newest = newest_of(automation)
+        steps = {step.pk: step for step in Step.objects.filter(automation=automation)}
+        newest = _newest_among(steps)
         moved = 0
-        for step in Step.objects.filter(pk__in=by_step):
-            target, same = target_for(step, newest)
-            for ids in _chunks(by_step[step.pk]):
-                moved += _move(Enrolment.objects.filter(pk__in=ids), target, same, now)
-        for ids in _chunks([i for group in by_step.values() for i in group]):
-            carry_runs(ids, newest)
+        for step_id, ids in by_step.items():
+            target, same = target_for(steps[step_id], newest, steps)
+            moved += _move(Enrolment.objects.filter(pk__any_of=ids), target, same, now)
+        carry_runs([i for group in by_step.values() for i in group], newest)
     return moved
 
 
@@ -120,14 +130,9 @@ def move_to_step(enrolments, step: Step, now: datetime.datetime | None = None) -
     with transaction.atomic():
         newest = newest_of(step.automation)
         ids = list(enrolments.filter(status=ACTIVE).values_list("id", flat=True))
-        for part in _chunks(ids):
-            moved += move_to(Enrolment.objects.filter(pk__in=part), step, now)
-            carry_runs(part, newest)
+        moved += move_to(Enrolment.objects.filter(pk__any_of=ids), step, now)
+        carry_runs(ids, newest)
     return moved
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
 
 
 def _move(enrolments, target: Step | None, same: bool, now: datetime.datetime) -> int:
@@ -146,7 +151,7 @@ def _move(enrolments, target: Step | None, same: bool, now: datetime.datetime) -
 
 def carry_runs(enrolment_ids: list[int], newest: dict[int, Step]) -> None:
     """The steps these enrolments ran count as run in the current version (never again)."""
-    runs = StepRun.objects.filter(enrolment_id__in=enrolment_ids, step_id__in=list(newest))
+    runs = StepRun.objects.filter(enrolment_id__any_of=enrolment_ids, step_id__in=list(newest))
     carried = [
         StepRun(
             enrolment_id=run.enrolment_id,

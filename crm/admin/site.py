@@ -59,15 +59,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
 
-def add_admin_action(model, mixin: type, action: str) -> None:
-    """Re-register `model`'s admin with `mixin` mixed in and its method `action` offered: how
-    one app adds an action to another app's admin without that app importing it."""
+def add_admin_action(model, mixin: type, action: str | None) -> None:
+    """Re-register `model`'s admin with `mixin` mixed in and its method `action` offered (None:
+    the mixin adds no action, only what else it overrides): how one app extends another app's
+    admin without that app importing it."""
     base = type(admin.site.get_model_admin(model))
-    extended = type(
-        base.__name__,
-        (mixin, base),
-        {"__module__": mixin.__module__, "actions": [*(base.actions or ()), action]},
-    )
+    attributes = {"__module__": mixin.__module__}
+    if action is not None:
+        attributes["actions"] = [*(base.actions or ()), action]
+    extended = type(base.__name__, (mixin, base), attributes)
     admin.site.unregister(model)
     admin.site.register(model, extended)
 
