@@ -25,7 +25,7 @@ from django.utils import timezone
 from crm import addresses, consent, events
 from crm.models import Account, Contact, EmailAddress, Lead
 from crm.models.people import normalize_address
-from crm.value_lists import BIGINT, TEXT, rows_sql
+from crm.value_lists import BIGINT, TEXT, any_of, rows_sql
 from targetlists.member_events import record_ids
 from targetlists.models import TargetList, TargetListEntry
 
@@ -195,10 +195,10 @@ def _switch(target_list: TargetList, kind: str, ids: list[int], opted_out: bool)
     if not ids:
         return set()
     entries, column = _sql_names(kind)
-    rows, params = rows_sql(ids, BIGINT)
+    among, params = any_of(column, ids, BIGINT)
     sql = (
         f"UPDATE {entries} SET opted_out = %s WHERE target_list_id = %s "
-        f"AND {column} IN (SELECT v FROM ({rows}) i) AND opted_out = %s RETURNING {column}"
+        f"AND {among} AND opted_out = %s RETURNING {column}"
     )
     return _returned(sql, [opted_out, target_list.pk, *params, not opted_out])
 
@@ -208,10 +208,10 @@ def _delete(target_list: TargetList, kind: str, ids: list[int]) -> set[int]:
     if not ids:
         return set()
     entries, column = _sql_names(kind)
-    rows, params = rows_sql(ids, BIGINT)
+    among, params = any_of(column, ids, BIGINT)
     sql = (
         f"DELETE FROM {entries} WHERE target_list_id = %s "
-        f"AND {column} IN (SELECT v FROM ({rows}) i) AND opted_out = %s RETURNING {column}"
+        f"AND {among} AND opted_out = %s RETURNING {column}"
     )
     return _returned(sql, [target_list.pk, *params, False])
 

@@ -42,6 +42,7 @@ from django.dispatch import receiver
 from django.urls import Resolver404, resolve
 
 from campaigns.authoring import tokens
+from campaigns.authoring.mime import ascii_domain
 from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.models import EmailQueueItem, TrackingUrl
 from campaigns.sending.bounce_kinds import bounce_kind, codes_in
@@ -88,20 +89,19 @@ def _item(event) -> EmailQueueItem | None:
     message_id = event.message_id if isinstance(event.message_id, str) else ""
     if not message_id:
         return None
-    found = list(items.filter(esp_message_id=message_id).exclude(esp_message_id="")[:1000])
+    sharing = EmailQueueItem.objects.filter(esp_message_id=message_id).exclude(esp_message_id="")
+    found = list(sharing.values_list("pk", "email")[:1000])  # only what picks the one
     if len(found) > 1 and isinstance(event.recipient, str):
-        return next((i for i in found if _same_address(i.email, event.recipient)), None)
-    return found[0] if found else None
+        pk = next((pk for pk, email in found if _same_address(email, event.recipient)), None)
+    else:
+        pk = found[0][0] if found else None
+    return items.filter(pk=pk).first() if pk is not None else None
 
 
 def _same_address(stored: str, reported: str) -> bool:
     """The item's address as the ESP reports it (lower case, the domain perhaps in IDNA)."""
     local, _, domain = stored.rpartition("@")
-    try:
-        ascii_domain = domain.encode("idna").decode()
-    except UnicodeError:
-        ascii_domain = domain
-    return reported.lower() in (stored.lower(), f"{local}@{ascii_domain}".lower())
+    return reported.lower() in (stored.lower(), f"{local}@{ascii_domain(domain)}".lower())
 
 
 def _text(esp_event) -> str:
