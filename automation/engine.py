@@ -437,24 +437,6 @@ def _send_group(
     return True
 
 
-def claim(now: datetime.datetime, limit: int) -> tuple[str, list[int]]:
-    """Lease up to `limit` due enrolments of active automations to this tick: (token, ids).
-
-    Two concurrent claims never return the same id (SKIP LOCKED, or SQLite's one writer); an
-    enrolment whose lease ran out (its worker died) is due again."""
-    token = uuid.uuid4().hex
-    with transaction.atomic():
-        due = _due(now)
-        if connection.vendor == "postgresql":
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("id", flat=True)[:limit])
-        if ids:
-            Enrolment.objects.filter(id__any_of=ids).update(
-                leased_until=now + LEASE, leased_by=token
-            )
-    return token, ids
-
-
 def _due(now: datetime.datetime):
     """Due active enrolments of active automations nobody holds a lease on, in claim order."""
     return (

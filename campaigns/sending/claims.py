@@ -71,9 +71,9 @@ class Claimed:
     last_fresh: int
 
 
-def claim(mass_email_id: int, limit: int, now: datetime.datetime, after: int = 0) -> list[int]:
-    """The ids of up to `limit` items claimed now (see _claim)."""
-    return _claim(mass_email_id, limit, now, after).ids
+def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
+    """The ids of up to `limit` items claimed now, from the queue's start (see _claim)."""
+    return _claim(mass_email_id, limit, now).ids
 
 
 def _claim(mass_email_id: int, limit: int, now: datetime.datetime, after: int = 0) -> Claimed:

@@ -220,18 +220,15 @@ class EspTransport:
         dialect = esp_bulk.dialect_for(self.source.sending_method)
         batches, alone = esp_bulk.plan(prepared, dialect, self.backend)
         for batch in batches:
-            if any(isinstance(r, ConnectionProblem) for r in results):
-                alone += batch.positions  # settled below with the same problem
-                continue
             answers = self._send_shared(batch, prepared, dialect)
             if answers is None:  # a refusal of the whole call: each message on its own
                 alone += batch.positions
                 continue
             for position, answer in zip(batch.positions, answers, strict=True):
                 results[position] = answer
-        broken = next((r for r in results if isinstance(r, ConnectionProblem)), None)
-        if broken is not None:
-            return [broken if r is None else r for r in results]
+            broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
+            if broken is not None:  # it answers for every message not yet sent
+                return [broken if r is None else r for r in results]
         return self._one_by_one(messages, sorted(alone), results, called=bool(batches))
 
     def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:

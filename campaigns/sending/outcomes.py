@@ -59,7 +59,8 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
     `max_attempts` is reached; test items are never retried. Items waiting for their domain go
     back to Pending as they were. A 5xx refusal also logs a bounce of the kind its code and
     words say (campaigns.sending.bounce_kinds); only a hard one makes the address invalid.
-    One UPDATE for every item and one INSERT for the Sent log rows, whatever the chunk's size.
+    One UPDATE for the sent items, one for the others and one INSERT for the Sent log rows,
+    whatever the chunk's size.
     """
     now = timezone.now()
     for outcome in outcomes:
@@ -85,14 +86,12 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
             )
 
 
-# Item columns set by record(), with their PostgreSQL types for the VALUES list.
+# Columns _update_items sets on the items not sent, with their PostgreSQL types for VALUES.
 UPDATED = (
     ("status", "varchar"),
-    ("sent_at", "timestamptz"),
     ("attempts", "integer"),
     ("last_error", "text"),
     ("next_attempt_at", "timestamptz"),
-    ("email", "varchar"),
     ("keep", "boolean"),
     ("esp_message_id", "varchar"),
 )
@@ -130,10 +129,10 @@ def _update_sent(sent: list[Outcome], now: datetime.datetime) -> None:
 
 
 def _update_items(outcomes: list[Outcome]) -> None:
-    """One UPDATE … FROM (VALUES …) for every item of the chunk (Django's bulk_update costs
-    more than the SMTP exchange). Only items still Sending: a claim resolved as stale
+    """One UPDATE … FROM (VALUES …) for the chunk's items not sent (Django's bulk_update
+    costs more than the SMTP exchange). Only items still Sending: a claim resolved as stale
     meanwhile belongs to another run now. An item waiting for its domain keeps its last error
-    and next attempt time (`keep`); `email` is set only where the address as sent differs."""
+    and next attempt time (`keep`)."""
     if not outcomes:
         return
     typed = connection.vendor == "postgresql"
@@ -151,10 +150,10 @@ def _update_items(outcomes: list[Outcome]) -> None:
     names = ", ".join(["id", *(column for column, _kind in UPDATED)])
     sql = (
         f"WITH v({names}) AS (VALUES {', '.join([row] * len(outcomes))}) "
-        f"UPDATE {TABLE} SET status = v.status, sent_at = v.sent_at, attempts = v.attempts, "
+        f"UPDATE {TABLE} SET status = v.status, sent_at = NULL, attempts = v.attempts, "
         f"last_error = CASE WHEN v.keep THEN {TABLE}.last_error ELSE v.last_error END, "
         f"next_attempt_at = CASE WHEN v.keep THEN {TABLE}.next_attempt_at "
-        f"ELSE v.next_attempt_at END, email = COALESCE(v.email, {TABLE}.email), "
+        f"ELSE v.next_attempt_at END, "
         f"esp_message_id = COALESCE(v.esp_message_id, {TABLE}.esp_message_id) "
         f"FROM v WHERE {TABLE}.id = v.id AND {TABLE}.status = %s"
     )
@@ -164,19 +163,14 @@ def _update_items(outcomes: list[Outcome]) -> None:
 
 def _values(outcome: Outcome) -> list:
     item = outcome.item
-    email = None
-    if outcome.result == SENT and item.email != outcome.rendered.recipient:
-        item.email = email = outcome.rendered.recipient
     keep = outcome.result == WAITING and not item.is_test
-    adapt = connection.ops.adapt_datetimefield_value
+    next_attempt = item.next_attempt_at if outcome.result == RETRY else None
     return [
         item.pk,
         item.status,
-        adapt(item.sent_at) if outcome.result == SENT else None,
         item.attempts,
         "" if keep else item.last_error,
-        adapt(item.next_attempt_at) if outcome.result == RETRY else None,
-        email,
+        connection.ops.adapt_datetimefield_value(next_attempt),
         keep,
         outcome.esp_message_id or None,
     ]

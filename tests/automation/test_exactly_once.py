@@ -35,9 +35,9 @@ def sends_per_person(made) -> dict[int, int]:
 
 @pytest.mark.django_db
 def test_two_claims_at_once_never_share_an_enrolment():
-    made, _people = enrolled(5, send())
-    _token, first = engine.claim(T0, 3)
-    _token, second = engine.claim(T0, 3)
+    enrolled(5, wait(days=1), send())  # the wait's end runs one by one: leased to a claim
+    _token, first = engine.claim_and_send(T0 + DAY, 3, engine.TickReport())
+    _token, second = engine.claim_and_send(T0 + DAY, 3, engine.TickReport())
     assert len(first) == 3 and len(second) == 2 and not set(first) & set(second)
 
 
@@ -53,24 +53,25 @@ def test_a_redelivered_tick_at_the_same_moment_repeats_nothing():
 
 @pytest.mark.django_db
 def test_a_killed_workers_claim_is_taken_up_after_the_lease_and_run_once():
-    made, people = enrolled(2, send(), send())
-    _dead_token, ids = engine.claim(T0, 10)  # claimed, then the worker died: nothing ran
+    made, people = enrolled(2, wait(days=1), send(), send())
+    # Claimed and leased, then the worker died: nothing ran.
+    _dead_token, ids = engine.claim_and_send(T0 + DAY, 10, engine.TickReport())
     assert len(ids) == 2
 
-    engine.tick(T0 + engine.LEASE / 2)
+    engine.tick(T0 + DAY + engine.LEASE / 2)
     assert StepRun.objects.count() == 0  # still leased: nobody takes it yet
-    engine.tick(T0 + engine.LEASE * 2)
+    engine.tick(T0 + DAY + engine.LEASE * 2)
     assert sends_per_person(made) == {p.pk: 2 for p in people}
     assert not Enrolment.objects.exclude(leased_by="").exists()
 
 
 @pytest.mark.django_db
 def test_a_worker_whose_lease_ran_out_does_nothing_when_it_comes_back():
-    made, people = enrolled(1, send(), send())
-    slow_token, ids = engine.claim(T0, 10)
-    engine.tick(T0 + engine.LEASE * 2)  # another worker took it over and ran it
+    made, people = enrolled(1, wait(days=1), send(), send())
+    slow_token, ids = engine.claim_and_send(T0 + DAY, 10, engine.TickReport())
+    engine.tick(T0 + DAY + engine.LEASE * 2)  # another worker took it over and ran it
     report = engine.TickReport()
-    engine.run_enrolment(ids[0], slow_token, T0 + engine.LEASE * 3, report)
+    engine.run_enrolment(ids[0], slow_token, T0 + DAY + engine.LEASE * 3, report)
     assert report.steps == 0
     assert sends_per_person(made) == {people[0].pk: 2}
 
