@@ -38,9 +38,7 @@ from email.message import EmailMessage as MimeMessage
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.core.mail import EmailMultiAlternatives
-from django.db import DatabaseError
 from django.utils.translation import gettext as _
-from redis import RedisError
 
 from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.sending import esp_bulk
@@ -53,7 +51,7 @@ from campaigns.sending.esp_answers import (
     retry_after,
 )
 from campaigns.sending.rate import NoLimit
-from campaigns.sending.sessions import _LIMITER_DOWN, Delivery, DeliveryPool, DomainWaiting
+from campaigns.sending.sessions import Delivery, DeliveryPool, DomainWaiting
 from campaigns.sending.transport import (
     ConfigurationProblem,
     ConnectionProblem,
@@ -458,7 +456,8 @@ class ApiPool(DeliveryPool):
             if isinstance(answer, RetryLater) and answer.retry_after:
                 self._pause(answer.retry_after)  # before more threads start
                 break
-        self._answered_once()
+        with self._ready:
+            self._answered()
         for delivery, answer in zip(sending, answers, strict=True):
             self._settle(delivery, answer)
         broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
@@ -481,20 +480,10 @@ class ApiPool(DeliveryPool):
                 self._break(ConnectionProblem(message % what))
 
     def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
-        if isinstance(answer, SmtpProblem):
-            if isinstance(answer, TemporaryRejection) and not delivery.retry:
-                self.backoff.deferred(delivery.domain, str(answer))
-            delivery.settle(answer)
-            return
-        self.backoff.accepted(delivery.domain)
-        delivery.message_id = answer
-        delivery.settle(None)
-
-    def _answered_once(self) -> None:
-        with self._ready:
-            if not self._reached and self.broken is None:
-                self._reached = True
-                self._grow()
+        """Settle with the ESP's answer: its message id, or a problem."""
+        if not isinstance(answer, SmtpProblem):
+            delivery.message_id, answer = answer, None
+        self._settle_with(delivery, answer)
 
     def _pause(self, seconds: float) -> None:
         """A 429 said to wait: no call goes out before then; a long wait stops the source."""
@@ -512,8 +501,4 @@ class ApiPool(DeliveryPool):
     def _pace(self) -> None:
         while (wait := self._resume_at - time.monotonic()) > 0:
             time.sleep(wait)
-        try:
-            self.limit.take(block=True)
-        except (DatabaseError, RedisError, OSError) as exc:
-            logger.exception("The messages-per-second limiter of %s failed", self.source)
-            raise ConnectionProblem(_LIMITER_DOWN % {"error": exc}) from exc
+        self._take_slot()

@@ -175,8 +175,34 @@ class DeliveryPool:
             self._queue.popleft().settle(self.broken)
         self._ready.notify_all()
 
+    def _answered(self) -> None:
+        """The server has answered once: the other threads may start (called with
+        self._ready held)."""
+        if not self._reached and self.broken is None:
+            self._reached = True
+            self._grow()
+
+    # In the pool's threads.
     def _serve(self) -> None:
         raise NotImplementedError
+
+    def _take_slot(self) -> None:
+        """Wait for the source's next messages-per-second slot. Without the shared limiter the
+        limit cannot be kept: ConnectionProblem, and the caller stops for this run."""
+        try:
+            self.limit.take(block=True)
+        except (DatabaseError, RedisError, OSError) as exc:
+            logger.exception("The messages-per-second limiter of %s failed", self.source)
+            raise ConnectionProblem(_LIMITER_DOWN % {"error": exc}) from exc
+
+    def _settle_with(self, delivery: Delivery, problem: SmtpProblem | None) -> None:
+        """Settle `delivery` with its server's answer (None: accepted), which the per-domain
+        backoff hears too (a deferral of an item already retried does not count again)."""
+        if problem is None:
+            self.backoff.accepted(delivery.domain)
+        elif isinstance(problem, TemporaryRejection) and not delivery.retry:
+            self.backoff.deferred(delivery.domain, str(problem))
+        delivery.settle(problem)
 
 
 class SessionPool(DeliveryPool):
@@ -221,19 +247,15 @@ class SessionPool(DeliveryPool):
         Without the shared limiter the limit cannot be kept: the session ends, its message is
         deferred, and the pool stops for this run, as when the server is down."""
         try:
-            self.limit.take(block=True)
-        except (DatabaseError, RedisError, OSError) as exc:
-            logger.exception("The messages-per-second limiter of %s failed", self.source)
-            problem = ConnectionProblem(_LIMITER_DOWN % {"error": exc})
+            self._take_slot()
+        except ConnectionProblem as problem:
             with self._ready:
                 self._break(problem)
-            raise problem from exc
+            raise
 
     def _next(self, block: bool) -> Delivery | None:
         with self._ready:
-            if not self._reached:  # taking means this session is open: the others may come
-                self._reached = True
-                self._grow()
+            self._answered()  # taking means this session is open: the others may come
             while not self._queue:
                 if not block or self._closing or self.broken is not None:
                     return None
@@ -246,13 +268,8 @@ class SessionPool(DeliveryPool):
             isinstance(answer, ConnectionProblem) and not isinstance(answer, ConfigurationProblem)
         ):
             self._give_back(delivery)  # another session takes it, or the break settles it
-        elif answer is None:
-            self.backoff.accepted(delivery.domain)
-            delivery.settle(None)
         else:
-            if isinstance(answer, TemporaryRejection) and not delivery.retry:
-                self.backoff.deferred(delivery.domain, str(answer))
-            delivery.settle(answer)
+            self._settle_with(delivery, answer)
 
     def _give_back(self, delivery: Delivery) -> None:
         with self._ready:
