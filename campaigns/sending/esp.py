@@ -91,6 +91,12 @@ class RetryLater(TemporaryRejection):
         self.retry_after = retry_after
 
 
+def _not_prepared(exc: Exception) -> MessageFailed:
+    return MessageFailed(
+        _("The message could not be prepared for the API: %(error)s") % {"error": exc}
+    )
+
+
 def as_api_message(data: bytes) -> EmailMultiAlternatives:
     """The rendered message `data` as a Django message an anymail backend can send: the same
     subject, bodies, attachments and headers, so the recipient gets what SMTP would carry."""
@@ -143,12 +149,18 @@ class EspTransport:
     def send(self, data: bytes) -> str:
         """Send one rendered message; its ESP message id. Raises the SmtpProblem that says
         what happened (module docstring)."""
+        return self._send_message(self._prepare(data))
+
+    @staticmethod
+    def _prepare(data: bytes) -> EmailMultiAlternatives:
+        """The rendered message as anymail sends it; MessageFailed when it cannot be."""
         try:
-            message = as_api_message(data)
+            return as_api_message(data)
         except (ValueError, LookupError, TypeError) as exc:
-            raise MessageFailed(
-                _("The message could not be prepared for the API: %(error)s") % {"error": exc}
-            ) from exc
+            raise _not_prepared(exc) from exc
+
+    def _send_message(self, message: EmailMultiAlternatives) -> str:
+        """send() for a message already prepared."""
         if not self._opened:
             self._opened = True
             self.backend.open()
@@ -187,12 +199,14 @@ class EspTransport:
             return self._shared_batches(messages)
         return self._one_by_one(messages, list(range(len(messages))), [None] * len(messages))
 
-    def _one_by_one(self, messages, positions, results, called: bool = False) -> list:
-        """Each message at `positions` in a call of its own, into `results`. The ESP unreachable
+    def _one_by_one(self, messages, positions, results, called: bool = False, send=None) -> list:
+        """Each message at `positions` in a call of its own (`send`: self.send for rendered
+        bytes, self._send_message for prepared ones), into `results`. The ESP unreachable
         before any call of this batch went out is raised; after, it answers for the rest."""
+        send = send or self.send
         for done, position in enumerate(positions):
             try:
-                results[position] = self.send(messages[position])
+                results[position] = send(messages[position])
             except ConnectionProblem as exc:
                 if not called and done == 0:
                     raise
@@ -210,11 +224,9 @@ class EspTransport:
         prepared = {}
         for position, data in enumerate(messages):
             try:
-                prepared[position] = as_api_message(data)
-            except (ValueError, LookupError, TypeError) as exc:
-                results[position] = MessageFailed(
-                    _("The message could not be prepared for the API: %(error)s") % {"error": exc}
-                )
+                prepared[position] = self._prepare(data)
+            except MessageFailed as problem:
+                results[position] = problem
         dialect = esp_bulk.dialect_for(self.source.sending_method)
         batches, alone = esp_bulk.plan(prepared, dialect, self.backend)
         for batch in batches:
@@ -227,14 +239,15 @@ class EspTransport:
             broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
             if broken is not None:  # it answers for every message not yet sent
                 return [broken if r is None else r for r in results]
-        return self._one_by_one(messages, sorted(alone), results, called=bool(batches))
+        return self._one_by_one(
+            prepared, sorted(alone), results, called=bool(batches), send=self._send_message
+        )
 
     def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:
         """One batch call; each recipient's answer, or None when the ESP refused the call as a
         whole for something of its content (a 4xx: SendGrid and Mailgun refuse the call for
         one bad address), so that each message is sent alone and only that one fails."""
-        message = esp_bulk.bulk_message(batch, prepared, dialect, self.backend)
-        keys = [esp_bulk.recipient_key(prepared[p], self.backend) for p in batch.positions]
+        message, keys = esp_bulk.bulk_message(batch, prepared, dialect, self.backend)
         if not self._opened:
             self._opened = True
             self.backend.open()
@@ -269,9 +282,7 @@ class EspTransport:
                 payload = self.backend.build_message_payload(message, self.backend.send_defaults)
                 payload.serialize_data()  # what a single send would post, checked
             except (AnymailError, ValueError, LookupError, TypeError) as exc:
-                results[position] = MessageFailed(
-                    _("The message could not be prepared for the API: %(error)s") % {"error": exc}
-                )
+                results[position] = _not_prepared(exc)
                 continue
             entries.append(payload.data)
             positions.append(position)

@@ -133,8 +133,9 @@ def _recipient(message: EmailMultiAlternatives, backend) -> str:
 
 def bulk_message(
     batch: SharedBatch, messages: dict[int, EmailMultiAlternatives], dialect: Dialect, backend
-) -> EmailMultiAlternatives:
-    """The one anymail message that carries the batch (module docstring)."""
+) -> tuple[EmailMultiAlternatives, list[str]]:
+    """The one anymail message that carries the batch (module docstring), and its recipients'
+    keys (recipient_key) in the batch's order."""
     first = messages[batch.positions[0]]
     keys = [recipient_key(messages[p], backend) for p in batch.positions]
     message = EmailMultiAlternatives(
@@ -176,7 +177,7 @@ def bulk_message(
         message.content_subtype = "plain"
         message.template_id = "inline"
         message.esp_extra = {"DefaultContent": {"Template": {"TemplateContent": content}}}
-    return message
+    return message, keys
 
 
 def answers(message: EmailMultiAlternatives, keys: list[str]) -> list[str | SmtpProblem]:
