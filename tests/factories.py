@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
 from campaigns.models import Campaign, CampaignType, MassEmail, TrackingUrl
+from campaigns.sending import window
 from crm.models import Account, Contact, EmailAddress, EmailTemplate, Lead
 from targetlists.models import TargetList, TargetListEntry
 
@@ -163,7 +164,21 @@ def _an_hour_ago():
     return timezone.now() - timedelta(hours=1)
 
 
-class SentQueueItemFactory(DjangoModelFactory):
+class QueueItemFactory(DjangoModelFactory):
+    """A queue item made Sent here is counted in the hourly window, as recording it does."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        item = super()._create(model_class, *args, **kwargs)
+        if item.status == "sent" and item.sent_at and not item.is_test:
+            window.add_sent(item.sent_at, 1)
+        return item
+
+
+class SentQueueItemFactory(QueueItemFactory):
     """A queue item already sent to a contact, as tracking sees it."""
 
     class Meta:
@@ -191,7 +206,7 @@ class CampaignLogRecordFactory(DjangoModelFactory):
     is_test = factory.LazyAttribute(lambda o: o.queue_item.is_test)
 
 
-class PendingQueueItemFactory(DjangoModelFactory):
+class PendingQueueItemFactory(QueueItemFactory):
     """A queue item waiting to be sent to a contact, as the sending job finds it."""
 
     class Meta:

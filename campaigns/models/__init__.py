@@ -9,7 +9,7 @@ from campaigns.models.results import (
     TailBlock,
     WeeklyCounter,
 )
-from campaigns.models.sending import SendingRun, SendingSlot
+from campaigns.models.sending import SendingRun, SendingSlot, SentMinute
 from campaigns.models.sent_email import SentEmail
 from campaigns.models.settings import MassEmailSettings
 from campaigns.models.variants import MassEmailVariant
@@ -30,6 +30,7 @@ __all__ = [
     "MassEmailVariant",
     "SendingRun",
     "SendingSlot",
+    "SentMinute",
     "SentEmail",
     "TailBlock",
     "TrackingUrl",

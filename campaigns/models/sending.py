@@ -1,5 +1,6 @@
 """What the sending job shares between its workers: each run's batch budget, each source's
-messages-per-second slots (campaigns.sending.claims, campaigns.sending.rate)."""
+messages-per-second slots, the sent count per minute (campaigns.sending.claims,
+campaigns.sending.rate, campaigns.sending.window)."""
 
 from django.db import models
 from django.utils import timezone
@@ -31,3 +32,22 @@ class SendingSlot(models.Model):
 
     def __str__(self) -> str:
         return self.source
+
+
+class SentMinute(models.Model):
+    """How many (non-test) items were sent in one minute, in one of a few rows per minute: the
+    hourly window reads these instead of the queue (campaigns.sending.window)."""
+
+    minute = models.DateTimeField(_("minute"))
+    shard = models.PositiveSmallIntegerField(_("shard"))
+    sent = models.PositiveIntegerField(_("sent"))
+
+    class Meta:
+        verbose_name = _("messages sent in a minute")
+        verbose_name_plural = _("messages sent per minute")
+        constraints = [
+            models.UniqueConstraint(fields=["minute", "shard"], name="sentminute_one_per_shard")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} #{self.shard}: {self.sent}"

@@ -7,7 +7,8 @@ on SQLite the database write lock is global, so the conditional UPDATE is alread
 
 The hourly window is computed and the claim taken under one lock (pg_advisory_xact_lock on
 PostgreSQL, SQLite's write lock), and counts items Sending as well as items sent in the last
-hour, so two overlapping runs can never together exceed the hourly limit.
+hour (read from counts per minute: campaigns.sending.window), so two overlapping runs can never
+together exceed the hourly limit.
 
 A portion claims fresh items in queue order from where its last claim ended (`after`): without
 that, each claim would walk past every item already sent to find the first Pending one (the
@@ -25,9 +26,9 @@ from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, SendingRun
+from campaigns.sending import window
 
 Status = EmailQueueItem.Status
-WINDOW = datetime.timedelta(hours=1)
 # A claim older than this belongs to a worker that died: see resolve_stale_claims.
 LEASE = datetime.timedelta(seconds=getattr(settings, "MASS_EMAIL_SENDING_LEASE_SECONDS", 900))
 # Arbitrary constant naming the advisory lock that serialises the hourly window.
@@ -40,14 +41,14 @@ IN_PROCESS = MassEmail.Status.IN_PROCESS
 
 def sent_in_window(now: datetime.datetime) -> int:
     """Non-test items sent in the hour before `now` or being sent right now, all mass emails."""
-    # One round trip, each count on its own index (sent_at's partial index, status).
+    # One round trip: the window (campaigns.sending.window), then the items Sending (status
+    # index).
     sql = (
-        f"SELECT (SELECT COUNT(*) FROM {TABLE} WHERE sent_at >= %s AND is_test = %s) "
-        f"+ (SELECT COUNT(*) FROM {TABLE} WHERE status = %s AND is_test = %s)"
+        f"SELECT {window.COUNT_SQL} "
+        f"+ (SELECT COUNT(*) FROM {TABLE} WHERE status = %(sending)s AND is_test = %(false)s)"
     )
-    since = connection.ops.adapt_datetimefield_value(now - WINDOW)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [since, False, Status.SENDING, False])
+        cursor.execute(sql, {**window.window_params(now), "sending": Status.SENDING})
         return cursor.fetchone()[0]
 
 
@@ -159,7 +160,7 @@ WITH allowance AS MATERIALIZED (
   SELECT GREATEST(0, LEAST(
     %(wanted)s,
     %(max_per_hour)s
-      - (SELECT COUNT(*) FROM {TABLE} WHERE sent_at >= %(since)s AND is_test = false)
+      - ({window.COUNT_SQL})
       - (SELECT COUNT(*) FROM {TABLE} WHERE status = %(sending)s AND is_test = false),
     COALESCE((SELECT budget - claimed FROM {RUN_TABLE} WHERE id = %(run)s), %(wanted)s)
   )) AS n
@@ -200,7 +201,7 @@ def _claim_in_one_statement(
     params = {
         "wanted": wanted,
         "max_per_hour": max_per_hour,
-        "since": now - WINDOW,
+        **window.window_params(now),
         "sending": Status.SENDING,
         "pending": Status.PENDING,
         "run": run_id,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings, SendingRun
-from campaigns.sending import claims
+from campaigns.sending import claims, window
 from campaigns.sending.ab_decision import decide_due_tests
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.pools import SessionPools
@@ -75,6 +75,7 @@ def run_send_job(now: datetime.datetime | None = None) -> SendReport:
     report.queued = sum(result.queued for result in build_due_queues(now=now))
     report.notes += decide_due_tests(now)
     SendingRun.objects.filter(started_at__lt=now - KEEP_RUNS).delete()
+    window.forget_old(now)
     run = SendingRun.objects.create(started_at=now, budget=config.max_per_batch)
     send_portions(run, report, config)
     logger.info("Send Mass Emails: %s", report.summary())

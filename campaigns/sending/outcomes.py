@@ -21,7 +21,7 @@ from campaigns.models import (
     SentEmail,
 )
 from campaigns.results.events import item_event, record_item_events
-from campaigns.sending import deferrals
+from campaigns.sending import deferrals, window
 from campaigns.sending.bounce_kinds import HARD, SOFT, kind_of_reply
 from crm import events
 from crm.models import EmailAddress
@@ -100,7 +100,8 @@ UPDATED = (
 def _update_sent(sent: list[Outcome], now: datetime.datetime) -> None:
     """One UPDATE for the chunk's sent items, whatever their number: what differs between them
     (the address as sent, an ESP's message id) comes as one array parameter each, so the
-    statement's text is the same for every chunk. Only items still Sending, as _update_items."""
+    statement's text is the same for every chunk. Only items still Sending, as _update_items.
+    The hourly window's count of their minute goes up by those that are not tests."""
     if not sent:
         return
     rows = []
@@ -124,8 +125,17 @@ def _update_sent(sent: list[Outcome], now: datetime.datetime) -> None:
         f"FROM {source} WHERE {TABLE}.id = v.id AND {TABLE}.status = %s"
     )
     sent_at = connection.ops.adapt_datetimefield_value(now)
+    params = [Status.SENT, sent_at, *params, Status.SENDING]
+    # The hourly window counts them in their minute, in the same statement on PostgreSQL.
+    sql += f" RETURNING {TABLE}.is_test"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [Status.SENT, sent_at, *params, Status.SENDING])
+        if connection.vendor == "postgresql":
+            sql = window.ADD_UPDATED_SQL.format(update=sql)
+            cursor.execute(sql, [*params, *window.add_updated_params(now)])
+            return
+        cursor.execute(sql, params)
+        counted = sum(1 for (is_test,) in cursor.fetchall() if not is_test)
+    window.add_sent(now, counted)
 
 
 def _update_items(outcomes: list[Outcome]) -> None:

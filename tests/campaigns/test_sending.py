@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
-from campaigns.sending import claims
+from campaigns.sending import claims, window
 from campaigns.sending.job import run_send_job
 from campaigns.sending.portion import CHUNK_SIZE
 from campaigns.sending.transport import Transport
@@ -68,21 +68,24 @@ def test_it_sends_what_the_template_renders(smtp_server, limits):
     assert message["X-Queue-Item-Id"] and message["List-Unsubscribe"]
 
 
+def sent_earlier(item_ids: list[int], at, is_test: bool = False) -> None:
+    """Make items Sent at `at`, counted in the hourly window as recording them does."""
+    EmailQueueItem.objects.filter(id__in=item_ids).update(
+        status=Status.SENT, sent_at=at, is_test=is_test
+    )
+    if not is_test:
+        window.add_sent(at, len(item_ids))
+
+
 def test_it_sends_no_more_than_the_hourly_window_allows(smtp_server, limits):
     limits.max_per_hour = 5
     limits.save()
     now = timezone.now()
     earlier = queue(4)
     sent_ids = list(earlier.queue_items.values_list("id", flat=True))
-    EmailQueueItem.objects.filter(id__in=sent_ids[:2]).update(
-        status=Status.SENT, sent_at=now - timedelta(minutes=30)
-    )
-    EmailQueueItem.objects.filter(id=sent_ids[2]).update(
-        status=Status.SENT, sent_at=now - timedelta(minutes=61)
-    )
-    EmailQueueItem.objects.filter(id=sent_ids[3]).update(
-        status=Status.SENT, sent_at=now - timedelta(minutes=5), is_test=True
-    )
+    sent_earlier(sent_ids[:2], now - timedelta(minutes=30))
+    sent_earlier(sent_ids[2:3], now - timedelta(minutes=61))
+    sent_earlier(sent_ids[3:], now - timedelta(minutes=5), is_test=True)
     mass_email = queue(10)
 
     assert claims.hourly_allowance(5, now) == 3
