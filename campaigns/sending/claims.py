@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import EmailQueueItem, MassEmail, SendingRun
@@ -77,15 +78,22 @@ def claim(mass_email_id: int, limit: int, now: datetime.datetime) -> list[int]:
     return _claim(mass_email_id, limit, now).ids
 
 
-def _claim(mass_email_id: int, limit: int, now: datetime.datetime, after: int = 0) -> Claimed:
+def claim_time(run_start: datetime.datetime) -> datetime.datetime:
+    """When a claim of the run started at `run_start` is taken: the clock's time, or the run's
+    start where that is later (a test that moves time forward)."""
+    return max(run_start, timezone.now())
+
+
+def _claim(mass_email_id: int, limit: int, run_start: datetime.datetime, after: int = 0) -> Claimed:
     """Move up to `limit` Pending (non-test) items of an In Process mass email to Sending; their
     ids. Nothing for a mass email that is not In Process (paused, canceled meanwhile).
 
-    `claimed_at` keeps the time of the last claim, so an item that went back to Pending after a
-    temporary failure, or waits for its domain, is not claimed again by the run that tried it
-    (the one started at `now`). A deferred item is claimed once its `next_attempt_at` has come.
-    Two concurrent calls never return the same id. Must run inside a transaction. Fresh items
-    are taken from ids above `after`.
+    `claimed_at` is the time of the last claim (claim_time), which the lease counts from; as it
+    is never earlier than the start of the run that took it, an item that went back to Pending
+    after a temporary failure, or waits for its domain, is not claimed again by the run that
+    tried it (the one started at `run_start`). A deferred item is claimed once its
+    `next_attempt_at` has come. Two concurrent calls never return the same id. Must run inside
+    a transaction. Fresh items are taken from ids above `after`.
     """
     if limit <= 0:
         return Claimed([], after)
@@ -101,18 +109,19 @@ def _claim(mass_email_id: int, limit: int, now: datetime.datetime, after: int = 
     )
     fresh = f"{pick} AND next_attempt_at IS NULL AND id > %s ORDER BY id LIMIT %s{skip_locked}"
     due = f"{pick} AND next_attempt_at <= %s ORDER BY next_attempt_at, id LIMIT %s{skip_locked}"
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    params = [mass_email_id, Status.PENDING, False, stamp, mass_email_id, IN_PROCESS]
+    adapt = connection.ops.adapt_datetimefield_value
+    at = claim_time(run_start)
+    params = [mass_email_id, Status.PENDING, False, adapt(run_start), mass_email_id, IN_PROCESS]
     with connection.cursor() as cursor:
         cursor.execute(fresh, [*params, after, limit])
         ids = [row[0] for row in cursor.fetchall()]
         last_fresh = max(ids, default=after)
         if len(ids) < limit:
-            cursor.execute(due, [*params, stamp, limit - len(ids)])
+            cursor.execute(due, [*params, adapt(at), limit - len(ids)])
             ids += [row[0] for row in cursor.fetchall()]
     # The rows are locked (PostgreSQL) or the database is (SQLite's write lock, taken at BEGIN
     # IMMEDIATE), so every picked row is still Pending here.
-    EmailQueueItem.objects.filter(id__in=ids).update(status=Status.SENDING, claimed_at=now)
+    EmailQueueItem.objects.filter(id__in=ids).update(status=Status.SENDING, claimed_at=at)
     return Claimed(sorted(ids), last_fresh)
 
 
@@ -120,24 +129,27 @@ def claim_portion(
     mass_email_id: int,
     wanted: int,
     max_per_hour: int,
-    now: datetime.datetime,
+    run_start: datetime.datetime,
     run_id: int | None = None,
     after: int = 0,
 ) -> Claimed:
-    """Claim up to `wanted` items of a mass email, within what the hourly window and the run's
-    batch budget (SendingRun.budget, shared by the workers of one run) still allow; fresh items
-    from ids above `after` (the `last_fresh` of the portion's previous claim).
+    """Claim up to `wanted` items of a mass email for the run started at `run_start`, within
+    what the hourly window (the hour before the claim) and the run's batch budget
+    (SendingRun.budget, shared by the workers of one run) still allow; fresh items from ids
+    above `after` (the `last_fresh` of the portion's previous claim).
 
     On PostgreSQL: the window's lock, then one statement that computes the allowance, picks the
     rows and claims them. Elsewhere the steps run one by one under SQLite's write lock."""
     with transaction.atomic(savepoint=False):
         _lock_window()
         if connection.vendor == "postgresql":
-            return _claim_in_one_statement(mass_email_id, wanted, max_per_hour, now, run_id, after)
-        allowed = min(wanted, hourly_allowance(max_per_hour, now))
+            return _claim_in_one_statement(
+                mass_email_id, wanted, max_per_hour, run_start, run_id, after
+            )
+        allowed = min(wanted, hourly_allowance(max_per_hour, claim_time(run_start)))
         if run_id is not None:
             allowed = min(allowed, _budget_left(run_id, wanted))
-        claimed = _claim(mass_email_id, allowed, now, after)
+        claimed = _claim(mass_email_id, allowed, run_start, after)
         if run_id is not None and claimed.ids:
             SendingRun.objects.filter(pk=run_id).update(claimed=F("claimed") + len(claimed.ids))
         return claimed
@@ -171,14 +183,14 @@ candidates AS MATERIALIZED (
 fresh AS MATERIALIZED (
   SELECT id FROM {TABLE}
   WHERE mass_email_id = %(mass_email)s AND status = %(pending)s AND is_test = false
-    AND (claimed_at IS NULL OR claimed_at < %(now)s) AND next_attempt_at IS NULL
+    AND (claimed_at IS NULL OR claimed_at < %(run_start)s) AND next_attempt_at IS NULL
     AND id > %(after)s AND EXISTS (SELECT 1 FROM candidates)
   ORDER BY id LIMIT (SELECT n FROM allowance) FOR UPDATE SKIP LOCKED
 ),
 due AS MATERIALIZED (
   SELECT id FROM {TABLE}
   WHERE mass_email_id = %(mass_email)s AND status = %(pending)s AND is_test = false
-    AND (claimed_at IS NULL OR claimed_at < %(now)s) AND next_attempt_at <= %(now)s
+    AND (claimed_at IS NULL OR claimed_at < %(run_start)s) AND next_attempt_at <= %(at)s
     AND EXISTS (SELECT 1 FROM candidates)
   ORDER BY next_attempt_at, id
   LIMIT (SELECT n FROM allowance) - (SELECT COUNT(*) FROM fresh) FOR UPDATE SKIP LOCKED
@@ -187,27 +199,29 @@ picked AS MATERIALIZED (SELECT id FROM fresh UNION ALL SELECT id FROM due),
 counted AS (
   UPDATE {RUN_TABLE} SET claimed = claimed + (SELECT COUNT(*) FROM picked) WHERE id = %(run)s
 )
-UPDATE {TABLE} SET status = %(sending)s, claimed_at = %(now)s
+UPDATE {TABLE} SET status = %(sending)s, claimed_at = %(at)s
 WHERE {TABLE}.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING {TABLE}.id, {TABLE}.next_attempt_at IS NULL
 """
 
 
 def _claim_in_one_statement(
-    mass_email_id: int, wanted: int, max_per_hour: int, now, run_id: int | None, after: int
+    mass_email_id: int, wanted: int, max_per_hour: int, run_start, run_id: int | None, after: int
 ) -> Claimed:
     if wanted <= 0:
         return Claimed([], after)
+    at = claim_time(run_start)
     params = {
         "wanted": wanted,
         "max_per_hour": max_per_hour,
-        **window.window_params(now),
+        **window.window_params(at),
         "sending": Status.SENDING,
         "pending": Status.PENDING,
         "run": run_id,
         "mass_email": mass_email_id,
         "in_process": IN_PROCESS,
-        "now": now,
+        "run_start": run_start,
+        "at": at,
         "after": after,
     }
     with connection.cursor() as cursor:
@@ -240,6 +254,15 @@ def resolve_stale_claims(now: datetime.datetime, max_attempts: int) -> int:
             last_error=f"{interrupted} {_('It will be sent again.')}",
         )
     return failed + retried
+
+
+def renew(item_ids: list[int], run_start: datetime.datetime) -> None:
+    """Renew the lease of claimed items still Sending, for a worker whose chunks take long to
+    send (a slow relay, a low messages-per-second): without it, the next run would take them
+    for a dead worker's after LEASE and send them again. An item no longer Sending (resolved
+    meanwhile) is left alone."""
+    at = claim_time(run_start)
+    EmailQueueItem.objects.filter(id__any_of=item_ids, status=Status.SENDING).update(claimed_at=at)
 
 
 def release(item_ids: list[int], run_id: int | None = None) -> None:

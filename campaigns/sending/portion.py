@@ -5,6 +5,7 @@ Claiming, loading, rendering and recording run on this thread; the SMTP exchange
 source's session threads (campaigns.sending.sessions). While the sessions send one chunk, this
 thread claims and renders the next and hands it over too, so at most IN_FLIGHT chunks are
 claimed and not yet recorded: that is also the most a worker killed mid-run leaves Sending.
+The claims of the chunks in flight are renewed while they take long (claims.renew).
 """
 
 import datetime
@@ -108,12 +109,14 @@ class Portion:
             if not self.in_flight:
                 return not self.stopped
             exhausted = ids is not None  # the last claim found nothing (None: not tried)
+            self._wait_for_oldest()
             with transaction.atomic():
                 self._finish_oldest()
                 if not exhausted and not self.stopped:
                     ids = self._claim()
             if self.stopped:
                 while self.in_flight:  # the server stopped: their messages come back unsent
+                    self._wait_for_oldest()
                     self._finish_oldest()
                 return False
 
@@ -135,6 +138,15 @@ class Portion:
         self.in_flight.append(submit_chunk(chunk, self.pool))
         self.unsent.difference_update(ids)
         self.more_work = self.more_work or len(ids) == self.size
+
+    def _wait_for_oldest(self) -> None:
+        """Wait for every answer of the oldest chunk, renewing the lease of every chunk in
+        flight each third of it, outside any transaction, so that other runs see it: a chunk
+        that takes long to send is never taken for a dead worker's (claims.renew)."""
+        handover = self.in_flight[0].handover
+        while handover is not None and not handover.wait(claims.LEASE.total_seconds() / 3):
+            ids = [item.pk for chunk in self.in_flight for item in chunk.items]
+            claims.renew(ids, self.now)
 
     def _finish_oldest(self) -> None:
         """Wait for the oldest chunk and record it; a server that stopped is reported once

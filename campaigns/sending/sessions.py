@@ -73,8 +73,10 @@ class Handover:
             if self._left == 0:
                 self._settled.set()
 
-    def wait(self) -> None:
-        self._settled.wait()
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether every delivery is settled, after waiting up to `timeout` seconds (None:
+        until they are)."""
+        return self._settled.wait(timeout)
 
 
 @dataclass(eq=False)

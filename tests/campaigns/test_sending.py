@@ -276,6 +276,53 @@ def test_it_fails_an_item_whose_worker_died_at_every_attempt(limits):
     assert "stopped" in item.last_error
 
 
+def test_a_run_that_lasts_longer_than_the_lease_keeps_its_claims(limits):
+    # A claim's lease counts from when it was taken, not from when its run started: a long
+    # run's claims are not taken for a dead worker's by the next run.
+    mass_email = queue(3)
+    run_start = timezone.now() - claims.LEASE - timedelta(minutes=5)
+
+    with transaction.atomic():
+        claimed = claims.claim_portion(mass_email.pk, 3, 1000, run_start)
+
+    assert len(claimed.ids) == 3
+    assert claims.resolve_stale_claims(timezone.now(), max_attempts=3) == 0
+    assert statuses(mass_email) == [Status.SENDING] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_that_takes_longer_than_the_lease_is_not_sent_twice(
+    smtp_server, limits, monkeypatch
+):
+    # Ten messages at two a second take five seconds, longer than a lease of three: the portion
+    # renews its claims while it waits, so the next runs, resolving stale claims all along,
+    # never take them for a dead worker's.
+    monkeypatch.setattr(claims, "LEASE", timedelta(seconds=3))
+    OutboundEmailSettings.objects.update(connections=1, messages_per_second=2)
+    mass_email = queue(10)
+    resolved, done = [], threading.Event()
+
+    def next_runs() -> None:
+        try:
+            while not done.wait(0.2):
+                resolved.append(claims.resolve_stale_claims(timezone.now(), max_attempts=3))
+        finally:
+            connections.close_all()
+
+    resolving = threading.Thread(target=next_runs)
+    resolving.start()
+    try:
+        report = run_send_job()
+    finally:
+        done.set()
+        resolving.join()
+
+    assert report.sent == 10 and len(resolved) > 20
+    assert sum(resolved) == 0
+    assert set(mass_email.queue_items.values_list("status", "attempts")) == {(Status.SENT, 1)}
+    assert smtp_server.total == 10
+
+
 def test_it_never_hands_one_item_to_two_claims(limits):
     mass_email = queue(5)
     now = timezone.now()
