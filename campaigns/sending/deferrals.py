@@ -7,7 +7,9 @@ deferred ones, so a deferred item never stands in front of the rest.
 
 Within one run, a recipient domain that defers DEFERRALS_PER_RUN messages (3) in a row, with no
 message accepted in between, is left alone for the rest of the run: its other items go back to
-Pending untouched (no attempt used) and wait for a later run, while other domains go on. In a
+Pending untouched (no attempt used) and wait for a later run, while other domains go on. The
+other workers of the run learn it from the DomainDeferral row within a second (SHARE_EVERY), so
+N workers do not each spend their own deferrals on a domain one of them found deferring. In a
 row, because a large domain that accepts most messages and defers a few recipients (throttling
 single mailboxes) is not deferring us; one that defers everything is. Only first attempts count:
 a message deferred before and deferred again tells about its mailbox, not its domain. The mass
@@ -16,6 +18,7 @@ email page lists such domains (DomainDeferral) until the domain accepts a messag
 
 import datetime
 import threading
+import time
 from collections import Counter
 
 from django.conf import settings
@@ -27,6 +30,8 @@ from campaigns.models import DomainDeferral, MassEmail
 RETRY_FIRST = datetime.timedelta(seconds=getattr(settings, "MASS_EMAIL_RETRY_SECONDS", 600))
 RETRY_MAX = datetime.timedelta(seconds=getattr(settings, "MASS_EMAIL_RETRY_MAX_SECONDS", 21600))
 DEFERRALS_PER_RUN = getattr(settings, "MASS_EMAIL_DOMAIN_DEFERRALS_PER_RUN", 3)
+# How often (seconds) a worker reads which domains the other workers of its run found deferring.
+SHARE_EVERY = 1.0
 
 
 def next_attempt_at(attempts: int, now: datetime.datetime) -> datetime.datetime:
@@ -41,10 +46,13 @@ def domain_of(address: str) -> str:
 
 
 class DomainBackoff:
-    """The recipient domains deferring messages in one run; shared by the run's SMTP threads."""
+    """The recipient domains deferring messages in one run; shared by the run's SMTP threads,
+    and with `run_start`, with the other workers of the run (through DomainDeferral rows)."""
 
-    def __init__(self, limit: int = DEFERRALS_PER_RUN):
+    def __init__(self, limit: int = DEFERRALS_PER_RUN, run_start: datetime.datetime | None = None):
         self.limit = limit
+        self.run_start = run_start
+        self._looked_at: dict[int, float] = {}  # by mass email: when the rows were last read
         self._lock = threading.Lock()
         self._deferrals: Counter[str] = Counter()  # in this run
         self._streak: Counter[str] = Counter()  # in a row, since the domain last accepted one
@@ -102,6 +110,26 @@ class DomainBackoff:
                 deferrals.filter(pk=row.pk).update(
                     last_deferred_at=now, deferrals=F("deferrals") + new, last_error=errors[domain]
                 )
+        self._learn(mass_email)
+
+    def _learn(self, mass_email: MassEmail) -> None:
+        """Leave alone, for the rest of the run, the domains another worker of the run found
+        deferring `mass_email` (its rows were written since the run started)."""
+        if self.run_start is None:
+            return
+        last = self._looked_at.get(mass_email.pk)
+        if last is not None and time.monotonic() - last < SHARE_EVERY:
+            return
+        self._looked_at[mass_email.pk] = time.monotonic()
+        rows = DomainDeferral.objects.filter(
+            mass_email=mass_email, last_deferred_at__gte=self.run_start
+        )
+        found = list(rows.values_list("domain", "last_error"))
+        with self._lock:
+            for domain, error in found:
+                if self._streak[domain] < self.limit:
+                    self._streak[domain] = self.limit
+                    self._last_error.setdefault(domain, error)
 
     def _listed(self, mass_email: MassEmail) -> set[str]:
         """The domains `mass_email`'s page lists as deferring: read once per run."""

@@ -105,7 +105,7 @@ def send_portions(run: SendingRun, report: SendReport, config: MassEmailSettings
     """This worker's part of `run`: every In Process mass email, automation steps' first (a
     welcome email never waits behind a large mass email for more than one run), then oldest
     start time first, through one pool of sessions per sending source."""
-    pools = SessionPools(DomainBackoff())
+    pools = SessionPools(DomainBackoff(run_start=run.started_at))
     helpers = Helpers(run) if hands_out() else None
     try:
         in_process = MassEmail.objects.filter(status=MassEmail.Status.IN_PROCESS)

@@ -229,3 +229,21 @@ def test_with_several_sessions_a_deferring_domain_waits_after_one_more_per_sessi
     # hand when that happened try it too: at most one more per other session.
     assert 3 <= tried <= 3 + 3
     assert report.waiting == 40 - tried
+
+
+def test_the_workers_of_a_run_leave_alone_a_domain_one_of_them_found_deferring():
+    mass_email = queue_to("user@slow.example")
+    run_start = timezone.now()
+    first, helper = (deferrals.DomainBackoff(run_start=run_start) for _ in range(2))
+    for _ in range(3):
+        first.deferred("slow.example", "450 4.7.1 Slow down")
+    first.remember(mass_email)
+    assert not helper.waiting("slow.example")
+
+    helper.remember(mass_email)  # after its next chunk
+
+    assert helper.waiting("slow.example")
+    # A domain found deferring in an earlier run is tried again in the next one.
+    next_run = deferrals.DomainBackoff(run_start=timezone.now() + timedelta(seconds=1))
+    next_run.remember(mass_email)
+    assert not next_run.waiting("slow.example")
