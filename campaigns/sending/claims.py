@@ -271,7 +271,13 @@ def release(item_ids: list[int], run_id: int | None = None) -> None:
     released = EmailQueueItem.objects.filter(id__in=item_ids, status=Status.SENDING).update(
         status=Status.PENDING, claimed_at=None
     )
-    if run_id is not None and released:
-        SendingRun.objects.filter(pk=run_id, claimed__gte=released).update(
-            claimed=F("claimed") - released
+    give_back(run_id, released)
+
+
+def give_back(run_id: int | None, count: int) -> None:
+    """`count` claimed items of the run went back to Pending without being tried (released,
+    or waiting for their domain): they no longer count against its batch budget."""
+    if run_id is not None and count:
+        SendingRun.objects.filter(pk=run_id, claimed__gte=count).update(
+            claimed=F("claimed") - count
         )

@@ -22,7 +22,7 @@ from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.sending import claims
 from campaigns.sending.chunks import Chunk, finish_chunk, prepare_chunk, submit_chunk
 from campaigns.sending.deferrals import DomainBackoff
-from campaigns.sending.outcomes import SENT, record
+from campaigns.sending.outcomes import SENT, WAITING, record
 from campaigns.sending.report import SendReport, named
 from campaigns.sending.sessions import SessionPool
 from campaigns.sending.transport import ConfigurationProblem
@@ -111,8 +111,9 @@ class Portion:
             exhausted = ids is not None  # the last claim found nothing (None: not tried)
             self._wait_for_oldest()
             with transaction.atomic():
-                self._finish_oldest()
-                if not exhausted and not self.stopped:
+                given_back = self._finish_oldest()
+                # Items given back leave room in the run's batch, even after a claim found none.
+                if (given_back or not exhausted) and not self.stopped:
                     ids = self._claim()
             if self.stopped:
                 while self.in_flight:  # the server stopped: their messages come back unsent
@@ -148,13 +149,17 @@ class Portion:
             ids = [item.pk for chunk in self.in_flight for item in chunk.items]
             claims.renew(ids, self.now)
 
-    def _finish_oldest(self) -> None:
+    def _finish_oldest(self) -> int:
         """Wait for the oldest chunk and record it; a server that stopped is reported once
-        (`stopped`). The chunk stays in flight until it is recorded, for _crashed to see."""
+        (`stopped`). The chunk stays in flight until it is recorded, for _crashed to see.
+        Returns how many of its items, left for their deferring domain, were given back to the
+        run's batch budget."""
         outcomes, stopped, unsent = finish_chunk(self.in_flight[0])
         if unsent:
             claims.release([item.pk for item in unsent], self.run_id)
         record(outcomes, self.mass_email, self.config)
+        waiting = sum(outcome.result == WAITING for outcome in outcomes)
+        claims.give_back(self.run_id, waiting)
         self.backoff.remember(self.mass_email)
         self.report.add(outcomes)
         if self.more_work and any(outcome.result == SENT for outcome in outcomes):
@@ -165,6 +170,7 @@ class Portion:
         if stopped is not None and not self.stopped:
             report_stop(self.mass_email, stopped, self.report)
         self.stopped = self.stopped or stopped is not None
+        return waiting
 
     def _crashed(self, exc: Exception) -> None:
         # Messages a server accepted but that were not recorded stay Sending for the lease

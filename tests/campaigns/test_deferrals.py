@@ -247,3 +247,22 @@ def test_the_workers_of_a_run_leave_alone_a_domain_one_of_them_found_deferring()
     next_run = deferrals.DomainBackoff(run_start=timezone.now() + timedelta(seconds=1))
     next_run.remember(mass_email)
     assert not next_run.waiting("slow.example")
+
+
+def test_items_left_for_a_deferring_domain_give_their_share_of_the_batch_back(
+    smtp_server, one_session, limits
+):
+    limits.max_per_batch = 6
+    limits.save()
+    slow = [f"user{n}@slow.example" for n in range(4)]
+    fast = [f"user{n}@fast.example" for n in range(6)]
+    mass_email = queue_to(*slow, *fast)
+    smtp_server.defer_domain("slow.example", "450 4.7.1 Too many messages, slow down")
+
+    report = run_send_job()
+
+    # Three deferrals count against the batch; the fourth slow item was never tried, so its
+    # place goes to one more fast item.
+    assert (report.retried, report.waiting, report.sent) == (3, 1, 3)
+    assert sum(smtp_server.received[address] for address in fast) == 3
+    assert item_to(mass_email, slow[3]).status == Status.PENDING
