@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from campaigns.models import EmailQueueItem, MassEmail, MassEmailSettings
 from campaigns.results import figures, growth
-from campaigns.sending import throughput
+from campaigns.sending import claims, throughput
 from crm.models import ConsentRecord
 
 Status = MassEmail.Status
@@ -139,7 +139,8 @@ def sending_now(
 ) -> list[SendingNow]:
     """The In Process mass emails (the first SENDING_SHOWN in sending order). The end is
     estimated at the rate of the last minute, or at the hourly limit (after the ones before it)
-    when it sent nothing in that minute."""
+    when it sent nothing in that minute or when the limit will hold it back: what is left,
+    with the ones before it, is more than the hourly window still allows."""
     active = _sending()
     sent = figures_of(active)
     # What is left is counted on the (mass_email, status) index; what went out, from counters.
@@ -154,12 +155,14 @@ def sending_now(
         (failed if status == Queue.FAILED else pending)[mass_email_id] += n
     shown, ahead = [], 0
     per_hour = MassEmailSettings.load().max_per_hour
+    allowance = claims.hourly_allowance(per_hour, now)
     for mass_email in active:
         per_second = throughput.mass_email_rate(mass_email, now)
         left_now = pending[mass_email.pk]
         finish = throughput.finish_at_rate(left_now, per_second, now)
-        if finish is None and left_now and per_hour:
-            finish = throughput.finish_at_rate(ahead + left_now, per_hour / 3600, now)
+        if left_now and per_hour and (finish is None or ahead + left_now > allowance):
+            at_limit = throughput.finish_at_rate(ahead + left_now, per_hour / 3600, now)
+            finish = max(finish or at_limit, at_limit)
         ahead += left_now
         row = SendingNow(
             mass_email,

@@ -18,6 +18,7 @@ from tests.factories import (
     CampaignFactory,
     MassEmailFactory,
     PendingQueueItemFactory,
+    SentQueueItemFactory,
     TargetListEntryFactory,
     UserFactory,
 )
@@ -202,3 +203,22 @@ def test_a_mass_email_that_sent_nothing_this_minute_ends_at_the_hourly_limit():
     # 50 left at 100 an hour: half an hour; the second waits for the first: 150 in 1.5 hours.
     assert rows[first].finish == now + timedelta(minutes=30)
     assert rows[second].finish == now + timedelta(minutes=90)
+
+
+def test_a_fast_mass_email_that_the_hourly_limit_holds_back_ends_at_the_limit():
+    now = timezone.now()
+    settings_row = MassEmailSettings.load()
+    settings_row.max_per_hour = 100
+    settings_row.save()
+    mass_email = MassEmailFactory(status="in_process")
+    sent = SentQueueItemFactory.create_batch(
+        60, mass_email=mass_email, sent_at=now - timedelta(seconds=30)
+    )
+    PendingQueueItemFactory.create_batch(200, mass_email=mass_email)
+
+    (row,) = board.sending_now(now)
+
+    # 60 in the last minute is a second's worth of 200, but the hourly window has room for 40
+    # more: the 200 take two hours at 100 an hour, not 200 seconds.
+    assert row.per_second == 1 and len(sent) == 60
+    assert row.finish == now + timedelta(hours=2)
