@@ -16,7 +16,8 @@ In one process, one core, in the same run:
             message costs one round trip (the best one Python process can do);
   pipeline  campaigns.sending.job.run_send_job on a mass email of N queued contacts: claims in
             chunks, address re-check, rendering (three placeholders, two tracking links, the
-            open pixel, the opt-out link, MIME), SMTP over one connection, and recording
+            open pixel, the opt-out link, MIME), SMTP over the source's sessions (its
+            connections, 10 by default, or --connections N), and recording
             (bulk status update and Sent log rows per chunk).
 in ten alternating rounds of N/10 (the pipeline one job run per round, capped by max per batch),
 so that other load on the machine slows both alike. The queue itself is built beforehand
