@@ -20,6 +20,7 @@ In Process for good): the normal send job sends it, with its rendering, opt-out,
 DKIM and hourly limit, and the log lands in the campaign's.
 """
 
+import calendar
 import datetime
 import logging
 import uuid
@@ -233,12 +234,18 @@ def due_on_arrival(step: Step, now: datetime.datetime) -> datetime.datetime:
     return now
 
 
-def enrol(automation: Automation, people: Iterable[persons.Person], now: datetime.datetime) -> int:
+def enrol(
+    automation: Automation,
+    people: Iterable[persons.Person],
+    now: datetime.datetime,
+    occurrence: datetime.date | None = None,
+) -> int:
     """Enrol `people` ((type, id) pairs) as the re-entry rule allows; how many entered.
 
     Set-based: one INSERT … SELECT per 10,000 people, their earlier enrolments joined in SQL
     (automation/batches.py). Someone already active in it is left where they are (a unique
-    constraint holds it under races)."""
+    constraint holds it under races). `occurrence`: the date a date trigger enrols them for,
+    once each and every year whatever the re-entry rule."""
     step = first_step(automation)
     if step is None or automation.status != Automation.Status.ACTIVE:
         return 0
@@ -253,6 +260,7 @@ def enrol(automation: Automation, people: Iterable[persons.Person], now: datetim
             "status": ACTIVE,
             "exit_reason": "",
             "leased_by": "",
+            "occurrence": occurrence,
         },
         now,
     )
@@ -282,9 +290,8 @@ def end_for_people(people: list, reason: str, now: datetime.datetime, enrolments
 
 def enrol_by_date(now: datetime.datetime, report: TickReport) -> None:
     """Enrol the people whose date (e.g. birthday) is N days from today, once the trigger's hour
-    has come in the installation's time zone; once a day each (the date is yearly)."""
+    has come in the installation's time zone: every year, once for each year's date."""
     local = now.astimezone(clock.local_zone())
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     dated = Automation.objects.filter(
         status=Automation.Status.ACTIVE, trigger=Automation.Trigger.DATE_FIELD
     )
@@ -292,17 +299,26 @@ def enrol_by_date(now: datetime.datetime, report: TickReport) -> None:
         if local.hour < automation.trigger_hour:
             continue
         day = local.date() - datetime.timedelta(days=automation.trigger_days)
-        name = automation.trigger_date_field
         for model, person_type in ((Contact, "contact"), (Lead, "lead")):
-            today = Enrolment.objects.filter(
-                automation=automation, person_type=person_type, entered_at__gte=day_start
+            entered = Enrolment.objects.filter(
+                automation=automation, person_type=person_type, occurrence=day
             ).values("person_id")
             ids = (
-                model.objects.filter(**{f"{name}__month": day.month, f"{name}__day": day.day})
-                .exclude(pk__in=today)
+                model.objects.filter(falls_on(automation.trigger_date_field, day))
+                .exclude(pk__in=entered)
                 .values_list("pk", flat=True)
             )
-            report.enrolled += enrol(automation, [(person_type, pk) for pk in ids], now)
+            people = [(person_type, pk) for pk in ids]
+            report.enrolled += enrol(automation, people, now, occurrence=day)
+
+
+def falls_on(name: str, day: datetime.date) -> Q:
+    """People whose yearly date `name` falls on `day`: a 29 February on the 28th in a year
+    without one."""
+    query = Q(**{f"{name}__month": day.month, f"{name}__day": day.day})
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        query |= Q(**{f"{name}__month": 2, f"{name}__day": 29})
+    return query
 
 
 def move_to(enrolments, step: Step, now=None) -> int:

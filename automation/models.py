@@ -459,6 +459,8 @@ class Enrolment(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.ACTIVE)
     exit_reason = models.CharField(_("exit reason"), max_length=16, choices=Reason, blank=True)
     entered_at = models.DateTimeField(_("entered at"))
+    # A date trigger's occurrence this enrolment is for (this year's birthday): once each.
+    occurrence = models.DateField(_("for the date"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True, editable=False)
     leased_by = models.CharField(max_length=100, blank=True, editable=False)
@@ -472,7 +474,13 @@ class Enrolment(models.Model):
                 fields=["automation", "person_type", "person_id"],
                 condition=models.Q(status="active"),
                 name="enrolment_active_once",
-            )
+            ),
+            # Overlapping ticks never enrol a person twice for the same birthday.
+            models.UniqueConstraint(
+                fields=["automation", "person_type", "person_id", "occurrence"],
+                condition=models.Q(occurrence__isnull=False),
+                name="enrolment_once_per_occurrence",
+            ),
         ]
         indexes = [
             # What a claim reads, in its order: due active enrolments (due_at, id).
