@@ -501,7 +501,7 @@ def run_step(enrolment: Enrolment, person, now: datetime.datetime) -> bool:
     step = enrolment.step
     if step.kind == Step.Kind.CONDITION:
         holds = condition_holds(step, enrolment, person)
-        deadline = enrolment.step_since + datetime.timedelta(days=step.condition_wait_days)
+        deadline = clock.days_later(enrolment.step_since, step.condition_wait_days)
         if not holds and now < deadline:
             enrolment.due_at = min(now + RECHECK, deadline)
             return False

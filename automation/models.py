@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from automation import clock
 from campaigns.models import Campaign, CampaignLogRecord, EmailQueueItem, MassEmail, TrackingUrl
 from crm.models import EmailTemplate
 from crm.models.people import TargetType
@@ -396,9 +397,12 @@ class Step(models.Model):
         }
 
     def wait_ends(self, start: datetime.datetime, tz) -> datetime.datetime:
-        """When a wait that begins at `start` is over (weekday and hour in `tz`)."""
+        """When a wait that begins at `start` is over: its days keep the hour on `tz`'s clock
+        across a daylight saving change, its hours are counted as they pass; a weekday and
+        hour are read in `tz`."""
         if self.wait_kind == self.WaitKind.DURATION:
-            return start + datetime.timedelta(days=self.wait_days, hours=self.wait_hours)
+            later = clock.days_later(start, self.wait_days, tz)
+            return later + datetime.timedelta(hours=self.wait_hours)
         if self.wait_kind == self.WaitKind.DATE:
             return max(start, self.wait_until)
         local = start.astimezone(tz)
