@@ -75,13 +75,17 @@ class TickReport:
     steps: int = 0
     exited: int = 0
     completed: int = 0
+    skipped: int = 0  # events that could not be handled (their reasons are in the problems)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return _(
+        text = _(
             "%(events)s events read, %(enrolled)s people enrolled, %(steps)s steps run, "
             "%(exited)s exits, %(completed)s completed"
         ) % vars(self)
+        if self.skipped:
+            text += "; " + _("%(skipped)s events skipped") % vars(self)
+        return text
 
 
 def tick(now: datetime.datetime | None = None) -> TickReport:
@@ -89,11 +93,20 @@ def tick(now: datetime.datetime | None = None) -> TickReport:
     now = now or clock.now()
     report = TickReport()
     statistics = batches.Statistics()
-    read_events(now, report)
-    enrol_by_date(now, report)
+    _apart(read_events, now, report)
+    _apart(enrol_by_date, now, report)
     statistics.wrote(report.enrolled)
     run_due(now, report, statistics)
     return report
+
+
+def _apart(part, now: datetime.datetime, report: TickReport) -> None:
+    """Run a part of the tick; if it breaks it is logged and reported, and the tick goes on."""
+    try:
+        part(now, report)
+    except Exception as exc:  # noqa: BLE001  the due steps must run whatever broke here
+        logger.exception("Automation: %s broke", part.__name__)
+        report.problems.append(f"{part.__name__}: {type(exc).__name__}: {exc}")
 
 
 # --- Activating -----------------------------------------------------------------------------
@@ -124,26 +137,88 @@ def pause(automation: Automation) -> None:
 
 
 def read_events(now: datetime.datetime, report: TickReport) -> None:
+    """Handle the new events of the stream. One that cannot be handled (its data malformed, a
+    bug) is undone alone, logged with its id, counted as skipped with the reason in the
+    report's problems, and the position moves past it: it never stalls every automation."""
+
     def handle(batch):
         report.events += len(batch)
         joins: list = []  # consecutive list joins, enrolled together (a list import's)
         for event in batch:
-            if event.type == events.LIST_MEMBER_ADDED and event.person_id:
-                list_id = _ref(event.data or {}, "target_list", "list_id", "list")
-                if joins and joins[0][0] != list_id:
-                    handle_joins(joins, now, report)
+            try:
+                join = _join_of(event)
+            except MalformedEvent as exc:
+                _skip([event], exc, report)
+                continue
+            if join is not None:
+                if joins and joins[0][0] != join[0]:
+                    _handle_joins_isolated(joins, now, report)
                     joins = []
-                joins.append((list_id, (event.person_type, event.person_id)))
+                joins.append(join)
                 continue
             if joins:
-                handle_joins(joins, now, report)
+                _handle_joins_isolated(joins, now, report)
                 joins = []
-            handle_event(event, now, report)
+            _isolated([event], report, lambda event=event: handle_event(event, now, report))
         if joins:
-            handle_joins(joins, now, report)
+            _handle_joins_isolated(joins, now, report)
 
     while events.take(CONSUMER, handle, limit=EVENTS_PER_READ, types=WATCHED, rows=True):
         pass
+
+
+class MalformedEvent(ValueError):
+    """An event's data is not what its type records."""
+
+
+def _data(event) -> dict:
+    data = event.data or {}
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"its data is a {type(data).__name__}, not an object")
+    return data
+
+
+def _join_of(event) -> tuple | None:
+    """(list id, person, event) of a list join; None for another event."""
+    if event.type != events.LIST_MEMBER_ADDED or not event.person_id:
+        return None
+    list_id = _ref(_data(event), "target_list", "list_id", "list")
+    return list_id, (event.person_type, event.person_id), event
+
+
+def _handle_joins_isolated(joins: list, now: datetime.datetime, report: TickReport) -> None:
+    """One list's joins together; if that fails, each on its own, so only a bad one is
+    skipped."""
+    if len(joins) > 1 and _isolated([], report, lambda: handle_joins(joins, now, report)):
+        return
+    for join in joins:
+        _isolated([join[2]], report, lambda join=join: handle_joins([join], now, report))
+
+
+def _isolated(skipped: list, report: TickReport, work) -> bool:
+    """Do `work()` in a savepoint; True if done. If it raises, it is undone (and what it
+    counted) and the events `skipped` are skipped (none: the caller tries them one by one)."""
+    counted = (report.enrolled, report.exited)
+    try:
+        with transaction.atomic():
+            work()
+    except Exception as exc:  # noqa: BLE001  one bad event must not stall every automation
+        report.enrolled, report.exited = counted
+        if not skipped:
+            logger.warning("Automation: events handled together broke; each alone now: %s", exc)
+        _skip(skipped, exc, report)
+        return False
+    return True
+
+
+def _skip(skipped: list, exc: Exception, report: TickReport) -> None:
+    """Log and report events that could not be handled: the position moves past them."""
+    for event in skipped:
+        logger.error("Automation: event %s (%s) skipped", event.id, event.type, exc_info=exc)
+        report.skipped += 1
+        report.problems.append(
+            f"event #{event.id} ({event.type}) skipped: {type(exc).__name__}: {exc}"
+        )
 
 
 def _ref(data: dict, name: str, *aliases: str) -> int | None:
@@ -164,7 +239,7 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
     if not event.person_id or not event.person_type:
         return
     person = (event.person_type, event.person_id)
-    data = event.data or {}
+    data = _data(event)
     active = Automation.objects.filter(status=Automation.Status.ACTIVE)
     Trigger = Automation.Trigger
     if event.type == events.EMAIL_UNSUBSCRIBED:
@@ -175,7 +250,7 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
         if str(data.get("kind") or data.get("bounce_type") or "").lower() == "hard":
             report.exited += end_for_person(person, Reason.BOUNCED, now)
     elif event.type == events.LIST_MEMBER_ADDED:
-        handle_joins([(_ref(data, "target_list", "list_id", "list"), person)], now, report)
+        handle_joins([_join_of(event)], now, report)
     elif event.type == events.LIST_MEMBER_REMOVED:
         list_id = _ref(data, "target_list", "list_id", "list")
         leaving = Enrolment.objects.filter(
@@ -206,9 +281,10 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
 
 
 def handle_joins(joins: list, now: datetime.datetime, report: TickReport) -> None:
-    """People who joined one list: goals reached, then enrolments, set-based."""
+    """People who joined one list ((list id, person, event) each): goals reached, then
+    enrolments, set-based."""
     list_id = joins[0][0]
-    people = [person for _list, person in joins]
+    people = [person for _list, person, _event in joins]
     goal = Enrolment.objects.filter(automation__goal_list_id=list_id)
     report.exited += end_for_people(people, Reason.GOAL, now, goal)
     joined = Automation.objects.filter(
