@@ -36,7 +36,7 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
         "email_template",
         ("wait_kind", "wait_days", "wait_hours", "wait_weekday", "wait_hour", "wait_until"),
         ("condition", "condition_step", "condition_wait_days"),
-        ("yes_step", "no_step", "no_ends"),
+        ("yes_step", "yes_ends", "no_step", "no_ends"),
         ("target_list", "field_name", "field_value"),
         "figures",
     )

@@ -583,12 +583,10 @@ def run_step(enrolment: Enrolment, person, now: datetime.datetime) -> bool:
             return False
         run = _record(enrolment, step, now, "yes" if holds else "no")
         holds = run.outcome == "yes"
-        if holds:
-            _move(enrolment, step.yes_step or _next(step), now)
-        elif step.no_ends:
+        if step.yes_ends if holds else step.no_ends:  # the branch ends here
             _finish(enrolment, now)
         else:
-            _move(enrolment, step.no_step or _next(step), now)
+            _move(enrolment, (step.yes_step if holds else step.no_step) or _next(step), now)
         return True
     run = _record(enrolment, step, now, "")
     if run.outcome == "":  # ours: do the side effect (another's run already did it)

@@ -250,6 +250,7 @@ class Step(models.Model):
         related_name="+",
         help_text=_("Empty: the next step."),
     )
+    yes_ends = models.BooleanField(_("if yes, end here"), default=False)
     no_ends = models.BooleanField(_("if no, end here"), default=False)
     # Lists, fields (and the field / list conditions)
     target_list = models.ForeignKey(
@@ -343,6 +344,8 @@ class Step(models.Model):
                     _("a branch must go forward (to step %(order)s or later).")
                     % {"order": self.order + 1}
                 )
+        if self.yes_ends and self.yes_step_id:
+            found.append(_("“if yes” either ends here or goes to a step, not both."))
         if self.no_ends and self.no_step_id:
             found.append(_("“if no” either ends here or goes to a step, not both."))
         return found
@@ -377,7 +380,9 @@ class Step(models.Model):
                 "value": self.field_value,
                 "list": self.target_list,
             }
-            yes = self.yes_step.order if self.yes_step else _("next")
+            yes = (
+                _("end") if self.yes_ends else (self.yes_step.order if self.yes_step else _("next"))
+            )
             no = _("end") if self.no_ends else (self.no_step.order if self.no_step else _("next"))
             text = _("If %(check)s: yes → %(yes)s, no → %(no)s") % {
                 "check": check,

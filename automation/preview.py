@@ -65,7 +65,7 @@ def preview(automation: Automation, person, now: datetime.datetime | None = None
             lines.append(
                 PreviewLine(step.order, at, f"{step.describe()}: {_('yes') if holds else _('no')}")
             )
-            if not holds and step.no_ends:
+            if step.yes_ends if holds else step.no_ends:
                 break
             target = step.yes_step_id if holds else step.no_step_id
             following = by_pk.get(target) or following
