@@ -16,8 +16,10 @@ A tick (the beat entry "Run Automations" every minute, or `manage.py run_automat
    when the lease runs out; a tick whose lease ran out while it still worked finds the StepRun
    of the other and does nothing twice.
 A send step queues the person to the step's mailing (a MassEmail of the automation's campaign,
-In Process for good): the normal send job sends it, with its rendering, opt-out, tracking,
-DKIM and hourly limit, and the log lands in the campaign's.
+In Process while the automation runs): the normal send job sends it, with its rendering,
+opt-out, tracking, DKIM and hourly limit, and the log lands in the campaign's. A mailing that
+stopped (its rendering failed) pauses the automation, and nobody moves past its step
+(automation/mailings.py).
 """
 
 import calendar
@@ -32,10 +34,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from automation import batches, clock, exits
+from automation import batches, clock, exits, mailings
 from automation import people as persons
-from automation.models import Automation, Enrolment, Step, StepMailing, StepRun
-from campaigns.models import EmailQueueItem, MassEmail
+from automation.models import Automation, Enrolment, Step, StepRun
+from campaigns.authoring.rendering import RenderError
+from campaigns.models import EmailQueueItem
 from crm import events
 from crm.models import Contact, Lead
 from targetlists.adding import add_to_target_list, remove_entries
@@ -96,6 +99,7 @@ def tick(now: datetime.datetime | None = None) -> TickReport:
     _apart(read_events, now, report)
     _apart(enrol_by_date, now, report)
     statistics.wrote(report.enrolled)
+    report.problems += mailings.pause_where_stopped()
     run_due(now, report, statistics)
     return report
 
@@ -117,10 +121,15 @@ class CannotRun(ValueError):
 
 
 def activate(automation: Automation) -> None:
-    """Make the automation Active, or raise CannotRun with what is wrong."""
+    """Make the automation Active, its stopped mailings In Process again (mailings.py), or
+    raise CannotRun with what is wrong."""
     problems = automation.problems()
     if problems:
         raise CannotRun(" ".join(problems))
+    try:
+        mailings.restart(automation)
+    except RenderError as exc:
+        raise CannotRun(str(exc)) from exc
     # Hear of what happens from now on (a consumer's first read starts at the stream's end).
     events.start(CONSUMER)
     Automation.objects.filter(pk=automation.pk).update(status=Automation.Status.ACTIVE)
@@ -498,8 +507,13 @@ def _send_group(
 ) -> bool:
     """One step and round for many enrolments ((id, person type) pairs): the StepRuns (with
     what the step will do for each), then the queue items, then the moves: a few statements
-    whatever their number. False (nothing done) when some StepRun exists already."""
-    mass_email = mailing_for(step, entry)
+    whatever their number. False (nothing done) when some StepRun exists already. If the
+    step's mailing stopped, the automation is paused and they wait at the step."""
+    try:
+        mass_email = mailings.mailing_for(step, entry)
+    except mailings.MailingStopped as stop:
+        report.problems.append(mailings.pause_for(stop))
+        return True
     ids = [pk for pk, _type in group]
     types = sorted({person_type for _pk, person_type in group})
     try:
@@ -541,7 +555,21 @@ def _due(now: datetime.datetime):
 
 
 def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report: TickReport):
-    """Run the enrolment's due steps, in one transaction, if this tick still holds its lease."""
+    """Run the enrolment's due steps, in one transaction, if this tick still holds its lease
+    and the automation is still active. A send step whose mailing stopped undoes them and
+    pauses the automation (automation/mailings.py): the person waits at that step."""
+    steps = report.steps
+    try:
+        _run_leased(enrolment_id, token, now, report)
+    except mailings.MailingStopped as stop:
+        report.steps = steps
+        report.problems.append(mailings.pause_for(stop))
+        Enrolment.objects.filter(pk=enrolment_id, leased_by=token).update(
+            leased_until=None, leased_by=""
+        )
+
+
+def _run_leased(enrolment_id: int, token: str, now: datetime.datetime, report: TickReport):
     with transaction.atomic():
         enrolment = (
             Enrolment.objects.select_for_update(of=("self",))
@@ -554,7 +582,8 @@ def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report:
         person = persons.load(enrolment.person_type, enrolment.person_id)
         taken = 0
         while (
-            enrolment.status == ACTIVE
+            enrolment.automation.status == Automation.Status.ACTIVE  # not paused meanwhile
+            and enrolment.status == ACTIVE
             and enrolment.step is not None
             and enrolment.due_at <= now
             and taken < MAX_STEPS
@@ -642,7 +671,7 @@ def do_step(step: Step, enrolment: Enrolment, person, now) -> tuple[str, EmailQu
     if step.kind == K.WAIT:
         return "waited", None
     if step.kind == K.SEND:
-        return enqueue(step, enrolment, person)
+        return mailings.enqueue(step, enrolment, person)
     model_field = persons.target_field(person)
     if step.kind == K.ADD_TO_LIST:
         added = add_to_target_list(step.target_list, type(person).objects.filter(pk=person.pk))
@@ -686,48 +715,3 @@ def condition_holds(step: Step, enrolment: Enrolment, person) -> bool:
             **{persons.target_field(person): person.pk},
         ).exists()
     return False
-
-
-# --- Sending --------------------------------------------------------------------------------
-
-
-def mailing_for(step: Step, round: int) -> MassEmail:
-    """The step's mailing for people on their `round`-th entry, made on first use."""
-    found = StepMailing.objects.filter(step=step, round=round).select_related("mass_email").first()
-    if found is not None:
-        mass_email = found.mass_email
-        if mass_email.email_template_id != step.email_template_id:  # the step was edited
-            mass_email.email_template_id = step.email_template_id
-            mass_email.save(update_fields=["email_template"])
-        return mass_email
-    automation = step.automation
-    name = f"{automation.name} · {step.order}. {step.email_template}"
-    try:
-        with transaction.atomic():
-            mass_email = MassEmail.objects.create(
-                campaign=automation.campaign,
-                name=name if round == 1 else f"{name} ({round})",
-                status=MassEmail.Status.IN_PROCESS,
-                email_template=step.email_template,
-                automated=True,
-            )
-            StepMailing.objects.create(step=step, round=round, mass_email=mass_email)
-            return mass_email
-    except IntegrityError:  # another worker made it first
-        return StepMailing.objects.get(step=step, round=round).mass_email
-
-
-def enqueue(step: Step, enrolment: Enrolment, person) -> tuple[str, EmailQueueItem | None]:
-    """Queue the person to the step's mailing: the send job sends it in its next run, first."""
-    address = persons.address_of(person)
-    if address is None:
-        return "no email address", None
-    mass_email = mailing_for(step, enrolment.entry)
-    item = EmailQueueItem(mass_email=mass_email, email_address=address, email=address.address)
-    item.set_target(person)
-    try:
-        with transaction.atomic():
-            item.save()
-    except IntegrityError:  # someone sharing the address got this round's email already
-        return "already queued to this address", None
-    return "queued", item
