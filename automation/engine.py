@@ -99,9 +99,14 @@ def tick(now: datetime.datetime | None = None) -> TickReport:
     _apart(read_events, now, report)
     _apart(enrol_by_date, now, report)
     statistics.wrote(report.enrolled)
-    report.problems += mailings.pause_where_stopped()
+    _apart(pause_where_mailings_stopped, now, report)
     run_due(now, report, statistics)
     return report
+
+
+def pause_where_mailings_stopped(now: datetime.datetime, report: TickReport) -> None:
+    """Before any step runs: pause the automations one of whose mailings stopped."""
+    report.problems += mailings.pause_where_stopped()
 
 
 def _apart(part, now: datetime.datetime, report: TickReport) -> None:
