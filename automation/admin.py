@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from automation import (
     editing,
     engine,
+    mailings,
     people_admin,  # noqa: F401  (registers the people's side)
     preview,
     stats,
@@ -36,7 +37,7 @@ class StepInline(CheckedAutocompleteMixin, admin.StackedInline):
         "email_template",
         ("wait_kind", "wait_days", "wait_hours", "wait_weekday", "wait_hour", "wait_until"),
         ("condition", "condition_step", "condition_wait_days"),
-        ("yes_step", "no_step", "no_ends"),
+        ("yes_step", "yes_ends", "no_step", "no_ends"),
         ("target_list", "field_name", "field_value"),
         "figures",
     )
@@ -109,7 +110,7 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
     list_display = ("name", "campaign", "trigger", "status", "active_people", "created_at")
     list_filter = ("status", "trigger", "campaign")
     search_fields = ("name",)
-    readonly_fields = ("status", "steps_overview", "people")
+    readonly_fields = ("status", "stopped_emails", "steps_overview", "people")
     autocomplete_fields = ("campaign",)
     fieldsets = (
         (None, {"fields": ("name", "campaign", "status", "steps_overview", "people")}),
@@ -174,6 +175,23 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         request._automation_id = obj.pk if obj else None
         return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        """With the emails that stopped sending, and why, under the status when there are."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not mailings.stopped([obj]):
+            return fieldsets
+        (name, options), *others = fieldsets
+        fields = list(options["fields"])
+        fields.insert(fields.index("status") + 1, "stopped_emails")
+        return [(name, {**options, "fields": fields}), *others]
+
+    @admin.display(description=_("stopped emails"))
+    def stopped_emails(self, automation: Automation) -> str:
+        reasons = [
+            mailings.why_stopped(m.step, m.mass_email) for m in mailings.stopped([automation])
+        ]
+        return format_html_join("", "<p class='errornote'>{}</p>", ((r,) for r in reasons))
 
     @admin.display(description=_("people in it"))
     def active_people(self, automation: Automation) -> int:

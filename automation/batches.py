@@ -56,7 +56,11 @@ def enrol_people(
     """Insert an enrolment for each of `people` (distinct) that the re-entry rule lets in,
     with `values` (column -> value) in each: one INSERT … SELECT per 10,000 people, their
     earlier enrolments joined in SQL. Someone already active in it is left where they are
-    (the partial unique index holds it under races). How many entered."""
+    (the partial unique index holds it under races). How many entered.
+
+    A date trigger's enrolment (an `occurrence` in `values`: this year's birthday) is let in
+    every year whatever the rule, and once for each date (a unique index); the rule counts
+    only the enrolments for dates of the same year (a date edited within the year)."""
     rule, reentry = automation.reentry, {}
     if rule == Automation.Reentry.ALWAYS:
         may_reenter = "1 = 1"
@@ -66,6 +70,7 @@ def enrol_people(
         reentry = {"reentry_before": _db_value(before)}
     else:
         may_reenter = "1 = 0"
+    counted, year = _counted_entries(values.get("occurrence"))
     table = _table(Enrolment)
     given = ", ".join(_column(Enrolment, name) for name in values)
     constants = {f"v_{name}": _db_value(value) for name, value in values.items()}
@@ -81,23 +86,35 @@ def enrol_people(
             FROM ({source}) p
             LEFT JOIN (
                 SELECT person_type, person_id, MAX(entry) AS entries,
-                       MAX(entered_at) AS last_entered,
+                       MAX(CASE WHEN {counted} THEN entered_at END) AS last_entered,
+                       SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS counted,
                        SUM(CASE WHEN status = %(active)s THEN 1 ELSE 0 END) AS active
                 FROM {table}
                 WHERE automation_id = %(automation)s
                   AND {any_of_sql("person_id", "%(person_ids)s")}
                 GROUP BY person_type, person_id
             ) e ON e.person_type = p.person_type AND e.person_id = p.person_id
-            WHERE e.person_id IS NULL OR (e.active = 0 AND {may_reenter})
+            WHERE e.person_id IS NULL OR (e.active = 0 AND (e.counted = 0 OR {may_reenter}))
             ORDER BY p.n
             ON CONFLICT DO NOTHING
         """
-        params |= constants | reentry
+        params |= constants | reentry | year
         params |= {"automation": automation.pk, "active": Enrolment.Status.ACTIVE}
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             entered += cursor.rowcount
     return entered
+
+
+def _counted_entries(occurrence: datetime.date | None) -> tuple[str, dict]:
+    """The condition on earlier enrolments the re-entry rule counts, and its parameters:
+    every one, or for a date trigger those for a date of the occurrence's year."""
+    if occurrence is None:
+        return "1 = 1", {}
+    column = _column(Enrolment, "occurrence")
+    first, last = datetime.date(occurrence.year, 1, 1), datetime.date(occurrence.year, 12, 31)
+    condition = f"{column} BETWEEN %(year_first)s AND %(year_last)s"
+    return condition, {"year_first": _db_value(first), "year_last": _db_value(last)}
 
 
 def record_send_runs(
@@ -265,4 +282,6 @@ def _column(model: type[models.Model], name: str) -> str:
 def _db_value(value):
     if isinstance(value, datetime.datetime):
         return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, datetime.date):
+        return connection.ops.adapt_datefield_value(value)
     return value

@@ -16,10 +16,13 @@ A tick (the beat entry "Run Automations" every minute, or `manage.py run_automat
    when the lease runs out; a tick whose lease ran out while it still worked finds the StepRun
    of the other and does nothing twice.
 A send step queues the person to the step's mailing (a MassEmail of the automation's campaign,
-In Process for good): the normal send job sends it, with its rendering, opt-out, tracking,
-DKIM and hourly limit, and the log lands in the campaign's.
+In Process while the automation runs): the normal send job sends it, with its rendering,
+opt-out, tracking, DKIM and hourly limit, and the log lands in the campaign's. A mailing that
+stopped (its rendering failed) pauses the automation, and nobody moves past its step
+(automation/mailings.py).
 """
 
+import calendar
 import datetime
 import logging
 import uuid
@@ -31,10 +34,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from automation import batches, clock, exits
+from automation import batches, clock, exits, mailings
 from automation import people as persons
-from automation.models import Automation, Enrolment, Step, StepMailing, StepRun
-from campaigns.models import EmailQueueItem, MassEmail
+from automation.models import Automation, Enrolment, Step, StepRun
+from campaigns.authoring.rendering import RenderError
+from campaigns.models import EmailQueueItem
 from crm import events
 from crm.models import Contact, Lead
 from targetlists.adding import add_to_target_list, remove_entries
@@ -74,13 +78,17 @@ class TickReport:
     steps: int = 0
     exited: int = 0
     completed: int = 0
+    skipped: int = 0  # events that could not be handled (their reasons are in the problems)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return _(
+        text = _(
             "%(events)s events read, %(enrolled)s people enrolled, %(steps)s steps run, "
             "%(exited)s exits, %(completed)s completed"
         ) % vars(self)
+        if self.skipped:
+            text += "; " + _("%(skipped)s events skipped") % vars(self)
+        return text
 
 
 def tick(now: datetime.datetime | None = None) -> TickReport:
@@ -88,11 +96,26 @@ def tick(now: datetime.datetime | None = None) -> TickReport:
     now = now or clock.now()
     report = TickReport()
     statistics = batches.Statistics()
-    read_events(now, report)
-    enrol_by_date(now, report)
+    _apart(read_events, now, report)
+    _apart(enrol_by_date, now, report)
     statistics.wrote(report.enrolled)
+    _apart(pause_where_mailings_stopped, now, report)
     run_due(now, report, statistics)
     return report
+
+
+def pause_where_mailings_stopped(now: datetime.datetime, report: TickReport) -> None:
+    """Before any step runs: pause the automations one of whose mailings stopped."""
+    report.problems += mailings.pause_where_stopped()
+
+
+def _apart(part, now: datetime.datetime, report: TickReport) -> None:
+    """Run a part of the tick; if it breaks it is logged and reported, and the tick goes on."""
+    try:
+        part(now, report)
+    except Exception as exc:  # noqa: BLE001  the due steps must run whatever broke here
+        logger.exception("Automation: %s broke", part.__name__)
+        report.problems.append(f"{part.__name__}: {type(exc).__name__}: {exc}")
 
 
 # --- Activating -----------------------------------------------------------------------------
@@ -103,10 +126,15 @@ class CannotRun(ValueError):
 
 
 def activate(automation: Automation) -> None:
-    """Make the automation Active, or raise CannotRun with what is wrong."""
+    """Make the automation Active, its stopped mailings In Process again (mailings.py), or
+    raise CannotRun with what is wrong."""
     problems = automation.problems()
     if problems:
         raise CannotRun(" ".join(problems))
+    try:
+        mailings.restart(automation)
+    except RenderError as exc:
+        raise CannotRun(str(exc)) from exc
     # Hear of what happens from now on (a consumer's first read starts at the stream's end).
     events.start(CONSUMER)
     Automation.objects.filter(pk=automation.pk).update(status=Automation.Status.ACTIVE)
@@ -123,26 +151,88 @@ def pause(automation: Automation) -> None:
 
 
 def read_events(now: datetime.datetime, report: TickReport) -> None:
+    """Handle the new events of the stream. One that cannot be handled (its data malformed, a
+    bug) is undone alone, logged with its id, counted as skipped with the reason in the
+    report's problems, and the position moves past it: it never stalls every automation."""
+
     def handle(batch):
         report.events += len(batch)
         joins: list = []  # consecutive list joins, enrolled together (a list import's)
         for event in batch:
-            if event.type == events.LIST_MEMBER_ADDED and event.person_id:
-                list_id = _ref(event.data or {}, "target_list", "list_id", "list")
-                if joins and joins[0][0] != list_id:
-                    handle_joins(joins, now, report)
+            try:
+                join = _join_of(event)
+            except MalformedEvent as exc:
+                _skip([event], exc, report)
+                continue
+            if join is not None:
+                if joins and joins[0][0] != join[0]:
+                    _handle_joins_isolated(joins, now, report)
                     joins = []
-                joins.append((list_id, (event.person_type, event.person_id)))
+                joins.append(join)
                 continue
             if joins:
-                handle_joins(joins, now, report)
+                _handle_joins_isolated(joins, now, report)
                 joins = []
-            handle_event(event, now, report)
+            _isolated([event], report, lambda event=event: handle_event(event, now, report))
         if joins:
-            handle_joins(joins, now, report)
+            _handle_joins_isolated(joins, now, report)
 
     while events.take(CONSUMER, handle, limit=EVENTS_PER_READ, types=WATCHED, rows=True):
         pass
+
+
+class MalformedEvent(ValueError):
+    """An event's data is not what its type records."""
+
+
+def _data(event) -> dict:
+    data = event.data or {}
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"its data is a {type(data).__name__}, not an object")
+    return data
+
+
+def _join_of(event) -> tuple | None:
+    """(list id, person, event) of a list join; None for another event."""
+    if event.type != events.LIST_MEMBER_ADDED or not event.person_id:
+        return None
+    list_id = _ref(_data(event), "target_list", "list_id", "list")
+    return list_id, (event.person_type, event.person_id), event
+
+
+def _handle_joins_isolated(joins: list, now: datetime.datetime, report: TickReport) -> None:
+    """One list's joins together; if that fails, each on its own, so only a bad one is
+    skipped."""
+    if len(joins) > 1 and _isolated([], report, lambda: handle_joins(joins, now, report)):
+        return
+    for join in joins:
+        _isolated([join[2]], report, lambda join=join: handle_joins([join], now, report))
+
+
+def _isolated(skipped: list, report: TickReport, work) -> bool:
+    """Do `work()` in a savepoint; True if done. If it raises, it is undone (and what it
+    counted) and the events `skipped` are skipped (none: the caller tries them one by one)."""
+    counted = (report.enrolled, report.exited)
+    try:
+        with transaction.atomic():
+            work()
+    except Exception as exc:  # noqa: BLE001  one bad event must not stall every automation
+        report.enrolled, report.exited = counted
+        if not skipped:
+            logger.warning("Automation: events handled together broke; each alone now: %s", exc)
+        _skip(skipped, exc, report)
+        return False
+    return True
+
+
+def _skip(skipped: list, exc: Exception, report: TickReport) -> None:
+    """Log and report events that could not be handled: the position moves past them."""
+    for event in skipped:
+        logger.error("Automation: event %s (%s) skipped", event.id, event.type, exc_info=exc)
+        report.skipped += 1
+        report.problems.append(
+            f"event #{event.id} ({event.type}) skipped: {type(exc).__name__}: {exc}"
+        )
 
 
 def _ref(data: dict, name: str, *aliases: str) -> int | None:
@@ -163,7 +253,7 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
     if not event.person_id or not event.person_type:
         return
     person = (event.person_type, event.person_id)
-    data = event.data or {}
+    data = _data(event)
     active = Automation.objects.filter(status=Automation.Status.ACTIVE)
     Trigger = Automation.Trigger
     if event.type == events.EMAIL_UNSUBSCRIBED:
@@ -174,7 +264,7 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
         if str(data.get("kind") or data.get("bounce_type") or "").lower() == "hard":
             report.exited += end_for_person(person, Reason.BOUNCED, now)
     elif event.type == events.LIST_MEMBER_ADDED:
-        handle_joins([(_ref(data, "target_list", "list_id", "list"), person)], now, report)
+        handle_joins([_join_of(event)], now, report)
     elif event.type == events.LIST_MEMBER_REMOVED:
         list_id = _ref(data, "target_list", "list_id", "list")
         leaving = Enrolment.objects.filter(
@@ -205,9 +295,10 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
 
 
 def handle_joins(joins: list, now: datetime.datetime, report: TickReport) -> None:
-    """People who joined one list: goals reached, then enrolments, set-based."""
+    """People who joined one list ((list id, person, event) each): goals reached, then
+    enrolments, set-based."""
     list_id = joins[0][0]
-    people = [person for _list, person in joins]
+    people = [person for _list, person, _event in joins]
     goal = Enrolment.objects.filter(automation__goal_list_id=list_id)
     report.exited += end_for_people(people, Reason.GOAL, now, goal)
     joined = Automation.objects.filter(
@@ -233,12 +324,18 @@ def due_on_arrival(step: Step, now: datetime.datetime) -> datetime.datetime:
     return now
 
 
-def enrol(automation: Automation, people: Iterable[persons.Person], now: datetime.datetime) -> int:
+def enrol(
+    automation: Automation,
+    people: Iterable[persons.Person],
+    now: datetime.datetime,
+    occurrence: datetime.date | None = None,
+) -> int:
     """Enrol `people` ((type, id) pairs) as the re-entry rule allows; how many entered.
 
     Set-based: one INSERT … SELECT per 10,000 people, their earlier enrolments joined in SQL
     (automation/batches.py). Someone already active in it is left where they are (a unique
-    constraint holds it under races)."""
+    constraint holds it under races). `occurrence`: the date a date trigger enrols them for,
+    once each and every year whatever the re-entry rule."""
     step = first_step(automation)
     if step is None or automation.status != Automation.Status.ACTIVE:
         return 0
@@ -253,6 +350,7 @@ def enrol(automation: Automation, people: Iterable[persons.Person], now: datetim
             "status": ACTIVE,
             "exit_reason": "",
             "leased_by": "",
+            "occurrence": occurrence,
         },
         now,
     )
@@ -282,9 +380,8 @@ def end_for_people(people: list, reason: str, now: datetime.datetime, enrolments
 
 def enrol_by_date(now: datetime.datetime, report: TickReport) -> None:
     """Enrol the people whose date (e.g. birthday) is N days from today, once the trigger's hour
-    has come in the installation's time zone; once a day each (the date is yearly)."""
+    has come in the installation's time zone: every year, once for each year's date."""
     local = now.astimezone(clock.local_zone())
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     dated = Automation.objects.filter(
         status=Automation.Status.ACTIVE, trigger=Automation.Trigger.DATE_FIELD
     )
@@ -292,17 +389,26 @@ def enrol_by_date(now: datetime.datetime, report: TickReport) -> None:
         if local.hour < automation.trigger_hour:
             continue
         day = local.date() - datetime.timedelta(days=automation.trigger_days)
-        name = automation.trigger_date_field
         for model, person_type in ((Contact, "contact"), (Lead, "lead")):
-            today = Enrolment.objects.filter(
-                automation=automation, person_type=person_type, entered_at__gte=day_start
+            entered = Enrolment.objects.filter(
+                automation=automation, person_type=person_type, occurrence=day
             ).values("person_id")
             ids = (
-                model.objects.filter(**{f"{name}__month": day.month, f"{name}__day": day.day})
-                .exclude(pk__in=today)
+                model.objects.filter(falls_on(automation.trigger_date_field, day))
+                .exclude(pk__in=entered)
                 .values_list("pk", flat=True)
             )
-            report.enrolled += enrol(automation, [(person_type, pk) for pk in ids], now)
+            people = [(person_type, pk) for pk in ids]
+            report.enrolled += enrol(automation, people, now, occurrence=day)
+
+
+def falls_on(name: str, day: datetime.date) -> Q:
+    """People whose yearly date `name` falls on `day`: a 29 February on the 28th in a year
+    without one."""
+    query = Q(**{f"{name}__month": day.month, f"{name}__day": day.day})
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        query |= Q(**{f"{name}__month": 2, f"{name}__day": 29})
+    return query
 
 
 def move_to(enrolments, step: Step, now=None) -> int:
@@ -406,8 +512,13 @@ def _send_group(
 ) -> bool:
     """One step and round for many enrolments ((id, person type) pairs): the StepRuns (with
     what the step will do for each), then the queue items, then the moves: a few statements
-    whatever their number. False (nothing done) when some StepRun exists already."""
-    mass_email = mailing_for(step, entry)
+    whatever their number. False (nothing done) when some StepRun exists already. If the
+    step's mailing stopped, the automation is paused and they wait at the step."""
+    try:
+        mass_email = mailings.mailing_for(step, entry)
+    except mailings.MailingStopped as stop:
+        report.problems.append(mailings.pause_for(stop))
+        return True
     ids = [pk for pk, _type in group]
     types = sorted({person_type for _pk, person_type in group})
     try:
@@ -449,7 +560,21 @@ def _due(now: datetime.datetime):
 
 
 def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report: TickReport):
-    """Run the enrolment's due steps, in one transaction, if this tick still holds its lease."""
+    """Run the enrolment's due steps, in one transaction, if this tick still holds its lease
+    and the automation is still active. A send step whose mailing stopped undoes them and
+    pauses the automation (automation/mailings.py): the person waits at that step."""
+    steps = report.steps
+    try:
+        _run_leased(enrolment_id, token, now, report)
+    except mailings.MailingStopped as stop:
+        report.steps = steps
+        report.problems.append(mailings.pause_for(stop))
+        Enrolment.objects.filter(pk=enrolment_id, leased_by=token).update(
+            leased_until=None, leased_by=""
+        )
+
+
+def _run_leased(enrolment_id: int, token: str, now: datetime.datetime, report: TickReport):
     with transaction.atomic():
         enrolment = (
             Enrolment.objects.select_for_update(of=("self",))
@@ -462,7 +587,8 @@ def run_enrolment(enrolment_id: int, token: str, now: datetime.datetime, report:
         person = persons.load(enrolment.person_type, enrolment.person_id)
         taken = 0
         while (
-            enrolment.status == ACTIVE
+            enrolment.automation.status == Automation.Status.ACTIVE  # not paused meanwhile
+            and enrolment.status == ACTIVE
             and enrolment.step is not None
             and enrolment.due_at <= now
             and taken < MAX_STEPS
@@ -485,18 +611,16 @@ def run_step(enrolment: Enrolment, person, now: datetime.datetime) -> bool:
     step = enrolment.step
     if step.kind == Step.Kind.CONDITION:
         holds = condition_holds(step, enrolment, person)
-        deadline = enrolment.step_since + datetime.timedelta(days=step.condition_wait_days)
+        deadline = clock.days_later(enrolment.step_since, step.condition_wait_days)
         if not holds and now < deadline:
             enrolment.due_at = min(now + RECHECK, deadline)
             return False
         run = _record(enrolment, step, now, "yes" if holds else "no")
         holds = run.outcome == "yes"
-        if holds:
-            _move(enrolment, step.yes_step or _next(step), now)
-        elif step.no_ends:
+        if step.yes_ends if holds else step.no_ends:  # the branch ends here
             _finish(enrolment, now)
         else:
-            _move(enrolment, step.no_step or _next(step), now)
+            _move(enrolment, (step.yes_step if holds else step.no_step) or _next(step), now)
         return True
     run = _record(enrolment, step, now, "")
     if run.outcome == "":  # ours: do the side effect (another's run already did it)
@@ -552,7 +676,7 @@ def do_step(step: Step, enrolment: Enrolment, person, now) -> tuple[str, EmailQu
     if step.kind == K.WAIT:
         return "waited", None
     if step.kind == K.SEND:
-        return enqueue(step, enrolment, person)
+        return mailings.enqueue(step, enrolment, person)
     model_field = persons.target_field(person)
     if step.kind == K.ADD_TO_LIST:
         added = add_to_target_list(step.target_list, type(person).objects.filter(pk=person.pk))
@@ -596,48 +720,3 @@ def condition_holds(step: Step, enrolment: Enrolment, person) -> bool:
             **{persons.target_field(person): person.pk},
         ).exists()
     return False
-
-
-# --- Sending --------------------------------------------------------------------------------
-
-
-def mailing_for(step: Step, round: int) -> MassEmail:
-    """The step's mailing for people on their `round`-th entry, made on first use."""
-    found = StepMailing.objects.filter(step=step, round=round).select_related("mass_email").first()
-    if found is not None:
-        mass_email = found.mass_email
-        if mass_email.email_template_id != step.email_template_id:  # the step was edited
-            mass_email.email_template_id = step.email_template_id
-            mass_email.save(update_fields=["email_template"])
-        return mass_email
-    automation = step.automation
-    name = f"{automation.name} · {step.order}. {step.email_template}"
-    try:
-        with transaction.atomic():
-            mass_email = MassEmail.objects.create(
-                campaign=automation.campaign,
-                name=name if round == 1 else f"{name} ({round})",
-                status=MassEmail.Status.IN_PROCESS,
-                email_template=step.email_template,
-                automated=True,
-            )
-            StepMailing.objects.create(step=step, round=round, mass_email=mass_email)
-            return mass_email
-    except IntegrityError:  # another worker made it first
-        return StepMailing.objects.get(step=step, round=round).mass_email
-
-
-def enqueue(step: Step, enrolment: Enrolment, person) -> tuple[str, EmailQueueItem | None]:
-    """Queue the person to the step's mailing: the send job sends it in its next run, first."""
-    address = persons.address_of(person)
-    if address is None:
-        return "no email address", None
-    mass_email = mailing_for(step, enrolment.entry)
-    item = EmailQueueItem(mass_email=mass_email, email_address=address, email=address.address)
-    item.set_target(person)
-    try:
-        with transaction.atomic():
-            item.save()
-    except IntegrityError:  # someone sharing the address got this round's email already
-        return "already queued to this address", None
-    return "queued", item

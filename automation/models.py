@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from automation import clock
 from campaigns.models import Campaign, CampaignLogRecord, EmailQueueItem, MassEmail, TrackingUrl
 from crm.models import EmailTemplate
 from crm.models.people import TargetType
@@ -249,6 +250,7 @@ class Step(models.Model):
         related_name="+",
         help_text=_("Empty: the next step."),
     )
+    yes_ends = models.BooleanField(_("if yes, end here"), default=False)
     no_ends = models.BooleanField(_("if no, end here"), default=False)
     # Lists, fields (and the field / list conditions)
     target_list = models.ForeignKey(
@@ -342,6 +344,8 @@ class Step(models.Model):
                     _("a branch must go forward (to step %(order)s or later).")
                     % {"order": self.order + 1}
                 )
+        if self.yes_ends and self.yes_step_id:
+            found.append(_("“if yes” either ends here or goes to a step, not both."))
         if self.no_ends and self.no_step_id:
             found.append(_("“if no” either ends here or goes to a step, not both."))
         return found
@@ -376,7 +380,9 @@ class Step(models.Model):
                 "value": self.field_value,
                 "list": self.target_list,
             }
-            yes = self.yes_step.order if self.yes_step else _("next")
+            yes = (
+                _("end") if self.yes_ends else (self.yes_step.order if self.yes_step else _("next"))
+            )
             no = _("end") if self.no_ends else (self.no_step.order if self.no_step else _("next"))
             text = _("If %(check)s: yes → %(yes)s, no → %(no)s") % {
                 "check": check,
@@ -396,9 +402,12 @@ class Step(models.Model):
         }
 
     def wait_ends(self, start: datetime.datetime, tz) -> datetime.datetime:
-        """When a wait that begins at `start` is over (weekday and hour in `tz`)."""
+        """When a wait that begins at `start` is over: its days keep the hour on `tz`'s clock
+        across a daylight saving change, its hours are counted as they pass; a weekday and
+        hour are read in `tz`."""
         if self.wait_kind == self.WaitKind.DURATION:
-            return start + datetime.timedelta(days=self.wait_days, hours=self.wait_hours)
+            later = clock.days_later(start, self.wait_days, tz)
+            return later + datetime.timedelta(hours=self.wait_hours)
         if self.wait_kind == self.WaitKind.DATE:
             return max(start, self.wait_until)
         local = start.astimezone(tz)
@@ -459,6 +468,8 @@ class Enrolment(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.ACTIVE)
     exit_reason = models.CharField(_("exit reason"), max_length=16, choices=Reason, blank=True)
     entered_at = models.DateTimeField(_("entered at"))
+    # A date trigger's occurrence this enrolment is for (this year's birthday): once each.
+    occurrence = models.DateField(_("for the date"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True, editable=False)
     leased_by = models.CharField(max_length=100, blank=True, editable=False)
@@ -472,7 +483,13 @@ class Enrolment(models.Model):
                 fields=["automation", "person_type", "person_id"],
                 condition=models.Q(status="active"),
                 name="enrolment_active_once",
-            )
+            ),
+            # Overlapping ticks never enrol a person twice for the same birthday.
+            models.UniqueConstraint(
+                fields=["automation", "person_type", "person_id", "occurrence"],
+                condition=models.Q(occurrence__isnull=False),
+                name="enrolment_once_per_occurrence",
+            ),
         ]
         indexes = [
             # What a claim reads, in its order: due active enrolments (due_at, id).

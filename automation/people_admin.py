@@ -1,12 +1,13 @@
 """The people's side of automations in the admin: "Add to automation" on accounts, contacts,
-leads, users and target lists (added by hand), and on a person's page every automation they
-are or were in."""
+leads, users and target lists (added by hand), and on a person's page (a user's too) every
+automation they are or were in, its times in the installation's time zone."""
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -94,16 +95,16 @@ class AutomationsOfPersonMixin:
             if e.status == Enrolment.Status.ACTIVE and e.step is not None:
                 now = _("at step %(step)s, next on %(due)s") % {
                     "step": f"{e.step.order}. {e.step.describe()}",
-                    "due": e.due_at,
+                    "due": local(e.due_at),
                 }
             else:
                 now = e.get_exit_reason_display() or e.get_status_display()
             before = "; ".join(
-                f"{r.step.order}. {r.outcome} ({r.ran_at:%Y-%m-%d %H:%M})"
+                f"{r.step.order}. {r.outcome} ({local(r.ran_at)})"
                 for r in e.runs.all()
                 if not r.carried  # the same run, on the version they were moved to
             )
-            rows.append((e.automation, e.entered_at, now, before or "-"))
+            rows.append((e.automation, local(e.entered_at), now, before or "-"))
         if not rows:
             return _("In no automation.")
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
@@ -117,7 +118,12 @@ class AutomationsOfPersonMixin:
         return format_html("<table>{}{}</table>", head, body)
 
 
+def local(moment) -> str:
+    """A time as the marketer's clock shows it (the installation's time zone), not UTC."""
+    return formats.date_format(timezone.localtime(moment), "Y-m-d H:i") if moment else "-"
+
+
 for _model in (Account, Contact, Lead, get_user_model(), TargetList):
     add_admin_action(_model, AddToAutomationMixin, "add_to_automation")
-for _model in (Account, Contact, Lead):
+for _model in (Account, Contact, Lead, get_user_model()):
     add_admin_action(_model, AutomationsOfPersonMixin, None)

@@ -56,7 +56,7 @@ def preview(automation: Automation, person, now: datetime.datetime | None = None
         elif step.kind == Step.Kind.CONDITION and step.condition in ("opened", "clicked"):
             lines.append(PreviewLine(step.order, at, step.describe()))
             # Unknown ahead: follow "no", the way that sends more, at the end of its wait.
-            at = at + datetime.timedelta(days=step.condition_wait_days)
+            at = clock.days_later(at, step.condition_wait_days)
             if step.no_ends:
                 break
             following = by_pk.get(step.no_step_id) or following
@@ -65,7 +65,7 @@ def preview(automation: Automation, person, now: datetime.datetime | None = None
             lines.append(
                 PreviewLine(step.order, at, f"{step.describe()}: {_('yes') if holds else _('no')}")
             )
-            if not holds and step.no_ends:
+            if step.yes_ends if holds else step.no_ends:
                 break
             target = step.yes_step_id if holds else step.no_step_id
             following = by_pk.get(target) or following

@@ -99,7 +99,8 @@ def target_for(
 def move_to_newest(automation: Automation, now: datetime.datetime | None = None) -> int:
     """Move the active enrolments of older versions to the current one; how many moved.
 
-    Set-based: one update per step they go to, one insert of the runs they carry."""
+    Set-based: one update per step they go to (but a wait of days, whose local hours are
+    counted in Python), one insert of the runs they carry."""
     now = now or clock.now()
     with transaction.atomic():
         automation = Automation.objects.get(pk=automation.pk)
@@ -144,9 +145,23 @@ def _move(enrolments, target: Step | None, same: bool, now: datetime.datetime) -
         return enrolments.update(step=target, step_since=now, due_at=due_on_arrival(target, now))
     # The same step: a wait for a time counts from when they got there (as edited, if it was).
     if target.kind == Step.Kind.WAIT and target.wait_kind == Step.WaitKind.DURATION:
-        length = datetime.timedelta(days=target.wait_days, hours=target.wait_hours)
+        if target.wait_days:
+            return _restart_wait(enrolments, target)
+        length = datetime.timedelta(hours=target.wait_hours)
         return enrolments.update(step=target, due_at=F("step_since") + length)
     return enrolments.update(step=target, due_at=due_on_arrival(target, now))
+
+
+def _restart_wait(enrolments, wait: Step) -> int:
+    """Put the enrolments at `wait`, due when it is over counted from when they got there: in
+    Python, since its days keep the local hour across a daylight saving change (a bulk update
+    of a thousand a statement)."""
+    zone = clock.local_zone()
+    moved = list(enrolments.only("id", "step_since"))
+    for enrolment in moved:
+        enrolment.step, enrolment.due_at = wait, wait.wait_ends(enrolment.step_since, zone)
+    Enrolment.objects.bulk_update(moved, ["step", "due_at"], batch_size=1000)
+    return len(moved)
 
 
 def carry_runs(enrolment_ids: list[int], newest: dict[int, Step]) -> None:

@@ -198,6 +198,12 @@ class MassEmailViewSet(*CRUD, ApiViewSet):
 
     def _control(self, name: str, refusal: str) -> Response:
         mass_email = self.get_object()
+        if mass_email.automated:
+            raise Problem(
+                "invalid_transition",
+                "An automation step's email is paused and restarted with its automation "
+                "(the automation's Pause and Activate).",
+            )
         if not sending.CONTROLS[name](MassEmail.objects.filter(pk=mass_email.pk)):
             mass_email.refresh_from_db()
             raise Problem(

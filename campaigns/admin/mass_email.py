@@ -58,6 +58,10 @@ AB_SETTINGS = (
 )
 EDITABLE_CHOICES = [(s.value, s.label) for s in MassEmail.EDITABLE_STATUSES]
 CONTROLS = {"pause": sending.pause, "resume": sending.resume, "cancel": sending.cancel}
+AUTOMATED = _(
+    "An automation step's email is paused and restarted with its automation: use Pause and "
+    "Activate on the automation (if it failed, its page says why)."
+)
 
 
 class MassEmailForm(forms.ModelForm):
@@ -228,8 +232,11 @@ class MassEmailAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if mass_email is not None:
             extra_context.update(sending_context(request, mass_email))
-            extra_context["can_control"] = request.user.has_perm("campaigns.change_massemail")
-            extra_context["can_send_test"] = extra_context["can_control"] and mass_email.is_editable
+            may_change = request.user.has_perm("campaigns.change_massemail")
+            extra_context["can_control"] = may_change and not mass_email.automated
+            extra_context["can_send_test"] = may_change and mass_email.is_editable
+            if mass_email.automated and request.method == "GET":
+                self.message_user(request, AUTOMATED, messages.INFO)
             extra_context["can_follow_up"] = can_follow_up(request, mass_email)
             extra_context.update(ab_context(request, mass_email))
         return super().change_view(request, object_id, form_url, extra_context)
@@ -293,7 +300,9 @@ class MassEmailAdmin(admin.ModelAdmin):
         if control not in CONTROLS or not request.user.has_perm("campaigns.change_massemail"):
             raise PermissionDenied
         mass_email = get_object_or_404(MassEmail, pk=pk)
-        if CONTROLS[control](MassEmail.objects.filter(pk=pk)):
+        if mass_email.automated:
+            self.message_user(request, AUTOMATED, messages.ERROR)
+        elif CONTROLS[control](MassEmail.objects.filter(pk=pk)):
             mass_email.refresh_from_db()
             self.message_user(
                 request,
@@ -353,21 +362,29 @@ class MassEmailAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Pause selected mass emails"), permissions=["change"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._report(request, sending.pause(queryset), _("paused"))
+        self._report(request, queryset, sending.pause(queryset), _("paused"))
 
     @admin.action(description=_("Resume selected mass emails"), permissions=["change"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._report(request, sending.resume(queryset), _("resumed"))
+        self._report(request, queryset, sending.resume(queryset), _("resumed"))
 
     @admin.action(description=_("Cancel selected mass emails"), permissions=["change"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._report(request, sending.cancel(queryset), _("canceled"))
+        self._report(request, queryset, sending.cancel(queryset), _("canceled"))
 
-    def _report(self, request: HttpRequest, count: int, done: str) -> None:
+    def _report(self, request: HttpRequest, queryset: QuerySet, count: int, done: str) -> None:
         message = ngettext(
             "%(count)d mass email %(done)s.", "%(count)d mass emails %(done)s.", count
         ) % {"count": count, "done": done}
         self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
+        automated = queryset.filter(automated=True).count()
+        if automated:
+            left = ngettext(
+                "%(count)d is the email of an automation step, left as it is.",
+                "%(count)d are emails of automation steps, left as they are.",
+                automated,
+            ) % {"count": automated}
+            self.message_user(request, f"{left} {AUTOMATED}", messages.WARNING)
 
 
 def _people_field(model, source: str) -> forms.ModelMultipleChoiceField:

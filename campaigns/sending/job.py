@@ -159,14 +159,17 @@ class Helpers:
 def pause(mass_emails: QuerySet) -> int:
     """Pause Pending and In Process mass emails: no queue is built, nothing is sent; how many.
 
-    A run already sending finishes the chunks it has handed to its sessions and stops.
+    A run already sending finishes the chunks it has handed to its sessions and stops. An
+    automation step's mailing is left as it is, here as in resume and cancel: its automation
+    starts and stops it (automation/mailings.py).
     """
-    return mass_emails.filter(status__in=PAUSABLE).update(status=MassEmail.Status.PAUSED)
+    controlled = mass_emails.filter(automated=False, status__in=PAUSABLE)
+    return controlled.update(status=MassEmail.Status.PAUSED)
 
 
 def resume(mass_emails: QuerySet) -> int:
     """Resume paused mass emails where they stopped: In Process if queued, else Pending."""
-    paused = mass_emails.filter(status=MassEmail.Status.PAUSED)
+    paused = mass_emails.filter(automated=False, status=MassEmail.Status.PAUSED)
     queued = Exists(EmailQueueItem.objects.filter(mass_email=OuterRef("pk"), is_test=False))
     resumed = paused.filter(queued).update(status=MassEmail.Status.IN_PROCESS)
     return resumed + paused.update(status=MassEmail.Status.PENDING)
@@ -174,4 +177,5 @@ def resume(mass_emails: QuerySet) -> int:
 
 def cancel(mass_emails: QuerySet) -> int:
     """Cancel mass emails for good: what is not sent yet is never sent; how many."""
-    return mass_emails.filter(status__in=CANCELABLE).update(status=MassEmail.Status.CANCELED)
+    controlled = mass_emails.filter(automated=False, status__in=CANCELABLE)
+    return controlled.update(status=MassEmail.Status.CANCELED)

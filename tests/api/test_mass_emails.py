@@ -141,6 +141,18 @@ def test_impossible_changes_are_refused_and_change_nothing(admin_api, status, ac
     assert mass_email.status == status
 
 
+@pytest.mark.parametrize("action", ["pause", "cancel", "resume"])
+def test_an_automation_steps_email_is_left_to_its_automation(admin_api, action):
+    mass_email = MassEmailFactory(status=Status.IN_PROCESS, automated=True)
+
+    response = admin_api.post(url(mass_email, action))
+
+    assert response.status_code == 409
+    assert "paused and restarted with its automation" in problem_of(response)["detail"]
+    mass_email.refresh_from_db()
+    assert mass_email.status == Status.IN_PROCESS
+
+
 def test_send_now_queues_the_sending_job(admin_api, django_capture_on_commit_callbacks):
     mass_email = MassEmailFactory(status=Status.PENDING)
 

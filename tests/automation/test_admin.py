@@ -137,6 +137,36 @@ def test_a_persons_page_shows_their_automations_the_step_the_next_time_and_the_p
     assert "1. queued (2026-03-02 08:00)" in text
 
 
+def test_a_persons_page_shows_the_times_in_the_installations_zone(admin_client, settings):
+    settings.TIME_ZONE = "Europe/Madrid"  # UTC+1 in March
+    made = automation(send(), wait(days=2), send(), name="Onboarding")
+    ann = ContactFactory()
+    join(made.trigger_list, ann)
+    engine.tick(T0)  # 08:00 UTC
+
+    page = admin_client.get(reverse("admin:crm_contact_change", args=[ann.pk]))
+
+    text = page.content.decode()
+    assert "<td>2026-03-02 09:00</td>" in text  # entered
+    assert "next on 2026-03-04 09:00" in text
+    assert "1. queued (2026-03-02 09:00)" in text
+
+
+def test_a_users_page_shows_the_automations_they_were_added_to(admin_client):
+    from tests.factories import UserFactory
+
+    made = automation(send(), wait(days=2), trigger=Automation.Trigger.MANUAL, name="Staff tips")
+    user = UserFactory(email="staff@example.com")
+    engine.add_by_hand(made, [("user", user.pk)], T0)
+
+    page = admin_client.get(reverse("admin:auth_user_change", args=[user.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Staff tips" in text
+    assert "at step 1. Send “" in text
+
+
 @pytest.mark.parametrize("kind", ["account", "lead"])
 def test_every_kind_of_persons_page_has_the_automations(admin_client, kind):
     from tests.factories import AccountFactory, LeadFactory

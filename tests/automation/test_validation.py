@@ -43,3 +43,19 @@ def test_a_list_trigger_needs_its_list():
     with pytest.raises(ValidationError) as refused:
         made.full_clean()
     assert "Choose the list people join." in str(refused.value)
+
+
+def test_a_branch_either_ends_or_goes_to_a_step():
+    made = automation(send(), wait(days=1), send(), activate=False)
+    first, second = made.steps.get(order=1), made.steps.get(order=2)
+    Step.objects.filter(pk=second.pk).update(
+        kind="condition",
+        condition="opened",
+        condition_step=first,
+        yes_ends=True,
+        yes_step=made.steps.get(order=3),
+    )
+    assert "“if yes” either ends here or goes to a step, not both." in made.problems()[0]
+    Step.objects.filter(pk=second.pk).update(yes_step=None)
+    assert made.problems() == []
+    assert made.steps.get(order=2).describe().endswith("yes → end, no → next")
