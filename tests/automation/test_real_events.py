@@ -2,14 +2,16 @@
 writes by hand): what the webhooks see is what automation sees."""
 
 import pytest
+from django.urls import reverse
 
 from automation import engine
-from automation.models import Enrolment
+from automation.models import Automation, Enrolment
+from campaigns.authoring import tokens
 from campaigns.models import EmailQueueItem
 from crm.models import Contact
 from targetlists.adding import add_to_target_list
-from tests.automation.helpers import DAY, T0, automation, runs, send, wait
-from tests.factories import ContactFactory
+from tests.automation.helpers import DAY, T0, automation, only_enrolment, runs, send, wait
+from tests.factories import ContactFactory, SentQueueItemFactory, TrackingUrlFactory
 from tracking.opt_out import opt_out
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +39,44 @@ def test_joining_the_list_in_the_admin_enrols_and_unsubscribing_from_its_email_e
         "unsubscribed",
     )
     assert len(runs(enrolments[bob.pk])) == 3  # Bob goes on to the second email
+
+
+SCANNER = "Mozilla/5.0 (compatible; Barracuda Sentinel)"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+
+
+def click(client, item, link, agent: str) -> None:
+    url = reverse("tracking:click", args=[tokens.make(tokens.CLICK, item.pk, link.pk)])
+    assert client.get(url, HTTP_USER_AGENT=agent).status_code == 302
+
+
+def test_a_persons_click_after_a_scanners_enrols_in_the_clicked_link_automation(client):
+    item = SentQueueItemFactory()
+    link = TrackingUrlFactory(campaign=item.mass_email.campaign)
+    made = automation(send(), trigger=Automation.Trigger.LINK_CLICKED, trigger_tracking_url=link)
+
+    click(client, item, link, SCANNER)
+    engine.tick(T0)
+    assert not made.enrolments.exists()
+
+    click(client, item, link, BROWSER)
+    engine.tick(T0)
+    assert list(made.enrolments.values_list("person_type", "person_id")) == [
+        ("contact", item.contact_id)
+    ]
+
+
+def test_a_persons_click_on_the_goal_link_after_a_scanners_ends_the_enrolment(client):
+    item = SentQueueItemFactory()
+    link = TrackingUrlFactory(campaign=item.mass_email.campaign)
+    made = automation(wait(days=1), send(), goal_tracking_url=link)
+    engine.add_by_hand(made, [("contact", item.contact_id)], T0)
+
+    click(client, item, link, SCANNER)
+    engine.tick(T0)
+    assert only_enrolment(made).status == Enrolment.Status.ACTIVE
+
+    click(client, item, link, BROWSER)
+    engine.tick(T0)
+    enrolment = only_enrolment(made)
+    assert (enrolment.status, enrolment.exit_reason) == (Enrolment.Status.EXITED, "goal")
