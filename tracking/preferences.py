@@ -15,6 +15,7 @@ from django.db.models import Count
 from campaigns.models import Campaign, CampaignLogRecord, EmailQueueItem
 from crm import consent
 from crm.models import EmailAddress
+from targetlists.adding import opt_out_entries
 from tracking.models import OptOutReason
 from tracking.opt_out import _check, _entries_of
 from tracking.recording import add_log_records, log_record
@@ -55,7 +56,7 @@ def save(item: EmailQueueItem, keep: set[int], everything: bool, client: str = "
     entries = _entries_of(item)
     keep = set() if everything else keep
     with transaction.atomic():
-        left = entries.exclude(pk__in=keep).filter(opted_out=False).update(opted_out=True)
+        left = opt_out_entries(entries.exclude(pk__in=keep))
         back = entries.filter(pk__in=keep, opted_out=True).update(opted_out=False)
         address = None
         if item.email_address_id:

@@ -10,8 +10,14 @@ from campaigns.authoring import tokens
 from campaigns.models import EmailQueueItem
 from crm.models import Contact
 from targetlists.adding import add_to_target_list
+from targetlists.models import TargetListEntry
 from tests.automation.helpers import DAY, T0, automation, only_enrolment, runs, send, wait
-from tests.factories import ContactFactory, SentQueueItemFactory, TrackingUrlFactory
+from tests.factories import (
+    ContactFactory,
+    MassEmailFactory,
+    SentQueueItemFactory,
+    TrackingUrlFactory,
+)
 from tracking.opt_out import opt_out
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +86,41 @@ def test_a_persons_click_on_the_goal_link_after_a_scanners_ends_the_enrolment(cl
     engine.tick(T0)
     enrolment = only_enrolment(made)
     assert (enrolment.status, enrolment.exit_reason) == (Enrolment.Status.EXITED, "goal")
+
+
+def status(made, person) -> tuple[str, str]:
+    enrolment = made.enrolments.get(person_id=person.pk, person_type=person._meta.model_name)
+    return enrolment.status, enrolment.exit_reason
+
+
+EXITED = Enrolment.Status.EXITED
+
+
+def test_marking_the_entry_opted_out_in_the_admin_is_leaving_the_trigger_list(admin_client):
+    made = automation(wait(days=1), send(), exit_on_leaving_list=True)
+    ann = ContactFactory()
+    add_to_target_list(made.trigger_list, Contact.objects.filter(pk=ann.pk))
+    engine.tick(T0)
+    entry = TargetListEntry.objects.get(target_list=made.trigger_list, contact=ann)
+
+    changelist = reverse("admin:targetlists_targetlistentry_changelist")
+    admin_client.post(changelist, {"action": "mark_opted_out", "_selected_action": [entry.pk]})
+    engine.tick(T0)
+
+    assert status(made, ann) == (EXITED, "left_list")
+
+
+def test_opting_out_of_the_trigger_list_on_the_preference_page_is_leaving_it(client):
+    made = automation(wait(days=1), send(), exit_on_leaving_list=True)
+    ann = ContactFactory()
+    add_to_target_list(made.trigger_list, Contact.objects.filter(pk=ann.pk))
+    engine.tick(T0)
+    mass_email = MassEmailFactory()
+    mass_email.target_lists.set([made.trigger_list])
+    item = SentQueueItemFactory(mass_email=mass_email, contact=ann)
+    page = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+
+    client.post(page, {"preferences": "1"})  # nothing ticked: every list left
+    engine.tick(T0)
+
+    assert status(made, ann) == (EXITED, "left_list")
