@@ -7,17 +7,21 @@ from django.urls import reverse
 from automation import engine
 from automation.models import Automation, Enrolment
 from campaigns.authoring import tokens
-from campaigns.models import EmailQueueItem
+from campaigns.models import EmailQueueItem, MassEmailSettings
+from crm import suppression
 from crm.models import Contact
 from targetlists.adding import add_to_target_list
 from targetlists.models import TargetListEntry
 from tests.automation.helpers import DAY, T0, automation, only_enrolment, runs, send, wait
 from tests.factories import (
     ContactFactory,
+    EmailAddressFactory,
+    LeadFactory,
     MassEmailFactory,
     SentQueueItemFactory,
     TrackingUrlFactory,
 )
+from tracking import bounces
 from tracking.opt_out import opt_out
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +98,51 @@ def status(made, person) -> tuple[str, str]:
 
 
 EXITED = Enrolment.Status.EXITED
+
+
+def test_opting_out_of_everything_ends_it_for_every_person_with_the_address(client):
+    row = EmailAddressFactory()
+    ann, lead = ContactFactory(email_address=row), LeadFactory(email_address=row)
+    made = automation(wait(days=1), send())
+    engine.add_by_hand(made, [("contact", ann.pk), ("lead", lead.pk)], T0)
+    item = SentQueueItemFactory(contact=ann)
+    page = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+
+    client.post(page, {"preferences": "1", "everything": "1"})
+    engine.tick(T0)
+
+    assert status(made, ann) == status(made, lead) == (EXITED, "unsubscribed")
+
+
+def test_an_address_suppressed_as_invalid_ends_it_for_every_person_with_it():
+    row = EmailAddressFactory()
+    ann, lead, bob = (
+        ContactFactory(email_address=row),
+        LeadFactory(email_address=row),
+        ContactFactory(),
+    )
+    made = automation(wait(days=1), send())
+    people = [("contact", ann.pk), ("lead", lead.pk), ("contact", bob.pk)]
+    engine.add_by_hand(made, people, T0)
+
+    suppression.suppress([row.address.upper()], "invalid")  # as the API and its callers do
+    engine.tick(T0)
+
+    assert status(made, ann) == status(made, lead) == (EXITED, "bounced")
+    assert status(made, bob) == (Enrolment.Status.ACTIVE, "")
+
+
+def test_the_soft_bounce_limit_ends_it():
+    item = SentQueueItemFactory()
+    made = automation(wait(days=1), send())
+    engine.add_by_hand(made, [("contact", item.contact_id)], T0)
+
+    for _ in range(MassEmailSettings.load().soft_bounce_limit):
+        later = SentQueueItemFactory(email_address=item.email_address, contact=item.contact)
+        bounces.record_all([bounces.Bounce(later.pk, "soft", "4.2.2")])
+    engine.tick(T0)
+
+    assert status(made, item.contact) == (EXITED, "bounced")
 
 
 def test_marking_the_entry_opted_out_in_the_admin_is_leaving_the_trigger_list(admin_client):
