@@ -175,8 +175,9 @@ def flag_addresses(chosen: QuerySet, reason: str, *, via: str) -> list[int]:
     with transaction.atomic():
         locked = unflagged.select_for_update(of=("self",)).order_by("pk")
         ids = list(locked.values_list("pk", flat=True))
-        EmailAddress.objects.filter(pk__any_of=ids).update(**{column: True})
-        record_flagged(ids, reason, via=via)
+        if ids:  # most calls (a chunk's bounces, a repeated opt-out) have none to flag
+            EmailAddress.objects.filter(pk__any_of=ids).update(**{column: True})
+            record_flagged(ids, reason, via=via)
     return ids
 
 

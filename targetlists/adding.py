@@ -89,6 +89,8 @@ def opt_out_entries(entries: QuerySet) -> int:
         chosen = TargetListEntry.objects.filter(pk__in=entries.values("pk"), opted_out=False)
         locked = chosen.select_for_update(of=("self",)).order_by("pk")
         ids = list(locked.values_list("pk", flat=True))
+        if not ids:  # a repeated opt-out: nothing to record
+            return 0
         leaving = TargetListEntry.objects.filter(pk__any_of=ids)
         record_kinds(events.LIST_MEMBER_REMOVED, _members(leaving), opted_out=True)
         return leaving.update(opted_out=True)
