@@ -66,6 +66,7 @@ WATCHED = (
     events.EMAIL_UNSUBSCRIBED,
     events.EMAIL_BOUNCED,
     events.EMAIL_COMPLAINED,
+    events.ADDRESS_SUPPRESSED,
 )
 ACTIVE = Enrolment.Status.ACTIVE
 Reason = Enrolment.Reason
@@ -263,6 +264,11 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
     elif event.type == events.EMAIL_BOUNCED:
         if str(data.get("kind") or data.get("bounce_type") or "").lower() == "hard":
             report.exited += end_for_person(person, Reason.BOUNCED, now)
+    elif event.type == events.ADDRESS_SUPPRESSED:
+        # Invalid addresses are hard-bounced ones as far as the log's reasons go.
+        opted_out = data.get("reason") == "opted_out"
+        reason = Reason.UNSUBSCRIBED if opted_out else Reason.BOUNCED
+        report.exited += end_for_person(person, reason, now)
     elif event.type == events.LIST_MEMBER_ADDED:
         handle_joins([_join_of(event)], now, report)
     elif event.type == events.LIST_MEMBER_REMOVED:

@@ -49,6 +49,9 @@ EMAIL_CLICKED = "email.clicked"
 EMAIL_UNSUBSCRIBED = "email.unsubscribed"
 EMAIL_BOUNCED = "email.bounced"
 EMAIL_COMPLAINED = "email.complained"
+# An address flagged opted out or invalid, however (crm/suppression.flag): one per person
+# with it, so that what they are in ends for every one of them.
+ADDRESS_SUPPRESSED = "address.suppressed"
 MASS_EMAIL_STARTED = "mass_email.started"
 MASS_EMAIL_COMPLETED = "mass_email.completed"
 IMPORT_FINISHED = "import.finished"
@@ -67,6 +70,7 @@ TYPES = (
     EMAIL_UNSUBSCRIBED,
     EMAIL_BOUNCED,
     EMAIL_COMPLAINED,
+    ADDRESS_SUPPRESSED,
     MASS_EMAIL_STARTED,
     MASS_EMAIL_COMPLETED,
     IMPORT_FINISHED,

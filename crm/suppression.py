@@ -5,17 +5,25 @@ Like a suppression import, flagging an address nobody uses yet stores it flagged
 later import or signup finds it so. A few statements per call, whatever its size (up to
 MAX_ITEMS). An opt-out, and an opt-out lifted, are kept as consent records (method API); an
 opt-out is lifted only with the consent text the person agreed to.
+
+Every way an address gets flagged (this API, the preference page, an unsubscribe, a
+complaint, bounces, an import, an erasure, the admin) goes through `flag_addresses` (SQL of
+its own through `record_flagged`): the stream hears of it as address.suppressed, once per
+person with the address, in the same transaction, and automations end for every one of them.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
-from crm import addresses, consent
-from crm.models import ConsentRecord, EmailAddress
+from crm import addresses, consent, events
+from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from crm.models.people import normalize_address
+from crm.value_lists import BIGINT, any_of
 
 MAX_ITEMS = 10_000
 BATCH = 5000
@@ -121,9 +129,10 @@ def suppress(values: list, reason: str, *, source: str = "") -> list[ItemResult]
             batch_size=1000,
             ignore_conflicts=True,
         )
-        unflagged = [key for key, (_pk, _address, flagged) in before.items() if not flagged]
-        _set(flag, unflagged, True)
-        done = set(new) | set(unflagged)
+        unflagged = {pk: key for key, (pk, _address, is_set) in before.items() if not is_set}
+        chosen = EmailAddress.objects.filter(pk__any_of=list(unflagged))
+        flagged = flag_addresses(chosen, reason, via="api")
+        done = set(new) | {unflagged[pk] for pk in flagged}
         if flag == "opt_out":
             after = _stored(sorted(done), flag)
             _record(consent.Action.OPT_OUT, list(after.values()), source, "")
@@ -154,3 +163,60 @@ def _results(values: list, checked: Checked, outcome) -> list[ItemResult]:
         found if found is not None else ItemResult(value, outcome(key))
         for value, found, key in zip(values, checked.results, checked.keys, strict=True)
     ]
+
+
+def flag_addresses(chosen: QuerySet, reason: str, *, via: str) -> list[int]:
+    """Flag the addresses of `chosen` not flagged yet for `reason` (opted_out or invalid) and
+    record address.suppressed for each person with one of them (`via` says how it came); the
+    ids flagged. The rows are locked as they are read, so a concurrent call waits and then
+    finds them flagged: each flag is told of once."""
+    column = FLAGS[reason]
+    unflagged = EmailAddress.objects.filter(pk__in=chosen.values("pk"), **{column: False})
+    with transaction.atomic():
+        locked = unflagged.select_for_update(of=("self",)).order_by("pk")
+        ids = list(locked.values_list("pk", flat=True))
+        if ids:  # most calls (a chunk's bounces, a repeated opt-out) have none to flag
+            EmailAddress.objects.filter(pk__any_of=ids).update(**{column: True})
+            record_flagged(ids, reason, via=via)
+    return ids
+
+
+def record_flagged(address_ids: list[int], reason: str, *, via: str) -> int:
+    """address.suppressed for each person (account, contact, lead, user) with one of the
+    addresses just flagged for `reason`, in one INSERT … SELECT; how many were recorded. An
+    address nobody uses has no event: there is no one to tell of."""
+    if not address_ids:
+        return 0
+    selects, params = [], []
+    for sql in _people_with_addresses():
+        condition, given = any_of("a.id", address_ids, BIGINT)
+        selects.append(f"{sql} WHERE {condition}")
+        params += given
+    return events.record_rows(
+        events.ADDRESS_SUPPRESSED,
+        " UNION ALL ".join(selects),
+        params,
+        data={"email": "src.email", "email_address_id": "src.address_id"},
+        constants={"reason": reason, "via": via},
+    )
+
+
+def _people_with_addresses() -> list[str]:
+    """Per kind of person, SQL of rows (person_type, person_id, address_id, email) of people
+    joined to their address `a` (a User's is its email field)."""
+    quote = connection.ops.quote_name
+    table = quote(EmailAddress._meta.db_table)
+    columns = "p.id AS person_id, a.id AS address_id, a.address AS email"
+    found = []
+    for model in (Account, Contact, Lead):
+        kind = model._meta.model_name
+        found.append(
+            f"SELECT '{kind}' AS person_type, {columns} FROM {quote(model._meta.db_table)} p "
+            f"JOIN {table} a ON a.id = p.email_address_id"
+        )
+    users = quote(get_user_model()._meta.db_table)
+    found.append(
+        f"SELECT 'user' AS person_type, {columns} FROM {users} p "
+        f"JOIN {table} a ON a.address_lower = LOWER(p.email)"
+    )
+    return found

@@ -18,7 +18,7 @@ from enum import StrEnum
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from crm import consent, person_events
+from crm import consent, person_events, suppression
 from crm.address_fields import validate_stored_address
 from crm.models import Account, Contact, EmailAddress, Lead
 
@@ -179,7 +179,8 @@ def _apply_consent(person, wish: Consent) -> None:
     if address is None:
         return
     if wish.opted_out and not address.opt_out:
-        EmailAddress.objects.filter(pk=address.pk).update(opt_out=True)
+        chosen = EmailAddress.objects.filter(pk=address.pk)
+        suppression.flag_addresses(chosen, "opted_out", via="api")
         address.opt_out = True
         _record(consent.Action.OPT_OUT, person, address, wish)
     elif wish.resubscribe and address.opt_out:

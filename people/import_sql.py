@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from crm import events
+from crm import events, suppression
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead
 from people.bulk import Inserter, new_ids, update_rows, where_in
 from people.import_rows import STORED
@@ -147,6 +147,8 @@ class BatchWriter:
                 [True, listed, False],
             )
             batch.flagged = [row[0] for row in cursor.fetchall()]
+            reason = "opted_out" if self.flag == "opt_out" else "invalid"
+            suppression.record_flagged(batch.flagged, reason, via="import")
         if self.flag == "opt_out":
             marked = set(batch.addresses) | set(batch.flagged)
             self.insert_consent.insert(

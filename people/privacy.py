@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Model, Q
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, SentEmail
-from crm import events
+from crm import events, suppression
 from crm.consent import address_hash
 from crm.models import Account, ConsentRecord, Contact, EmailAddress, Lead, SuppressedAddress
 from crm.models.people import target_type_of
@@ -109,7 +109,8 @@ def _suppress(address: EmailAddress) -> None:
     SuppressedAddress.objects.get_or_create(address_hash=address_hash(address.address))
     others = any(model.objects.filter(email_address=address).exists() for model in PEOPLE)
     if others:  # another record shares the address: it stays, but receives no mass email
-        EmailAddress.objects.filter(pk=address.pk).update(opt_out=True)
+        chosen = EmailAddress.objects.filter(pk=address.pk)
+        suppression.flag_addresses(chosen, "opted_out", via="erasure")
         return
     blank = {"email": "", "email_address": None}
     CampaignLogRecord.objects.filter(email_address=address).update(**blank)

@@ -74,15 +74,36 @@ def add_to_target_list(target_list: TargetList, queryset: QuerySet) -> int:
 def remove_entries(entries: QuerySet) -> int:
     """Delete the given target list entries in one statement; returns how many were removed.
     list.member_removed is recorded for those not opted out (one insert per kind of person)."""
-    members = []
-    for field in TargetFields.TARGET_FIELDS:
-        kind = entries.filter(opted_out=False, **{f"{field}__isnull": False}).order_by()
-        sql, params = kind.values("target_list_id", f"{field}_id").query.sql_with_params()
-        members.append((field, _named(sql, field), list(params)))
     with transaction.atomic():
-        record_kinds(events.LIST_MEMBER_REMOVED, members)
+        record_kinds(events.LIST_MEMBER_REMOVED, _members(entries.filter(opted_out=False)))
         deleted, _per_model = entries.order_by().delete()
     return deleted
+
+
+def opt_out_entries(entries: QuerySet) -> int:
+    """Mark the given entries opted out of their lists; how many were not yet. Each of those
+    records list.member_removed (with opted_out): the person has left the list, for the
+    "leaving the trigger list" exit and for webhooks, as an opt-out through the API does. The
+    entries are locked as they are read, so a concurrent call finds them opted out."""
+    with transaction.atomic():
+        chosen = TargetListEntry.objects.filter(pk__in=entries.values("pk"), opted_out=False)
+        locked = chosen.select_for_update(of=("self",)).order_by("pk")
+        ids = list(locked.values_list("pk", flat=True))
+        if not ids:  # a repeated opt-out: nothing to record
+            return 0
+        leaving = TargetListEntry.objects.filter(pk__any_of=ids)
+        record_kinds(events.LIST_MEMBER_REMOVED, _members(leaving), opted_out=True)
+        return leaving.update(opted_out=True)
+
+
+def _members(entries: QuerySet) -> list[tuple[str, str, list]]:
+    """The entries as record_kinds takes them: (kind, SQL of (list_id, person_id), params)."""
+    members = []
+    for field in TargetFields.TARGET_FIELDS:
+        kind = entries.filter(**{f"{field}__isnull": False}).order_by()
+        sql, params = kind.values("target_list_id", f"{field}_id").query.sql_with_params()
+        members.append((field, _named(sql, field), list(params)))
+    return members
 
 
 def _named(sql: str, field: str) -> str:

@@ -184,7 +184,7 @@ class TargetListEntryAdmin(CheckedAutocompleteAdmin):
 
     @admin.action(description=_("Mark selected entries opted out of their list"))
     def mark_opted_out(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(opted_out=False).update(opted_out=True)
+        count = adding.opt_out_entries(queryset)
         message = ngettext(
             "%(count)d entry marked opted out.", "%(count)d entries marked opted out.", count
         )

@@ -31,13 +31,13 @@ def _people_select(kind: str, members_sql: str) -> str:
     )
 
 
-def record_kinds(type: str, members: list[tuple[str, str, list]]) -> int:
+def record_kinds(type: str, members: list[tuple[str, str, list]], **constants) -> int:
     """One `type` event per row (list_id, person_id) of each (kind, members_sql, params), all
-    in one insert."""
+    in one insert; `constants` are added to every payload."""
     union = " UNION ALL ".join(_people_select(kind, sql) for kind, sql, _params in members)
     params = [param for _kind, _sql, given in members for param in given]
     data = {"list_id": "src.list_id", "email": "src.email"}
-    return events.record_rows(type, union, params, data=data)
+    return events.record_rows(type, union, params, data=data, constants=constants)
 
 
 def record_members(type: str, kind: str, members_sql: str, params: list, **constants) -> int:

@@ -33,7 +33,7 @@ from django.db.models import F
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmailSettings
 from campaigns.sending.bounce_kinds import BLOCKED, HARD, SOFT
-from crm import events
+from crm import events, suppression
 from crm.models import EmailAddress
 from tracking import dsn, feedback, recording, returned, server_bounces
 
@@ -162,7 +162,9 @@ def _flag_addresses(hard: set[int], soft: collections.Counter) -> None:
     """Hard: the address is invalid. Soft: counted, invalid at the soft-bounce limit.
     Blocked: the address is fine (the refusal was of the message or of our server)."""
     if hard:
-        EmailAddress.objects.filter(pk__in=hard).update(invalid=True)
+        suppression.flag_addresses(
+            EmailAddress.objects.filter(pk__in=hard), "invalid", via="bounce"
+        )
     if not soft:
         return
     by_count = collections.defaultdict(list)
@@ -172,4 +174,5 @@ def _flag_addresses(hard: set[int], soft: collections.Counter) -> None:
         addresses = EmailAddress.objects.filter(pk__in=ids)
         addresses.update(soft_bounces=F("soft_bounces") + count)
     limit = MassEmailSettings.load().soft_bounce_limit
-    EmailAddress.objects.filter(pk__in=list(soft), soft_bounces__gte=limit).update(invalid=True)
+    at_limit = EmailAddress.objects.filter(pk__in=list(soft), soft_bounces__gte=limit)
+    suppression.flag_addresses(at_limit, "invalid", via="soft_bounces")

@@ -87,18 +87,7 @@ def read_click(item_id: int, url_id: int) -> tuple | None:
 def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
     """The CTEs shared by opens and clicks: the item (with `extra_columns`), then its log rows."""
     names = _tables()
-    targets = ", ".join(TARGETS)
     item_targets = ", ".join(f"q.{column}" for column in TARGETS)
-    values = f"{targets}, email_address_id, email, '', '', is_test"
-    source = "verdict" if click else "item WHERE status = %(sent)s::text"
-    logged = f"""
-        SELECT campaign_id, %(opened)s::text, %(at)s::timestamptz, id, NULL::bigint, {values}
-        FROM {source}"""
-    if click:
-        logged += f"""
-        UNION ALL
-        SELECT campaign_id, %(clicked)s::text, %(at)s::timestamptz, id, %(url)s::bigint, {values}
-        FROM {source}"""
     # The status is checked outside the item CTE, so the primary key alone picks the row.
     item = f"""
         no_wait AS (SELECT set_config('synchronous_commit', 'off', true)),
@@ -109,23 +98,50 @@ def _item_and_log(extra_columns: str, extra_joins: str, click: bool) -> str:
             JOIN {names["mass_emails"]} m ON m.id = q.mass_email_id {extra_joins}
             WHERE q.id = %(item)s::bigint
         )"""
-    log = f"""
-        logged AS (
-            INSERT INTO {names["log"]} (campaign_id, action, action_date, queue_item_id,
-                                        tracking_url_id, {targets}, email_address_id, email,
-                                        bounce_type, bounce_detail, is_test)
-            {logged}
-            ON CONFLICT DO NOTHING
+    source = "verdict" if click else "item WHERE status = %(sent)s::text"
+    logged = _log_insert("logged_open" if click else "logged", "opened", "NULL::bigint", source)
+    if click:
+        logged += f""",
+        {_log_insert("logged_click", "clicked", "%(url)s::bigint", source)},
+        logged AS (SELECT * FROM logged_open UNION ALL SELECT * FROM logged_click)"""
+    return item, f"{logged}, {_events_insert(click)}"
+
+
+def _log_insert(name: str, action: str, url: str, source: str) -> str:
+    """A CTE `name` that inserts the item's log row of `action` (opened, or clicked with the
+    tracking URL `url`) and returns it if new. A Clicked row already there is marked
+    person_clicked, and returned, by the link's first click judged a person's: a scanner's
+    click often comes first, and the person's must still be told of (once)."""
+    targets = ", ".join(TARGETS)
+    values = f"{targets}, email_address_id, email, '', '', is_test"
+    conflict = "ON CONFLICT DO NOTHING"
+    person, person_value = "", ""
+    if action == "clicked":
+        person, person_value = ", person_clicked", ", reason = ''"
+        clicked = CampaignLogRecord.Action.CLICKED.value
+        # The partial unique index of clicks; its condition must be written as a constant.
+        conflict = f"""ON CONFLICT (queue_item_id, tracking_url_id) WHERE action = '{clicked}'
+            DO UPDATE SET person_clicked = true
+            WHERE EXCLUDED.person_clicked AND NOT l.person_clicked"""
+    return f"""
+        {name} AS (
+            INSERT INTO {_tables()["log"]} AS l (campaign_id, action, action_date,
+                                        queue_item_id, tracking_url_id, {targets},
+                                        email_address_id, email, bounce_type, bounce_detail,
+                                        is_test{person})
+            SELECT campaign_id, %({action})s::text, %(at)s::timestamptz, id, {url}, {values}
+                   {person_value}
+            FROM {source}
+            {conflict}
             RETURNING action, queue_item_id, tracking_url_id, campaign_id, email, is_test,
                       {targets}
-        ),
-        {_events_insert(click)}"""
-    return item, log
+        )"""
 
 
 def _events_insert(click: bool) -> str:
     """A CTE that records email.opened / email.clicked (crm/events.py) for each log row the
-    statement wrote (not for those already there), with the hit's human verdict."""
+    statement wrote or marked person_clicked (not for those already there), with the hit's
+    human verdict."""
     human = "s.reason = ''" if click else "%(reason)s::text = ''"
     url = "CASE WHEN l.tracking_url_id IS NULL THEN NULL ELSE s.url END" if click else "NULL"
     source = "verdict s" if click else "item s"

@@ -21,7 +21,7 @@ from email.message import Message
 from django.db import transaction
 
 from campaigns.models import EmailQueueItem
-from crm import events
+from crm import events, suppression
 from crm.models import EmailAddress
 from tracking import opt_out as unsubscribing
 from tracking.recording import event_of
@@ -75,7 +75,8 @@ def record_complaint(item: EmailQueueItem) -> None:
     of email.complained (test sends aside)."""
     with transaction.atomic():
         if item.email_address_id:
-            EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
+            chosen = EmailAddress.objects.filter(pk=item.email_address_id)
+            suppression.flag_addresses(chosen, "opted_out", via="complaint")
         if not item.is_test:
             events.record_events([event_of(events.EMAIL_COMPLAINED, item)])
         if not item.mass_email.campaign.is_informational:

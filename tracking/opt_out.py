@@ -8,8 +8,9 @@ email's "opt out entirely", the shared email address is opted out of all mass em
 from django.db import transaction
 
 from campaigns.models import CampaignLogRecord, EmailQueueItem
-from crm import consent, events
+from crm import consent, events, suppression
 from crm.models import EmailAddress
+from targetlists.adding import opt_out_entries
 from targetlists.models import TargetListEntry
 from tracking.recording import Visit, add_hit, add_log_records, event_of, log_record
 
@@ -68,9 +69,10 @@ def opt_out(
             _record_consent(item, consent.Action.OPT_OUT, method, visit)
             if not item.is_test:
                 events.record_events([event_of(events.EMAIL_UNSUBSCRIBED, item, via=via)])
-        _entries_of(item).filter(opted_out=False).update(opted_out=True)
+        opt_out_entries(_entries_of(item))
         if item.mass_email.opt_out_entirely and item.email_address_id:
-            EmailAddress.objects.filter(pk=item.email_address_id).update(opt_out=True)
+            chosen = EmailAddress.objects.filter(pk=item.email_address_id)
+            suppression.flag_addresses(chosen, "opted_out", via=via or "esp")
         add_log_records([log_record(item, CampaignLogRecord.Action.OPTED_OUT)])
 
 

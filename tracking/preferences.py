@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Count
 
 from campaigns.models import Campaign, CampaignLogRecord, EmailQueueItem
-from crm import consent
+from crm import consent, suppression
 from crm.models import EmailAddress
+from targetlists.adding import opt_out_entries
 from tracking.models import OptOutReason
 from tracking.opt_out import _check, _entries_of
 from tracking.recording import add_log_records, log_record
@@ -55,14 +56,14 @@ def save(item: EmailQueueItem, keep: set[int], everything: bool, client: str = "
     entries = _entries_of(item)
     keep = set() if everything else keep
     with transaction.atomic():
-        left = entries.exclude(pk__in=keep).filter(opted_out=False).update(opted_out=True)
+        left = opt_out_entries(entries.exclude(pk__in=keep))
         back = entries.filter(pk__in=keep, opted_out=True).update(opted_out=False)
         address = None
         if item.email_address_id:
             address = EmailAddress.objects.get(pk=item.email_address_id)
-        if everything and address is not None and not address.opt_out:
-            EmailAddress.objects.filter(pk=address.pk).update(opt_out=True)
-            left += 1
+        if everything and address is not None:
+            chosen = EmailAddress.objects.filter(pk=address.pk)
+            left += len(suppression.flag_addresses(chosen, "opted_out", via="preferences"))
         opted_out_somewhere = entries.filter(opted_out=True).exists() or everything
         if opted_out_somewhere:
             add_log_records([log_record(item, CampaignLogRecord.Action.OPTED_OUT)])

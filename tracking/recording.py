@@ -178,18 +178,53 @@ def _first(item: EmailQueueItem, keys: list[tuple[str, int | None]]) -> list[tup
     return [key for key in keys if key not in held]
 
 
-def _record_hit_events(item: EmailQueueItem, first: list[tuple], hit: TrackingHit) -> None:
+def _record_hit_events(
+    item: EmailQueueItem, first: list[tuple], hit: TrackingHit, person_first: bool = False
+) -> None:
+    """email.opened / email.clicked for the log rows `first` wrote, with the hit's verdict;
+    with `person_first` (the hit is the link's first click judged a person's), its
+    email.clicked says human true."""
     if item.is_test:
         return
     found = []
-    for action, url_id in first:
+    for action, _url_id in first:
         if action == Action.OPENED:
             found.append(event_of(events.EMAIL_OPENED, item, human=not hit.is_machine))
-        else:
-            url = hit.tracking_url.url if hit.tracking_url else ""
-            data = {"human": not hit.is_machine, "tracking_url_id": url_id, "url": url}
-            found.append(event_of(events.EMAIL_CLICKED, item, **data))
+        elif hit.is_machine:  # a person's is told of below
+            found.append(_clicked(item, hit))
+    if person_first:
+        found.append(_clicked(item, hit))
     events.record_events(found)
+
+
+def _clicked(item: EmailQueueItem, hit: TrackingHit) -> events.NewEvent:
+    url = hit.tracking_url.url if hit.tracking_url else ""
+    data = {"human": not hit.is_machine, "tracking_url_id": hit.tracking_url_id, "url": url}
+    return event_of(events.EMAIL_CLICKED, item, **data)
+
+
+def _mark_person_clicked(keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Of the (item id, tracking URL id) pairs a person's click came to, those whose Clicked
+    record had none yet, now marked (`person_clicked`): the ones to tell the stream of. A
+    scanner's click often comes first, and its event says human false; the person's must
+    still reach the automations. The rows are locked as they are read, so a concurrent click
+    of the same pair waits and then finds it marked: each is told of once."""
+    if not keys:
+        return set()
+    unmarked = CampaignLogRecord.objects.filter(
+        action=Action.CLICKED,
+        person_clicked=False,
+        queue_item_id__any_of={item_id for item_id, _url_id in keys},
+        tracking_url_id__any_of={url_id for _item_id, url_id in keys},
+    )
+    rows = (
+        unmarked.select_for_update()
+        .order_by("pk")
+        .values_list("pk", "queue_item_id", "tracking_url_id")
+    )
+    marked = {pk: (item_id, url_id) for pk, item_id, url_id in rows if (item_id, url_id) in keys}
+    CampaignLogRecord.objects.filter(pk__any_of=list(marked)).update(person_clicked=True)
+    return set(marked.values())
 
 
 def _link(url_id: int, campaign_id: int, fields) -> TrackingUrl:
@@ -237,7 +272,8 @@ def record_click(item_id: int, url_id: int, visit: Visit) -> TrackingUrl | None:
         first = _first(item, [(opened, None), (clicked, link.pk)])
         add_log_records([log_record(item, opened), log_record(item, clicked, tracking_url=link)])
         hit = add_hit(item, Kind.CLICK, visit, link)
-        _record_hit_events(item, first, hit)
+        person_first = not hit.is_machine and bool(_mark_person_clicked({(item.pk, link.pk)}))
+        _record_hit_events(item, first, hit, person_first)
     return link
 
 
@@ -396,17 +432,34 @@ def _insert_batch(log_rows: list[tuple], hit_rows: list[tuple]) -> set[LogKey]:
     return {(log.action, log.queue_item_id, log.tracking_url_id) for log in logs} - held
 
 
-def _batch_events(log: dict[LogKey, tuple], written: set[LogKey]) -> list[events.NewEvent]:
-    """email.opened / email.clicked for each log record the batch wrote (not test sends)."""
-    urls = dict(
-        TrackingUrl.objects.filter(pk__in={url for _a, _i, url in written if url}).values_list(
-            "pk", "url"
-        )
-    )
+def _person_clicks(accepted: list, hit_rows: list[tuple]) -> dict[tuple[int, int], tuple]:
+    """(item id, tracking URL id) → (item row, visit) of the batch's first click of each link
+    judged a person's (hit_rows are in the order of `accepted`, by time)."""
+    found = {}
+    for ((kind, item_id, url_id, visit), item), hit_row in zip(accepted, hit_rows, strict=True):
+        if kind == Kind.CLICK and not hit_row[8]:
+            found.setdefault((item_id, url_id), (item, visit))
+    return found
+
+
+def _batch_events(
+    log: dict[LogKey, tuple], written: set[LogKey], person_first: dict[tuple[int, int], tuple]
+) -> list[events.NewEvent]:
+    """email.opened / email.clicked for each log record the batch wrote, with its first hit's
+    verdict, and email.clicked (human) for each link's first person's click
+    (`person_first`: (item id, tracking URL id) → (item row, visit)); not for test sends."""
+    told = []  # (visit, action, item row, tracking URL id, human)
+    for action, item_id, url_id in written:
+        _row, item, human, visit = log[action, item_id, url_id]
+        if action == Action.OPENED or not human:  # a person's first click is told of below
+            told.append((visit, action, item, url_id, human))
+    for (_item_id, url_id), (item, visit) in person_first.items():
+        told.append((visit, Action.CLICKED, item, url_id, True))
+    linked = {entry[3] for entry in told if entry[3]}
+    urls = dict(TrackingUrl.objects.filter(pk__in=linked).values_list("pk", "url"))
     found = []
-    for key in sorted(written, key=lambda key: log[key][3].at):
-        action, _item_id, url_id = key
-        _row, item, human, visit = log[key]
+    told.sort(key=lambda entry: (entry[0].at, entry[1] != Action.OPENED))
+    for visit, action, item, url_id, human in told:
         if item.is_test:
             continue
         data = {"human": human}
@@ -441,7 +494,10 @@ def record_batch(hits: Sequence[BufferedHit]) -> int:
     with hit_transaction():
         log = _log_rows(accepted, rows)
         written = _insert_batch([entry[0] for entry in log.values()], rows)
-        events.record_events(_batch_events(log, written))
+        person_clicks = _person_clicks(accepted, rows)
+        marked = _mark_person_clicked(set(person_clicks))
+        person_first = {key: person_clicks[key] for key in marked}
+        events.record_events(_batch_events(log, written, person_first))
         for hit in bursts:
             classification.mark_burst(hit, burst=True)
         since = min(hit[3].at for hit, _item in accepted)

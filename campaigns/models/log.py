@@ -90,6 +90,10 @@ class CampaignLogRecord(TargetFields):
         _("exit reason"), max_length=16, choices=ExitReason, blank=True, default="", db_default=""
     )
     is_test = models.BooleanField(_("test"), default=False)
+    # Of a Clicked record: a click judged a person's has come. A scanner often clicks first;
+    # the person's first click is then still told to the stream (email.clicked, human), once.
+    # db_default as bounce_detail's.
+    person_clicked = models.BooleanField(_("clicked by a person"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("campaign log record")

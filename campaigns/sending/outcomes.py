@@ -23,7 +23,7 @@ from campaigns.models import (
 from campaigns.results.events import item_event, record_item_events
 from campaigns.sending import deferrals, window
 from campaigns.sending.bounce_kinds import HARD, SOFT, kind_of_reply
-from crm import events
+from crm import events, suppression
 from crm.models import EmailAddress
 from crm.value_lists import BIGINT, any_of
 
@@ -78,7 +78,7 @@ def record(outcomes: list[Outcome], mass_email: MassEmail, config: MassEmailSett
             events.EMAIL_SENT, [o.item.pk for o in sent if not o.item.is_test], **ids
         )
         if bounced:
-            events.record_events(_record_bounces(bounced, mass_email))
+            _record_bounces(bounced, mass_email)
         if mass_email.store_sent_emails:
             SentEmail.objects.bulk_create(
                 [SentEmail(queue_item=o.item, data=_as_text(o.rendered.data)) for o in sent],
@@ -262,10 +262,10 @@ def _log_row(
     return row
 
 
-def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> list[events.NewEvent]:
-    """Log each 5xx refusal as a hard, soft or blocked bounce; invalidate only hard ones'
-    addresses (a blocklisting of our server says nothing about the recipients). Returns the
-    email.bounced events to record."""
+def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> None:
+    """Log each 5xx refusal as a hard, soft or blocked bounce, with its email.bounced event;
+    invalidate only hard ones' addresses (a blocklisting of our server says nothing about the
+    recipients)."""
     rows, hard, found = [], [], []
     ids = {"mass_email_id": mass_email.pk, "campaign_id": mass_email.campaign_id}
     for outcome in bounced:
@@ -284,8 +284,9 @@ def _record_bounces(bounced: list[Outcome], mass_email: MassEmail) -> list[event
         found.append(item_event(events.EMAIL_BOUNCED, outcome.item, kind=str(kind), **ids))
     # ignore_conflicts: a bounce of this kind already logged for the item (logged once)
     CampaignLogRecord.objects.bulk_create(rows, ignore_conflicts=True)
-    EmailAddress.objects.filter(id__in=hard).update(invalid=True)
-    return found
+    events.record_events(found)
+    # After email.bounced: the bounced person leaves their automations for the bounce.
+    suppression.flag_addresses(EmailAddress.objects.filter(id__in=hard), "invalid", via="bounce")
 
 
 def _as_text(data: bytes) -> str:

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm import person_events
+from crm import person_events, suppression
 from crm.address_fields import AddressFormField
 from crm.admin.site import CheckedAutocompleteAdmin
 from crm.models import Account, Contact, EmailAddress, Lead
@@ -216,8 +216,13 @@ class EmailAddressForm(forms.ModelForm):
         return address
 
 
-def _set_flag(queryset: QuerySet, flag: str, value: bool) -> int:
-    return queryset.exclude(**{flag: value}).update(**{flag: value})
+def _flag(queryset: QuerySet, reason: str) -> int:
+    # Through the suppression list, which tells the people's automations to end.
+    return len(suppression.flag_addresses(queryset, reason, via="admin"))
+
+
+def _clear_flag(queryset: QuerySet, flag: str) -> int:
+    return queryset.filter(**{flag: True}).update(**{flag: False})
 
 
 @admin.register(EmailAddress)
@@ -239,6 +244,13 @@ class EmailAddressAdmin(admin.ModelAdmin):
             return ("address", "opt_out", "invalid", "soft_bounces", "used_by")
         return ("address", "opt_out", "invalid")
 
+    # The change form and the list's editable flags; the admin's views run in a transaction.
+    def save_model(self, request: HttpRequest, obj: EmailAddress, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        for reason, column in suppression.FLAGS.items():
+            if column in form.changed_data and getattr(obj, column):
+                suppression.record_flagged([obj.pk], reason, via="admin")
+
     @admin.display(description=_("used by"))
     def used_by(self, obj: EmailAddress) -> str:
         people = [
@@ -250,19 +262,19 @@ class EmailAddressAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Opt selected addresses out of all mass email"))
     def mark_opted_out(self, request, queryset) -> None:
-        count = _set_flag(queryset, "opt_out", True)
+        count = _flag(queryset, "opted_out")
         message = ngettext("%(count)d address opted out.", "%(count)d addresses opted out.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Opt selected addresses in again"))
     def mark_opted_in(self, request, queryset) -> None:
-        count = _set_flag(queryset, "opt_out", False)
+        count = _clear_flag(queryset, "opt_out")
         message = ngettext("%(count)d address opted in.", "%(count)d addresses opted in.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Mark selected addresses invalid"))
     def mark_invalid(self, request, queryset) -> None:
-        count = _set_flag(queryset, "invalid", True)
+        count = _flag(queryset, "invalid")
         message = ngettext(
             "%(count)d address marked invalid.", "%(count)d addresses marked invalid.", count
         )
@@ -270,7 +282,7 @@ class EmailAddressAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark selected addresses valid"))
     def mark_valid(self, request, queryset) -> None:
-        count = _set_flag(queryset, "invalid", False)
+        count = _clear_flag(queryset, "invalid")
         message = ngettext(
             "%(count)d address marked valid.", "%(count)d addresses marked valid.", count
         )

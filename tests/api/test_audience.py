@@ -2,10 +2,17 @@
 
 import pytest
 
-from crm.models import ConsentRecord, EmailAddress, Lead
+from crm import events
+from crm.models import ConsentRecord, EmailAddress, Event, Lead
 from people.models import SignupConfirmation
 from tests.api.conftest import problem_of
-from tests.factories import EmailAddressFactory, SignupFormFactory
+from tests.factories import (
+    ContactFactory,
+    EmailAddressFactory,
+    LeadFactory,
+    SignupFormFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +68,30 @@ def test_invalid_flags_are_listed_apart(admin_api):
         ("gone@example.com", True, False)
     ]
     assert opted_out == []
+
+
+def test_suppressing_tells_of_every_person_with_the_address_once(admin_api):
+    row = EmailAddressFactory(address="ann@example.com")
+    ann, lead = ContactFactory(email_address=row), LeadFactory(email_address=row)
+    user = UserFactory(email="Ann@example.com")
+    body = {"emails": ["ann@example.com", "nobody@example.com"], "reason": "opted_out"}
+
+    admin_api.post("/api/v1/suppressions/", body)
+    admin_api.post("/api/v1/suppressions/", body)
+
+    found = Event.objects.filter(type=events.ADDRESS_SUPPRESSED).order_by("person_type")
+    assert [(e.person_type, e.person_id) for e in found] == [
+        ("contact", ann.pk),
+        ("lead", lead.pk),
+        ("user", user.pk),
+    ]
+    assert found[0].data == {
+        "person": {"type": "contact", "id": ann.pk},
+        "email": "ann@example.com",
+        "email_address_id": row.pk,
+        "reason": "opted_out",
+        "via": "api",
+    }
 
 
 def test_lifting_an_opt_out_needs_consent(admin_api):
