@@ -21,8 +21,9 @@ What each answer means (the same categories as SMTP's, campaigns.sending.transpo
 - the recipient refused by the ESP (Postmark's inactive or invalid recipient, anymail's
   "rejected"/"invalid"): PermanentRejection with the ESP's words.
 - another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
-- 429, 5xx, a timeout after the request went out: TemporaryRejection, deferred with the usual
-  backoff; a 429's Retry-After is the least wait (and the pool pauses for it).
+- 429, 5xx, a timeout after the request went out: SourceDeferral, deferred with the usual
+  backoff; a 429's Retry-After is the least wait (and the pool pauses for it). They are about
+  the ESP, not the recipients' domains: the per-domain backoff does not count them.
   A timeout may come after the ESP took the message: it is sent again (at-least-once).
 - 401/403 (a wrong or revoked key), missing credentials or library: ConfigurationProblem: the
   source stops for the run. The ESP unreachable (connection refused, DNS): ConnectionProblem.
@@ -44,6 +45,8 @@ from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.sending import esp_bulk
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.esp_answers import (
+    RetryLater,
+    SourceDeferral,
     as_api_error,
     esp_words,
     http_status,
@@ -81,14 +84,6 @@ REFUSED_STATUSES = {"rejected", "invalid", "failed"}
 POSTMARK_BATCH = 500
 # Postmark's ErrorCodes that refuse the recipient (406 inactive, 300 invalid email request).
 POSTMARK_RECIPIENT_CODES = {300, 406}
-
-
-class RetryLater(TemporaryRejection):
-    """The ESP deferred the message and said how long to wait (a 429's Retry-After)."""
-
-    def __init__(self, message: str, code: int | None, retry_after: float | None):
-        super().__init__(message, code)
-        self.retry_after = retry_after
 
 
 def _not_prepared(exc: Exception) -> MessageFailed:
@@ -371,7 +366,7 @@ class EspTransport:
                 "The ESP did not answer in time; it may have taken the message, which is sent "
                 "again at the next attempt: %(error)s"
             )
-            return TemporaryRejection(message % {"error": cause})
+            return SourceDeferral(message % {"error": cause})
         return ConnectionProblem(
             _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
         )
@@ -491,7 +486,12 @@ class ApiPool(DeliveryPool):
                 self._break(ConnectionProblem(message % what))
 
     def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
-        """Settle with the ESP's answer: its message id, or a problem."""
+        """Settle with the ESP's answer: its message id, or a problem. A deferral of the whole
+        call or of the account (SourceDeferral) is about the ESP, not the recipient's domain:
+        the per-domain backoff does not count it."""
+        if isinstance(answer, SourceDeferral):
+            delivery.settle(answer)
+            return
         if not isinstance(answer, SmtpProblem):
             delivery.message_id, answer = answer, None
         self._settle_with(delivery, answer)

@@ -5,6 +5,23 @@ campaigns.sending.esp, which turns them into the SMTP problem categories)."""
 import requests
 from anymail.exceptions import AnymailAPIError
 
+from campaigns.sending.transport import TemporaryRejection
+
+
+class SourceDeferral(TemporaryRejection):
+    """The ESP did not take a whole call now (a 429, a 5xx, no answer in time) or its account
+    cannot send now: about the source, not the recipients' domains. The messages are deferred
+    as usual, but the per-domain backoff does not hear of it (esp.ApiPool._settle): a throttled
+    batch to gmail.com says nothing about gmail.com."""
+
+
+class RetryLater(SourceDeferral):
+    """The ESP deferred the call and may have said how long to wait (a 429's Retry-After)."""
+
+    def __init__(self, message: str, code: int | None, retry_after: float | None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
 
 def as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:
     """A failed batch call in the shape anymail's own failures have, for EspTransport._failure."""

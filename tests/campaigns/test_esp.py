@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring.trial_send import send_test
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
+from campaigns.models import CampaignLogRecord, DomainDeferral, EmailQueueItem, MassEmail
 from campaigns.sending import esp
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.job import run_send_job
@@ -153,6 +153,24 @@ def test_a_429_with_retry_after_defers_the_message_and_the_rest_waits(server, li
     untried = [item for item in items if item.pk != deferred.pk]
     assert all(item.attempts == 0 and item.next_attempt_at is None for item in untried)
     assert server.received == []
+
+
+def test_a_deferred_call_is_about_the_esp_not_the_recipients_domain(server, limits):
+    """A 503 to a call says the ESP cannot take anything now, whoever it is for: its messages
+    are deferred, but their domain is not listed as deferring and its other messages of the
+    run are not held back."""
+    OutboundEmailSettings.objects.update(connections=1)
+    first, second = queue(3), queue(3)  # one call each, every recipient @example.com
+    server.script.append((503, {}, {"message": "Service Unavailable"}))
+
+    report = run_send_job()
+
+    items = items_of(first) + items_of(second)
+    deferred = [item for item in items if item.status == Status.PENDING]
+    assert len(deferred) == 3 and all(item.attempts == 1 for item in deferred)
+    assert all("503" in item.last_error for item in deferred)
+    assert report.sent == 3 and report.waiting == 0
+    assert not DomainDeferral.objects.exists()
 
 
 def test_a_short_retry_after_pauses_then_sends_the_rest(postmark, limits):
