@@ -22,9 +22,10 @@ What each answer means (the same categories as SMTP's, campaigns.sending.transpo
   "rejected"/"invalid"): PermanentRejection with the ESP's words.
 - another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
 - 429, 5xx, a timeout after the request went out: SourceDeferral, deferred with the usual
-  backoff; a 429's Retry-After is the least wait (and the pool pauses for it). They are about
-  the ESP, not the recipients' domains: the per-domain backoff does not count them.
-  A timeout may come after the ESP took the message: it is sent again (at-least-once).
+  backoff; a 429's Retry-After is the least wait, and no call of the pool goes out, on any
+  thread, before it has passed (ApiPool.before_call). They are about the ESP, not the
+  recipients' domains: the per-domain backoff does not count them. A timeout may come after
+  the ESP took the message: it is sent again (at-least-once).
 - 401/403 (a wrong or revoked key), missing credentials or library: ConfigurationProblem: the
   source stops for the run. The ESP unreachable (connection refused, DNS): ConnectionProblem.
 """
@@ -86,6 +87,11 @@ POSTMARK_BATCH = 500
 POSTMARK_RECIPIENT_CODES = {300, 406}
 
 
+class WholeCallRefused(MessageFailed):
+    """The ESP refused a batch call as a whole for something of its content (SendGrid and
+    Mailgun refuse the call for one bad address): its messages go one call each."""
+
+
 def _not_prepared(exc: Exception) -> MessageFailed:
     return MessageFailed(
         _("The message could not be prepared for the API: %(error)s") % {"error": exc}
@@ -132,46 +138,35 @@ def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | N
         raise ConfigurationProblem(str(exc)) from exc
 
 
+class Calls:
+    """What an EspTransport tells its pool around each API call (ApiPool: its pause after a
+    429, its rate, its count of deferred calls). This one, for a transport on its own, lets
+    every call go at once."""
+
+    def before_call(self, count: int) -> None:
+        """A call carrying `count` messages is about to go out: wait until it may. Raises
+        ConnectionProblem when no more calls may go out (the source stopped)."""
+
+    def after_call(self, answers: list[str | SmtpProblem]) -> None:
+        """The call answered: each of its messages' message id or problem."""
+
+
 class EspTransport:
     """API calls to one source's ESP from one thread (a kept-alive connection of its own):
-    `send` one message, `send_batch` several (one Postmark batch call, else one call each)."""
+    `send_batch` sends messages in as few calls as the ESP allows (one Postmark batch call,
+    SendGrid's, Mailgun's or SES's batch calls, else one call each), telling `calls` before and
+    after each call."""
 
-    def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
+    def __init__(
+        self,
+        source: OutboundEmailSettings | EmailAccount,
+        timeout: float | None = None,
+        calls: Calls | None = None,
+    ):
         self.source = source
         self.backend = backend_for(source, timeout)
+        self.calls = calls or Calls()
         self._opened = False
-
-    def send(self, data: bytes) -> str:
-        """Send one rendered message; its ESP message id. Raises the SmtpProblem that says
-        what happened (module docstring)."""
-        return self._send_message(self._prepare(data))
-
-    @staticmethod
-    def _prepare(data: bytes) -> EmailMultiAlternatives:
-        """The rendered message as anymail sends it; MessageFailed when it cannot be."""
-        try:
-            return as_api_message(data)
-        except (ValueError, LookupError, TypeError) as exc:
-            raise _not_prepared(exc) from exc
-
-    def _send_message(self, message: EmailMultiAlternatives) -> str:
-        """send() for a message already prepared."""
-        if not self._opened:
-            self._opened = True
-            self.backend.open()
-        try:
-            self.backend.send_messages([message])
-        except AnymailRecipientsRefused as exc:
-            raise self._refused(message, exc) from exc
-        except AnymailAPIError as exc:
-            raise self._failure(exc) from exc
-        except AnymailError as exc:
-            raise MessageFailed(str(exc)) from exc
-        status = message.anymail_status
-        refused = [s for s in status.recipients.values() if s.status in REFUSED_STATUSES]
-        if refused:
-            raise self._refused(message, None)
-        return status.message_id if isinstance(status.message_id, str) else ""
 
     @property
     def batch_size(self) -> int:
@@ -185,43 +180,75 @@ class EspTransport:
 
     def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
         """Send the messages, in as few calls as the ESP's batch call allows; for each, its
-        message id or the problem that says what happened to it. A ConnectionProblem is raised
-        when nothing was sent; once a call went out, it is the answer of every message not
-        yet sent (the pool then stops: ApiPool._deliver)."""
-        if len(messages) > 1 and self.batch_size > 1:
-            if self.source.sending_method == SendingMethod.POSTMARK:
-                return self._postmark_batch(messages)
-            return self._shared_batches(messages)
-        return self._one_by_one(messages, list(range(len(messages))), [None] * len(messages))
-
-    def _one_by_one(self, messages, positions, results, called: bool = False, send=None) -> list:
-        """Each message at `positions` in a call of its own (`send`: self.send for rendered
-        bytes, self._send_message for prepared ones), into `results`. The ESP unreachable
-        before any call of this batch went out is raised; after, it answers for the rest."""
-        send = send or self.send
-        for done, position in enumerate(positions):
-            try:
-                results[position] = send(messages[position])
-            except ConnectionProblem as exc:
-                if not called and done == 0:
-                    raise
-                for rest in positions[done:]:
-                    results[rest] = exc
-                break
-            except SmtpProblem as exc:
-                results[position] = exc
+        message id or the problem that says what happened to it. Each call's answers are kept
+        as it answers; a ConnectionProblem (the ESP unreachable, the source stopped between
+        two calls) is the answer of every message not sent yet (the pool then stops:
+        ApiPool._deliver), never of one an earlier call carried."""
+        results: list[str | SmtpProblem | None] = [None] * len(messages)
+        try:
+            if len(messages) > 1 and self.batch_size > 1:
+                if self.source.sending_method == SendingMethod.POSTMARK:
+                    self._postmark_batch(messages, results)
+                else:
+                    self._shared_batches(messages, results)
+            else:
+                prepared = self._prepared(messages, results)
+                self._one_by_one(prepared, sorted(prepared), results)
+        except ConnectionProblem as problem:
+            results = [problem if result is None else result for result in results]
         return results
 
-    def _shared_batches(self, messages: list[bytes]) -> list[str | SmtpProblem]:
-        """SendGrid, Mailgun, SES: the messages one template carries exactly go in batch calls,
-        the others one call each (campaigns.sending.esp_bulk)."""
-        results: list = [None] * len(messages)
+    @staticmethod
+    def _prepared(messages: list[bytes], results: list) -> dict[int, EmailMultiAlternatives]:
+        """The rendered messages as anymail sends them, by position; one that cannot be is
+        answered in `results` with MessageFailed."""
         prepared = {}
         for position, data in enumerate(messages):
             try:
-                prepared[position] = self._prepare(data)
-            except MessageFailed as problem:
-                results[position] = problem
+                prepared[position] = as_api_message(data)
+            except (ValueError, LookupError, TypeError) as exc:
+                results[position] = _not_prepared(exc)
+        return prepared
+
+    def _call(self, count: int, post) -> list[str | SmtpProblem]:
+        """One API call carrying `count` messages: `post()` makes it and reads each message's
+        answer. The pool hears of it before (it may have to wait) and after (its answers)."""
+        self.calls.before_call(count)
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        answers = post()
+        self.calls.after_call(answers)
+        return answers
+
+    def _one_by_one(self, prepared: dict, positions: list[int], results: list) -> None:
+        """Each prepared message at `positions` in a call of its own, answered in `results`;
+        the ESP unreachable is raised, to answer for the rest (send_batch)."""
+        for position in positions:
+            message = prepared[position]
+            (answer,) = self._call(1, lambda message=message: [self._post(message)])
+            results[position] = answer
+            _raise_broken([answer])
+
+    def _post(self, message: EmailMultiAlternatives) -> str | SmtpProblem:
+        """One message's call: its ESP message id, or the problem (module docstring)."""
+        try:
+            self.backend.send_messages([message])
+        except AnymailRecipientsRefused as exc:
+            return self._refused(message, exc)
+        except AnymailAPIError as exc:
+            return self._failure(exc)
+        except AnymailError as exc:
+            return MessageFailed(str(exc))
+        status = message.anymail_status
+        if any(s.status in REFUSED_STATUSES for s in status.recipients.values()):
+            return self._refused(message, None)
+        return status.message_id if isinstance(status.message_id, str) else ""
+
+    def _shared_batches(self, messages: list[bytes], results: list) -> None:
+        """SendGrid, Mailgun, SES: the messages one template carries exactly go in batch calls,
+        the others one call each (campaigns.sending.esp_bulk), answered in `results`."""
+        prepared = self._prepared(messages, results)
         dialect = esp_bulk.dialect_for(self.source.sending_method)
         batches, alone = esp_bulk.plan(prepared, dialect, self.backend)
         for batch in batches:
@@ -231,21 +258,20 @@ class EspTransport:
                 continue
             for position, answer in zip(batch.positions, answers, strict=True):
                 results[position] = answer
-            broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
-            if broken is not None:  # it answers for every message not yet sent
-                return [broken if r is None else r for r in results]
-        return self._one_by_one(
-            prepared, sorted(alone), results, called=bool(batches), send=self._send_message
-        )
+            _raise_broken(answers)
+        self._one_by_one(prepared, sorted(alone), results)
 
     def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:
         """One batch call; each recipient's answer, or None when the ESP refused the call as a
         whole for something of its content (a 4xx: SendGrid and Mailgun refuse the call for
         one bad address), so that each message is sent alone and only that one fails."""
         message, keys = esp_bulk.bulk_message(batch, prepared, dialect, self.backend)
-        if not self._opened:
-            self._opened = True
-            self.backend.open()
+        answers = self._call(len(keys), lambda: self._post_shared(message, keys))
+        if all(isinstance(answer, WholeCallRefused) for answer in answers):
+            return None
+        return answers
+
+    def _post_shared(self, message, keys: list[str]) -> list[str | SmtpProblem]:
         try:
             self.backend.send_messages([message])
         except AnymailRecipientsRefused:
@@ -255,21 +281,18 @@ class EspTransport:
             if isinstance(response, dict) and "BulkEmailEntryResults" in response:
                 return esp_bulk.ses_entries(response["BulkEmailEntryResults"], keys)
             problem = self._failure(exc)
-            if isinstance(problem, ConnectionProblem):
-                return [problem] * len(keys)
             if isinstance(problem, MessageFailed):
-                return None
+                problem = WholeCallRefused(str(problem))
             return [problem] * len(keys)
         except AnymailError:
             logger.warning("A batch could not be built; its messages go one call each")
-            return None
+            return [WholeCallRefused(_("The batch could not be built."))] * len(keys)
         return esp_bulk.answers(message, keys)
 
-    def _postmark_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+    def _postmark_batch(self, messages: list[bytes], results: list) -> None:
         """One POST /email/batch of whole messages, each built by anymail's Postmark payload
         (the same JSON its single sends post); its answer is one result per message, in order
         (https://postmarkapp.com/developer/api/email-api#send-batch-emails)."""
-        results: list[str | SmtpProblem | None] = [None] * len(messages)
         entries, positions = [], []
         for position, data in enumerate(messages):
             try:
@@ -282,14 +305,11 @@ class EspTransport:
             entries.append(payload.data)
             positions.append(position)
         if entries:
-            for position, answer in zip(positions, self._post_batch(entries), strict=True):
+            answers = self._call(len(entries), lambda: self._post_batch(entries))
+            for position, answer in zip(positions, answers, strict=True):
                 results[position] = answer
-        return results
 
     def _post_batch(self, entries: list[dict]) -> list[str | SmtpProblem]:
-        if not self._opened:
-            self._opened = True
-            self.backend.open()
         backend = self.backend
         headers = {
             "Content-Type": "application/json",
@@ -304,15 +324,9 @@ class EspTransport:
                 timeout=backend.timeout,
             )
         except requests.RequestException as exc:
-            problem = self._failure(as_api_error(exc))
-            if isinstance(problem, ConnectionProblem):
-                raise problem from exc
-            return [problem] * len(entries)
+            return [self._failure(as_api_error(exc))] * len(entries)
         if response.status_code != 200:
-            problem = self._failure(as_api_error(None, response))
-            if isinstance(problem, ConnectionProblem):  # a wrong key: the source stops
-                raise problem
-            return [problem] * len(entries)
+            return [self._failure(as_api_error(None, response))] * len(entries)
         try:
             answers = response.json()
             assert isinstance(answers, list) and len(answers) == len(entries)
@@ -394,7 +408,7 @@ class ApiPool(DeliveryPool):
     def _serve(self) -> None:
         transport = None
         try:
-            transport = self.transport_class(self.source)
+            transport = self.transport_class(self.source, calls=self)
             while batch := self._next(transport):
                 self._deliver(transport, batch)
         except ConnectionProblem as exc:
@@ -435,22 +449,14 @@ class ApiPool(DeliveryPool):
         for delivery in batch:
             if self.backoff.waiting(delivery.domain):
                 delivery.settle(DomainWaiting(delivery.domain))
-                continue
-            try:
-                self._pace()
-            except ConnectionProblem as exc:
-                for unsent in batch:
-                    unsent.settle(exc)
-                raise
-            sending.append(delivery)
+            else:
+                sending.append(delivery)
         if not sending:
             return
         try:
             answers = transport.send_batch([delivery.data for delivery in sending])
-        except ConnectionProblem as exc:
-            for delivery in sending:
-                delivery.settle(exc)  # not sent: back to Pending without an attempt
-            raise
+        except ConnectionProblem as exc:  # not sent: back to Pending without an attempt
+            answers = [exc] * len(sending)
         except Exception as exc:  # noqa: BLE001  unexpected: these messages fail, the pool goes on
             logger.exception("An ESP API call broke")
             error = f"{type(exc).__name__}: {exc}"
@@ -458,32 +464,9 @@ class ApiPool(DeliveryPool):
                 _("The message could not be sent: %(error)s") % {"error": error}
             )
             answers = [problem] * len(sending)
-        for answer in answers:
-            if isinstance(answer, RetryLater) and answer.retry_after:
-                self._pause(answer.retry_after)  # before more threads start
-                break
-        with self._ready:
-            self._answered()
         for delivery, answer in zip(sending, answers, strict=True):
             self._settle(delivery, answer)
-        broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
-        if broken is not None:
-            raise broken  # after some calls of the batch went out: the source stops
-        self._count_deferred_call(answers)
-
-    def _count_deferred_call(self, answers: list[str | SmtpProblem]) -> None:
-        """A call whose every message was deferred counts towards DEFERRED_CALLS_IN_A_ROW; one
-        that took a message starts the count again."""
-        deferred = all(isinstance(answer, TemporaryRejection) for answer in answers)
-        with self._ready:
-            self._deferred_calls = self._deferred_calls + 1 if deferred else 0
-            if self._deferred_calls >= DEFERRED_CALLS_IN_A_ROW and self.broken is None:
-                message = _(
-                    "The ESP deferred %(count)s calls in a row (the last: %(error)s); the rest "
-                    "waits for the next run."
-                )
-                what = {"count": self._deferred_calls, "error": answers[-1]}
-                self._break(ConnectionProblem(message % what))
+        _raise_broken(answers)  # after some calls went out: the source stops
 
     def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
         """Settle with the ESP's answer: its message id, or a problem. A deferral of the whole
@@ -495,6 +478,39 @@ class ApiPool(DeliveryPool):
         if not isinstance(answer, SmtpProblem):
             delivery.message_id, answer = answer, None
         self._settle_with(delivery, answer)
+
+    # The transports' Calls, on their threads.
+    def before_call(self, count: int) -> None:
+        """No call goes out, on any thread, before a 429's Retry-After has passed; then each
+        message takes a slot of the source's messages-per-second limit. Raises the pool's
+        problem once it is broken (the rest of a thread's share is not sent)."""
+        with self._ready:
+            while self.broken is None and (wait := self._resume_at - time.monotonic()) > 0:
+                self._ready.wait(wait)
+            if self.broken is not None:
+                raise self.broken
+        for _i in range(count):
+            self._take_slot()
+
+    def after_call(self, answers: list[str | SmtpProblem]) -> None:
+        """A 429's Retry-After pauses every thread's calls, before more threads start once the
+        ESP has answered; a call whose every message was deferred counts towards
+        DEFERRED_CALLS_IN_A_ROW, one that took a message starts the count again."""
+        wait = next((a.retry_after for a in answers if isinstance(a, RetryLater)), None)
+        if wait:
+            self._pause(wait)
+        deferred = all(isinstance(answer, TemporaryRejection) for answer in answers)
+        with self._ready:
+            if not any(isinstance(answer, ConnectionProblem) for answer in answers):
+                self._answered()
+            self._deferred_calls = self._deferred_calls + 1 if deferred else 0
+            if self._deferred_calls >= DEFERRED_CALLS_IN_A_ROW and self.broken is None:
+                message = _(
+                    "The ESP deferred %(count)s calls in a row (the last: %(error)s); the rest "
+                    "waits for the next run."
+                )
+                what = {"count": self._deferred_calls, "error": answers[-1]}
+                self._break(ConnectionProblem(message % what))
 
     def _pause(self, seconds: float) -> None:
         """A 429 said to wait: no call goes out before then; a long wait stops the source."""
@@ -509,7 +525,10 @@ class ApiPool(DeliveryPool):
         with self._ready:
             self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
-    def _pace(self) -> None:
-        while (wait := self._resume_at - time.monotonic()) > 0:
-            time.sleep(wait)
-        self._take_slot()
+
+def _raise_broken(answers: list) -> None:
+    """Raise the first ConnectionProblem among `answers`: the ESP unreachable, or the source
+    stopped; it answers for every message not sent yet."""
+    broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
+    if broken is not None:
+        raise broken
