@@ -25,7 +25,8 @@ What each answer means (the same categories as SMTP's, campaigns.sending.transpo
   backoff; a 429's Retry-After is the least wait, and no call of the pool goes out, on any
   thread, before it has passed (ApiPool.before_call). They are about the ESP, not the
   recipients' domains: the per-domain backoff does not count them. A timeout may come after
-  the ESP took the message: it is sent again (at-least-once).
+  the ESP took the message: it is sent again (at-least-once); so is every message of a call
+  whose answer cannot be read (esp_answers.in_doubt), while those of earlier calls keep theirs.
 - 401/403 (a wrong or revoked key), missing credentials or library: ConfigurationProblem: the
   source stops for the run. The ESP unreachable (connection refused, DNS): ConnectionProblem.
 """
@@ -51,6 +52,7 @@ from campaigns.sending.esp_answers import (
     as_api_error,
     esp_words,
     http_status,
+    in_doubt,
     is_timeout,
     retry_after,
 )
@@ -183,7 +185,9 @@ class EspTransport:
         message id or the problem that says what happened to it. Each call's answers are kept
         as it answers; a ConnectionProblem (the ESP unreachable, the source stopped between
         two calls) is the answer of every message not sent yet (the pool then stops:
-        ApiPool._deliver), never of one an earlier call carried."""
+        ApiPool._deliver), never of one an earlier call carried. Likewise an unexpected error
+        between two calls fails only the messages no call carried yet (nothing of theirs went
+        out); one while a call is answered leaves that call's messages in doubt (_call)."""
         results: list[str | SmtpProblem | None] = [None] * len(messages)
         try:
             if len(messages) > 1 and self.batch_size > 1:
@@ -196,6 +200,11 @@ class EspTransport:
                 self._one_by_one(prepared, sorted(prepared), results)
         except ConnectionProblem as problem:
             results = [problem if result is None else result for result in results]
+        except Exception as exc:  # noqa: BLE001  a bug between calls: the rest fail, nothing lost
+            logger.exception("An ESP API batch broke between its calls")
+            error = {"error": f"{type(exc).__name__}: {exc}"}
+            failed = MessageFailed(_("The message could not be sent: %(error)s") % error)
+            results = [failed if result is None else result for result in results]
         return results
 
     @staticmethod
@@ -212,12 +221,18 @@ class EspTransport:
 
     def _call(self, count: int, post) -> list[str | SmtpProblem]:
         """One API call carrying `count` messages: `post()` makes it and reads each message's
-        answer. The pool hears of it before (it may have to wait) and after (its answers)."""
+        answer. The pool hears of it before (it may have to wait) and after (its answers).
+        Anything unexpected once the call may have gone out (an answer that cannot be read, a
+        bug reading it) leaves its messages in doubt: the ESP may have taken them."""
         self.calls.before_call(count)
         if not self._opened:
             self._opened = True
             self.backend.open()
-        answers = post()
+        try:
+            answers = post()
+        except Exception as exc:  # noqa: BLE001  in doubt, as after a timeout: not lost, not failed
+            logger.exception("An ESP API call's answer could not be read")
+            answers = [in_doubt(f"{type(exc).__name__}: {exc}")] * count
         self.calls.after_call(answers)
         return answers
 
@@ -331,8 +346,7 @@ class EspTransport:
             answers = response.json()
             assert isinstance(answers, list) and len(answers) == len(entries)
         except (ValueError, AssertionError):
-            message = _("The ESP's answer could not be read: %(words)s")
-            return [MessageFailed(message % {"words": response.text[:300]})] * len(entries)
+            return [in_doubt(response.text)] * len(entries)
         pairs = zip(entries, answers, strict=True)
         return [self._batch_answer(entry, answer) for entry, answer in pairs]
 
@@ -373,8 +387,12 @@ class EspTransport:
         if status == 429 or (status is not None and status >= 500):
             message = _("The ESP deferred the message (%(status)s): %(words)s") % what
             return RetryLater(message, status, wait)
+        if status is not None and 200 <= status < 300:  # taken, but the answer is unreadable
+            return in_doubt(words)
         if status is not None:
             return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
+        if cause is None:  # anymail could not read what the ESP answered
+            return in_doubt(words)
         if is_timeout(cause):
             message = _(
                 "The ESP did not answer in time; it may have taken the message, which is sent "

@@ -19,7 +19,7 @@ from anymail.utils import parse_single_address
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
-from campaigns.sending.esp_answers import SourceDeferral
+from campaigns.sending.esp_answers import SourceDeferral, in_doubt
 from campaigns.sending.esp_templates import (
     Dialect,
     MailgunDialect,
@@ -190,8 +190,8 @@ def answers(message: EmailMultiAlternatives, keys: list[str]) -> list[str | Smtp
     for key in keys:
         status = message.anymail_status.recipients.get(key)
         if status is None or not isinstance(status.message_id, str):
-            words = _("The ESP's answer names no message for %(address)s.") % {"address": key}
-            results.append(MessageFailed(words))
+            words = _("it names no message for %(address)s.") % {"address": key}
+            results.append(in_doubt(words))
         else:
             results.append(status.message_id)
     return results
@@ -201,8 +201,7 @@ def ses_entries(entries: list[dict], keys: list[str]) -> list[str | SmtpProblem]
     """SES's BulkEmailEntryResults, in the order of the entries: a MessageId, or the Status and
     Error of an entry it did not send."""
     if len(entries) != len(keys):
-        words = _("The ESP's answer could not be read: %(words)s") % {"words": str(entries)[:300]}
-        return [MessageFailed(words)] * len(keys)
+        return [in_doubt(str(entries))] * len(keys)
     results: list[str | SmtpProblem] = []
     for key, entry in zip(keys, entries, strict=True):
         status = str(entry.get("Status", ""))

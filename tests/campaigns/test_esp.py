@@ -484,6 +484,35 @@ def test_an_unexpected_error_in_a_call_fails_its_messages_and_the_rest_goes_on(
     assert report.sent == 3 - calls[0] and len(postmark.received) == 3 - calls[0]
 
 
+@pytest.fixture(params=["amazon_ses", "postmark"])
+def batch_server(request):
+    """An ESP whose batch call answers for each message in an entry of its own."""
+    server = SERVERS[request.param]().start()
+    configure(OutboundEmailSettings.load(), server)
+    yield server
+    server.stop()
+
+
+def test_a_malformed_entry_leaves_its_call_in_doubt_and_the_other_threads_go_on(
+    batch_server, limits
+):
+    """One entry of the first batch call's answer is not one: that call's messages are
+    deferred (the ESP may have them), and the two threads send the others."""
+    OutboundEmailSettings.objects.update(connections=2)
+    mass_email = queue(6)
+    first = items_of(mass_email)[0]
+    batch_server.malformed.add(first.email_address.address.lower())
+
+    report = run_send_job()
+
+    items = items_of(mass_email)
+    doubt, others = items[:3], items[3:]  # the first thread's share: its first call
+    assert all(item.status == Status.PENDING and item.attempts == 1 for item in doubt)
+    assert all("could not be read" in item.last_error for item in doubt)
+    assert report.sent == 3 and all(item.status == Status.SENT for item in others)
+    assert len(batch_server.received) == 6 and not report.problems
+
+
 def test_an_esp_outage_stops_the_source_after_three_deferred_calls(limits):
     sendgrid = SERVERS["sendgrid"]().start()
     try:

@@ -231,6 +231,34 @@ def test_three_deferred_calls_of_one_thread_stop_the_source(calls_server, limits
     assert any("3 calls in a row" in problem for problem in report.problems)
 
 
+def test_an_answer_that_cannot_be_read_leaves_only_its_call_in_doubt(calls_server, limits):
+    """The batch call is accepted, the next call's answer cannot be read (the ESP took its
+    message): the batch's messages are Sent with their ids, the other one is deferred as after
+    a timeout and sent again at its next attempt (at-least-once)."""
+    server = calls_server
+    mass_email = queue(with_alone(server, 1))
+    server.malformed.add("alone0@example.com")
+
+    report = run_send_job()
+
+    items = items_of(mass_email)
+    (doubt,) = [item for item in items if item.email_address.address == "alone0@example.com"]
+    accepted = [item for item in items if item.pk != doubt.pk]
+    assert report.sent == 3 and server.batches == [3]
+    for item in accepted:
+        (got,) = server.to(item.email_address.address)
+        assert item.status == Status.SENT and item.esp_message_id == got.message_id
+    assert doubt.status == Status.PENDING and doubt.attempts == 1
+    assert "could not be read" in doubt.last_error
+
+    server.malformed.clear()
+    run_send_job(now=doubt.next_attempt_at + timedelta(seconds=1))
+
+    doubt.refresh_from_db()
+    assert doubt.status == Status.SENT and doubt.attempts == 2
+    assert len(server.to("alone0@example.com")) == 2
+
+
 def test_a_message_the_template_cannot_carry_goes_in_a_call_of_its_own(server, limits):
     """Mailgun would substitute a %recipient.…% of the text itself, SES may HTML-escape an
     apostrophe in a value: that recipient's message goes alone, byte for byte its own."""
