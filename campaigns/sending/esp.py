@@ -11,9 +11,10 @@ go in batches, each entry built by anymail's Postmark payload. The other ESPs' b
 (SendGrid's personalizations, Mailgun's recipient variables, SES's SendBulkEmail) share one body
 between recipients and vary it by variables: the messages of a call are turned into one template
 and each recipient's values, checked to give each message back exactly, and those that cannot be
-go one call each (campaigns.sending.esp_templates, campaigns.sending.esp_bulk). `ApiPool` keeps
-up to `connections` calls going at once, each thread on a kept-alive HTTPS connection, which
-hides the round trip as the SMTP sessions do (docs/delivery.md, "ESP APIs").
+go one call each (campaigns.sending.esp_templates, campaigns.sending.esp_bulk). The pool
+(campaigns.sending.esp_pool.ApiPool) keeps up to `connections` calls going at once, each thread
+on a kept-alive HTTPS connection, which hides the round trip as the SMTP sessions do
+(docs/delivery.md, "ESP APIs").
 
 What each answer means (the same categories as SMTP's, campaigns.sending.transport):
 - accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks
@@ -23,7 +24,7 @@ What each answer means (the same categories as SMTP's, campaigns.sending.transpo
 - another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
 - 429, 5xx, a timeout after the request went out: SourceDeferral, deferred with the usual
   backoff; a 429's Retry-After is the least wait, and no call of the pool goes out, on any
-  thread, before it has passed (ApiPool.before_call). They are about the ESP, not the
+  thread, before it has passed (esp_pool.ApiPool.before_call). They are about the ESP, not the
   recipients' domains: the per-domain backoff does not count them. A timeout may come after
   the ESP took the message: it is sent again (at-least-once); so is every message of a call
   whose answer cannot be read (esp_answers.in_doubt), while those of earlier calls keep theirs.
@@ -35,7 +36,6 @@ import email
 import email.policy
 import json
 import logging
-import time
 from email.message import EmailMessage as MimeMessage
 
 import requests
@@ -45,7 +45,6 @@ from django.utils.translation import gettext as _
 
 from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.sending import esp_bulk
-from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.esp_answers import (
     RetryLater,
     SourceDeferral,
@@ -56,15 +55,12 @@ from campaigns.sending.esp_answers import (
     is_timeout,
     retry_after,
 )
-from campaigns.sending.rate import NoLimit
-from campaigns.sending.sessions import Delivery, DeliveryPool, DomainWaiting
 from campaigns.sending.transport import (
     ConfigurationProblem,
     ConnectionProblem,
     MessageFailed,
     PermanentRejection,
     SmtpProblem,
-    TemporaryRejection,
 )
 from crm import esp_api
 from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
@@ -72,11 +68,6 @@ from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
 logger = logging.getLogger(__name__)
 # Seconds an API call may take; past it the message is deferred (the ESP may have it).
 TIMEOUT = 30
-# A 429's Retry-After up to this long pauses the pool; longer stops the source for the run.
-MAX_PAUSE = 30.0
-# Calls deferred in a row (429, 5xx, no answer in time), none accepted in between, before the
-# source stops for the run: an ESP having an outage does not use up every item's attempts.
-DEFERRED_CALLS_IN_A_ROW = 3
 # Headers the message carries for an SMTP relay only, or that the API sets itself.
 DROPPED_HEADERS = {
     "from", "to", "cc", "bcc", "reply-to", "subject", "date", "mime-version",
@@ -141,8 +132,8 @@ def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | N
 
 
 class Calls:
-    """What an EspTransport tells its pool around each API call (ApiPool: its pause after a
-    429, its rate, its count of deferred calls). This one, for a transport on its own, lets
+    """What an EspTransport tells its pool around each API call (esp_pool.ApiPool: its pause after
+    a 429, its rate, its count of deferred calls). This one, for a transport on its own, lets
     every call go at once."""
 
     def before_call(self, count: int) -> None:
@@ -184,10 +175,10 @@ class EspTransport:
         """Send the messages, in as few calls as the ESP's batch call allows; for each, its
         message id or the problem that says what happened to it. Each call's answers are kept
         as it answers; a ConnectionProblem (the ESP unreachable, the source stopped between
-        two calls) is the answer of every message not sent yet (the pool then stops:
-        ApiPool._deliver), never of one an earlier call carried. Likewise an unexpected error
-        between two calls fails only the messages no call carried yet (nothing of theirs went
-        out); one while a call is answered leaves that call's messages in doubt (_call)."""
+        two calls) is the answer of every message not sent yet (the pool then stops), never of
+        one an earlier call carried. Likewise an unexpected error between two calls fails only
+        the messages no call carried yet (nothing of theirs went out); one while a call is
+        answered leaves that call's messages in doubt (_call)."""
         results: list[str | SmtpProblem | None] = [None] * len(messages)
         try:
             if len(messages) > 1 and self.batch_size > 1:
@@ -243,7 +234,7 @@ class EspTransport:
             message = prepared[position]
             (answer,) = self._call(1, lambda message=message: [self._post(message)])
             results[position] = answer
-            _raise_broken([answer])
+            raise_broken([answer])
 
     def _post(self, message: EmailMultiAlternatives) -> str | SmtpProblem:
         """One message's call: its ESP message id, or the problem (module docstring)."""
@@ -273,7 +264,7 @@ class EspTransport:
                 continue
             for position, answer in zip(batch.positions, answers, strict=True):
                 results[position] = answer
-            _raise_broken(answers)
+            raise_broken(answers)
         self._one_by_one(prepared, sorted(alone), results)
 
     def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:
@@ -404,147 +395,7 @@ class EspTransport:
         )
 
 
-class ApiPool(DeliveryPool):
-    """SessionPool's interface for a source that sends through an ESP's API: up to
-    `connections` threads, each making one API call at a time, fed from one queue; every
-    message takes a slot of the source's messages-per-second limit first."""
-
-    thread_name = "esp"
-
-    def __init__(
-        self,
-        source: OutboundEmailSettings | EmailAccount,
-        backoff: DomainBackoff,
-        transport_class=EspTransport,
-    ):
-        super().__init__(source, backoff)
-        self.transport_class = transport_class
-        self._resume_at = 0.0  # monotonic time before which no call goes out (a 429)
-        self._deferred_calls = 0  # calls in a row whose every message was deferred
-
-    # In the API threads.
-    def _serve(self) -> None:
-        transport = None
-        try:
-            transport = self.transport_class(self.source, calls=self)
-            while batch := self._next(transport):
-                self._deliver(transport, batch)
-        except ConnectionProblem as exc:
-            with self._ready:
-                self._break(exc)
-        except Exception as exc:  # noqa: BLE001  a bug in one thread: the pool stops, nothing lost
-            logger.exception("An ESP API thread broke")
-            with self._ready:
-                self._break(ConnectionProblem(f"{type(exc).__name__}: {exc}"))
-        finally:
-            if transport is not None:
-                transport.close()
-            with self._ready:
-                self._alive -= 1
-                if self._alive == 0 and self._queue and self.broken is None:
-                    self._break(ConnectionProblem(_("Every API thread ended.")))
-
-    def _next(self, transport: EspTransport) -> list[Delivery]:
-        """The messages for this thread's next call: the ESP's batch, shared out so that every
-        thread has some; one at a time when a rate is set, so that each call goes right after
-        its slot (a batch sent at its last slot would crowd the slots before it into one
-        moment). Empty when the pool is done."""
-        limit = 1 if not isinstance(self.limit, NoLimit) else transport.batch_size
-        with self._ready:
-            while True:
-                if self.broken is not None:
-                    return []
-                if self._queue:
-                    share = -(-len(self._queue) // self.connections)
-                    size = max(1, min(limit, share))
-                    return [self._queue.popleft() for _i in range(size)]
-                if self._closing:
-                    return []
-                self._ready.wait()
-
-    def _deliver(self, transport: EspTransport, batch: list[Delivery]) -> None:
-        sending = []
-        for delivery in batch:
-            if self.backoff.waiting(delivery.domain):
-                delivery.settle(DomainWaiting(delivery.domain))
-            else:
-                sending.append(delivery)
-        if not sending:
-            return
-        try:
-            answers = transport.send_batch([delivery.data for delivery in sending])
-        except ConnectionProblem as exc:  # not sent: back to Pending without an attempt
-            answers = [exc] * len(sending)
-        except Exception as exc:  # noqa: BLE001  unexpected: these messages fail, the pool goes on
-            logger.exception("An ESP API call broke")
-            error = f"{type(exc).__name__}: {exc}"
-            problem = MessageFailed(
-                _("The message could not be sent: %(error)s") % {"error": error}
-            )
-            answers = [problem] * len(sending)
-        for delivery, answer in zip(sending, answers, strict=True):
-            self._settle(delivery, answer)
-        _raise_broken(answers)  # after some calls went out: the source stops
-
-    def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
-        """Settle with the ESP's answer: its message id, or a problem. A deferral of the whole
-        call or of the account (SourceDeferral) is about the ESP, not the recipient's domain:
-        the per-domain backoff does not count it."""
-        if isinstance(answer, SourceDeferral):
-            delivery.settle(answer)
-            return
-        if not isinstance(answer, SmtpProblem):
-            delivery.message_id, answer = answer, None
-        self._settle_with(delivery, answer)
-
-    # The transports' Calls, on their threads.
-    def before_call(self, count: int) -> None:
-        """No call goes out, on any thread, before a 429's Retry-After has passed; then each
-        message takes a slot of the source's messages-per-second limit. Raises the pool's
-        problem once it is broken (the rest of a thread's share is not sent)."""
-        with self._ready:
-            while self.broken is None and (wait := self._resume_at - time.monotonic()) > 0:
-                self._ready.wait(wait)
-            if self.broken is not None:
-                raise self.broken
-        for _i in range(count):
-            self._take_slot()
-
-    def after_call(self, answers: list[str | SmtpProblem]) -> None:
-        """A 429's Retry-After pauses every thread's calls, before more threads start once the
-        ESP has answered; a call whose every message was deferred counts towards
-        DEFERRED_CALLS_IN_A_ROW, one that took a message starts the count again."""
-        wait = next((a.retry_after for a in answers if isinstance(a, RetryLater)), None)
-        if wait:
-            self._pause(wait)
-        deferred = all(isinstance(answer, TemporaryRejection) for answer in answers)
-        with self._ready:
-            if not any(isinstance(answer, ConnectionProblem) for answer in answers):
-                self._answered()
-            self._deferred_calls = self._deferred_calls + 1 if deferred else 0
-            if self._deferred_calls >= DEFERRED_CALLS_IN_A_ROW and self.broken is None:
-                message = _(
-                    "The ESP deferred %(count)s calls in a row (the last: %(error)s); the rest "
-                    "waits for the next run."
-                )
-                what = {"count": self._deferred_calls, "error": answers[-1]}
-                self._break(ConnectionProblem(message % what))
-
-    def _pause(self, seconds: float) -> None:
-        """A 429 said to wait: no call goes out before then; a long wait stops the source."""
-        if seconds > MAX_PAUSE:
-            message = _(
-                "The ESP asks to wait %(seconds)s seconds before sending more; the rest waits "
-                "for the next run."
-            )
-            with self._ready:
-                self._break(ConnectionProblem(message % {"seconds": int(seconds)}, 429))
-            return
-        with self._ready:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
-
-
-def _raise_broken(answers: list) -> None:
+def raise_broken(answers: list) -> None:
     """Raise the first ConnectionProblem among `answers`: the ESP unreachable, or the source
     stopped; it answers for every message not sent yet."""
     broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)

@@ -12,7 +12,7 @@ from campaigns.sending.transport import TemporaryRejection
 class SourceDeferral(TemporaryRejection):
     """The ESP did not take a whole call now (a 429, a 5xx, no answer in time) or its account
     cannot send now: about the source, not the recipients' domains. The messages are deferred
-    as usual, but the per-domain backoff does not hear of it (esp.ApiPool._settle): a throttled
+    as usual, but the per-domain backoff does not hear of it (esp_pool.ApiPool._settle): a throttled
     batch to gmail.com says nothing about gmail.com."""
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from campaigns.authoring.trial_send import send_test
 from campaigns.models import CampaignLogRecord, DomainDeferral, EmailQueueItem, MassEmail
-from campaigns.sending import esp
+from campaigns.sending import esp, esp_pool
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.job import run_send_job
 from campaigns.sending.portion import Portion
@@ -260,7 +260,7 @@ def test_a_rate_limit_takes_one_slot_per_message(postmark, limits):
     source = OutboundEmailSettings.load()
     source.messages_per_second = 1000
     source.save()
-    pool = esp.ApiPool(source, DomainBackoff())
+    pool = esp_pool.ApiPool(source, DomainBackoff())
     taken = []
     real = pool.limit.take
     pool.limit.take = lambda block=True: taken.append(block) or real(block)
