@@ -13,8 +13,12 @@ records the recipients of each batch call.
 What the server does next can be set: `key` (a wrong key gets the ESP's 401/403), `refused`
 (addresses the ESP refuses: Postmark's inactive recipient 422/406, Mailgun's and SendGrid's 400
 for the whole call, SES's MessageRejected, in a bulk call as that entry's Status), `script`
-(answers for the next requests, e.g. a 429 with Retry-After) and `delay` (seconds to wait after
-taking a message before answering: a timeout after the ESP accepted).
+(answers for the next requests, e.g. a 429 with Retry-After), `throttle` (seconds: the next call
+gets a 429 with that Retry-After, and so does every call that comes before they have passed, as
+an ESP's rate limiter does; `arrivals` keeps when each call came), `malformed` (addresses whose
+message the ESP takes but whose entry of the answer is not one: in a batch answer that entry,
+else the whole answer, is a bare string) and `delay` (seconds to wait after taking a message
+before answering: a timeout after the ESP accepted).
 """
 
 import base64
@@ -34,6 +38,7 @@ from urllib.parse import parse_qs
 from tests.ports import HOST, server_port
 
 RECIPIENT_VARIABLE = re.compile(r"%recipient\.([^%]+)%")  # Mailgun's
+NOT_AN_ANSWER = "not an answer"  # what a `malformed` recipient's entry of an answer is
 
 
 @dataclass
@@ -56,9 +61,13 @@ class EspServer:
     def __init__(self):
         self.received: list[Received] = []
         self.refused: set[str] = set()
+        self.malformed: set[str] = set()
         self.script: list[tuple[int, dict, dict]] = []  # (status, headers, body) to answer next
         self.delay = 0.0
+        self.throttle = 0.0
+        self.throttled_until: float | None = None
         self.requests = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each call as it came
         self.batches: list[int] = []  # messages per batch call (Postmark's /email/batch)
         self.lock = threading.Lock()
         self.port = server_port()
@@ -116,19 +125,38 @@ class EspServer:
             answers.append(message)
         if self.delay:
             time.sleep(self.delay)
-        return self.accepted(path, answers)
+        status, headers, answer = self.accepted(path, answers)
+        if any(self.is_malformed(message) for message in answers):
+            answer = NOT_AN_ANSWER
+        return status, headers, answer
+
+    def is_malformed(self, message: Received) -> bool:
+        return message.to.lower() in self.malformed
 
     def admit(self, path, headers, body) -> tuple[tuple | None, list[Received]]:
         """Count the call, then (the answer to give at once, None) for a scripted answer or a
         wrong key, else (None, the messages the call carries)."""
         with self.lock:
             self.requests += 1
-            scripted = self.script.pop(0) if self.script else None
+            now = time.monotonic()
+            self.arrivals.append(now)
+            scripted = self.script.pop(0) if self.script else self.throttled(now)
         if scripted is not None:
             return scripted, []
         if not self.authorized(headers):
             return self.unauthorized(), []
         return None, self.parse(path, headers, body)
+
+    def throttled(self, now: float) -> tuple | None:
+        """A 429 with Retry-After for a call that comes before the throttle's time has passed
+        (the first call after `throttle` was set starts it); None once it has."""
+        if self.throttle and self.throttled_until is None:
+            self.throttled_until = now + self.throttle
+        if self.throttled_until is None or now >= self.throttled_until:
+            return None
+        wait = f"{self.throttled_until - now:.3f}"
+        headers = {"Retry-After": wait, "x-amzn-ErrorType": "TooManyRequestsException"}
+        return 429, headers, {"message": "Too many requests", "Message": "Too many requests"}
 
     def keep(self, message: Received) -> None:
         """`message` accepted: it gets an ESP message id and joins what was received."""
@@ -206,7 +234,8 @@ class Postmark(EspServer):
                 results.append(self.refusal(message)[2])
                 continue
             self.keep(message)
-            results.append(self.accepted("/email", [message])[2])
+            entry = self.accepted("/email", [message])[2]
+            results.append(NOT_AN_ANSWER if self.is_malformed(message) else entry)
         if self.delay:
             time.sleep(self.delay)
         return 200, {}, results
@@ -452,7 +481,8 @@ class AmazonSes(EspServer):
                 results.append({"Status": "MESSAGE_REJECTED", "Error": words})
                 continue
             self.keep(message)
-            results.append({"Status": "SUCCESS", "MessageId": message.message_id})
+            entry = {"Status": "SUCCESS", "MessageId": message.message_id}
+            results.append(NOT_AN_ANSWER if self.is_malformed(message) else entry)
         if self.delay:
             time.sleep(self.delay)
         return 200, {}, {"BulkEmailEntryResults": results}

@@ -11,9 +11,10 @@ go in batches, each entry built by anymail's Postmark payload. The other ESPs' b
 (SendGrid's personalizations, Mailgun's recipient variables, SES's SendBulkEmail) share one body
 between recipients and vary it by variables: the messages of a call are turned into one template
 and each recipient's values, checked to give each message back exactly, and those that cannot be
-go one call each (campaigns.sending.esp_templates, campaigns.sending.esp_bulk). `ApiPool` keeps
-up to `connections` calls going at once, each thread on a kept-alive HTTPS connection, which
-hides the round trip as the SMTP sessions do (docs/delivery.md, "ESP APIs").
+go one call each (campaigns.sending.esp_templates, campaigns.sending.esp_bulk). The pool
+(campaigns.sending.esp_pool.ApiPool) keeps up to `connections` calls going at once, each thread
+on a kept-alive HTTPS connection, which hides the round trip as the SMTP sessions do
+(docs/delivery.md, "ESP APIs").
 
 What each answer means (the same categories as SMTP's, campaigns.sending.transport):
 - accepted: the ESP's message id is kept (EmailQueueItem.esp_message_id), for its webhooks
@@ -21,9 +22,12 @@ What each answer means (the same categories as SMTP's, campaigns.sending.transpo
 - the recipient refused by the ESP (Postmark's inactive or invalid recipient, anymail's
   "rejected"/"invalid"): PermanentRejection with the ESP's words.
 - another refusal of this message (4xx but 401/403/429): MessageFailed with the ESP's words.
-- 429, 5xx, a timeout after the request went out: TemporaryRejection, deferred with the usual
-  backoff; a 429's Retry-After is the least wait (and the pool pauses for it).
-  A timeout may come after the ESP took the message: it is sent again (at-least-once).
+- 429, 5xx, a timeout after the request went out: SourceDeferral, deferred with the usual
+  backoff; a 429's Retry-After is the least wait, and no call of the pool goes out, on any
+  thread, before it has passed (esp_pool.ApiPool.before_call). They are about the ESP, not the
+  recipients' domains: the per-domain backoff does not count them. A timeout may come after
+  the ESP took the message: it is sent again (at-least-once); so is every message of a call
+  whose answer cannot be read (esp_answers.in_doubt), while those of earlier calls keep theirs.
 - 401/403 (a wrong or revoked key), missing credentials or library: ConfigurationProblem: the
   source stops for the run. The ESP unreachable (connection refused, DNS): ConnectionProblem.
 """
@@ -32,7 +36,6 @@ import email
 import email.policy
 import json
 import logging
-import time
 from email.message import EmailMessage as MimeMessage
 
 import requests
@@ -42,23 +45,22 @@ from django.utils.translation import gettext as _
 
 from campaigns.authoring.rendering import ESP_METADATA_KEY
 from campaigns.sending import esp_bulk
-from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.esp_answers import (
+    RetryLater,
+    SourceDeferral,
     as_api_error,
     esp_words,
     http_status,
+    in_doubt,
     is_timeout,
     retry_after,
 )
-from campaigns.sending.rate import NoLimit
-from campaigns.sending.sessions import Delivery, DeliveryPool, DomainWaiting
 from campaigns.sending.transport import (
     ConfigurationProblem,
     ConnectionProblem,
     MessageFailed,
     PermanentRejection,
     SmtpProblem,
-    TemporaryRejection,
 )
 from crm import esp_api
 from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
@@ -66,11 +68,6 @@ from crm.models import EmailAccount, OutboundEmailSettings, SendingMethod
 logger = logging.getLogger(__name__)
 # Seconds an API call may take; past it the message is deferred (the ESP may have it).
 TIMEOUT = 30
-# A 429's Retry-After up to this long pauses the pool; longer stops the source for the run.
-MAX_PAUSE = 30.0
-# Calls deferred in a row (429, 5xx, no answer in time), none accepted in between, before the
-# source stops for the run: an ESP having an outage does not use up every item's attempts.
-DEFERRED_CALLS_IN_A_ROW = 3
 # Headers the message carries for an SMTP relay only, or that the API sets itself.
 DROPPED_HEADERS = {
     "from", "to", "cc", "bcc", "reply-to", "subject", "date", "mime-version",
@@ -83,12 +80,9 @@ POSTMARK_BATCH = 500
 POSTMARK_RECIPIENT_CODES = {300, 406}
 
 
-class RetryLater(TemporaryRejection):
-    """The ESP deferred the message and said how long to wait (a 429's Retry-After)."""
-
-    def __init__(self, message: str, code: int | None, retry_after: float | None):
-        super().__init__(message, code)
-        self.retry_after = retry_after
+class WholeCallRefused(MessageFailed):
+    """The ESP refused a batch call as a whole for something of its content (SendGrid and
+    Mailgun refuse the call for one bad address): its messages go one call each."""
 
 
 def _not_prepared(exc: Exception) -> MessageFailed:
@@ -137,46 +131,35 @@ def backend_for(source: OutboundEmailSettings | EmailAccount, timeout: float | N
         raise ConfigurationProblem(str(exc)) from exc
 
 
+class Calls:
+    """What an EspTransport tells its pool around each API call (esp_pool.ApiPool: its pause after
+    a 429, its rate, its count of deferred calls). This one, for a transport on its own, lets
+    every call go at once."""
+
+    def before_call(self, count: int) -> None:
+        """A call carrying `count` messages is about to go out: wait until it may. Raises
+        ConnectionProblem when no more calls may go out (the source stopped)."""
+
+    def after_call(self, answers: list[str | SmtpProblem]) -> None:
+        """The call answered: each of its messages' message id or problem."""
+
+
 class EspTransport:
     """API calls to one source's ESP from one thread (a kept-alive connection of its own):
-    `send` one message, `send_batch` several (one Postmark batch call, else one call each)."""
+    `send_batch` sends messages in as few calls as the ESP allows (one Postmark batch call,
+    SendGrid's, Mailgun's or SES's batch calls, else one call each), telling `calls` before and
+    after each call."""
 
-    def __init__(self, source: OutboundEmailSettings | EmailAccount, timeout: float | None = None):
+    def __init__(
+        self,
+        source: OutboundEmailSettings | EmailAccount,
+        timeout: float | None = None,
+        calls: Calls | None = None,
+    ):
         self.source = source
         self.backend = backend_for(source, timeout)
+        self.calls = calls or Calls()
         self._opened = False
-
-    def send(self, data: bytes) -> str:
-        """Send one rendered message; its ESP message id. Raises the SmtpProblem that says
-        what happened (module docstring)."""
-        return self._send_message(self._prepare(data))
-
-    @staticmethod
-    def _prepare(data: bytes) -> EmailMultiAlternatives:
-        """The rendered message as anymail sends it; MessageFailed when it cannot be."""
-        try:
-            return as_api_message(data)
-        except (ValueError, LookupError, TypeError) as exc:
-            raise _not_prepared(exc) from exc
-
-    def _send_message(self, message: EmailMultiAlternatives) -> str:
-        """send() for a message already prepared."""
-        if not self._opened:
-            self._opened = True
-            self.backend.open()
-        try:
-            self.backend.send_messages([message])
-        except AnymailRecipientsRefused as exc:
-            raise self._refused(message, exc) from exc
-        except AnymailAPIError as exc:
-            raise self._failure(exc) from exc
-        except AnymailError as exc:
-            raise MessageFailed(str(exc)) from exc
-        status = message.anymail_status
-        refused = [s for s in status.recipients.values() if s.status in REFUSED_STATUSES]
-        if refused:
-            raise self._refused(message, None)
-        return status.message_id if isinstance(status.message_id, str) else ""
 
     @property
     def batch_size(self) -> int:
@@ -190,43 +173,88 @@ class EspTransport:
 
     def send_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
         """Send the messages, in as few calls as the ESP's batch call allows; for each, its
-        message id or the problem that says what happened to it. A ConnectionProblem is raised
-        when nothing was sent; once a call went out, it is the answer of every message not
-        yet sent (the pool then stops: ApiPool._deliver)."""
-        if len(messages) > 1 and self.batch_size > 1:
-            if self.source.sending_method == SendingMethod.POSTMARK:
-                return self._postmark_batch(messages)
-            return self._shared_batches(messages)
-        return self._one_by_one(messages, list(range(len(messages))), [None] * len(messages))
-
-    def _one_by_one(self, messages, positions, results, called: bool = False, send=None) -> list:
-        """Each message at `positions` in a call of its own (`send`: self.send for rendered
-        bytes, self._send_message for prepared ones), into `results`. The ESP unreachable
-        before any call of this batch went out is raised; after, it answers for the rest."""
-        send = send or self.send
-        for done, position in enumerate(positions):
-            try:
-                results[position] = send(messages[position])
-            except ConnectionProblem as exc:
-                if not called and done == 0:
-                    raise
-                for rest in positions[done:]:
-                    results[rest] = exc
-                break
-            except SmtpProblem as exc:
-                results[position] = exc
+        message id or the problem that says what happened to it. Each call's answers are kept
+        as it answers; a ConnectionProblem (the ESP unreachable, the source stopped between
+        two calls) is the answer of every message not sent yet (the pool then stops), never of
+        one an earlier call carried. Likewise an unexpected error between two calls fails only
+        the messages no call carried yet (nothing of theirs went out); one while a call is
+        answered leaves that call's messages in doubt (_call)."""
+        results: list[str | SmtpProblem | None] = [None] * len(messages)
+        try:
+            if len(messages) > 1 and self.batch_size > 1:
+                if self.source.sending_method == SendingMethod.POSTMARK:
+                    self._postmark_batch(messages, results)
+                else:
+                    self._shared_batches(messages, results)
+            else:
+                prepared = self._prepared(messages, results)
+                self._one_by_one(prepared, sorted(prepared), results)
+        except ConnectionProblem as problem:
+            results = [problem if result is None else result for result in results]
+        except Exception as exc:  # noqa: BLE001  a bug between calls: the rest fail, nothing lost
+            logger.exception("An ESP API batch broke between its calls")
+            error = {"error": f"{type(exc).__name__}: {exc}"}
+            failed = MessageFailed(_("The message could not be sent: %(error)s") % error)
+            results = [failed if result is None else result for result in results]
         return results
 
-    def _shared_batches(self, messages: list[bytes]) -> list[str | SmtpProblem]:
-        """SendGrid, Mailgun, SES: the messages one template carries exactly go in batch calls,
-        the others one call each (campaigns.sending.esp_bulk)."""
-        results: list = [None] * len(messages)
+    @staticmethod
+    def _prepared(messages: list[bytes], results: list) -> dict[int, EmailMultiAlternatives]:
+        """The rendered messages as anymail sends them, by position; one that cannot be is
+        answered in `results` with MessageFailed."""
         prepared = {}
         for position, data in enumerate(messages):
             try:
-                prepared[position] = self._prepare(data)
-            except MessageFailed as problem:
-                results[position] = problem
+                prepared[position] = as_api_message(data)
+            except (ValueError, LookupError, TypeError) as exc:
+                results[position] = _not_prepared(exc)
+        return prepared
+
+    def _call(self, count: int, post) -> list[str | SmtpProblem]:
+        """One API call carrying `count` messages: `post()` makes it and reads each message's
+        answer. The pool hears of it before (it may have to wait) and after (its answers).
+        Anything unexpected once the call may have gone out (an answer that cannot be read, a
+        bug reading it) leaves its messages in doubt: the ESP may have taken them."""
+        self.calls.before_call(count)
+        if not self._opened:
+            self._opened = True
+            self.backend.open()
+        try:
+            answers = post()
+        except Exception as exc:  # noqa: BLE001  in doubt, as after a timeout: not lost, not failed
+            logger.exception("An ESP API call's answer could not be read")
+            answers = [in_doubt(f"{type(exc).__name__}: {exc}")] * count
+        self.calls.after_call(answers)
+        return answers
+
+    def _one_by_one(self, prepared: dict, positions: list[int], results: list) -> None:
+        """Each prepared message at `positions` in a call of its own, answered in `results`;
+        the ESP unreachable is raised, to answer for the rest (send_batch)."""
+        for position in positions:
+            message = prepared[position]
+            (answer,) = self._call(1, lambda message=message: [self._post(message)])
+            results[position] = answer
+            raise_broken([answer])
+
+    def _post(self, message: EmailMultiAlternatives) -> str | SmtpProblem:
+        """One message's call: its ESP message id, or the problem (module docstring)."""
+        try:
+            self.backend.send_messages([message])
+        except AnymailRecipientsRefused as exc:
+            return self._refused(message, exc)
+        except AnymailAPIError as exc:
+            return self._failure(exc)
+        except AnymailError as exc:
+            return MessageFailed(str(exc))
+        status = message.anymail_status
+        if any(s.status in REFUSED_STATUSES for s in status.recipients.values()):
+            return self._refused(message, None)
+        return status.message_id if isinstance(status.message_id, str) else ""
+
+    def _shared_batches(self, messages: list[bytes], results: list) -> None:
+        """SendGrid, Mailgun, SES: the messages one template carries exactly go in batch calls,
+        the others one call each (campaigns.sending.esp_bulk), answered in `results`."""
+        prepared = self._prepared(messages, results)
         dialect = esp_bulk.dialect_for(self.source.sending_method)
         batches, alone = esp_bulk.plan(prepared, dialect, self.backend)
         for batch in batches:
@@ -236,21 +264,20 @@ class EspTransport:
                 continue
             for position, answer in zip(batch.positions, answers, strict=True):
                 results[position] = answer
-            broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
-            if broken is not None:  # it answers for every message not yet sent
-                return [broken if r is None else r for r in results]
-        return self._one_by_one(
-            prepared, sorted(alone), results, called=bool(batches), send=self._send_message
-        )
+            raise_broken(answers)
+        self._one_by_one(prepared, sorted(alone), results)
 
     def _send_shared(self, batch, prepared, dialect) -> list[str | SmtpProblem] | None:
         """One batch call; each recipient's answer, or None when the ESP refused the call as a
         whole for something of its content (a 4xx: SendGrid and Mailgun refuse the call for
         one bad address), so that each message is sent alone and only that one fails."""
         message, keys = esp_bulk.bulk_message(batch, prepared, dialect, self.backend)
-        if not self._opened:
-            self._opened = True
-            self.backend.open()
+        answers = self._call(len(keys), lambda: self._post_shared(message, keys))
+        if all(isinstance(answer, WholeCallRefused) for answer in answers):
+            return None
+        return answers
+
+    def _post_shared(self, message, keys: list[str]) -> list[str | SmtpProblem]:
         try:
             self.backend.send_messages([message])
         except AnymailRecipientsRefused:
@@ -260,21 +287,18 @@ class EspTransport:
             if isinstance(response, dict) and "BulkEmailEntryResults" in response:
                 return esp_bulk.ses_entries(response["BulkEmailEntryResults"], keys)
             problem = self._failure(exc)
-            if isinstance(problem, ConnectionProblem):
-                return [problem] * len(keys)
             if isinstance(problem, MessageFailed):
-                return None
+                problem = WholeCallRefused(str(problem))
             return [problem] * len(keys)
         except AnymailError:
             logger.warning("A batch could not be built; its messages go one call each")
-            return None
+            return [WholeCallRefused(_("The batch could not be built."))] * len(keys)
         return esp_bulk.answers(message, keys)
 
-    def _postmark_batch(self, messages: list[bytes]) -> list[str | SmtpProblem]:
+    def _postmark_batch(self, messages: list[bytes], results: list) -> None:
         """One POST /email/batch of whole messages, each built by anymail's Postmark payload
         (the same JSON its single sends post); its answer is one result per message, in order
         (https://postmarkapp.com/developer/api/email-api#send-batch-emails)."""
-        results: list[str | SmtpProblem | None] = [None] * len(messages)
         entries, positions = [], []
         for position, data in enumerate(messages):
             try:
@@ -287,14 +311,11 @@ class EspTransport:
             entries.append(payload.data)
             positions.append(position)
         if entries:
-            for position, answer in zip(positions, self._post_batch(entries), strict=True):
+            answers = self._call(len(entries), lambda: self._post_batch(entries))
+            for position, answer in zip(positions, answers, strict=True):
                 results[position] = answer
-        return results
 
     def _post_batch(self, entries: list[dict]) -> list[str | SmtpProblem]:
-        if not self._opened:
-            self._opened = True
-            self.backend.open()
         backend = self.backend
         headers = {
             "Content-Type": "application/json",
@@ -309,21 +330,14 @@ class EspTransport:
                 timeout=backend.timeout,
             )
         except requests.RequestException as exc:
-            problem = self._failure(as_api_error(exc))
-            if isinstance(problem, ConnectionProblem):
-                raise problem from exc
-            return [problem] * len(entries)
+            return [self._failure(as_api_error(exc))] * len(entries)
         if response.status_code != 200:
-            problem = self._failure(as_api_error(None, response))
-            if isinstance(problem, ConnectionProblem):  # a wrong key: the source stops
-                raise problem
-            return [problem] * len(entries)
+            return [self._failure(as_api_error(None, response))] * len(entries)
         try:
             answers = response.json()
             assert isinstance(answers, list) and len(answers) == len(entries)
         except (ValueError, AssertionError):
-            message = _("The ESP's answer could not be read: %(words)s")
-            return [MessageFailed(message % {"words": response.text[:300]})] * len(entries)
+            return [in_doubt(response.text)] * len(entries)
         pairs = zip(entries, answers, strict=True)
         return [self._batch_answer(entry, answer) for entry, answer in pairs]
 
@@ -364,152 +378,26 @@ class EspTransport:
         if status == 429 or (status is not None and status >= 500):
             message = _("The ESP deferred the message (%(status)s): %(words)s") % what
             return RetryLater(message, status, wait)
+        if status is not None and 200 <= status < 300:  # taken, but the answer is unreadable
+            return in_doubt(words)
         if status is not None:
             return MessageFailed(_("The ESP refused the message (%(status)s): %(words)s") % what)
+        if cause is None:  # anymail could not read what the ESP answered
+            return in_doubt(words)
         if is_timeout(cause):
             message = _(
                 "The ESP did not answer in time; it may have taken the message, which is sent "
                 "again at the next attempt: %(error)s"
             )
-            return TemporaryRejection(message % {"error": cause})
+            return SourceDeferral(message % {"error": cause})
         return ConnectionProblem(
             _("The ESP's API cannot be reached: %(error)s") % {"error": cause or exc}
         )
 
 
-class ApiPool(DeliveryPool):
-    """SessionPool's interface for a source that sends through an ESP's API: up to
-    `connections` threads, each making one API call at a time, fed from one queue; every
-    message takes a slot of the source's messages-per-second limit first."""
-
-    thread_name = "esp"
-
-    def __init__(
-        self,
-        source: OutboundEmailSettings | EmailAccount,
-        backoff: DomainBackoff,
-        transport_class=EspTransport,
-    ):
-        super().__init__(source, backoff)
-        self.transport_class = transport_class
-        self._resume_at = 0.0  # monotonic time before which no call goes out (a 429)
-        self._deferred_calls = 0  # calls in a row whose every message was deferred
-
-    # In the API threads.
-    def _serve(self) -> None:
-        transport = None
-        try:
-            transport = self.transport_class(self.source)
-            while batch := self._next(transport):
-                self._deliver(transport, batch)
-        except ConnectionProblem as exc:
-            with self._ready:
-                self._break(exc)
-        except Exception as exc:  # noqa: BLE001  a bug in one thread: the pool stops, nothing lost
-            logger.exception("An ESP API thread broke")
-            with self._ready:
-                self._break(ConnectionProblem(f"{type(exc).__name__}: {exc}"))
-        finally:
-            if transport is not None:
-                transport.close()
-            with self._ready:
-                self._alive -= 1
-                if self._alive == 0 and self._queue and self.broken is None:
-                    self._break(ConnectionProblem(_("Every API thread ended.")))
-
-    def _next(self, transport: EspTransport) -> list[Delivery]:
-        """The messages for this thread's next call: the ESP's batch, shared out so that every
-        thread has some; one at a time when a rate is set, so that each call goes right after
-        its slot (a batch sent at its last slot would crowd the slots before it into one
-        moment). Empty when the pool is done."""
-        limit = 1 if not isinstance(self.limit, NoLimit) else transport.batch_size
-        with self._ready:
-            while True:
-                if self.broken is not None:
-                    return []
-                if self._queue:
-                    share = -(-len(self._queue) // self.connections)
-                    size = max(1, min(limit, share))
-                    return [self._queue.popleft() for _i in range(size)]
-                if self._closing:
-                    return []
-                self._ready.wait()
-
-    def _deliver(self, transport: EspTransport, batch: list[Delivery]) -> None:
-        sending = []
-        for delivery in batch:
-            if self.backoff.waiting(delivery.domain):
-                delivery.settle(DomainWaiting(delivery.domain))
-                continue
-            try:
-                self._pace()
-            except ConnectionProblem as exc:
-                for unsent in batch:
-                    unsent.settle(exc)
-                raise
-            sending.append(delivery)
-        if not sending:
-            return
-        try:
-            answers = transport.send_batch([delivery.data for delivery in sending])
-        except ConnectionProblem as exc:
-            for delivery in sending:
-                delivery.settle(exc)  # not sent: back to Pending without an attempt
-            raise
-        except Exception as exc:  # noqa: BLE001  unexpected: these messages fail, the pool goes on
-            logger.exception("An ESP API call broke")
-            error = f"{type(exc).__name__}: {exc}"
-            problem = MessageFailed(
-                _("The message could not be sent: %(error)s") % {"error": error}
-            )
-            answers = [problem] * len(sending)
-        for answer in answers:
-            if isinstance(answer, RetryLater) and answer.retry_after:
-                self._pause(answer.retry_after)  # before more threads start
-                break
-        with self._ready:
-            self._answered()
-        for delivery, answer in zip(sending, answers, strict=True):
-            self._settle(delivery, answer)
-        broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
-        if broken is not None:
-            raise broken  # after some calls of the batch went out: the source stops
-        self._count_deferred_call(answers)
-
-    def _count_deferred_call(self, answers: list[str | SmtpProblem]) -> None:
-        """A call whose every message was deferred counts towards DEFERRED_CALLS_IN_A_ROW; one
-        that took a message starts the count again."""
-        deferred = all(isinstance(answer, TemporaryRejection) for answer in answers)
-        with self._ready:
-            self._deferred_calls = self._deferred_calls + 1 if deferred else 0
-            if self._deferred_calls >= DEFERRED_CALLS_IN_A_ROW and self.broken is None:
-                message = _(
-                    "The ESP deferred %(count)s calls in a row (the last: %(error)s); the rest "
-                    "waits for the next run."
-                )
-                what = {"count": self._deferred_calls, "error": answers[-1]}
-                self._break(ConnectionProblem(message % what))
-
-    def _settle(self, delivery: Delivery, answer: str | SmtpProblem) -> None:
-        """Settle with the ESP's answer: its message id, or a problem."""
-        if not isinstance(answer, SmtpProblem):
-            delivery.message_id, answer = answer, None
-        self._settle_with(delivery, answer)
-
-    def _pause(self, seconds: float) -> None:
-        """A 429 said to wait: no call goes out before then; a long wait stops the source."""
-        if seconds > MAX_PAUSE:
-            message = _(
-                "The ESP asks to wait %(seconds)s seconds before sending more; the rest waits "
-                "for the next run."
-            )
-            with self._ready:
-                self._break(ConnectionProblem(message % {"seconds": int(seconds)}, 429))
-            return
-        with self._ready:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
-
-    def _pace(self) -> None:
-        while (wait := self._resume_at - time.monotonic()) > 0:
-            time.sleep(wait)
-        self._take_slot()
+def raise_broken(answers: list) -> None:
+    """Raise the first ConnectionProblem among `answers`: the ESP unreachable, or the source
+    stopped; it answers for every message not sent yet."""
+    broken = next((a for a in answers if isinstance(a, ConnectionProblem)), None)
+    if broken is not None:
+        raise broken

@@ -4,6 +4,35 @@ campaigns.sending.esp, which turns them into the SMTP problem categories)."""
 
 import requests
 from anymail.exceptions import AnymailAPIError
+from django.utils.translation import gettext as _
+
+from campaigns.sending.transport import TemporaryRejection
+
+
+class SourceDeferral(TemporaryRejection):
+    """The ESP did not take a whole call now (a 429, a 5xx, no answer in time) or its account
+    cannot send now: about the source, not the recipients' domains. The messages are deferred
+    as usual, but the per-domain backoff does not hear of it (esp_pool.ApiPool._settle): a throttled
+    batch to gmail.com says nothing about gmail.com."""
+
+
+class RetryLater(SourceDeferral):
+    """The ESP deferred the call and may have said how long to wait (a 429's Retry-After)."""
+
+    def __init__(self, message: str, code: int | None, retry_after: float | None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+def in_doubt(words: str) -> SourceDeferral:
+    """A call went out but its answer cannot be read: the ESP may have taken its messages.
+    They are deferred and sent again at their next attempt, as after a timeout (at-least-once,
+    docs/delivery.md): a duplicate is possible, a loss is not."""
+    message = _(
+        "The ESP's answer could not be read; it may have taken the message, which is sent "
+        "again at the next attempt: %(words)s"
+    )
+    return SourceDeferral(message % {"words": words[:300]})
 
 
 def as_api_error(cause: BaseException | None, response=None) -> AnymailAPIError:

@@ -19,6 +19,7 @@ from anymail.utils import parse_single_address
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
+from campaigns.sending.esp_answers import SourceDeferral, in_doubt
 from campaigns.sending.esp_templates import (
     Dialect,
     MailgunDialect,
@@ -32,7 +33,6 @@ from campaigns.sending.transport import (
     ConfigurationProblem,
     MessageFailed,
     SmtpProblem,
-    TemporaryRejection,
 )
 from crm.models import SendingMethod
 
@@ -41,7 +41,8 @@ DIALECTS = {
     SendingMethod.MAILGUN: MailgunDialect,
     SendingMethod.AMAZON_SES: SesDialect,
 }
-# SES entry statuses (BulkEmailStatus) that say the account cannot send now: retried later.
+# SES entry statuses (BulkEmailStatus) that say SES or the account cannot send now: retried
+# later, about the source and not the recipient's domain (SES delivers later, on its own).
 SES_LATER = {"ACCOUNT_THROTTLED", "TRANSIENT_FAILURE", "ACCOUNT_DAILY_QUOTA_EXCEEDED"}
 # ...and that say the settings are wrong: the source stops for the run.
 SES_SETTINGS = {
@@ -189,8 +190,8 @@ def answers(message: EmailMultiAlternatives, keys: list[str]) -> list[str | Smtp
     for key in keys:
         status = message.anymail_status.recipients.get(key)
         if status is None or not isinstance(status.message_id, str):
-            words = _("The ESP's answer names no message for %(address)s.") % {"address": key}
-            results.append(MessageFailed(words))
+            words = _("it names no message for %(address)s.") % {"address": key}
+            results.append(in_doubt(words))
         else:
             results.append(status.message_id)
     return results
@@ -200,8 +201,7 @@ def ses_entries(entries: list[dict], keys: list[str]) -> list[str | SmtpProblem]
     """SES's BulkEmailEntryResults, in the order of the entries: a MessageId, or the Status and
     Error of an entry it did not send."""
     if len(entries) != len(keys):
-        words = _("The ESP's answer could not be read: %(words)s") % {"words": str(entries)[:300]}
-        return [MessageFailed(words)] * len(keys)
+        return [in_doubt(str(entries))] * len(keys)
     results: list[str | SmtpProblem] = []
     for key, entry in zip(keys, entries, strict=True):
         status = str(entry.get("Status", ""))
@@ -211,7 +211,7 @@ def ses_entries(entries: list[dict], keys: list[str]) -> list[str | SmtpProblem]
         what = {"address": key, "status": status, "words": str(entry.get("Error", ""))[:300]}
         if status in SES_LATER:
             text = _("The ESP deferred the message (%(status)s): %(words)s") % what
-            results.append(TemporaryRejection(text))
+            results.append(SourceDeferral(text))
         elif status in SES_SETTINGS:
             text = _("The ESP cannot send for these settings (%(status)s): %(words)s") % what
             results.append(ConfigurationProblem(text))

@@ -1,11 +1,11 @@
 """The pool a run sends a source's messages through: SMTP sessions, or an ESP's API.
 
 A source whose sending method is SMTP gets a SessionPool (campaigns.sending.sessions); one that
-sends through an ESP's HTTP API an ApiPool (campaigns.sending.esp), with the same interface.
+sends through an ESP's HTTP API an ApiPool (campaigns.sending.esp_pool), with the same interface.
 """
 
 from campaigns.sending.deferrals import DomainBackoff
-from campaigns.sending.esp import ApiPool
+from campaigns.sending.esp_pool import ApiPool
 from campaigns.sending.sessions import SessionPool
 from campaigns.sending.transport import smtp_source
 from crm.models import EmailAccount, OutboundEmailSettings

@@ -104,7 +104,7 @@ class Delivery:
 
 
 class DeliveryPool:
-    """What the pools of one run to one source share (SessionPool here, esp.ApiPool for an
+    """What the pools of one run to one source share (SessionPool here, esp_pool.ApiPool for an
     ESP's API): up to `connections` threads fed from one queue of deliveries, started as work
     comes, one until the server has answered once (`_reached`), so that a server that is down
     gets one attempt, not `connections`; and breaking, which settles every delivery still

@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.authoring.trial_send import send_test
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
-from campaigns.sending import esp
+from campaigns.models import CampaignLogRecord, DomainDeferral, EmailQueueItem, MassEmail
+from campaigns.sending import esp, esp_pool
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.job import run_send_job
 from campaigns.sending.portion import Portion
@@ -155,6 +155,24 @@ def test_a_429_with_retry_after_defers_the_message_and_the_rest_waits(server, li
     assert server.received == []
 
 
+def test_a_deferred_call_is_about_the_esp_not_the_recipients_domain(server, limits):
+    """A 503 to a call says the ESP cannot take anything now, whoever it is for: its messages
+    are deferred, but their domain is not listed as deferring and its other messages of the
+    run are not held back."""
+    OutboundEmailSettings.objects.update(connections=1)
+    first, second = queue(3), queue(3)  # one call each, every recipient @example.com
+    server.script.append((503, {}, {"message": "Service Unavailable"}))
+
+    report = run_send_job()
+
+    items = items_of(first) + items_of(second)
+    deferred = [item for item in items if item.status == Status.PENDING]
+    assert len(deferred) == 3 and all(item.attempts == 1 for item in deferred)
+    assert all("503" in item.last_error for item in deferred)
+    assert report.sent == 3 and report.waiting == 0
+    assert not DomainDeferral.objects.exists()
+
+
 def test_a_short_retry_after_pauses_then_sends_the_rest(postmark, limits):
     mass_email = queue(3)
     postmark.script.append((429, {"Retry-After": "0.2"}, {"Message": "Rate limit exceeded"}))
@@ -242,7 +260,7 @@ def test_a_rate_limit_takes_one_slot_per_message(postmark, limits):
     source = OutboundEmailSettings.load()
     source.messages_per_second = 1000
     source.save()
-    pool = esp.ApiPool(source, DomainBackoff())
+    pool = esp_pool.ApiPool(source, DomainBackoff())
     taken = []
     real = pool.limit.take
     pool.limit.take = lambda block=True: taken.append(block) or real(block)
@@ -464,6 +482,35 @@ def test_an_unexpected_error_in_a_call_fails_its_messages_and_the_rest_goes_on(
     broken = [item for item in items if item.status == Status.FAILED]
     assert len(broken) == calls[0] and "RuntimeError: a bug" in broken[0].last_error
     assert report.sent == 3 - calls[0] and len(postmark.received) == 3 - calls[0]
+
+
+@pytest.fixture(params=["amazon_ses", "postmark"])
+def batch_server(request):
+    """An ESP whose batch call answers for each message in an entry of its own."""
+    server = SERVERS[request.param]().start()
+    configure(OutboundEmailSettings.load(), server)
+    yield server
+    server.stop()
+
+
+def test_a_malformed_entry_leaves_its_call_in_doubt_and_the_other_threads_go_on(
+    batch_server, limits
+):
+    """One entry of the first batch call's answer is not one: that call's messages are
+    deferred (the ESP may have them), and the two threads send the others."""
+    OutboundEmailSettings.objects.update(connections=2)
+    mass_email = queue(6)
+    first = items_of(mass_email)[0]
+    batch_server.malformed.add(first.email_address.address.lower())
+
+    report = run_send_job()
+
+    items = items_of(mass_email)
+    doubt, others = items[:3], items[3:]  # the first thread's share: its first call
+    assert all(item.status == Status.PENDING and item.attempts == 1 for item in doubt)
+    assert all("could not be read" in item.last_error for item in doubt)
+    assert report.sent == 3 and all(item.status == Status.SENT for item in others)
+    assert len(batch_server.received) == 6 and not report.problems
 
 
 def test_an_esp_outage_stops_the_source_after_three_deferred_calls(limits):

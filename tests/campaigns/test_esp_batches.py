@@ -177,6 +177,88 @@ def test_a_timeout_after_the_esp_accepted_a_batch_sends_it_again(server, limits,
     assert len(server.received) == 6 and server.batches == [3, 3]
 
 
+# A name the batch's template cannot carry, so that its message goes in a call of its own after
+# the batch call: several calls from one thread's share.
+ALONE = {"mailgun": "100%recipient.v0%", "amazon_ses": "O'Brien"}
+
+
+@pytest.fixture(params=sorted(ALONE))
+def calls_server(request):
+    """An ESP's server, one connection, and a name whose message goes alone there."""
+    server = SERVERS[request.param]().start()
+    configure(OutboundEmailSettings.load(), server)
+    OutboundEmailSettings.objects.update(connections=1)
+    yield server
+    server.stop()
+
+
+def with_alone(server, count: int) -> list[tuple[str, str]]:
+    """Three recipients for one batch call, then `count` whose messages go one call each."""
+    return [*people(3), *((ALONE[server.name], f"alone{n}@example.com") for n in range(count))]
+
+
+def test_after_a_short_retry_after_no_call_goes_out_before_it_has_passed(calls_server, limits):
+    """A 429 with Retry-After: 1 to the batch call: the calls that follow it on the same
+    thread wait that second (the server's rate limiter would refuse them before) and are
+    sent, instead of each meeting a 429 and using an attempt."""
+    server = calls_server
+    mass_email = queue(with_alone(server, 2))
+    server.throttle = 1.0
+
+    report = run_send_job()
+
+    first, *later = server.arrivals
+    assert len(later) == 2 and all(arrival >= first + 1.0 for arrival in later)
+    assert report.sent == 2
+    assert sorted(got.to for got in server.received) == ["alone0@example.com", "alone1@example.com"]
+    batch = [item for item in items_of(mass_email) if item.email_address.address[:6] == "reader"]
+    assert all(item.status == Status.PENDING and item.attempts == 1 for item in batch)
+
+
+def test_three_deferred_calls_of_one_thread_stop_the_source(calls_server, limits):
+    """An ESP outage counts calls, not a thread's share: the batch call and two calls of one
+    message deferred, the source stops, and the last message is not tried."""
+    server = calls_server
+    mass_email = queue(with_alone(server, 3))
+    server.script += [(503, {}, {"message": "Service Unavailable"})] * 4
+
+    report = run_send_job()
+
+    assert server.requests == 3
+    items = items_of(mass_email)
+    assert all(item.status == Status.PENDING for item in items)
+    assert [item.attempts for item in items] == [1, 1, 1, 1, 1, 0]
+    assert any("3 calls in a row" in problem for problem in report.problems)
+
+
+def test_an_answer_that_cannot_be_read_leaves_only_its_call_in_doubt(calls_server, limits):
+    """The batch call is accepted, the next call's answer cannot be read (the ESP took its
+    message): the batch's messages are Sent with their ids, the other one is deferred as after
+    a timeout and sent again at its next attempt (at-least-once)."""
+    server = calls_server
+    mass_email = queue(with_alone(server, 1))
+    server.malformed.add("alone0@example.com")
+
+    report = run_send_job()
+
+    items = items_of(mass_email)
+    (doubt,) = [item for item in items if item.email_address.address == "alone0@example.com"]
+    accepted = [item for item in items if item.pk != doubt.pk]
+    assert report.sent == 3 and server.batches == [3]
+    for item in accepted:
+        (got,) = server.to(item.email_address.address)
+        assert item.status == Status.SENT and item.esp_message_id == got.message_id
+    assert doubt.status == Status.PENDING and doubt.attempts == 1
+    assert "could not be read" in doubt.last_error
+
+    server.malformed.clear()
+    run_send_job(now=doubt.next_attempt_at + timedelta(seconds=1))
+
+    doubt.refresh_from_db()
+    assert doubt.status == Status.SENT and doubt.attempts == 2
+    assert len(server.to("alone0@example.com")) == 2
+
+
 def test_a_message_the_template_cannot_carry_goes_in_a_call_of_its_own(server, limits):
     """Mailgun would substitute a %recipient.…% of the text itself, SES may HTML-escape an
     apostrophe in a value: that recipient's message goes alone, byte for byte its own."""
