@@ -24,6 +24,7 @@ from automation import (
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
 from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, action_form_page
+from campaigns.admin.templates import search_people
 from crm.models import TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 
@@ -153,7 +154,8 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
         automation = self.get_object(request, str(pk))
         if automation is None or not self.has_view_permission(request, automation):
             raise Http404
-        form = PreviewForm(request.GET or None)
+        form = PreviewForm(request.GET if "person_id" in request.GET else None)
+        term = request.GET.get("q", "").strip()
         lines, person = None, None
         if form.is_valid():
             person = persons.load(form.cleaned_data["person_type"], form.cleaned_data["person_id"])
@@ -168,7 +170,10 @@ class AutomationAdmin(CheckedAutocompleteAdmin):
             "original": automation,
             "form": form,
             "person": person,
+            "person_kind": person._meta.model_name if person is not None else "",
             "lines": lines,
+            "term": term,
+            "matches": search_people(request, term) if term else None,
         }
         return TemplateResponse(request, "admin/automation/preview.html", context)
 

@@ -18,6 +18,7 @@ class PreviewLine:
     at: datetime.datetime
     what: str
     subject: str = ""
+    template_id: int | None = None  # a send step's: its preview as the person shows the email
 
 
 def subject_for(step: Step, person) -> str:
@@ -52,7 +53,9 @@ def preview(automation: Automation, person, now: datetime.datetime | None = None
         at = due_on_arrival(step, at)
         following = next((s for s in steps if s.order > step.order), None)
         if step.kind == Step.Kind.SEND:
-            lines.append(PreviewLine(step.order, at, step.describe(), subject_for(step, person)))
+            subject = subject_for(step, person)
+            template_id = step.email_template_id
+            lines.append(PreviewLine(step.order, at, step.describe(), subject, template_id))
         elif step.kind == Step.Kind.CONDITION and step.condition in ("opened", "clicked"):
             lines.append(PreviewLine(step.order, at, step.describe()))
             # Unknown ahead: follow "no", the way that sends more, at the end of its wait.

@@ -202,6 +202,33 @@ def test_preview_as_a_person_shows_what_they_would_receive_and_when(admin_client
     assert "No such person." in missing.content.decode()
 
 
+def test_preview_finds_the_person_by_name_and_shows_each_email_as_they_would_get_it(
+    admin_client,
+):
+    from tests.factories import EmailTemplateFactory
+
+    template = EmailTemplateFactory(
+        subject="Welcome", body_html="<p>Hello {Person.firstName}, here is your guide.</p>"
+    )
+    made = automation(send(template))
+    ann = ContactFactory(first_name="Annabel")
+    url = reverse("admin:automation_automation_preview", args=[made.pk])
+
+    found = admin_client.get(url, {"q": "annab"}).content.decode()
+    nobody = admin_client.get(url, {"q": "nobody here"}).content.decode()
+    nul = admin_client.get(url, {"q": "nobody\x00here"})
+    page = admin_client.get(url, {"person_type": "contact", "person_id": ann.pk})
+
+    assert f"?person_type=contact&amp;person_id={ann.pk}" in found
+    assert "Nobody matches." in nobody
+    assert nul.status_code == 400 and "Invisible character refused" in nul.content.decode()
+    email = reverse("admin:crm_emailtemplate_preview", args=[template.pk])
+    link = f"{email}?type=contact&amp;id={ann.pk}"
+    assert link in page.content.decode()
+    shown = admin_client.get(link.replace("&amp;", "&")).content.decode()
+    assert "Hello Annabel, here is your guide." in shown
+
+
 def test_people_are_moved_to_a_step_only_by_the_marketers_choice(admin_client):
     made = automation(send(), wait(days=5), send(), send())
     people = ContactFactory.create_batch(2)
