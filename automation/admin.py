@@ -23,8 +23,8 @@ from automation import (
 )
 from automation import people as persons
 from automation.models import Automation, Enrolment, Step, StepRun
-from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, action_form_page
 from campaigns.admin.templates import search_people
+from crm.admin.site import CheckedAutocompleteAdmin, CheckedAutocompleteMixin, action_form_page
 from crm.models import TargetType
 from targetlists import admin as targetlists_admin  # noqa: F401  (registers what is extended)
 
