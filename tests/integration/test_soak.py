@@ -3,7 +3,8 @@ SMTP server that answers each recipient as real ones do, until the mass email is
 
 1 % have international addresses (half accepted with SMTPUTF8, half refused), 2 % are deferred
 at RCPT twice and then accepted, one domain defers everything, and the server is down for one
-run in the middle. Marked `soak`: .ci/run runs it once, on PostgreSQL + Redis.
+run in the middle. Then one run of four workers on 20,000, and the same with one worker
+SIGKILLed in the middle. Marked `soak`: .ci/run runs it once, on PostgreSQL + Redis.
 """
 
 import os
@@ -18,7 +19,12 @@ from crm.models import Contact, EmailAddress, JobRun
 from targetlists.models import TargetList, TargetListEntry
 from tests.factories import CampaignFactory, MassEmailFactory
 from tests.integration.conftest import on_postgresql
-from tests.integration.test_worker import pending_mass_email, run_job, sent_by_each_run
+from tests.integration.test_worker import (
+    kill_one_of_four,
+    pending_mass_email,
+    run_job,
+    sent_by_each_run,
+)
 
 pytestmark = [
     pytest.mark.soak,
@@ -145,3 +151,9 @@ def test_four_workers_send_twenty_thousand_each_exactly_once_each_a_real_share(
     assert len([share for share in shares if share >= RECIPIENTS // 20]) == 4
     mass_email.refresh_from_db()
     assert mass_email.status == MassEmail.Status.COMPLETE
+
+
+def test_one_of_four_workers_killed_at_twenty_thousand_duplicates_at_most_its_chunks(
+    workers, smtp_server
+):
+    kill_one_of_four(workers, smtp_server, RECIPIENTS)

@@ -247,9 +247,16 @@ def test_a_worker_killed_halfway_loses_nobody_and_duplicates_at_most_its_chunks_
 
 @needs_postgresql
 def test_one_of_four_workers_killed_duplicates_at_most_what_it_had_in_flight(workers, smtp_server):
+    kill_one_of_four(workers, smtp_server, RECIPIENTS_FOR_FOUR)
+
+
+def kill_one_of_four(workers, smtp_server, recipients: int) -> None:
+    """Four workers on one mass email of `recipients`; one of them SIGKILLed once all four are
+    sending and a third has arrived; then the next run after the lease. Every recipient gets
+    the message, and the duplicates are no more than what the killed worker had in flight."""
     workers.stop_all()
     named = {name: workers.start(name) for name in ("main", "second", "third", "fourth")}
-    mass_email, addresses = pending_mass_email(RECIPIENTS_FOR_FOUR)
+    mass_email, addresses = pending_mass_email(recipients)
 
     send_mass_emails.delay()
     wait_until(lambda: running_senders() == 4, "all four workers to be sending")
@@ -268,8 +275,8 @@ def test_one_of_four_workers_killed_duplicates_at_most_what_it_had_in_flight(wor
 
     duplicates = smtp_server.total - len(addresses)
     print(
-        f"SIGKILL of one of four ({victim.name}, {sending_before} Sending before): "
-        f"{left_sending} left Sending, {duplicates} duplicates"
+        f"SIGKILL of one of four at {recipients} ({victim.name}, {sending_before} Sending "
+        f"before): {left_sending} left Sending, {duplicates} duplicates"
     )
     assert all(smtp_server.received[address] >= 1 for address in addresses)
     assert 0 <= duplicates <= min(left_sending, in_flight)
