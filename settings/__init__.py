@@ -268,7 +268,7 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # Opens and clicks are buffered in this Redis and recorded in batches (tracking.buffer); empty:
 # each is written to the database in its request.
-_BROKER_REDIS = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis://") else ""
+_BROKER_REDIS = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 TRACKING_BUFFER_URL = os.environ.get("TRACKING_BUFFER_URL", _BROKER_REDIS)
 TRACKING_BUFFER_SIZE = envint("TRACKING_BUFFER_SIZE", 200)
 TRACKING_BUFFER_SECONDS = envint("TRACKING_BUFFER_SECONDS", 1)

@@ -31,7 +31,7 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_RUN}"}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
-elif CELERY_BROKER_URL.startswith("redis://"):
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Two runs on one Redis database must not take each other's tasks.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"massmail-test-{TEST_RUN}:"}
 TRACKING_BUFFER_KEY_PREFIX = f"massmail-test-{TEST_RUN}:tracking"
