@@ -276,8 +276,14 @@ def release(item_ids: list[int], run_id: int | None = None) -> None:
 
 def give_back(run_id: int | None, count: int) -> None:
     """`count` claimed items of the run went back to Pending without being tried (released,
-    or waiting for their domain): they no longer count against its batch budget."""
-    if run_id is not None and count:
+    or waiting for their domain): they no longer count against its batch budget.
+
+    Under the window's lock, as a claim updates the run's row: a transaction that took the row
+    first and then claimed would wait for a claim waiting for the row (a deadlock)."""
+    if run_id is None or not count:
+        return
+    with transaction.atomic(savepoint=False):
+        _lock_window()
         SendingRun.objects.filter(pk=run_id, claimed__gte=count).update(
             claimed=F("claimed") - count
         )

@@ -1,6 +1,7 @@
 """The sending job against a real SMTP server (aiosmtpd in-process), on SQLite and PostgreSQL."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail
+from campaigns.models import CampaignLogRecord, EmailQueueItem, MassEmail, SendingRun
 from campaigns.sending import claims, window
 from campaigns.sending.job import run_send_job
 from campaigns.sending.portion import CHUNK_SIZE
@@ -321,6 +322,52 @@ def test_a_chunk_that_takes_longer_than_the_lease_is_not_sent_twice(
     assert sum(resolved) == 0
     assert set(mass_email.queue_items.values_list("status", "attempts")) == {(Status.SENT, 1)}
     assert smtp_server.total == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recording_that_gives_budget_back_then_claims_never_deadlocks_with_a_claim(limits):
+    # A worker's recording transaction gives back what waited for its domain, then claims the
+    # next chunk; another worker of the run claims meanwhile. Both touch the run's row and the
+    # window's lock: in the same order, or PostgreSQL aborts one of them.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one worker")
+    mass_email = queue(10)
+    run = SendingRun.objects.create(budget=100, claimed=5)
+    now = timezone.now()
+    both, claimed, errors = threading.Barrier(2), [], []
+
+    def recording() -> None:
+        try:
+            with transaction.atomic():
+                claims.give_back(run.pk, 1)
+                both.wait()
+                time.sleep(0.5)  # the other worker's claim is waiting by now
+                claimed.append(claims.claim_portion(mass_email.pk, 2, 1000, now, run.pk))
+        except Exception as exc:  # noqa: BLE001  reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def claiming() -> None:
+        try:
+            both.wait()
+            with transaction.atomic():
+                claimed.append(claims.claim_portion(mass_email.pk, 2, 1000, now, run.pk))
+        except Exception as exc:  # noqa: BLE001  reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=recording), threading.Thread(target=claiming)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(len(claim.ids) for claim in claimed) == [2, 2]
+    run.refresh_from_db()
+    assert run.claimed == 5 - 1 + 4
 
 
 def test_it_never_hands_one_item_to_two_claims(limits):
