@@ -197,7 +197,7 @@ def _join_of(event) -> tuple | None:
     """(list id, person, event) of a list join; None for another event."""
     if event.type != events.LIST_MEMBER_ADDED or not event.person_id:
         return None
-    list_id = _ref(_data(event), "target_list", "list_id", "list")
+    list_id = _required_ref(_data(event), "target_list", "list_id", "list")
     return list_id, (event.person_type, event.person_id), event
 
 
@@ -250,6 +250,24 @@ def _ref(data: dict, name: str, *aliases: str) -> int | None:
     return None
 
 
+def _required_ref(data: dict, name: str, *aliases: str) -> int:
+    """As _ref, for an id the event cannot do without: a missing one would match every
+    automation that has none (a filter on None is IS NULL)."""
+    found = _ref(data, name, *aliases)
+    if found is None:
+        raise MalformedEvent(f"it names no {name}")
+    return found
+
+
+def _suppression_reason(data: dict) -> str:
+    """Why an address.suppressed event ends enrolments. A complaint opts the address out
+    before its email.complained is recorded, so the event's `via` says it; invalid addresses
+    are hard-bounced ones as far as the log's reasons go."""
+    if data.get("via") == "complaint":
+        return Reason.COMPLAINED
+    return Reason.UNSUBSCRIBED if data.get("reason") == "opted_out" else Reason.BOUNCED
+
+
 def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
     if not event.person_id or not event.person_type:
         return
@@ -265,14 +283,9 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
         if str(data.get("kind") or data.get("bounce_type") or "").lower() == "hard":
             report.exited += end_for_person(person, Reason.BOUNCED, now)
     elif event.type == events.ADDRESS_SUPPRESSED:
-        # Invalid addresses are hard-bounced ones as far as the log's reasons go.
-        opted_out = data.get("reason") == "opted_out"
-        reason = Reason.UNSUBSCRIBED if opted_out else Reason.BOUNCED
-        report.exited += end_for_person(person, reason, now)
-    elif event.type == events.LIST_MEMBER_ADDED:
-        handle_joins([_join_of(event)], now, report)
+        report.exited += end_for_person(person, _suppression_reason(data), now)
     elif event.type == events.LIST_MEMBER_REMOVED:
-        list_id = _ref(data, "target_list", "list_id", "list")
+        list_id = _required_ref(data, "target_list", "list_id", "list")
         leaving = Enrolment.objects.filter(
             automation__exit_on_leaving_list=True, automation__trigger_list_id=list_id
         )
@@ -287,7 +300,7 @@ def handle_event(event, now: datetime.datetime, report: TickReport) -> None:
     elif event.type == events.EMAIL_CLICKED:
         if data.get("human", True) is False:  # a scanner's click: no person was there
             return
-        url_id = _ref(data, "tracking_url", "url_id", "url")
+        url_id = _required_ref(data, "tracking_url", "url_id", "url")
         report.exited += end_for_person(
             person,
             Reason.GOAL,

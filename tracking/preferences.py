@@ -56,14 +56,16 @@ def save(item: EmailQueueItem, keep: set[int], everything: bool, client: str = "
     entries = _entries_of(item)
     keep = set() if everything else keep
     with transaction.atomic():
-        left = opt_out_entries(entries.exclude(pk__in=keep))
-        back = entries.filter(pk__in=keep, opted_out=True).update(opted_out=False)
-        address = None
+        address, left = None, 0
         if item.email_address_id:
             address = EmailAddress.objects.get(pk=item.email_address_id)
         if everything and address is not None:
+            # The address first: the stream hears "opted out of everything" before the lists
+            # it leaves, so an automation ends as unsubscribed, not as "left the list".
             chosen = EmailAddress.objects.filter(pk=address.pk)
             left += len(suppression.flag_addresses(chosen, "opted_out", via="preferences"))
+        left += opt_out_entries(entries.exclude(pk__in=keep))
+        back = entries.filter(pk__in=keep, opted_out=True).update(opted_out=False)
         opted_out_somewhere = entries.filter(opted_out=True).exists() or everything
         if opted_out_somewhere:
             add_log_records([log_record(item, CampaignLogRecord.Action.OPTED_OUT)])

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from automation import engine
+from automation.models import Enrolment
 from automation.running import run_recorded_tick
 from crm import events
 from crm.jobs import RUN_AUTOMATIONS
@@ -40,3 +41,20 @@ def test_a_malformed_event_is_skipped_and_the_rest_goes_on():
     later = engine.tick()  # the position moved past them: nothing fails again
 
     assert (later.skipped, later.problems) == (0, [])
+
+
+def test_an_event_without_its_list_or_link_ends_no_enrolment():
+    # A filter on a missing id would be IS NULL: every automation without a goal list or link
+    # would take the person as having reached it.
+    made = automation(wait(days=1), send())
+    ann = ContactFactory()
+    join(made.trigger_list, ann)
+    engine.tick()
+
+    events.record_event(events.LIST_MEMBER_ADDED, {"source": "api"}, person=ann)
+    events.record_event(events.LIST_MEMBER_REMOVED, {}, person=ann)
+    events.record_event(events.EMAIL_CLICKED, {"human": True}, person=ann)
+    report = engine.tick()
+
+    assert report.skipped == 3 and report.exited == 0
+    assert made.enrolments.get().status == Enrolment.Status.ACTIVE

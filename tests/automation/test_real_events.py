@@ -21,7 +21,7 @@ from tests.factories import (
     SentQueueItemFactory,
     TrackingUrlFactory,
 )
-from tracking import bounces
+from tracking import bounces, feedback
 from tracking.opt_out import opt_out
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +173,30 @@ def test_opting_out_of_the_trigger_list_on_the_preference_page_is_leaving_it(cli
     engine.tick(T0)
 
     assert status(made, ann) == (EXITED, "left_list")
+
+
+def test_opting_out_of_everything_from_the_trigger_list_is_unsubscribing_not_leaving(client):
+    made = automation(wait(days=1), send(), exit_on_leaving_list=True)
+    ann = ContactFactory()
+    add_to_target_list(made.trigger_list, Contact.objects.filter(pk=ann.pk))
+    engine.tick(T0)
+    mass_email = MassEmailFactory()
+    mass_email.target_lists.set([made.trigger_list])
+    item = SentQueueItemFactory(mass_email=mass_email, contact=ann)
+    page = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+
+    client.post(page, {"preferences": "1", "everything": "1"})
+    engine.tick(T0)
+
+    assert status(made, ann) == (EXITED, "unsubscribed")
+
+
+def test_a_complaint_ends_it_as_a_complaint():
+    made = automation(wait(days=1), send())
+    ann = ContactFactory()
+    engine.add_by_hand(made, [("contact", ann.pk)], T0)
+
+    feedback.record_complaint(SentQueueItemFactory(contact=ann))
+    engine.tick(T0)
+
+    assert status(made, ann) == (EXITED, "complained")
