@@ -6,10 +6,14 @@ volume: after 100,000 sends each claim read 100,000 index entries. So recording 
 adds them to a count per minute (SentMinute), in the same statement or transaction as their
 status, so that the two never disagree, and the window is
 
-    the items sent in its first minute from its start on, counted from the queue (at most one
-    minute's sends, on the sent_at index), plus the counts of every later minute.
+    the counts of every minute from the one it starts in, less the items of that first minute
+    sent before the window's start, counted from the queue (less than one minute's sends, on
+    the sent_at index).
 
-That is exact: the minute in which the window starts is the only one partly in it. A minute's
+That is exact: the minute in which the window starts is the only one partly in it. It never
+counts less than was sent: a sent item whose row is deleted (its mass email deleted) stays in
+its minute's count, and if it was sent before the window's start it is merely not taken off
+(a count a little high for less than a minute, never one too low). A minute's
 count is spread over SHARDS rows, so that workers recording at the same moment do not wait for
 each other's row lock. Counts older than KEEP are deleted by the sending job (forget_old).
 """
@@ -22,19 +26,18 @@ from django.db import connection
 from campaigns.models import EmailQueueItem, SentMinute
 
 WINDOW = datetime.timedelta(hours=1)
-MINUTE = datetime.timedelta(minutes=1)
 SHARDS = 8
 # Counts are kept a while past the window, for a claim that started a little earlier.
 KEEP = 2 * WINDOW
 TABLE = EmailQueueItem._meta.db_table
 MINUTES_TABLE = SentMinute._meta.db_table
 
-# The window's count, with `since` (its start) and `next_minute` (the minute after the one it
-# starts in) as parameters: see window_params.
+# The window's count, with `since` (its start) and `first_minute` (the minute it starts in) as
+# parameters: see window_params.
 COUNT_SQL = (
-    f"(SELECT COUNT(*) FROM {TABLE} WHERE sent_at >= %(since)s AND sent_at < %(next_minute)s "
-    f"AND is_test = %(false)s) "
-    f"+ (SELECT COALESCE(SUM(sent), 0) FROM {MINUTES_TABLE} WHERE minute >= %(next_minute)s)"
+    f"(SELECT COALESCE(SUM(sent), 0) FROM {MINUTES_TABLE} WHERE minute >= %(first_minute)s) "
+    f"- (SELECT COUNT(*) FROM {TABLE} WHERE sent_at >= %(first_minute)s AND sent_at < %(since)s "
+    f"AND is_test = %(false)s)"
 )
 
 # Adds `count` to a minute's shard; the same text on PostgreSQL and SQLite.
@@ -62,11 +65,7 @@ def window_params(now: datetime.datetime) -> dict:
     """COUNT_SQL's parameters for the window that ends at `now`."""
     since = now - WINDOW
     adapt = connection.ops.adapt_datetimefield_value
-    return {
-        "since": adapt(since),
-        "next_minute": adapt(minute_of(since) + MINUTE),
-        "false": False,
-    }
+    return {"since": adapt(since), "first_minute": adapt(minute_of(since)), "false": False}
 
 
 def sent_in_window(now: datetime.datetime) -> int:
