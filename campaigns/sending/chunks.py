@@ -35,13 +35,19 @@ class Chunk:
     handover: Handover | None = None
 
 
-def prepare_chunk(items: list[EmailQueueItem], compiled: CompiledMassEmail) -> Chunk:
-    """Re-check each address and render each message; an item that cannot be is decided."""
+def prepare_chunk(items: list[EmailQueueItem], compiled: CompiledMassEmail, waiting=None) -> Chunk:
+    """Re-check each address and render each message; an item that cannot be is decided. An
+    item whose domain is deferring this run (`waiting(domain)`, the pool's backoff) waits for a
+    later one without being rendered."""
     chunk = Chunk(items)
     for item in items:
         problem = address_problem(item, item.mass_email.campaign.is_informational)
         if problem:
             chunk.decided.append(Outcome(item, FAILED, problem, attempted=False))
+            continue
+        domain = domain_of(item.email or item.email_address.address)
+        if waiting is not None and waiting(domain):
+            chunk.decided.append(waiting_outcome(item, domain))
             continue
         try:
             chunk.rendered.append((item, compiled.render(item)))
@@ -103,8 +109,7 @@ def _outcome(item: EmailQueueItem, message: RenderedMessage, error: BaseExceptio
     except ConnectionProblem as exc:
         return exc
     except DomainWaiting as exc:
-        waiting = _("%(domain)s is deferring messages; this one waits for a later run.")
-        return Outcome(item, WAITING, waiting % {"domain": exc}, attempted=False)
+        return waiting_outcome(item, str(exc))
     except TemporaryRejection as exc:
         retry_after = getattr(exc, "retry_after", None)  # an ESP's 429 said how long
         return Outcome(item, RETRY, str(exc), rendered=message, retry_after=retry_after)
@@ -115,6 +120,11 @@ def _outcome(item: EmailQueueItem, message: RenderedMessage, error: BaseExceptio
     except (AddressRefused, MessageFailed) as exc:
         return Outcome(item, FAILED, str(exc), attempted=False, rendered=message)
     return Outcome(item, SENT, rendered=message)
+
+
+def waiting_outcome(item: EmailQueueItem, domain: str) -> Outcome:
+    waiting = _("%(domain)s is deferring messages; this one waits for a later run.")
+    return Outcome(item, WAITING, waiting % {"domain": domain}, attempted=False)
 
 
 def address_problem(item: EmailQueueItem, informational: bool) -> str:

@@ -88,7 +88,12 @@ class DomainBackoff:
         listed = self._listed(mass_email)
         deferrals = DomainDeferral.objects.filter(mass_email=mass_email)
         if gone := accepted & listed:
-            deferrals.filter(domain__in=gone).delete()
+            forgotten = deferrals.filter(domain__in=gone)
+            if self.run_start is not None:
+                # A row another worker of this run wrote says the domain defers this run: it
+                # stays for the others to learn, until a later run sees the domain accept.
+                forgotten = forgotten.filter(last_deferred_at__lt=self.run_start)
+            forgotten.delete()
             listed -= gone
         for domain, count in waiting.items():
             new = count - self._stored.get((mass_email.pk, domain), 0)

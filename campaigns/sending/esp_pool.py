@@ -17,12 +17,11 @@ from django.utils.translation import gettext as _
 
 from campaigns.sending.deferrals import DomainBackoff
 from campaigns.sending.esp import EspTransport, raise_broken
-from campaigns.sending.esp_answers import RetryLater, SourceDeferral
+from campaigns.sending.esp_answers import RetryLater, SourceDeferral, in_doubt
 from campaigns.sending.rate import NoLimit
 from campaigns.sending.sessions import Delivery, DeliveryPool, DomainWaiting
 from campaigns.sending.transport import (
     ConnectionProblem,
-    MessageFailed,
     SmtpProblem,
     TemporaryRejection,
 )
@@ -105,15 +104,11 @@ class ApiPool(DeliveryPool):
             return
         try:
             answers = transport.send_batch([delivery.data for delivery in sending])
-        except ConnectionProblem as exc:  # not sent: back to Pending without an attempt
-            answers = [exc] * len(sending)
-        except Exception as exc:  # noqa: BLE001  unexpected: these messages fail, the pool goes on
+        except Exception as exc:  # noqa: BLE001  every delivery must settle, or its chunk waits forever
+            # send_batch answers for every message whatever happens; should it raise all the
+            # same, some of these may have gone out: in doubt, sent again (at-least-once).
             logger.exception("An ESP API call broke")
-            error = f"{type(exc).__name__}: {exc}"
-            problem = MessageFailed(
-                _("The message could not be sent: %(error)s") % {"error": error}
-            )
-            answers = [problem] * len(sending)
+            answers = [in_doubt(f"{type(exc).__name__}: {exc}")] * len(sending)
         for delivery, answer in zip(sending, answers, strict=True):
             self._settle(delivery, answer)
         raise_broken(answers)  # after some calls went out: the source stops

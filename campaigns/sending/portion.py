@@ -81,6 +81,7 @@ class Portion:
         self.more_work = False  # a claim came back full: there may be more than this worker
         self.stopped = False  # its server stopped (reported once)
         self.after = 0  # fresh items are claimed from above this id (claims.Claimed)
+        self.given_back = 0  # of the run's batch budget, for items left for their domain
 
     def send(self) -> None:
         """Send the portion; an exception it did not expect is reported, never raised."""
@@ -135,10 +136,20 @@ class Portion:
 
     def _hand_over(self, ids: list[int], compiled) -> None:
         self.unsent.update(ids)
-        chunk = prepare_chunk(load_items(ids, self.mass_email), compiled)
+        chunk = prepare_chunk(load_items(ids, self.mass_email), compiled, self.backoff.waiting)
         self.in_flight.append(submit_chunk(chunk, self.pool))
         self.unsent.difference_update(ids)
         self.more_work = self.more_work or len(ids) == self.size
+
+    def _give_back(self, waiting: int) -> int:
+        """Give the run's batch budget back for `waiting` items left for their deferring
+        domain, up to max per batch in all for this portion: a run then claims at most twice
+        its batch, however much of the queue waits for a deferring domain. How many."""
+        if self.config.max_per_batch is not None:
+            waiting = min(waiting, max(0, self.config.max_per_batch - self.given_back))
+        claims.give_back(self.run_id, waiting)
+        self.given_back += waiting
+        return waiting
 
     def _wait_for_oldest(self) -> None:
         """Wait for every answer of the oldest chunk, renewing the lease of every chunk in
@@ -158,8 +169,7 @@ class Portion:
         if unsent:
             claims.release([item.pk for item in unsent], self.run_id)
         record(outcomes, self.mass_email, self.config)
-        waiting = sum(outcome.result == WAITING for outcome in outcomes)
-        claims.give_back(self.run_id, waiting)
+        waiting = self._give_back(sum(outcome.result == WAITING for outcome in outcomes))
         self.backoff.remember(self.mass_email)
         self.report.add(outcomes)
         if self.more_work and any(outcome.result == SENT for outcome in outcomes):

@@ -266,3 +266,45 @@ def test_items_left_for_a_deferring_domain_give_their_share_of_the_batch_back(
     assert (report.retried, report.waiting, report.sent) == (3, 1, 3)
     assert sum(smtp_server.received[address] for address in fast) == 3
     assert item_to(mass_email, slow[3]).status == Status.PENDING
+
+
+def test_a_worker_that_saw_the_domain_accept_does_not_hide_it_from_the_others():
+    mass_email = queue_to("user@slow.example")
+    earlier = timezone.now() - timedelta(hours=1)
+    DomainDeferral.objects.create(
+        mass_email=mass_email,
+        domain="slow.example",
+        since=earlier,
+        last_deferred_at=earlier,
+        deferrals=3,
+        last_error="450 4.7.1 Slow down",
+    )
+    run_start = timezone.now()
+    first, second, third = (deferrals.DomainBackoff(run_start=run_start) for _ in range(3))
+    second.accepted("slow.example")  # one message got through to the second worker
+    for _ in range(3):
+        first.deferred("slow.example", "450 4.7.1 Slow down")
+    first.remember(mass_email)
+
+    second.remember(mass_email)
+    third.remember(mass_email)
+
+    assert third.waiting("slow.example")
+    assert DomainDeferral.objects.filter(mass_email=mass_email).exists()
+
+
+def test_a_run_claims_at_most_twice_its_batch_however_much_waits_for_a_domain(
+    smtp_server, one_session, limits
+):
+    limits.max_per_batch = 4
+    limits.save()
+    mass_email = queue_to(*[f"user{n}@slow.example" for n in range(20)], "last@fast.example")
+    smtp_server.defer_domain("slow.example", "450 4.7.1 Too many messages, slow down")
+
+    report = run_send_job()
+
+    # Four claimed, three deferred; the items left for the domain give back four places at
+    # most, so the run does not walk the whole queue for a domain that defers.
+    assert report.retried == 3 and report.waiting <= 5
+    assert mass_email.queue_items.exclude(claimed_at=None).count() <= 2 * 4
+    assert smtp_server.total == 0
