@@ -245,3 +245,17 @@ class SignupConfirmationFactory(DjangoModelFactory):
     email_address = factory.LazyAttribute(lambda o: o.lead.email_address)
     text = "I agree to receive the newsletter."
     text_version = 1
+
+
+def group_named(name: str):
+    """The group Marketing or Administrators; made again, with its permissions, where a
+    transactional test's flush removed what the migration made."""
+    from django.contrib.auth.models import Group
+
+    from crm.groups import update_groups
+
+    group = Group.objects.filter(name=name).first()
+    if group is None:
+        update_groups()
+        group = Group.objects.get(name=name)
+    return group

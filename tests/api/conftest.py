@@ -4,12 +4,11 @@ them as a real integration would (`Authorization: Bearer …`, JSON bodies)."""
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from api import keys, scopes
 from crm.groups import ADMINISTRATORS, MARKETING
-from tests.factories import UserFactory
+from tests.factories import UserFactory, group_named
 
 HOST = "127.0.0.1"
 
@@ -50,7 +49,7 @@ class ApiClient:
 
 def user_in(group_name: str, **fields):
     user = UserFactory(**fields)
-    user.groups.add(Group.objects.get(name=group_name))
+    user.groups.add(group_named(group_name))
     return user
 
 

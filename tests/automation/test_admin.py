@@ -14,6 +14,7 @@ from tests.factories import (
     ContactFactory,
     TargetListEntryFactory,
     TargetListFactory,
+    group_named,
 )
 
 pytestmark = pytest.mark.django_db
@@ -253,12 +254,11 @@ def test_people_are_moved_to_a_step_only_by_the_marketers_choice(admin_client):
 
 
 def test_marketing_builds_automations():
-    from django.contrib.auth.models import Group
 
     from crm.groups import MARKETING
     from tests.factories import UserFactory
 
     marketer = UserFactory(is_staff=True)
-    marketer.groups.add(Group.objects.get(name=MARKETING))
+    marketer.groups.add(group_named(MARKETING))
     assert marketer.has_perm("automation.change_automation")
     assert marketer.has_perm("automation.add_step")

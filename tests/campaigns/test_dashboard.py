@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import override
@@ -21,6 +20,7 @@ from tests.factories import (
     SentQueueItemFactory,
     TargetListEntryFactory,
     UserFactory,
+    group_named,
 )
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 def in_group(name: str):
     user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=name))
+    user.groups.add(group_named(name))
     return user
 
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +30,7 @@ from tests.factories import (
     MassEmailFactory,
     PendingQueueItemFactory,
     UserFactory,
+    group_named,
 )
 
 Status = EmailQueueItem.Status
@@ -445,7 +445,7 @@ def test_with_a_rate_each_message_is_its_own_call(postmark_batch, limits):
 
 def test_the_settings_test_email_goes_through_the_api(client, server):
     user = UserFactory(is_staff=True, email="staff@example.com")
-    user.groups.add(Group.objects.get(name="Administrators"))
+    user.groups.add(group_named("Administrators"))
     client.force_login(user)
     url = reverse("admin:crm_outboundemailsettings_send_test_email", args=[1])
 
@@ -578,7 +578,7 @@ def test_a_sendgrid_event_finds_the_item_by_the_anymail_id_it_was_sent_with(clie
 
 def test_the_queue_admin_finds_an_item_by_its_esp_message_id(client, postmark, limits):
     user = UserFactory(is_staff=True, email="staff@example.com")
-    user.groups.add(Group.objects.get(name="Administrators"))
+    user.groups.add(group_named("Administrators"))
     client.force_login(user)
     mass_email = queue(2)
     run_send_job()

@@ -2,14 +2,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from campaigns.models import MassEmailSettings
 from crm.models import EmailAccount, JobRun, OutboundEmailSettings
 from tests.crm.smtp_servers import free_port, running_server
-from tests.factories import UserFactory
+from tests.factories import UserFactory, group_named
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Pl41ntext-Sekret-Value"
@@ -19,7 +18,7 @@ TEST_SEND_URL = reverse("admin:crm_outboundemailsettings_send_test_email", args=
 
 def staff_in(group_name: str):
     user = UserFactory(is_staff=True, email="staff@example.com")
-    user.groups.add(Group.objects.get(name=group_name))
+    user.groups.add(group_named(group_name))
     return user
 
 
