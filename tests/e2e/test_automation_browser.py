@@ -114,11 +114,15 @@ def test_a_welcome_series_is_built_watched_edited_live_and_previewed(page, live_
 
     # Preview as a person: what Ann would receive, and when.
     page.click("text=Preview as a person")
-    page.select_option("#id_person_type", "contact")
-    page.fill("#id_person_id", str(ann.pk))
-    page.click("input[type=submit][value=Preview]")
+    page.fill("#preview-q", ann.email_address.address)
+    page.click("input[type=submit][value=Search]")
+    page.click(f".preview-matches a[href*='person_id={ann.pk}']")
     table = page.locator("#content table")
     table.wait_for()
     text = table.inner_text()
     assert "Welcome, Ann" in text and "We miss you" in text and "Wait 3 days 0 hours" in text
     screenshot(page, "automation-preview")
+    page.locator("#content table a", has_text="See the email").first.click()
+    page.wait_for_selector("#preview-subject")
+    assert page.inner_text("#preview-subject") == "Welcome, Ann"
+    screenshot(page, "automation-preview-email")
