@@ -159,7 +159,9 @@ def test_marking_the_entry_opted_out_in_the_admin_is_leaving_the_trigger_list(ad
     assert status(made, ann) == (EXITED, "left_list")
 
 
-def test_opting_out_of_the_trigger_list_on_the_preference_page_is_leaving_it(client):
+def enrolled_from_the_trigger_list_with_its_preference_page():
+    """An automation that ends when its list is left, Ann in it by joining that list, and the
+    preference page of an email she got from that list."""
     made = automation(wait(days=1), send(), exit_on_leaving_list=True)
     ann = ContactFactory()
     add_to_target_list(made.trigger_list, Contact.objects.filter(pk=ann.pk))
@@ -168,6 +170,11 @@ def test_opting_out_of_the_trigger_list_on_the_preference_page_is_leaving_it(cli
     mass_email.target_lists.set([made.trigger_list])
     item = SentQueueItemFactory(mass_email=mass_email, contact=ann)
     page = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+    return made, ann, page
+
+
+def test_opting_out_of_the_trigger_list_on_the_preference_page_is_leaving_it(client):
+    made, ann, page = enrolled_from_the_trigger_list_with_its_preference_page()
 
     client.post(page, {"preferences": "1"})  # nothing ticked: every list left
     engine.tick(T0)
@@ -176,14 +183,7 @@ def test_opting_out_of_the_trigger_list_on_the_preference_page_is_leaving_it(cli
 
 
 def test_opting_out_of_everything_from_the_trigger_list_is_unsubscribing_not_leaving(client):
-    made = automation(wait(days=1), send(), exit_on_leaving_list=True)
-    ann = ContactFactory()
-    add_to_target_list(made.trigger_list, Contact.objects.filter(pk=ann.pk))
-    engine.tick(T0)
-    mass_email = MassEmailFactory()
-    mass_email.target_lists.set([made.trigger_list])
-    item = SentQueueItemFactory(mass_email=mass_email, contact=ann)
-    page = reverse("tracking:opt_out", args=[tokens.make(tokens.OPT_OUT, item.pk)])
+    made, ann, page = enrolled_from_the_trigger_list_with_its_preference_page()
 
     client.post(page, {"preferences": "1", "everything": "1"})
     engine.tick(T0)
